@@ -1,0 +1,51 @@
+package org.tfdiffusion.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code tfdiffusion} launcher: one picocli subcommand per task. */
+@Command(
+    name = "tfdiffusion",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = "Diffusion models (DDPM) as TensorFlow graphs on the JVM.",
+    subcommands = {DemoCommand.class, SummaryCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(System.out);
+  }
+
+  /** Runs the launcher and exits with its status. */
+  public static void main(String[] args) {
+    System.exit(commandLine().execute(args));
+  }
+
+  /** The configured command line (exposed for tests). */
+  public static CommandLine commandLine() {
+    CommandLine cli = new CommandLine(new Main());
+    cli.setExecutionExceptionHandler(
+        (e, commandLine, parseResult) -> {
+          if (e instanceof IllegalArgumentException || e instanceof IllegalStateException) {
+            commandLine.getErr().println("error: " + e.getMessage());
+            return 2;
+          }
+          throw e;
+        });
+    return cli;
+  }
+
+  /** Prints the project and TensorFlow versions. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String own = Main.class.getPackage().getImplementationVersion();
+      return new String[] {
+        "tfdiffusion " + (own == null ? "(development build)" : own),
+        "TensorFlow " + org.tensorflow.TensorFlow.version()
+      };
+    }
+  }
+}

@@ -1,0 +1,21 @@
+package org.tfdiffusion.cli;
+
+import java.util.concurrent.Callable;
+import org.tfdiffusion.model.UNet;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/** Prints a model's parameters per block and its forward GFLOPs per image. */
+@Command(
+    name = "summary",
+    mixinStandardHelpOptions = true,
+    description = "Print a U-Net's parameters per block and its forward GFLOPs per image.")
+final class SummaryCommand implements Callable<Integer> {
+  @Mixin ModelOptions model;
+
+  @Override
+  public Integer call() {
+    System.out.print(new UNet(model.config()).summary().format());
+    return 0;
+  }
+}

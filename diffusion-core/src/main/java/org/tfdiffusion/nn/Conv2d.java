@@ -1,0 +1,50 @@
+package org.tfdiffusion.nn;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * A 2-D convolution over NHWC images with a square odd kernel and PyTorch's padding {@code (k - 1)
+ * / 2}; weights {@code weight} [k, k, in, out] (HWIO) and {@code bias} [out].
+ *
+ * <p>Stride 1 uses TensorFlow's "SAME" padding, which equals PyTorch's symmetric padding for odd
+ * kernels. Stride 2 pads explicitly and convolves "VALID": TensorFlow's "SAME" would pad only the
+ * bottom/right for even sizes, and the C++ gradient of {@code Conv2D} drops {@code
+ * explicit_paddings}.
+ */
+public final class Conv2d {
+  private Conv2d() {}
+
+  /** Applies a k×k convolution with the given stride (1 or 2) to x [B, H, W, in]. */
+  public static Operand<TFloat32> apply(
+      NetScope scope, Operand<TFloat32> x, int in, int out, int kernel, int stride) {
+    checkArgument(kernel % 2 == 1, "kernel size must be odd, got %s", kernel);
+    checkArgument(stride == 1 || stride == 2, "stride must be 1 or 2, got %s", stride);
+    Ops tf = scope.tf();
+    Initializer init = Initializer.fanIn((long) in * kernel * kernel);
+    Operand<TFloat32> w = scope.param("weight", Shape.of(kernel, kernel, in, out), init);
+    Operand<TFloat32> b = scope.param("bias", Shape.of(out), init);
+    Operand<TFloat32> y;
+    if (stride == 1) {
+      y = tf.nn.conv2d(x, w, List.of(1L, 1L, 1L, 1L), "SAME");
+    } else {
+      int pad = (kernel - 1) / 2;
+      Operand<TFloat32> padded =
+          tf.pad(
+              x,
+              tf.constant(new int[][] {{0, 0}, {pad, pad}, {pad, pad}, {0, 0}}),
+              tf.constant(0f));
+      y = tf.nn.conv2d(padded, w, List.of(1L, 2L, 2L, 1L), "VALID");
+    }
+    Shape outShape = y.shape();
+    if (outShape.numDimensions() == 4 && outShape.size(1) > 0 && outShape.size(2) > 0) {
+      scope.addFlops(2L * kernel * kernel * in * out * outShape.size(1) * outShape.size(2));
+    }
+    return tf.nn.biasAdd(y, b);
+  }
+}

@@ -1,0 +1,108 @@
+package org.tfdiffusion.nn;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import java.util.Optional;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt64;
+
+/**
+ * Where a layer is being built: the op factory (sub-scoped for readable graph names), the weights
+ * view, the layer's path (which names its weights, segments joined by '.') and whether the graph
+ * trains (dropout on) or infers.
+ *
+ * <p>Immutable; {@link #child(String)} descends one level. All scopes of one build share one {@link
+ * ModelLedger}.
+ */
+public final class NetScope {
+  private final Ops tf;
+  private final Parameters parameters;
+  private final String path;
+  private final ModelLedger ledger;
+  private final Optional<Operand<TInt64>> dropoutSeed;
+
+  private NetScope(
+      Ops tf,
+      Parameters parameters,
+      String path,
+      ModelLedger ledger,
+      Optional<Operand<TInt64>> dropoutSeed) {
+    this.tf = tf;
+    this.parameters = parameters;
+    this.path = path;
+    this.ledger = ledger;
+    this.dropoutSeed = dropoutSeed;
+  }
+
+  /** A root scope for inference: dropout off. */
+  public static NetScope inference(Ops tf, Parameters parameters) {
+    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.empty());
+  }
+
+  /**
+   * A root scope for training: dropout on, its masks drawn statelessly from {@code dropoutSeed}
+   * (int64 [2], fed per step so each step draws new masks).
+   */
+  public static NetScope training(Ops tf, Parameters parameters, Operand<TInt64> dropoutSeed) {
+    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed));
+  }
+
+  /** The scope of a sub-layer called {@code name}. */
+  public NetScope child(String name) {
+    checkArgument(
+        name != null && name.matches("[A-Za-z0-9_]+"),
+        "layer names are letters, digits and '_', got '%s'",
+        name);
+    String childPath = path.isEmpty() ? name : path + "." + name;
+    return new NetScope(tf.withSubScope(name), parameters, childPath, ledger, dropoutSeed);
+  }
+
+  /** The op factory, sub-scoped to this layer. */
+  public Ops tf() {
+    return tf;
+  }
+
+  /** This layer's path, e.g. {@code down_1.res_0.conv1}; empty at the root. */
+  public String path() {
+    return path;
+  }
+
+  /** The shared record of this build. */
+  public ModelLedger ledger() {
+    return ledger;
+  }
+
+  /** Whether this graph trains (dropout on). */
+  public boolean training() {
+    return dropoutSeed.isPresent();
+  }
+
+  /**
+   * The weight {@code name} of this layer.
+   *
+   * @param shape its static shape
+   * @param initializer how it starts
+   */
+  public Operand<TFloat32> param(String name, Shape shape, Initializer initializer) {
+    ParameterSpec spec =
+        new ParameterSpec(path.isEmpty() ? name : path + "." + name, shape, initializer);
+    ledger.recordParameter(spec);
+    return parameters.get(spec);
+  }
+
+  /** Records this layer's forward FLOPs for one image. */
+  public void addFlops(long perImage) {
+    ledger.recordFlops(path, perImage);
+  }
+
+  /** A fresh int64 [2] seed for one dropout site: the step's seed offset by the site's index. */
+  public Operand<TInt64> nextDropoutSeed() {
+    checkState(dropoutSeed.isPresent(), "dropout seeds exist only in a training scope");
+    int site = ledger.nextDropoutSite();
+    return tf.math.add(dropoutSeed.get(), tf.constant(new long[] {0L, site + 1L}));
+  }
+}
