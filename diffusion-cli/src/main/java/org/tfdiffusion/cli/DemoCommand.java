@@ -21,7 +21,9 @@ import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.schedule.NoiseSchedule;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * The main job of a fresh clone. Until training lands: build the tutorial's model, print its
@@ -35,6 +37,8 @@ import picocli.CommandLine.Option;
       "x_t = q_sample(x_0, t, eps) for a batch of test images, eps_theta(x_t, t), MSE vs eps."
     })
 final class DemoCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
   @Mixin ModelOptions model;
 
   @Option(
@@ -53,9 +57,9 @@ final class DemoCommand implements Callable<Integer> {
   public Integer call() {
     UNetConfig config = model.config();
     UNet unet = new UNet(config);
-    System.out.print(unet.summary().format());
+    out().printf("%s", unet.summary().format());
     NoiseSchedule schedule = NoiseSchedule.linear();
-    System.out.println(schedule);
+    out().println(schedule);
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       VariableParameters weights = new VariableParameters(tf, seed);
@@ -82,18 +86,22 @@ final class DemoCommand implements Callable<Integer> {
           int[] t = TensorIO.toInts(r.get(1));
           float[] eps = TensorIO.toFloats(r.get(2));
           Shape shape = r.get(2).shape();
-          System.out.printf(
-              "forward pass: x_0 %s at t = %s -> eps_theta %s in %.0f ms (first run, includes"
-                  + " graph setup)%n",
-              Shape.of(batch, config.imageSize(), config.imageSize(), config.channels()),
-              Arrays.toString(t),
-              shape,
-              ms);
-          System.out.printf(
-              "eps_theta: mean %.4f, std %.4f; MSE vs the true noise %.4f (untrained weights)%n",
-              mean(eps), std(eps), mse);
+          out()
+              .printf(
+                  "forward pass: x_0 %s at t = %s -> eps_theta %s in %.0f ms (first run, includes"
+                      + " graph setup)%n",
+                  Shape.of(batch, config.imageSize(), config.imageSize(), config.channels()),
+                  Arrays.toString(t),
+                  shape,
+                  ms);
+          out()
+              .printf(
+                  "eps_theta: mean %.4f, std %.4f; MSE vs the true noise %.4f (untrained weights)%n",
+                  mean(eps), std(eps), mse);
           if (!Float.isFinite(mse)) {
-            System.err.println("error: the forward pass produced a non-finite loss");
+            spec.commandLine()
+                .getErr()
+                .println("error: the forward pass produced a non-finite loss");
             return 1;
           }
         }
@@ -117,5 +125,9 @@ final class DemoCommand implements Callable<Integer> {
       s += (x - m) * (x - m);
     }
     return Math.sqrt(s / v.length);
+  }
+
+  private java.io.PrintWriter out() {
+    return spec.commandLine().getOut();
   }
 }

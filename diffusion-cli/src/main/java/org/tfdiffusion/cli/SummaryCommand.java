@@ -4,6 +4,8 @@ import java.util.concurrent.Callable;
 import org.tfdiffusion.model.UNet;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
 /** Prints a model's parameters per block and its forward GFLOPs per image. */
 @Command(
@@ -11,11 +13,17 @@ import picocli.CommandLine.Mixin;
     mixinStandardHelpOptions = true,
     description = "Print a U-Net's parameters per block and its forward GFLOPs per image.")
 final class SummaryCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
   @Mixin ModelOptions model;
 
   @Override
   public Integer call() {
-    System.out.print(new UNet(model.config()).summary().format());
+    out().printf("%s", new UNet(model.config()).summary().format());
     return 0;
+  }
+
+  private java.io.PrintWriter out() {
+    return spec.commandLine().getOut();
   }
 }

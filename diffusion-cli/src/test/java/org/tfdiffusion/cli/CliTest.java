@@ -1,0 +1,75 @@
+package org.tfdiffusion.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class CliTest {
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int run(String... args) {
+    CommandLine cli = Main.commandLine();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    return cli.execute(args);
+  }
+
+  @Test
+  void helpListsTheCommands() {
+    assertThat(run("--help")).isZero();
+    assertThat(out.toString()).contains("demo", "summary", "bench");
+  }
+
+  @Test
+  void everyCommandHasHelp() {
+    for (String command : new String[] {"demo", "summary", "bench"}) {
+      out.getBuffer().setLength(0);
+      assertThat(run(command, "--help")).as(command).isZero();
+      assertThat(out.toString()).as(command).contains("Usage: tfdiffusion " + command);
+    }
+  }
+
+  @Test
+  void summaryPrintsTheTutorialModel() {
+    assertThat(run("summary")).isZero();
+    assertThat(out.toString()).contains("81,047,811").contains("16.9269").contains("down_2");
+  }
+
+  @Test
+  void demoRunsAForwardPassOnASmallModel() {
+    int status =
+        run(
+            "demo",
+            "--preset",
+            "small",
+            "--image-size",
+            "8",
+            "--base-width",
+            "16",
+            "--levels",
+            "2",
+            "--batch",
+            "2");
+    assertThat(status).as(err.toString()).isZero();
+    assertThat(out.toString())
+        .contains("forward pass: x_0 [2, 8, 8, 1]")
+        .contains("eps_theta [2, 8, 8, 1]")
+        .contains("MSE vs the true noise");
+  }
+
+  @Test
+  void badModelOptionsFailWithTheFix() {
+    assertThat(run("summary", "--image-size", "30")).isEqualTo(2);
+    assertThat(err.toString()).contains("image size 30").contains("use 24 or 32");
+  }
+
+  @Test
+  void unknownPresetIsRefused() {
+    assertThat(run("summary", "--preset", "huge")).isNotZero();
+    assertThat(err.toString()).contains("unknown preset 'huge'").contains("tutorial, small");
+  }
+}
