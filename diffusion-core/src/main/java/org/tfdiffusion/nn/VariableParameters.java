@@ -27,6 +27,7 @@ public final class VariableParameters implements Parameters {
   private final long seed;
   private final Map<String, ParameterSpec> specs = new LinkedHashMap<>();
   private final Map<String, Variable<TFloat32>> variables = new LinkedHashMap<>();
+  private final Map<String, Operand<TFloat32>> initialValues = new LinkedHashMap<>();
 
   /**
    * @param tf the root of the graph's op factory (variables are named at its scope)
@@ -54,12 +55,21 @@ public final class VariableParameters implements Parameters {
     Variable<TFloat32> variable = tf.withName(spec.name()).variable(init);
     specs.put(spec.name(), spec);
     variables.put(spec.name(), variable);
+    initialValues.put(spec.name(), init);
     return variable;
   }
 
   /** The variables in creation order, keyed by weight name. */
   public ImmutableMap<String, Variable<TFloat32>> variables() {
     return ImmutableMap.copyOf(variables);
+  }
+
+  /**
+   * The init-scope operands that compute each weight's initial value (for shadows that must start
+   * equal to the weights, such as an EMA).
+   */
+  public ImmutableMap<String, Operand<TFloat32>> initialValues() {
+    return ImmutableMap.copyOf(initialValues);
   }
 
   /** The specs in creation order, keyed by weight name. */

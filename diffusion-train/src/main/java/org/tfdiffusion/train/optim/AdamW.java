@@ -1,0 +1,149 @@
+package org.tfdiffusion.train.optim;
+
+import com.google.common.collect.ImmutableMap;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt64;
+
+/**
+ * AdamW (Loshchilov &amp; Hutter 2019, "Decoupled Weight Decay Regularization"), exactly as
+ * PyTorch's {@code torch.optim.AdamW}, with optional clipping by global norm:
+ *
+ * <pre>
+ *   g ← g · min(1, c / (‖g‖₂ + 1e-6))               clipping over all weights (c = clipNorm)
+ *   θ ← θ · (1 - lr·λ)                              decoupled weight decay
+ *   m ← β₁ m + (1 - β₁) g          v ← β₂ v + (1 - β₂) g²
+ *   θ ← θ - lr · (m / (1 - β₁ᵗ)) / (√(v / (1 - β₂ᵗ)) + ε)
+ * </pre>
+ *
+ * The Adam part runs in TensorFlow's fused {@code ApplyAdam} kernel (one pass over each weight),
+ * with its ε̂ set to ε·√(1 - β₂ᵗ) so that the update equals PyTorch's formula above. The slots m
+ * and v are variables named {@code optimizer/m/<weight>} and {@code optimizer/v/<weight>}, so
+ * checkpoints hold them. The learning rate is an operand (the caller feeds the schedule's value); t
+ * is the 1-based step.
+ */
+public final class AdamW {
+  private final Ops tf;
+  private final AdamWConfig config;
+  private final Ops firstMomentScope;
+  private final Ops secondMomentScope;
+  private final Map<String, Variable<TFloat32>> firstMoments = new LinkedHashMap<>();
+  private final Map<String, Variable<TFloat32>> secondMoments = new LinkedHashMap<>();
+
+  public AdamW(Ops tf, AdamWConfig config) {
+    this.tf = tf;
+    this.config = config;
+    // Sub-scopes are made once: TensorFlow Java renames a repeated sub-scope (optimizer_1, ...).
+    Ops slots = tf.withSubScope("optimizer");
+    this.firstMomentScope = slots.withSubScope("m");
+    this.secondMomentScope = slots.withSubScope("v");
+  }
+
+  public AdamWConfig config() {
+    return config;
+  }
+
+  /** The result of {@link #update}: the op that applies it and the pre-clipping gradient norm. */
+  public record Update(Op op, Operand<TFloat32> gradientNorm) {}
+
+  /**
+   * Builds one optimizer step for the named weights.
+   *
+   * @param weights the variables to update, keyed by weight name
+   * @param gradients their gradients, same keys
+   * @param learningRate float32 scalar, this step's learning rate
+   * @param step int64 scalar, the 1-based step number t (for the bias corrections)
+   */
+  public Update update(
+      Map<String, Variable<TFloat32>> weights,
+      Map<String, Operand<TFloat32>> gradients,
+      Operand<TFloat32> learningRate,
+      Operand<TInt64> step) {
+    Ops opt = tf.withSubScope("adamw");
+    Operand<TFloat32> norm = globalNorm(opt, gradients.values());
+    Operand<TFloat32> scale = null;
+    if (config.clipNorm() > 0) {
+      // min(1, c / (norm + 1e-6)): torch.nn.utils.clip_grad_norm_
+      scale =
+          opt.math.minimum(
+              opt.constant(1f),
+              opt.math.div(
+                  opt.constant((float) config.clipNorm()),
+                  opt.math.add(norm, opt.constant(1e-6f))));
+    }
+    Operand<TFloat32> t = opt.dtypes.cast(step, TFloat32.class);
+    Operand<TFloat32> beta1 = opt.constant((float) config.beta1());
+    Operand<TFloat32> beta2 = opt.constant((float) config.beta2());
+    Operand<TFloat32> beta1Power = opt.math.pow(beta1, t);
+    Operand<TFloat32> beta2Power = opt.math.pow(beta2, t);
+    Operand<TFloat32> epsilonHat =
+        opt.math.mul(
+            opt.constant((float) config.epsilon()),
+            opt.math.sqrt(opt.math.sub(opt.constant(1f), beta2Power)));
+    Operand<TFloat32> decayFactor =
+        opt.math.sub(
+            opt.constant(1f),
+            opt.math.mul(learningRate, opt.constant((float) config.weightDecay())));
+    List<Op> updates = new ArrayList<>();
+    for (Map.Entry<String, Variable<TFloat32>> entry : weights.entrySet()) {
+      String name = entry.getKey();
+      Variable<TFloat32> weight = entry.getValue();
+      Operand<TFloat32> grad = gradients.get(name);
+      if (grad == null) {
+        throw new IllegalArgumentException("no gradient for weight " + name);
+      }
+      if (scale != null) {
+        grad = opt.math.mul(grad, scale);
+      }
+      Variable<TFloat32> m = slot(firstMoments, firstMomentScope, name, weight);
+      Variable<TFloat32> v = slot(secondMoments, secondMomentScope, name, weight);
+      Ops withDecay = opt;
+      if (config.weightDecay() > 0) {
+        withDecay =
+            opt.withControlDependencies(
+                List.of(opt.assign(weight, opt.math.mul(weight, decayFactor))));
+      }
+      updates.add(
+          withDecay.train.applyAdam(
+              weight, m, v, beta1Power, beta2Power, learningRate, beta1, beta2, epsilonHat, grad));
+    }
+    return new Update(opt.withControlDependencies(updates).noOp(), norm);
+  }
+
+  /** √(Σ ‖g_i‖²) over all gradients. */
+  public static Operand<TFloat32> globalNorm(Ops tf, Iterable<Operand<TFloat32>> gradients) {
+    List<Operand<TFloat32>> halfSquares = new ArrayList<>();
+    for (Operand<TFloat32> g : gradients) {
+      halfSquares.add(tf.nn.l2Loss(g)); // sum(g²) / 2, one fused kernel
+    }
+    return tf.math.sqrt(tf.math.mul(tf.math.addN(halfSquares), tf.constant(2f)));
+  }
+
+  private static Variable<TFloat32> slot(
+      Map<String, Variable<TFloat32>> slots, Ops scope, String name, Variable<TFloat32> weight) {
+    return slots.computeIfAbsent(
+        name,
+        n ->
+            scope
+                .withName(n)
+                .variable(
+                    scope.withInitScope().zeros(scope.constant(weight.shape()), TFloat32.class)));
+  }
+
+  /** First-moment slots m, keyed by weight name. */
+  public ImmutableMap<String, Variable<TFloat32>> firstMoments() {
+    return ImmutableMap.copyOf(firstMoments);
+  }
+
+  /** Second-moment slots v, keyed by weight name. */
+  public ImmutableMap<String, Variable<TFloat32>> secondMoments() {
+    return ImmutableMap.copyOf(secondMoments);
+  }
+}
