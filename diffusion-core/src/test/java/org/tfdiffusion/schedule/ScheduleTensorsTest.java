@@ -16,6 +16,7 @@ import org.tensorflow.Session;
 import org.tensorflow.exceptions.TFInvalidArgumentException;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 import org.tfdiffusion.testing.GraphRunner;
 import org.tfdiffusion.testing.GraphRunner.Fetched;
 import org.tfdiffusion.testing.ReferenceSchedule;
@@ -112,7 +113,7 @@ class ScheduleTensorsTest {
         GraphRunner.fetchAll(
             tf -> {
               ScheduleTensors tensors = new ScheduleTensors(tf, schedule);
-              Operand<org.tensorflow.types.TInt32> ts = tf.constant(t);
+              Operand<TInt32> ts = tf.constant(t);
               List<Operand<TFloat32>> outputs = new ArrayList<>();
               for (Coefficient c : all) {
                 outputs.add(tensors.extract(c, ts));
