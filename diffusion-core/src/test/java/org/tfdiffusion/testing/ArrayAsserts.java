@@ -1,0 +1,61 @@
+package org.tfdiffusion.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Element-wise comparisons of computed arrays with plain-Java references, reporting the index and
+ * both values of the first few mismatches.
+ */
+public final class ArrayAsserts {
+  private static final int MAX_REPORTED = 5;
+
+  private ArrayAsserts() {}
+
+  /** {@code |actual[i] - expected[i]| <= rel * |expected[i]|} for every i (so 0 must be exact). */
+  public static void assertRelativelyClose(
+      String what, double[] actual, double[] expected, double rel) {
+    double[] tolerance = new double[expected.length];
+    for (int i = 0; i < expected.length; i++) {
+      tolerance[i] = rel * Math.abs(expected[i]);
+    }
+    assertWithin(what, actual, expected, tolerance);
+  }
+
+  /** {@code |actual[i] - expected[i]| <= tolerance[i]} for every i; NaN never passes. */
+  public static void assertWithin(
+      String what, double[] actual, double[] expected, double[] tolerance) {
+    assertThat(actual).as("%s: length", what).hasSameSizeAs(expected);
+    StringBuilder mismatches = new StringBuilder();
+    int count = 0;
+    for (int i = 0; i < expected.length; i++) {
+      double error = Math.abs(actual[i] - expected[i]);
+      if (!(error <= tolerance[i])) {
+        count++;
+        if (count <= MAX_REPORTED) {
+          mismatches.append(
+              String.format(
+                  "%n  [%d] actual %.17g, expected %.17g, error %.3g > tolerance %.3g",
+                  i, actual[i], expected[i], error, tolerance[i]));
+        }
+      }
+    }
+    assertThat(mismatches.toString())
+        .as("%s: %d of %d elements out of tolerance", what, count, expected.length)
+        .isEmpty();
+  }
+
+  /** As {@link #assertWithin(String, double[], double[], double[])} for float results. */
+  public static void assertWithin(
+      String what, float[] actual, double[] expected, double[] tolerance) {
+    assertWithin(what, widen(actual), expected, tolerance);
+  }
+
+  /** The values as doubles (exact). */
+  public static double[] widen(float[] values) {
+    double[] out = new double[values.length];
+    for (int i = 0; i < values.length; i++) {
+      out[i] = values[i];
+    }
+    return out;
+  }
+}
