@@ -25,6 +25,9 @@ import org.tfdiffusion.schedule.ScheduleTensors;
  * {@link ScheduleTensors} and broadcast over [B, H, W, C].
  */
 public final class GaussianDiffusion {
+  /** Added to the first seed word to derive the noise seed from the timestep seed. */
+  static final long NOISE_SEED_OFFSET = 0x9E3779B97F4A7C15L;
+
   private final Ops tf;
   private final ScheduleTensors coefficients;
 
@@ -189,7 +192,9 @@ public final class GaussianDiffusion {
             seed,
             tf.constant(0),
             tf.constant(timesteps()));
-    Operand<TInt64> noiseSeed = tf.math.add(seed, tf.constant(new long[] {0L, 1L}));
+    // A distinct first seed word for the noise: callers may step the second word per training
+    // step, and the noise of step k must not share a stream with the timesteps of step k + 1.
+    Operand<TInt64> noiseSeed = tf.math.add(seed, tf.constant(new long[] {NOISE_SEED_OFFSET, 0L}));
     Operand<TFloat32> noise =
         tf.random.statelessRandomNormal(tf.shape(x0), noiseSeed, TFloat32.class);
     return pLosses(model, kind, x0, t, noise);

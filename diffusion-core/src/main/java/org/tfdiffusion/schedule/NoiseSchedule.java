@@ -66,6 +66,18 @@ public final class NoiseSchedule {
         "beta_start (%s) and beta_end (%s) must be finite",
         betaStart,
         betaEnd);
+    if (kind != BetaSchedule.COSINE) {
+      checkArgument(
+          betaStart > 0 && betaStart < 1,
+          "beta_start = %s is outside (0, 1); the tutorial uses %s",
+          betaStart,
+          DEFAULT_BETA_START);
+      checkArgument(
+          betaEnd > 0 && betaEnd < 1,
+          "beta_end = %s is outside (0, 1); the tutorial uses %s",
+          betaEnd,
+          DEFAULT_BETA_END);
+    }
     return new NoiseSchedule(Optional.of(kind), kind.betas(timesteps, betaStart, betaEnd));
   }
 
