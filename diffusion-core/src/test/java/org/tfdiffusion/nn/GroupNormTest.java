@@ -54,6 +54,27 @@ class GroupNormTest {
   }
 
   @Test
+  void epsilonIsPyTorchsDefault() {
+    // Variance 1e-5, comparable to ε: ε = 1e-5 halves the variance term's weight, so a different ε
+    // (or none) changes the outputs by percents.
+    Nhwc x = Nhwc.gaussian(48, 2, 3, 4, 8, 0, Math.sqrt(1e-5));
+    SeededWeights weights = new SeededWeights(49);
+    double[] gamma = weights.gaussian("norm.weight", 1, 0.5, 8);
+    double[] beta = weights.gaussian("norm.bias", 0, 0.5, 8);
+
+    SeededWeights.LayerOutput y =
+        weights.runInference(
+            scope -> GroupNorm.apply(scope.child("norm"), x.constant(scope.tf()), 8, 4));
+
+    assertAllClose(
+        "group norm, small variance",
+        y.values(),
+        ReferenceNn.groupNorm(x, 4, gamma, beta).data(),
+        REL,
+        ABS);
+  }
+
+  @Test
   void groupsAreIndependentPerImageAndPerGroup() {
     // Image 1 is image 0 scaled and shifted per group: with γ = 1, β = 0 both normalize the same
     // (up to ε = 1e-5 against variances >= 1, a relative change below 1e-5).

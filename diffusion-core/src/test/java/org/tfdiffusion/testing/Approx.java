@@ -42,14 +42,4 @@ public final class Approx {
             worst < 0 ? null : expected[worst])
         .isZero();
   }
-
-  /** The largest {@code |actual - expected| / (abs + rel·|expected|)}: how much margin is left. */
-  public static double worstRatio(float[] actual, double[] expected, double rel, double abs) {
-    double worst = 0;
-    for (int i = 0; i < actual.length; i++) {
-      worst =
-          Math.max(worst, Math.abs(actual[i] - expected[i]) / (abs + rel * Math.abs(expected[i])));
-    }
-    return worst;
-  }
 }

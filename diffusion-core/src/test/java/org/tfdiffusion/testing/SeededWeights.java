@@ -2,9 +2,12 @@ package org.tfdiffusion.testing;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.function.DoubleSupplier;
 import java.util.function.Function;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
@@ -49,6 +52,24 @@ public final class SeededWeights {
     return add(name, shape, () -> value);
   }
 
+  /** Adds weight {@code name} with the given values (rounded to float32) and returns them. */
+  public double[] values(String name, double[] given, long... shape) {
+    int[] next = {0};
+    checkArgument(
+        Shape.of(shape).size() == given.length,
+        "%s: shape %s needs %s values, got %s",
+        name,
+        Shape.of(shape),
+        Shape.of(shape).size(),
+        given.length);
+    return add(name, shape, () -> given[next[0]++]);
+  }
+
+  /** The weight names in the order they were added. */
+  public Set<String> names() {
+    return Collections.unmodifiableSet(values.keySet());
+  }
+
   /** The values of weight {@code name} in double precision (exactly the bound float32 values). */
   public double[] get(String name) {
     float[] v = values.get(name);
@@ -80,11 +101,7 @@ public final class SeededWeights {
     public Nhwc nhwc() {
       checkArgument(shape.numDimensions() == 4, "output has shape %s, not NHWC", shape);
       return Nhwc.of(
-          values,
-          (int) shape.size(0),
-          (int) shape.size(1),
-          (int) shape.size(2),
-          (int) shape.size(3));
+          values, (int) shape.get(0), (int) shape.get(1), (int) shape.get(2), (int) shape.get(3));
     }
   }
 
@@ -105,7 +122,7 @@ public final class SeededWeights {
     }
   }
 
-  private double[] add(String name, long[] shape, java.util.function.DoubleSupplier draw) {
+  private double[] add(String name, long[] shape, DoubleSupplier draw) {
     checkArgument(!values.containsKey(name), "test weight %s added twice", name);
     Shape s = Shape.of(shape);
     float[] v = new float[Math.toIntExact(s.size())];
