@@ -2,7 +2,7 @@ package org.tfdiffusion.nn;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.tfdiffusion.testing.Approx.assertAllClose;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -53,7 +53,7 @@ class AttentionTest {
 
     assertThat(y.shape()).isEqualTo(x.shape());
     Nhwc expected = ReferenceNn.attention(x, heads, GROUPS, weights::get, "attn.");
-    assertAllClose("attention", y.values(), expected.data(), REL, ABS);
+    assertClose("attention", y.values(), expected.data(), REL, ABS);
     assertThat(y.ledger().parameters().keySet())
         .containsExactlyInAnyOrderElementsOf(weights.names());
     long pixels = (long) height * width;

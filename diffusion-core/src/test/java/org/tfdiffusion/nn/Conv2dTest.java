@@ -2,7 +2,7 @@ package org.tfdiffusion.nn;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.tfdiffusion.testing.Approx.assertAllClose;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import java.util.List;
 import java.util.Map;
@@ -71,7 +71,7 @@ class Conv2dTest {
     long expectedW = (width + 2 * pad - kernel) / stride + 1;
     assertThat(y.shape()).isEqualTo(Shape.of(BATCH, expectedH, expectedW, out));
     Nhwc expected = ReferenceNn.conv2d(x, w, b, kernel, out, stride);
-    assertAllClose("conv", y.values(), expected.data(), REL, ABS);
+    assertClose("conv", y.values(), expected.data(), REL, ABS);
   }
 
   @Test
@@ -183,9 +183,9 @@ class Conv2dTest {
         }
       }
     }
-    assertAllClose("dL/dx", grads.get(0), dx, REL, ABS);
-    assertAllClose("dL/dW", grads.get(1), dw, REL, ABS);
-    assertAllClose("dL/db", grads.get(2), db, REL, ABS);
+    assertClose("dL/dx", grads.get(0), dx, REL, ABS);
+    assertClose("dL/dW", grads.get(1), dw, REL, ABS);
+    assertClose("dL/db", grads.get(2), db, REL, ABS);
   }
 
   @Test

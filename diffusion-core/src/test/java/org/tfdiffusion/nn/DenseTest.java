@@ -1,7 +1,7 @@
 package org.tfdiffusion.nn;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.tfdiffusion.testing.Approx.assertAllClose;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -46,7 +46,7 @@ class DenseTest {
                     OUT));
 
     assertThat(y.shape()).isEqualTo(Shape.of(ROWS, OUT));
-    assertAllClose(
+    assertClose(
         "dense", y.values(), ReferenceNn.dense(toDoubles(x), ROWS, IN, w, b, OUT), REL, ABS);
   }
 

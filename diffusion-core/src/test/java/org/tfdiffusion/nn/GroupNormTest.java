@@ -3,7 +3,7 @@ package org.tfdiffusion.nn;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
-import static org.tfdiffusion.testing.Approx.assertAllClose;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -49,7 +49,7 @@ class GroupNormTest {
                 GroupNorm.apply(scope.child("norm"), x.constant(scope.tf()), channels, groups));
 
     assertThat(y.shape()).isEqualTo(x.shape());
-    assertAllClose(
+    assertClose(
         "group norm", y.values(), ReferenceNn.groupNorm(x, groups, gamma, beta).data(), REL, ABS);
   }
 
@@ -66,7 +66,7 @@ class GroupNormTest {
         weights.runInference(
             scope -> GroupNorm.apply(scope.child("norm"), x.constant(scope.tf()), 8, 4));
 
-    assertAllClose(
+    assertClose(
         "group norm, small variance",
         y.values(),
         ReferenceNn.groupNorm(x, 4, gamma, beta).data(),

@@ -1,7 +1,7 @@
 package org.tfdiffusion.nn;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.tfdiffusion.testing.Approx.assertAllClose;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -56,7 +56,7 @@ class ResBlockTest {
     assertThat(y.shape()).isEqualTo(Shape.of(BATCH, SIZE, SIZE, out));
     Nhwc expected =
         ReferenceNn.resBlock(x, toDoubles(emb), out, EMB_DIM, groups, weights::get, "res.");
-    assertAllClose("res block", y.values(), expected.data(), REL, ABS);
+    assertClose("res block", y.values(), expected.data(), REL, ABS);
     // The block asks for exactly the tutorial's weights (plus the 1x1 skip when widths differ).
     assertThat(y.ledger().parameters().keySet())
         .containsExactlyInAnyOrderElementsOf(weights.names());

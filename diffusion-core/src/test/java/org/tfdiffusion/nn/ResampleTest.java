@@ -1,7 +1,7 @@
 package org.tfdiffusion.nn;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.tfdiffusion.testing.Approx.assertAllClose;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -42,7 +42,7 @@ class ResampleTest {
             3,
             CHANNELS,
             1);
-    assertAllClose("upsample", y.values(), expected.data(), REL, ABS);
+    assertClose("upsample", y.values(), expected.data(), REL, ABS);
     assertThat(y.ledger().parameters().keySet()).containsExactly("up.conv.weight", "up.conv.bias");
     assertThat(y.ledger().flops())
         .containsEntry("up.conv", 2L * 9 * CHANNELS * CHANNELS * 4 * height * width);
@@ -62,7 +62,7 @@ class ResampleTest {
     Nhwc expected =
         ReferenceNn.conv2d(
             x, weights.get("down.conv.weight"), weights.get("down.conv.bias"), 3, CHANNELS, 2);
-    assertAllClose("downsample", y.values(), expected.data(), REL, ABS);
+    assertClose("downsample", y.values(), expected.data(), REL, ABS);
     assertThat(y.ledger().parameters().keySet())
         .containsExactly("down.conv.weight", "down.conv.bias");
   }
