@@ -144,6 +144,40 @@ class DropoutTest {
     assertThat(maskDisagreement(y.get(0), y.get(1))).isGreaterThan(rate * (1 - rate));
   }
 
+  /**
+   * A trainer naturally feeds step seeds {run, step}. Site j of step k must not reuse the mask of
+   * another site of a nearby step (with "seed + site" derivations, site 1 of step k and site 0 of
+   * step k + 1 draw from the same seed and, for same-shaped maps, get the same mask).
+   */
+  @Test
+  void consecutiveStepSeedsDoNotReuseMasksAcrossSites() {
+    double rate = 0.3;
+    List<float[][]> steps = new ArrayList<>();
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Placeholder<TInt64> seed = tf.placeholder(TInt64.class, Placeholder.shape(Shape.of(2)));
+      NetScope scope = NetScope.training(tf, new VariableParameters(tf, 1), seed);
+      Operand<TFloat32> x = tf.constant(X);
+      Operand<TFloat32> site0 = Dropout.apply(scope.child("res_0"), x, rate);
+      Operand<TFloat32> site1 = Dropout.apply(scope.child("res_1"), x, rate);
+      try (Session s = new Session(g)) {
+        for (long step = 10; step <= 11; step++) {
+          try (TInt64 fed = TensorIO.longs(5, step);
+              Result r = s.runner().feed(seed, fed).fetch(site0).fetch(site1).run()) {
+            steps.add(new float[][] {TensorIO.toFloats(r.get(0)), TensorIO.toFloats(r.get(1))});
+          }
+        }
+      }
+    }
+
+    assertThat(maskDisagreement(steps.get(0)[1], steps.get(1)[0]))
+        .as("site 1 of step 10 vs site 0 of step 11")
+        .isGreaterThan(rate * (1 - rate));
+    assertThat(maskDisagreement(steps.get(0)[0], steps.get(1)[1]))
+        .as("site 0 of step 10 vs site 1 of step 11")
+        .isGreaterThan(rate * (1 - rate));
+  }
+
   /** Runs dropout on {@code x} in a training graph once per fed seed (one session). */
   private static List<float[]> dropout(float[] x, double rate, long[]... seeds) {
     try (Graph g = new Graph()) {
