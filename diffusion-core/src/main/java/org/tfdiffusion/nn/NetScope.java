@@ -3,6 +3,7 @@ package org.tfdiffusion.nn;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
+import java.util.List;
 import java.util.Optional;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
@@ -99,10 +100,18 @@ public final class NetScope {
     ledger.recordFlops(path, perImage);
   }
 
-  /** A fresh int64 [2] seed for one dropout site: the step's seed offset by the site's index. */
+  /**
+   * A fresh int64 [2] seed for one dropout site: the site's index folded into the step's seed as
+   * {@code tf.random.experimental.stateless_fold_in} does, {@code [h(seed), site]} with h a
+   * stateless random draw from the step seed. (Adding the index to the seed would make site j + 1
+   * of step seed s and site j of step seed s + [0, 1] share a seed, hence a mask.)
+   */
   public Operand<TInt64> nextDropoutSeed() {
     checkState(dropoutSeed.isPresent(), "dropout seeds exist only in a training scope");
     int site = ledger.nextDropoutSite();
-    return tf.math.add(dropoutSeed.get(), tf.constant(new long[] {0L, site + 1L}));
+    Operand<TInt64> stepHash =
+        tf.random.statelessRandomUniformFullInt(
+            tf.constant(new int[] {1}), dropoutSeed.get(), TInt64.class);
+    return tf.concat(List.of(stepHash, tf.constant(new long[] {site})), tf.constant(0));
   }
 }

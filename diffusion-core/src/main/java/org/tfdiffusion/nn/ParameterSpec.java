@@ -5,7 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import org.tensorflow.ndarray.Shape;
 
 /**
- * A named float32 weight of a model: its full name (path segments joined by '/'), its static shape
+ * A named float32 weight of a model: its full name (path segments joined by '.'), its static shape
  * and how it starts.
  */
 public record ParameterSpec(String name, Shape shape, Initializer initializer) {

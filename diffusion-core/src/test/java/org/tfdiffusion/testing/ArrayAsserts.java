@@ -44,6 +44,20 @@ public final class ArrayAsserts {
         .isEmpty();
   }
 
+  /**
+   * {@code |actual[i] - expected[i]| <= abs + rel * |expected[i]|} for every i: a float32 graph
+   * result against a double-precision reference, where {@code abs} covers outputs that cancel to
+   * near 0.
+   */
+  public static void assertClose(
+      String what, float[] actual, double[] expected, double rel, double abs) {
+    double[] tolerance = new double[expected.length];
+    for (int i = 0; i < expected.length; i++) {
+      tolerance[i] = abs + rel * Math.abs(expected[i]);
+    }
+    assertWithin(what, actual, expected, tolerance);
+  }
+
   /** As {@link #assertWithin(String, double[], double[], double[])} for float results. */
   public static void assertWithin(
       String what, float[] actual, double[] expected, double[] tolerance) {
