@@ -15,6 +15,7 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.StatelessWhile;
 import org.tensorflow.types.TBool;
+import org.tensorflow.types.TInt32;
 import org.tensorflow.types.family.TType;
 
 /**
@@ -50,7 +51,8 @@ public final class Loops {
             ConcreteFunction.create(
                 f -> {
                   List<Operand<?>> vars = placeholders(f, initial);
-                  Operand<TBool> c = cond.apply(f, vars);
+                  // TensorFlow 2.18 crashes (SIGSEGV) on a While condition of shape [1]: force []
+                  Operand<TBool> c = f.reshape(cond.apply(f, vars), f.constant(new int[0]));
                   return signature(name + "_cond_" + id, vars).output("cond", c).build();
                 });
         ConcreteFunction bodyFn =
@@ -79,6 +81,11 @@ public final class Loops {
       StatelessWhile loop = tf.statelessWhile(initial, condFn, bodyFn);
       return loop.output();
     }
+  }
+
+  /** The size of dimension {@code axis} of {@code x} as an int32 scalar. */
+  public static Operand<TInt32> dim(Ops tf, Operand<?> x, int axis) {
+    return tf.gather(tf.shape(x), tf.constant(axis), tf.constant(0));
   }
 
   private static Signature.Builder signature(String key, List<Operand<?>> inputs) {

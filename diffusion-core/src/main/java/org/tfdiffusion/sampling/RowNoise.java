@@ -51,7 +51,7 @@ public final class RowNoise {
             tf,
             "row_noise",
             List.of(tf.constant(0), zeros, seeds, counter),
-            (f, v) -> f.math.less(int32(v.get(0)), f.shape.size(int64(v.get(2)), f.constant(0))),
+            (f, v) -> f.math.less(int32(v.get(0)), Loops.dim(f, v.get(2), 0)),
             (f, v) -> {
               Operand<TInt32> row = int32(v.get(0));
               Operand<TInt64> seed =
@@ -64,7 +64,9 @@ public final class RowNoise {
                       float32(v.get(1)), f.reshape(row, f.constant(new int[] {1, 1})), sample);
               return List.of(f.math.add(row, f.constant(1)), updated, v.get(2), v.get(3));
             });
-    return float32(out.get(1));
+    return tf.ensureShape(
+        float32(out.get(1)),
+        Shape.of(-1, imageShape.size(0), imageShape.size(1), imageShape.size(2)));
   }
 
   private static int[] rowShapeArray(Shape imageShape) {

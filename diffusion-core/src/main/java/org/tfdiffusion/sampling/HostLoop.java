@@ -1,0 +1,123 @@
+package org.tfdiffusion.sampling;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.IntConsumer;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.nn.Parameters;
+
+/**
+ * The sampling loop driven from Java, one {@code Session.run} per step: slower than {@link
+ * SamplingLoop#compiled the compiled loop}, kept for comparison, debugging and progress bars. It
+ * draws the same noise (per row, from (seed_b, i + 1)) and applies the same {@link SamplerStep}, so
+ * both loops give the same images.
+ */
+public final class HostLoop {
+  private final SamplingPlan plan;
+  private final Placeholder<TInt64> seeds;
+  private final Placeholder<TInt32> index;
+  private final Placeholder<TFloat32> x;
+  private final Placeholder<TFloat32> x0Prev;
+  private final Operand<TFloat32> initial;
+  private final SamplerStep.Result step;
+
+  /**
+   * Builds the step graph.
+   *
+   * @param weights the model's weights in this graph
+   * @param conditioning placeholders (or constants) for the model's per-batch inputs; the caller
+   *     feeds them on {@link #run}
+   */
+  public HostLoop(
+      Ops tf,
+      SamplingPlan plan,
+      Shape imageShape,
+      SamplingLoop.Model model,
+      Parameters weights,
+      List<Operand<?>> conditioning) {
+    Ops ops = tf.withSubScope("host_sample");
+    Shape batch = Shape.of(-1, imageShape.size(0), imageShape.size(1), imageShape.size(2));
+    this.plan = plan;
+    this.seeds = ops.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
+    this.index = ops.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+    this.x = ops.placeholder(TFloat32.class, Placeholder.shape(batch));
+    this.x0Prev = ops.placeholder(TFloat32.class, Placeholder.shape(batch));
+    this.initial = RowNoise.normal(ops, seeds, ops.constant(0L), imageShape);
+    SamplerStep sampler = new SamplerStep(ops, plan);
+    Operand<TInt32> t = ops.fill(ops.shape.size(seeds, ops.constant(0)), sampler.timestep(index));
+    Operand<TFloat32> output = model.apply(ops, weights, x, t, conditioning);
+    Optional<Operand<TFloat32>> noise =
+        plan.stochastic()
+            ? Optional.of(
+                RowNoise.normal(
+                    ops,
+                    seeds,
+                    ops.dtypes.cast(ops.math.add(index, ops.constant(1)), TInt64.class),
+                    imageShape))
+            : Optional.empty();
+    this.step = sampler.apply(index, x, output, noise, Optional.of(x0Prev));
+  }
+
+  public SamplingPlan plan() {
+    return plan;
+  }
+
+  /**
+   * Runs all steps.
+   *
+   * @param seedValues int64 [B]
+   * @param feeds values for the conditioning placeholders
+   * @param afterStep called with the number of finished steps (for a progress bar)
+   * @return the final samples, [B, H, W, C]; the caller closes it
+   */
+  public TFloat32 run(
+      Session session, TInt64 seedValues, Map<Operand<?>, Tensor> feeds, IntConsumer afterStep) {
+    TFloat32 current;
+    try (Result r = session.runner().feed(seeds, seedValues).fetch(initial).run()) {
+      current = copy(r, 0);
+    }
+    TFloat32 previousX0 = copy(current);
+    for (int i = 0; i < plan.steps(); i++) {
+      try (TInt32 idx = TInt32.scalarOf(i)) {
+        Session.Runner runner =
+            session
+                .runner()
+                .feed(seeds, seedValues)
+                .feed(index, idx)
+                .feed(x, current)
+                .feed(x0Prev, previousX0);
+        feeds.forEach(runner::feed);
+        try (Result r = runner.fetch(step.x()).fetch(step.x0()).run()) {
+          current.close();
+          previousX0.close();
+          current = copy(r, 0);
+          previousX0 = copy(r, 1);
+        }
+      }
+      afterStep.accept(i + 1);
+    }
+    previousX0.close();
+    return current;
+  }
+
+  /** Detaches output i from a Result (which closes its tensors) by copying it. */
+  private static TFloat32 copy(Result r, int i) {
+    return copy((TFloat32) r.get(i));
+  }
+
+  private static TFloat32 copy(TFloat32 t) {
+    TFloat32 out = TFloat32.tensorOf(t.shape());
+    t.copyTo(out);
+    return out;
+  }
+}

@@ -1,0 +1,179 @@
+package org.tfdiffusion.sampling;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.tensorflow.Operand;
+import org.tensorflow.Output;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.Loops;
+import org.tfdiffusion.nn.BoundParameters;
+import org.tfdiffusion.nn.Parameters;
+
+/**
+ * The whole sampling loop as one {@code While} op: one {@code Session.run} turns seeds into
+ * finished images. The model's weights enter the loop as loop invariants (they are loop variables
+ * the body returns unchanged), so the same model builder that trains builds the body, reading its
+ * weights through a {@link BoundParameters} view of the body's inputs.
+ *
+ * <pre>
+ *   x_0 ~ N(0, I) per row from (seed_b, 0)
+ *   for i in 0..N-1:   out = model(x, t_i);  x, x̂_0 = step_i(x, out, z_i), z_i per row from (seed_b, i+1)
+ * </pre>
+ */
+public final class SamplingLoop {
+  private SamplingLoop() {}
+
+  /** The network as the loop sees it. */
+  @FunctionalInterface
+  public interface Model {
+    /**
+     * Builds the model output.
+     *
+     * @param tf the op factory of the graph or function body being built
+     * @param weights the model's weights in this graph or body
+     * @param x current samples [B, H, W, C]
+     * @param t the timestep of every row, int32 [B]
+     * @param conditioning the per-batch inputs given to the loop (labels, guidance scales), in
+     *     order
+     */
+    Operand<TFloat32> apply(
+        Ops tf,
+        Parameters weights,
+        Operand<TFloat32> x,
+        Operand<TInt32> t,
+        List<Operand<?>> conditioning);
+  }
+
+  /**
+   * What the loop returns.
+   *
+   * @param samples the final x, float32 [B, H, W, C] (in [-1, 1] for a well-trained model)
+   * @param x0Snapshots when asked for K snapshots: [K, B, H, W, C], snapshot k the x̂_0 of the last
+   *     step of the k-th of K equal parts of the loop (a progress strip)
+   */
+  public record Outputs(Operand<TFloat32> samples, Optional<Operand<TFloat32>> x0Snapshots) {}
+
+  /**
+   * Builds the compiled loop.
+   *
+   * @param imageShape [H, W, C]
+   * @param weights the model's weights in the outer graph (variables, or constants of a loaded
+   *     export), keyed by weight name
+   * @param seeds int64 [B], one per image
+   * @param conditioning per-batch tensors carried through the loop for the model
+   * @param snapshots 0 for none, else K &gt;= 1 x̂_0 snapshots
+   */
+  public static Outputs compiled(
+      Ops tf,
+      SamplingPlan plan,
+      Shape imageShape,
+      Model model,
+      Map<String, ? extends Operand<TFloat32>> weights,
+      Operand<TInt64> seeds,
+      List<Operand<?>> conditioning,
+      int snapshots) {
+    checkArgument(imageShape.numDimensions() == 3, "image shape is [H, W, C], got %s", imageShape);
+    checkArgument(
+        snapshots >= 0 && snapshots <= plan.steps(), "snapshots must be in [0, %s]", plan.steps());
+    Ops outer = tf.withSubScope("sample");
+    Operand<TFloat32> x = RowNoise.normal(outer, seeds, outer.constant(0L), imageShape);
+    List<String> names = new ArrayList<>(weights.keySet());
+    List<Operand<?>> vars = new ArrayList<>();
+    vars.add(outer.constant(0));
+    vars.add(x);
+    vars.add(outer.zerosLike(x));
+    vars.add(seeds);
+    vars.addAll(conditioning);
+    int weightsAt = vars.size();
+    for (String name : names) {
+      vars.add(weights.get(name));
+    }
+    int snapshotsAt = vars.size();
+    if (snapshots > 0) {
+      Operand<TInt32> shape =
+          outer.concat(
+              List.of(outer.constant(new int[] {snapshots}), outer.shape(x)), outer.constant(0));
+      vars.add(
+          outer.ensureShape(
+              outer.fill(shape, outer.constant(0f)),
+              Shape.of(snapshots, -1, imageShape.size(0), imageShape.size(1), imageShape.size(2))));
+    }
+    int conditioningCount = conditioning.size();
+    int[] slotOfStep = snapshotSlots(plan.steps(), snapshots);
+    List<Output<?>> out =
+        Loops.whileLoop(
+            outer,
+            "sampling",
+            vars,
+            (f, v) -> f.math.less(RowNoise.int32(v.get(0)), f.constant(plan.steps())),
+            (f, v) -> {
+              Operand<TInt32> i = RowNoise.int32(v.get(0));
+              Operand<TFloat32> xi = RowNoise.float32(v.get(1));
+              Operand<TFloat32> x0Prev = RowNoise.float32(v.get(2));
+              Operand<TInt64> rowSeeds = RowNoise.int64(v.get(3));
+              List<Operand<?>> cond = v.subList(4, 4 + conditioningCount);
+              Map<String, Operand<TFloat32>> bound = new LinkedHashMap<>();
+              for (int k = 0; k < names.size(); k++) {
+                bound.put(names.get(k), RowNoise.float32(v.get(weightsAt + k)));
+              }
+              SamplerStep step = new SamplerStep(f, plan);
+              Operand<TInt32> t = f.fill(f.shape.size(rowSeeds, f.constant(0)), step.timestep(i));
+              Operand<TFloat32> output = model.apply(f, new BoundParameters(bound), xi, t, cond);
+              Optional<Operand<TFloat32>> noise =
+                  plan.stochastic()
+                      ? Optional.of(
+                          RowNoise.normal(
+                              f,
+                              rowSeeds,
+                              f.dtypes.cast(f.math.add(i, f.constant(1)), TInt64.class),
+                              imageShape))
+                      : Optional.empty();
+              SamplerStep.Result r = step.apply(i, xi, output, noise, Optional.of(x0Prev));
+              List<Operand<?>> next = new ArrayList<>(v);
+              next.set(0, f.math.add(i, f.constant(1)));
+              next.set(1, r.x());
+              next.set(2, r.x0());
+              if (snapshots > 0) {
+                Operand<TInt32> slot = f.gather(f.constant(slotOfStep), i, f.constant(0));
+                Operand<TFloat32> updated =
+                    f.tensorScatterNdUpdate(
+                        RowNoise.float32(v.get(snapshotsAt)),
+                        f.reshape(slot, f.constant(new int[] {1, 1})),
+                        f.expandDims(r.x0(), f.constant(0)));
+                next.set(snapshotsAt, updated);
+              }
+              return next;
+            });
+    Shape batchShape = Shape.of(-1, imageShape.size(0), imageShape.size(1), imageShape.size(2));
+    Operand<TFloat32> samples = outer.ensureShape(RowNoise.float32(out.get(1)), batchShape);
+    Optional<Operand<TFloat32>> strip =
+        snapshots > 0 ? Optional.of(RowNoise.float32(out.get(snapshotsAt))) : Optional.empty();
+    return new Outputs(samples, strip);
+  }
+
+  /** Step i writes its x̂_0 into slot floor(i · K / N); the last write of each slot stays. */
+  static int[] snapshotSlots(int steps, int snapshots) {
+    int[] slots = new int[steps];
+    for (int i = 0; i < steps; i++) {
+      slots[i] = snapshots == 0 ? 0 : (int) ((long) i * snapshots / steps);
+    }
+    return slots;
+  }
+
+  /** Maps samples from [-1, 1] to [0, 1], clipped. */
+  public static Operand<TFloat32> toUnitRange(Ops tf, Operand<TFloat32> samples) {
+    return tf.clipByValue(
+        tf.math.mul(tf.math.add(samples, tf.constant(1f)), tf.constant(0.5f)),
+        tf.constant(0f),
+        tf.constant(1f));
+  }
+}
