@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.zip.GZIPOutputStream;
 import javax.imageio.ImageIO;
 
@@ -90,7 +91,7 @@ final class TestData {
   static Path writeImage(Path folder, String name, BufferedImage image) throws IOException {
     Files.createDirectories(folder);
     Path file = folder.resolve(name);
-    String format = name.endsWith(".png") ? "png" : "jpeg";
+    String format = name.toLowerCase(Locale.ROOT).endsWith(".png") ? "png" : "jpeg";
     if (!ImageIO.write(image, format, file.toFile())) {
       throw new IOException("no " + format + " writer for " + image);
     }
