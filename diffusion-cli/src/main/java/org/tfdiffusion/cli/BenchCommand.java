@@ -25,6 +25,8 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.family.TType;
 import org.tfdiffusion.diffusion.GaussianDiffusion;
 import org.tfdiffusion.diffusion.Prediction;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.model.ModelSummary;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
@@ -76,6 +78,23 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
   boolean noPeer;
 
+  @Option(names = "--xla", description = "Compile with XLA JIT.")
+  boolean xla;
+
+  @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
+  boolean bf16;
+
+  @Option(names = "--nchw", description = "Let Grappler convert convolutions to NCHW.")
+  boolean nchw;
+
+  @Option(names = "--threads", split = ",", description = "intra,inter op threads (0 = default).")
+  int[] threads = {0, 0};
+
+  @Option(
+      names = "--profile",
+      description = "Trace one more step and print the time per op type (TensorFlow step stats).")
+  boolean profile;
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     UNetConfig config = model.config();
@@ -126,7 +145,14 @@ final class BenchCommand implements Callable<Integer> {
             new GradAndVar<>(grads.<TFloat32>dy(i), (Output<TFloat32>) vars.get(i).asOutput()));
       }
       Op train = new Adam(g, 1e-4f).applyGradients(pairs, "adam");
-      try (Session session = new Session(g)) {
+      SessionOptions options =
+          SessionOptions.defaults()
+              .withXla(xla)
+              .withBfloat16(bf16)
+              .withNchw(nchw)
+              .withThreads(threads[0], threads[1]);
+      out().println("session: " + options.describe());
+      try (Session session = new Session(g, options.toConfigProto())) {
         double[] seconds = new double[steps];
         for (int i = -1; i < steps; i++) {
           long start = System.nanoTime();
@@ -134,6 +160,13 @@ final class BenchCommand implements Callable<Integer> {
           if (i >= 0) {
             seconds[i] = (System.nanoTime() - start) / 1e9;
           }
+        }
+        if (profile) {
+          out()
+              .printf(
+                  "%s",
+                  StepProfile.trace(session, session.runner().addTarget(train).fetch(loss.value()))
+                      .format(25));
         }
         return seconds;
       }
