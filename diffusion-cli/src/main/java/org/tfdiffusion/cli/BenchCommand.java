@@ -33,6 +33,7 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.schedule.NoiseSchedule;
+import org.tfdiffusion.train.ModelOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -53,6 +54,8 @@ import picocli.CommandLine.Spec;
     })
 final class BenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
+
+  @Mixin ModelPreset preset;
 
   @Mixin ModelOptions model;
 
@@ -97,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException, InterruptedException {
-    UNetConfig config = model.config();
+    UNetConfig config = model.apply(preset.base());
     UNet unet = new UNet(config);
     ModelSummary summary = unet.summary();
     out()

@@ -19,6 +19,7 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.schedule.NoiseSchedule;
+import org.tfdiffusion.train.ModelOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -39,6 +40,8 @@ import picocli.CommandLine.Spec;
 final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
+  @Mixin ModelPreset preset;
+
   @Mixin ModelOptions model;
 
   @Option(
@@ -55,7 +58,7 @@ final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    UNetConfig config = model.config();
+    UNetConfig config = model.apply(preset.base());
     UNet unet = new UNet(config);
     out().printf("%s", unet.summary().format());
     NoiseSchedule schedule = NoiseSchedule.linear();

@@ -1,5 +1,6 @@
 package org.tfdiffusion.cli;
 
+import org.tfdiffusion.train.TrainCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -13,6 +14,7 @@ import picocli.CommandLine.Command;
       DemoCommand.class,
       SummaryCommand.class,
       BenchCommand.class,
+      TrainCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
@@ -30,16 +32,7 @@ public final class Main implements Runnable {
 
   /** The configured command line (exposed for tests). */
   public static CommandLine commandLine() {
-    CommandLine cli = new CommandLine(new Main());
-    cli.setExecutionExceptionHandler(
-        (e, commandLine, parseResult) -> {
-          if (e instanceof IllegalArgumentException || e instanceof IllegalStateException) {
-            commandLine.getErr().println("error: " + e.getMessage());
-            return 2;
-          }
-          throw e;
-        });
-    return cli;
+    return TrainCommand.commandLine(new Main());
   }
 
   /** Prints the project and TensorFlow versions. */

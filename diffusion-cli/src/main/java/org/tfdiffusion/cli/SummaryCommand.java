@@ -2,6 +2,7 @@ package org.tfdiffusion.cli;
 
 import java.util.concurrent.Callable;
 import org.tfdiffusion.model.UNet;
+import org.tfdiffusion.train.ModelOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -15,11 +16,13 @@ import picocli.CommandLine.Spec;
 final class SummaryCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
+  @Mixin ModelPreset preset;
+
   @Mixin ModelOptions model;
 
   @Override
   public Integer call() {
-    out().printf("%s", new UNet(model.config()).summary().format());
+    out().printf("%s", new UNet(model.apply(preset.base())).summary().format());
     return 0;
   }
 

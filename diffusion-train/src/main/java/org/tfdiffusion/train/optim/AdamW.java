@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
+import org.tensorflow.Operation;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
@@ -66,7 +67,11 @@ public final class AdamW {
       Map<String, Operand<TFloat32>> gradients,
       Operand<TFloat32> learningRate,
       Operand<TInt64> step) {
-    Ops opt = tf.withSubScope("adamw");
+    // Every update waits for every gradient: weights are ref variables updated in place, and the
+    // backward pass still reads them (e.g. Conv2DBackpropInput reads the filter) until it ends.
+    List<Operation> allGradients = new ArrayList<>();
+    gradients.values().forEach(g -> allGradients.add(g.op()));
+    Ops opt = tf.withSubScope("adamw").withControlDependencyOps(allGradients);
     Operand<TFloat32> norm = globalNorm(opt, gradients.values());
     Operand<TFloat32> scale = null;
     if (config.clipNorm() > 0) {

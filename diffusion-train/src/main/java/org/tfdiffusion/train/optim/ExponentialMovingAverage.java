@@ -70,9 +70,11 @@ public final class ExponentialMovingAverage {
    *
    * @param weights the weights, keyed by the names given to {@link #track}
    * @param n int64 scalar, the 1-based number of this update
+   * @param after ops that must finish first (the optimizer step that moved the weights)
    */
-  public Op update(Map<String, ? extends Operand<TFloat32>> weights, Operand<TInt64> n) {
-    Ops ops = tf.withSubScope("ema_update");
+  public Op update(
+      Map<String, ? extends Operand<TFloat32>> weights, Operand<TInt64> n, List<Op> after) {
+    Ops ops = tf.withSubScope("ema_update").withControlDependencies(after);
     Operand<TFloat32> d = ops.constant((float) decay);
     if (warmup) {
       Operand<TFloat32> nf = ops.dtypes.cast(n, TFloat32.class);

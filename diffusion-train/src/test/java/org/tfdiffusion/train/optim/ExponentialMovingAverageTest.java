@@ -34,7 +34,7 @@ class ExponentialMovingAverageTest {
       ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, decay, warmup);
       Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(start));
       Placeholder<TInt64> n = tf.placeholder(TInt64.class);
-      Op update = ema.update(Map.of("w", w), n);
+      Op update = ema.update(Map.of("w", w), n, java.util.List.of());
       double[] expected = {start[0], start[1], start[2]};
       try (Session s = new Session(g)) {
         for (int step = 1; step <= 5; step++) {

@@ -1,32 +1,12 @@
-package org.tfdiffusion.cli;
+package org.tfdiffusion.train;
 
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 import org.tfdiffusion.model.UNetConfig;
 import picocli.CommandLine.Option;
 
-/** The options that shape a U-Net, shared by every command that builds one. */
-final class ModelOptions {
-  /** Named starting points for a model. */
-  enum Preset {
-    /** The tutorial's model: 32x32x3, hidden 128, 4 levels. */
-    TUTORIAL,
-    /** The small benchmark model: 32x32x1, hidden 64, 3 levels. */
-    SMALL;
-
-    UNetConfig config() {
-      return this == TUTORIAL ? UNetConfig.tutorial() : UNetConfig.small();
-    }
-  }
-
-  @Option(
-      names = "--preset",
-      description = "Starting point: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).",
-      defaultValue = "tutorial",
-      converter = PresetConverter.class)
-  Preset preset = Preset.TUTORIAL;
-
+/** The options that shape a U-Net, shared by every command that builds one (picocli mixin). */
+public final class ModelOptions {
   @Option(names = "--image-size", description = "Image height and width in pixels.")
   Integer imageSize;
 
@@ -67,9 +47,9 @@ final class ModelOptions {
   @Option(names = "--classes", description = "Number of class labels (0 = unconditional).")
   Integer numClasses;
 
-  /** The preset with every given option applied; validated. */
-  UNetConfig config() {
-    UNetConfig.Builder b = preset.config().toBuilder();
+  /** {@code base} with every given option applied; validated. */
+  public UNetConfig apply(UNetConfig base) {
+    UNetConfig.Builder b = base.toBuilder();
     if (imageSize != null) {
       b.imageSize(imageSize);
     }
@@ -101,18 +81,5 @@ final class ModelOptions {
       b.numClasses(numClasses);
     }
     return b.build();
-  }
-
-  /** Accepts preset names in any case. */
-  static final class PresetConverter implements picocli.CommandLine.ITypeConverter<Preset> {
-    @Override
-    public Preset convert(String value) {
-      try {
-        return Preset.valueOf(value.trim().toUpperCase(Locale.ROOT));
-      } catch (IllegalArgumentException e) {
-        throw new picocli.CommandLine.TypeConversionException(
-            "unknown preset '" + value + "'; valid: tutorial, small");
-      }
-    }
   }
 }

@@ -1,0 +1,207 @@
+package org.tfdiffusion.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.tensorflow.Session;
+
+/**
+ * The checkpoints of a run, in TensorFlow's format, one folder per step:
+ *
+ * <pre>
+ *   checkpoints/ckpt-000600/model        every variable: weights, ema/..., optimizer/m|v/..., global_step
+ *   checkpoints/ckpt-000600/state.json   the step, the data position and the seed
+ * </pre>
+ *
+ * A checkpoint is written into a hidden temporary folder and renamed into place only when complete,
+ * so a crash or kill during a write never leaves a half checkpoint under a checkpoint's name: the
+ * previous one stays the latest. Only the newest {@code keep} are kept.
+ */
+public final class Checkpoints {
+  /** The variables' file inside a checkpoint folder (the prefix given to {@code Session.save}). */
+  public static final String VARIABLES = "model";
+
+  public static final String STATE = "state.json";
+
+  private static final Pattern NAME = Pattern.compile("ckpt-(\\d+)");
+  private static final String TEMP_PREFIX = ".tmp-ckpt-";
+
+  private final Path dir;
+  private final ObjectMapper json;
+
+  /**
+   * The run state stored with each checkpoint.
+   *
+   * @param step optimizer steps done
+   * @param epoch the data iterator's epoch
+   * @param cursor the data iterator's position in that epoch
+   * @param seed the run seed (every random draw is a function of it and the step)
+   * @param loss the last logged loss
+   * @param datasetSize the dataset's image count, checked on resume
+   * @param dataset the dataset's description, checked on resume
+   */
+  public record State(
+      long step, long epoch, int cursor, long seed, double loss, int datasetSize, String dataset) {}
+
+  /** One complete checkpoint. */
+  public record Checkpoint(Path dir, State state) {
+    /** The prefix for {@code Session.restore}. */
+    public String prefix() {
+      return dir.resolve(VARIABLES).toString();
+    }
+  }
+
+  Checkpoints(Path dir, ObjectMapper json) {
+    this.dir = dir;
+    this.json = json;
+  }
+
+  /** Opens the checkpoints of a run folder (read-only use: sampling, export). */
+  public static Checkpoints of(Path runDir) {
+    return new Checkpoints(runDir.resolve("checkpoints"), RunDirectory.json());
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  /** All complete checkpoints, oldest first. */
+  public List<Checkpoint> list() {
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    List<Checkpoint> out = new ArrayList<>();
+    try (Stream<Path> entries = Files.list(dir)) {
+      for (Path p : entries.sorted().toList()) {
+        Matcher m = NAME.matcher(p.getFileName().toString());
+        if (m.matches() && Files.isRegularFile(p.resolve(STATE))) {
+          out.add(new Checkpoint(p, readState(p)));
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + dir, e);
+    }
+    out.sort(Comparator.comparingLong(c -> c.state().step()));
+    return out;
+  }
+
+  /** The newest complete checkpoint. */
+  public Optional<Checkpoint> latest() {
+    List<Checkpoint> all = list();
+    return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
+  }
+
+  /**
+   * A checkpoint given as a folder ({@code .../ckpt-000600}) or the run folder (its latest).
+   *
+   * @throws IllegalArgumentException naming the path when it holds no complete checkpoint
+   */
+  public static Checkpoint resolve(Path path) {
+    if (Files.isRegularFile(path.resolve(STATE))) {
+      return new Checkpoint(
+          path, new Checkpoints(path.getParent(), RunDirectory.json()).readState(path));
+    }
+    return of(path)
+        .latest()
+        .orElseThrow(
+            () ->
+                new IllegalArgumentException(
+                    path
+                        + " holds no complete checkpoint (expected a run folder with checkpoints/ckpt-N/"
+                        + " or a ckpt-N folder with "
+                        + STATE
+                        + ")"));
+  }
+
+  /**
+   * Writes a checkpoint atomically and keeps the newest {@code keep}.
+   *
+   * @param beforeRename called after the files are written and before the rename (tests use it to
+   *     simulate a crash mid-write)
+   */
+  Checkpoint save(Session session, State state, int keep, Runnable beforeRename) {
+    checkArgument(keep >= 1, "keep must be >= 1");
+    try {
+      Files.createDirectories(dir);
+      Path temp = dir.resolve(TEMP_PREFIX + state.step() + "-" + System.nanoTime());
+      Files.createDirectories(temp);
+      session.save(temp.resolve(VARIABLES).toString());
+      json.writerWithDefaultPrettyPrinter().writeValue(temp.resolve(STATE).toFile(), state);
+      beforeRename.run();
+      Path target = dir.resolve(String.format("ckpt-%06d", state.step()));
+      if (Files.exists(target)) {
+        deleteTree(target);
+      }
+      try {
+        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException e) {
+        throw new IOException("the file system of " + dir + " cannot rename atomically", e);
+      }
+      prune(keep);
+      return new Checkpoint(target, state);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write a checkpoint under " + dir, e);
+    }
+  }
+
+  /** Deletes all but the newest {@code keep} checkpoints and any stale temporary folders. */
+  void prune(int keep) throws IOException {
+    List<Checkpoint> all = list();
+    for (int i = 0; i < all.size() - keep; i++) {
+      deleteTree(all.get(i).dir());
+    }
+    removeStaleTemporaries();
+  }
+
+  /** Removes temporary folders left by a crash during a checkpoint write. */
+  void removeStaleTemporaries() throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (Stream<Path> entries = Files.list(dir)) {
+      for (Path p : entries.toList()) {
+        if (p.getFileName().toString().startsWith(TEMP_PREFIX)) {
+          deleteTree(p);
+        }
+      }
+    }
+  }
+
+  /** Restores every variable of the session's graph from a checkpoint. */
+  static void restore(Session session, Checkpoint checkpoint) {
+    session.restore(checkpoint.prefix());
+  }
+
+  private State readState(Path checkpointDir) {
+    Path file = checkpointDir.resolve(STATE);
+    try {
+      return json.readValue(file.toFile(), State.class);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+}

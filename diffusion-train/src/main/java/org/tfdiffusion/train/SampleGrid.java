@@ -1,0 +1,97 @@
+package org.tfdiffusion.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import javax.imageio.ImageIO;
+
+/**
+ * A grid of images as 8-bit pixels: images in [0, 1] (row-major [B, H, W, C], C = 1 or 3) laid out
+ * left to right, top to bottom with a 2-pixel border, and written as PNG.
+ *
+ * @param pixels the grid, row-major [height, width, channels]
+ */
+public record SampleGrid(byte[] pixels, int height, int width, int channels) {
+  /** The border between images, in pixels. */
+  public static final int BORDER = 2;
+
+  /**
+   * Lays out {@code count} images in {@code columns} columns.
+   *
+   * @param images values in [0, 1], [count, h, w, c] row-major
+   */
+  public static SampleGrid of(float[] images, int count, int h, int w, int c, int columns) {
+    checkArgument(c == 1 || c == 3, "a grid needs 1 or 3 channels, got %s", c);
+    checkArgument(images.length == count * h * w * c, "expected %s values", count * h * w * c);
+    checkArgument(columns >= 1, "columns must be >= 1");
+    int rows = (count + columns - 1) / columns;
+    int gridH = rows * h + (rows + 1) * BORDER;
+    int gridW = columns * w + (columns + 1) * BORDER;
+    byte[] out = new byte[gridH * gridW * c];
+    for (int i = 0; i < count; i++) {
+      int top = BORDER + (i / columns) * (h + BORDER);
+      int left = BORDER + (i % columns) * (w + BORDER);
+      for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+          for (int k = 0; k < c; k++) {
+            float v = images[((i * h + y) * w + x) * c + k];
+            int b = Math.round(Math.max(0f, Math.min(1f, v)) * 255f);
+            out[((top + y) * gridW + left + x) * c + k] = (byte) b;
+          }
+        }
+      }
+    }
+    return new SampleGrid(out, gridH, gridW, c);
+  }
+
+  /** A square-ish grid: ⌈√count⌉ columns. */
+  public static SampleGrid square(float[] images, int count, int h, int w, int c) {
+    return of(images, count, h, w, c, (int) Math.ceil(Math.sqrt(count)));
+  }
+
+  /** The grid as an image. */
+  public BufferedImage toImage() {
+    BufferedImage image =
+        new BufferedImage(
+            width,
+            height,
+            channels == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_INT_RGB);
+    for (int y = 0; y < height; y++) {
+      for (int x = 0; x < width; x++) {
+        int i = (y * width + x) * channels;
+        if (channels == 1) {
+          int g = pixels[i] & 0xff;
+          image.getRaster().setSample(x, y, 0, g);
+        } else {
+          int rgb = (pixels[i] & 0xff) << 16 | (pixels[i + 1] & 0xff) << 8 | (pixels[i + 2] & 0xff);
+          image.setRGB(x, y, rgb);
+        }
+      }
+    }
+    return image;
+  }
+
+  /** Writes the grid as PNG, atomically (a temporary file renamed into place). */
+  public void writePng(Path file) {
+    try {
+      Path parent = file.toAbsolutePath().getParent();
+      Files.createDirectories(parent);
+      Path tmp = Files.createTempFile(parent, ".grid-", ".png.tmp");
+      try {
+        if (!ImageIO.write(toImage(), "png", tmp.toFile())) {
+          throw new IOException("no PNG writer available");
+        }
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + file, e);
+    }
+  }
+}

@@ -1,0 +1,250 @@
+package org.tfdiffusion.train;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import org.tfdiffusion.graph.SessionOptions;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code train}: trains a U-Net from a preset and options, or resumes a run. Also the main class of
+ * {@code mvn -pl diffusion-train exec:java -Dexec.args="..."}.
+ */
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Train a DDPM U-Net. Presets: demo (minutes on a CPU, embedded Fashion-MNIST subset),",
+      "fashion-mnist (the full training split from apt-get install dataset-fashion-mnist),",
+      "tutorial (the tutorial's 32x32x3 model). Any option overrides the preset.",
+      "A run folder holds config.json, metrics.csv, tensorboard/, samples/ and checkpoints/."
+    })
+public final class TrainCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = "--preset",
+      defaultValue = "demo",
+      description = "demo, fashion-mnist or tutorial (default: ${DEFAULT-VALUE}).")
+  String preset;
+
+  @Option(
+      names = "--data",
+      description =
+          "embedded, a folder with the four IDX files, or an image folder (labels from"
+              + " sub-folders). Default: the preset's.")
+  String data;
+
+  @Option(names = "--split", description = "IDX split: train or test.")
+  String split;
+
+  @Option(
+      names = "--fit",
+      description = "How images reach the model size: auto, pad, center-crop, resize.")
+  String fit;
+
+  @Option(names = "--flip", negatable = true, description = "Random horizontal flips.")
+  Boolean flip;
+
+  @Option(names = "--run-dir", description = "The run folder (default: runs/<preset>-<time>).")
+  Path runDir;
+
+  @Option(
+      names = "--resume",
+      description = "Continue the run in --run-dir from its latest checkpoint.")
+  boolean resume;
+
+  @Option(names = "--steps", description = "Total optimizer steps of the run.")
+  Integer steps;
+
+  @Option(names = "--batch-size", description = "Images per optimizer step.")
+  Integer batchSize;
+
+  @Option(names = "--accumulation", description = "Micro-batches per step (gradient accumulation).")
+  Integer accumulation;
+
+  @Option(names = "--seed", description = "Seed of the weights, the data order and all noise.")
+  Long seed;
+
+  @Option(names = "--lr", description = "Peak learning rate (the tutorial's: 1e-4).")
+  Double learningRate;
+
+  @Option(names = "--weight-decay", description = "AdamW's decoupled weight decay (default 0.01).")
+  Double weightDecay;
+
+  @Option(names = "--clip-norm", description = "Clip gradients to this global norm; 0 = off.")
+  Double clipNorm;
+
+  @Option(names = "--warmup", description = "Linear learning-rate warm-up steps.")
+  Integer warmup;
+
+  @Option(names = "--cosine", negatable = true, description = "Cosine learning-rate decay.")
+  Boolean cosine;
+
+  @Option(names = "--min-lr", description = "Learning rate at the end of the cosine decay.")
+  Double minLearningRate;
+
+  @Option(names = "--ema-decay", description = "Decay of the EMA weights used for samples.")
+  Double emaDecay;
+
+  @Option(
+      names = "--prediction",
+      description = "What the model predicts: epsilon, sample, v_prediction.")
+  String prediction;
+
+  @Option(names = "--log-every", description = "Steps between metrics rows.")
+  Integer logEvery;
+
+  @Option(names = "--checkpoint-every", description = "Steps between checkpoints (0 = at the end).")
+  Integer checkpointEvery;
+
+  @Option(names = "--keep-checkpoints", description = "How many recent checkpoints to keep.")
+  Integer keepCheckpoints;
+
+  @Option(names = "--sample-every", description = "Steps between sample grids (0 = at the end).")
+  Integer sampleEvery;
+
+  @Option(names = "--sample-count", description = "Images per sample grid.")
+  Integer sampleCount;
+
+  @Option(names = "--sampler", description = "Sampler of the grids: ddpm, ddim, dpmpp.")
+  String sampler;
+
+  @Option(names = "--sampler-steps", description = "Steps of that sampler.")
+  Integer samplerSteps;
+
+  @Mixin ModelOptions model;
+
+  @Option(
+      names = "--progress",
+      defaultValue = "auto",
+      description = "bar, lines, quiet or auto (bar on a terminal, else lines).")
+  String progress;
+
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "Same as --progress quiet.")
+  boolean quiet;
+
+  @Option(names = "--xla", description = "Compile with XLA JIT.")
+  boolean xla;
+
+  @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
+  boolean bf16;
+
+  @Override
+  public Integer call() {
+    PrintWriter out = spec.commandLine().getOut();
+    Trainer trainer =
+        new Trainer(out, progress(), SessionOptions.defaults().withXla(xla).withBfloat16(bf16));
+    if (resume) {
+      if (runDir == null) {
+        throw new IllegalArgumentException("--resume needs the --run-dir of the run to continue");
+      }
+      trainer.resume(runDir, Optional.ofNullable(steps));
+      return 0;
+    }
+    TrainConfig config = config();
+    Path dir =
+        runDir != null
+            ? runDir
+            : Path.of(
+                "runs",
+                config.preset()
+                    + "-"
+                    + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+    trainer.train(dir, config);
+    return 0;
+  }
+
+  private Trainer.Progress progress() {
+    if (quiet) {
+      return Trainer.Progress.QUIET;
+    }
+    return switch (progress.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "bar" -> Trainer.Progress.BAR;
+      case "lines" -> Trainer.Progress.LINES;
+      case "quiet" -> Trainer.Progress.QUIET;
+      case "auto" -> System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
+      default ->
+          throw new IllegalArgumentException(
+              "unknown --progress '" + progress + "'; valid: bar, lines, quiet, auto");
+    };
+  }
+
+  /** The preset's config with every given option applied. */
+  TrainConfig config() {
+    TrainConfig base = TrainPreset.lookup(preset).config();
+    TrainConfig.Data d = base.data();
+    TrainConfig.Optimizer o = base.optimizer();
+    TrainConfig.Training t = base.training();
+    return new TrainConfig(
+        TrainConfig.FORMAT,
+        model.apply(base.model()),
+        base.schedule(),
+        or(prediction, base.prediction()),
+        new TrainConfig.Data(
+            or(data, d.source()), or(split, d.split()), or(fit, d.fit()), or(flip, d.flip())),
+        new TrainConfig.Optimizer(
+            or(learningRate, o.learningRate()),
+            o.beta1(),
+            o.beta2(),
+            o.epsilon(),
+            or(weightDecay, o.weightDecay()),
+            or(clipNorm, o.clipNorm()),
+            or(warmup, o.warmupSteps()),
+            or(cosine, o.cosineDecay()),
+            Math.min(or(minLearningRate, o.minLearningRate()), or(learningRate, o.learningRate()))),
+        new TrainConfig.Ema(or(emaDecay, base.ema().decay()), base.ema().warmup()),
+        new TrainConfig.Training(
+            or(steps, t.steps()),
+            or(batchSize, t.batchSize()),
+            or(accumulation, t.accumulation()),
+            or(seed, t.seed()),
+            or(logEvery, t.logEvery()),
+            or(checkpointEvery, t.checkpointEvery()),
+            or(keepCheckpoints, t.keepCheckpoints()),
+            or(sampleEvery, t.sampleEvery()),
+            or(sampleCount, t.sampleCount()),
+            or(sampler, t.sampler()),
+            or(samplerSteps, t.samplerSteps())),
+        base.preset());
+  }
+
+  private static <T> T or(T given, T fallback) {
+    return given != null ? given : fallback;
+  }
+
+  /** The command line with clear errors for bad input (exit status 2). */
+  public static CommandLine commandLine(Object command) {
+    CommandLine cli = new CommandLine(command);
+    cli.setExecutionExceptionHandler(
+        (e, commandLine, parseResult) -> {
+          if (e instanceof IllegalArgumentException
+              || e instanceof IllegalStateException
+              || e instanceof java.io.UncheckedIOException) {
+            commandLine.getErr().println("error: " + e.getMessage());
+            return 2;
+          }
+          throw e;
+        });
+    return cli;
+  }
+
+  /** {@code mvn -pl diffusion-train exec:java -Dexec.args="--preset demo"}. */
+  public static void main(String[] args) {
+    int status = commandLine(new TrainCommand()).execute(args);
+    if (status != 0) {
+      System.exit(status);
+    }
+  }
+}

@@ -1,0 +1,207 @@
+package org.tfdiffusion.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import org.tfdiffusion.diffusion.Prediction;
+import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.schedule.BetaSchedule;
+import org.tfdiffusion.schedule.NoiseSchedule;
+import org.tfdiffusion.train.optim.AdamWConfig;
+
+/**
+ * Everything a training run needs, saved as the run's {@code config.json}: enough to rebuild the
+ * model, its schedule and the run. Immutable and validated; every nested part has defaults.
+ *
+ * @param format the file format version
+ * @param model the U-Net
+ * @param schedule the noise schedule
+ * @param prediction what the network predicts: epsilon (the tutorial), sample or v_prediction
+ * @param data where the images come from
+ * @param optimizer AdamW, clipping and the learning-rate schedule
+ * @param ema the moving average of the weights used for samples and exports
+ * @param training steps, batch, seed, logging, checkpoints and sample grids
+ * @param preset the preset this config started from, for the record
+ */
+public record TrainConfig(
+    int format,
+    UNetConfig model,
+    Schedule schedule,
+    String prediction,
+    Data data,
+    Optimizer optimizer,
+    Ema ema,
+    Training training,
+    String preset) {
+
+  /** The current config.json format. */
+  public static final int FORMAT = 1;
+
+  public TrainConfig {
+    checkArgument(
+        format == FORMAT,
+        "config format %s is not supported (this build reads %s)",
+        format,
+        FORMAT);
+    checkArgument(model != null, "config.json has no model");
+    checkArgument(
+        schedule != null && data != null && optimizer != null && ema != null && training != null,
+        "config.json is missing a section (schedule, data, optimizer, ema or training)");
+    Prediction.lookup(prediction);
+  }
+
+  /** The noise schedule, as in the tutorial by default. */
+  public record Schedule(String kind, int timesteps, double betaStart, double betaEnd) {
+    public Schedule {
+      BetaSchedule.lookup(kind);
+    }
+
+    public static Schedule tutorial() {
+      return new Schedule(
+          "linear",
+          NoiseSchedule.DEFAULT_TIMESTEPS,
+          NoiseSchedule.DEFAULT_BETA_START,
+          NoiseSchedule.DEFAULT_BETA_END);
+    }
+
+    public NoiseSchedule build() {
+      return NoiseSchedule.create(BetaSchedule.lookup(kind), timesteps, betaStart, betaEnd);
+    }
+  }
+
+  /**
+   * The dataset.
+   *
+   * @param source "embedded", a folder with the four IDX files, or an image folder
+   * @param split train or test (IDX)
+   * @param fit how images reach the model's size: auto, pad, center-crop or resize
+   * @param flip random horizontal flips
+   */
+  public record Data(String source, String split, String fit, boolean flip) {
+    public static Data embedded() {
+      return new Data("embedded", "train", "auto", false);
+    }
+  }
+
+  /**
+   * The optimizer and its learning-rate schedule.
+   *
+   * @param learningRate peak learning rate (the tutorial's 1e-4)
+   * @param warmupSteps linear warm-up from 0 over this many steps
+   * @param cosineDecay decay to minLearningRate by the last step, along a half cosine
+   */
+  public record Optimizer(
+      double learningRate,
+      double beta1,
+      double beta2,
+      double epsilon,
+      double weightDecay,
+      double clipNorm,
+      int warmupSteps,
+      boolean cosineDecay,
+      double minLearningRate) {
+    public Optimizer {
+      checkArgument(learningRate > 0, "learning rate must be > 0, got %s", learningRate);
+      checkArgument(warmupSteps >= 0, "warm-up steps must be >= 0, got %s", warmupSteps);
+      checkArgument(
+          minLearningRate >= 0 && minLearningRate <= learningRate,
+          "min learning rate must be in [0, learning rate], got %s",
+          minLearningRate);
+      new AdamWConfig(beta1, beta2, epsilon, weightDecay, clipNorm); // validates
+    }
+
+    /** The tutorial's AdamW: lr 1e-4, weight decay 0.01, plus clipping at norm 1. */
+    public static Optimizer tutorial() {
+      AdamWConfig d = AdamWConfig.defaults();
+      return new Optimizer(
+          AdamWConfig.DEFAULT_LEARNING_RATE,
+          d.beta1(),
+          d.beta2(),
+          d.epsilon(),
+          d.weightDecay(),
+          d.clipNorm(),
+          0,
+          false,
+          0);
+    }
+
+    public AdamWConfig adamW() {
+      return new AdamWConfig(beta1, beta2, epsilon, weightDecay, clipNorm);
+    }
+  }
+
+  /** The EMA of the weights. */
+  public record Ema(double decay, boolean warmup) {
+    public Ema {
+      checkArgument(decay >= 0 && decay < 1, "EMA decay must be in [0, 1), got %s", decay);
+    }
+  }
+
+  /**
+   * The loop.
+   *
+   * @param steps total optimizer steps of the run
+   * @param batchSize images per optimizer step (split into accumulation micro-batches)
+   * @param accumulation micro-batches per step (gradient accumulation)
+   * @param seed seeds the weights, the data order and every random draw
+   * @param logEvery steps between metrics rows and TensorBoard points
+   * @param checkpointEvery steps between checkpoints (0 = only at the end)
+   * @param keepCheckpoints how many recent checkpoints to keep
+   * @param sampleEvery steps between sample grids (0 = only at the end)
+   * @param sampleCount images per sample grid
+   * @param sampler sampler of the grids: ddpm, ddim or dpmpp
+   * @param samplerSteps its steps
+   */
+  public record Training(
+      int steps,
+      int batchSize,
+      int accumulation,
+      long seed,
+      int logEvery,
+      int checkpointEvery,
+      int keepCheckpoints,
+      int sampleEvery,
+      int sampleCount,
+      String sampler,
+      int samplerSteps) {
+    public Training {
+      checkArgument(steps >= 1, "--steps must be >= 1, got %s", steps);
+      checkArgument(batchSize >= 1, "--batch-size must be >= 1, got %s", batchSize);
+      checkArgument(accumulation >= 1, "--accumulation must be >= 1, got %s", accumulation);
+      checkArgument(
+          batchSize % accumulation == 0,
+          "--batch-size %s is not divisible by --accumulation %s; the micro-batches must be equal",
+          batchSize,
+          accumulation);
+      checkArgument(logEvery >= 1, "--log-every must be >= 1, got %s", logEvery);
+      checkArgument(checkpointEvery >= 0, "--checkpoint-every must be >= 0 (0 = at the end only)");
+      checkArgument(
+          keepCheckpoints >= 1, "--keep-checkpoints must be >= 1, got %s", keepCheckpoints);
+      checkArgument(sampleEvery >= 0, "--sample-every must be >= 0 (0 = at the end only)");
+      checkArgument(sampleCount >= 1, "--sample-count must be >= 1, got %s", sampleCount);
+      SamplerKind.lookup(sampler);
+      checkArgument(samplerSteps >= 1, "--sampler-steps must be >= 1, got %s", samplerSteps);
+    }
+
+    /** Images per micro-batch. */
+    public int microBatch() {
+      return batchSize / accumulation;
+    }
+  }
+
+  /** The noise schedule. */
+  public NoiseSchedule noiseSchedule() {
+    return schedule.build();
+  }
+
+  /** What the network outputs. */
+  public Prediction predictionType() {
+    return Prediction.lookup(prediction);
+  }
+
+  /** The sampler of the grids. */
+  public Sampler gridSampler() {
+    return SamplerKind.lookup(training.sampler()).create(training.samplerSteps(), 0.0);
+  }
+}

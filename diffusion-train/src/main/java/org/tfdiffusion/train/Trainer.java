@@ -1,0 +1,452 @@
+package org.tfdiffusion.train;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.train.data.Batch;
+import org.tfdiffusion.train.data.BatchIterator;
+import org.tfdiffusion.train.data.BatchPosition;
+import org.tfdiffusion.train.data.DataOptions;
+import org.tfdiffusion.train.data.DataSources;
+import org.tfdiffusion.train.data.FitMode;
+import org.tfdiffusion.train.data.ImageDataset;
+import org.tfdiffusion.train.data.ImageFit;
+import org.tfdiffusion.train.data.Split;
+
+/**
+ * Runs a training run: data, the graph, the loop, metrics, TensorBoard, checkpoints and sample
+ * grids. Every random draw is a function of the run seed and the step, and the data order of the
+ * seed and the epoch, so a run resumed from a checkpoint continues exactly as if it had not
+ * stopped.
+ */
+public final class Trainer {
+  /** How the loop reports progress. */
+  public enum Progress {
+    /** A progress bar with step, loss, images/s and ETA (on a terminal). */
+    BAR,
+    /** One line per log interval (for logs and CI). */
+    LINES,
+    /** Only the start and the end. */
+    QUIET
+  }
+
+  /** What a finished (or stopped) run reports. */
+  public record Outcome(
+      Path runDir,
+      long step,
+      double lastLoss,
+      Optional<Path> lastGrid,
+      Optional<Path> checkpoint) {}
+
+  /** Thrown when the loss stops being finite; the last good checkpoint is kept. */
+  public static final class NonFiniteLossException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    NonFiniteLossException(long step, double loss, Optional<Checkpoints.Checkpoint> lastGood) {
+      super(
+          String.format(
+              "the loss became %s at step %d; training stopped without saving. %s Try a lower"
+                  + " --lr or gradient clipping (--clip-norm).",
+              loss,
+              step,
+              lastGood
+                  .map(
+                      c ->
+                          "The last good checkpoint is "
+                              + c.dir()
+                              + " (step "
+                              + c.state().step()
+                              + ").")
+                  .orElse("No checkpoint was written before it.")));
+    }
+  }
+
+  private final PrintWriter out;
+  private final Progress progress;
+  private final SessionOptions sessionOptions;
+  private volatile boolean stopRequested;
+  private Runnable beforeCheckpointRename = () -> {};
+
+  public Trainer(PrintWriter out, Progress progress, SessionOptions sessionOptions) {
+    this.out = out;
+    this.progress = progress;
+    this.sessionOptions = sessionOptions;
+  }
+
+  /** Asks the loop to save a checkpoint and stop after the current step (e.g. on Ctrl-C). */
+  public void requestStop() {
+    stopRequested = true;
+  }
+
+  /** For tests: runs between writing a checkpoint's files and renaming it into place. */
+  void beforeCheckpointRename(Runnable hook) {
+    this.beforeCheckpointRename = hook;
+  }
+
+  /** Loads the run's dataset, fitted to the model. */
+  public static ImageDataset loadData(TrainConfig config) {
+    UNetConfig model = config.model();
+    TrainConfig.Data data = config.data();
+    ImageFit fit =
+        ImageFit.to(model.imageSize(), model.channels()).withMode(FitMode.lookup(data.fit()));
+    DataOptions options = DataOptions.defaults().withSplit(Split.lookup(data.split())).withFit(fit);
+    return DataSources.open(data.source(), options);
+  }
+
+  /** Starts a new run in {@code runDir}. */
+  public Outcome train(Path runDir, TrainConfig config) {
+    ImageDataset dataset = loadData(config);
+    RunDirectory run = RunDirectory.create(runDir, config);
+    return loop(run, dataset, Optional.empty());
+  }
+
+  /**
+   * Continues the run in {@code runDir} from its latest checkpoint up to {@code totalSteps} (or the
+   * configured steps when empty).
+   */
+  public Outcome resume(Path runDir, Optional<Integer> totalSteps) {
+    RunDirectory run = RunDirectory.open(runDir);
+    TrainConfig config = run.config();
+    if (totalSteps.isPresent() && totalSteps.get() != config.training().steps()) {
+      TrainConfig.Training t = config.training();
+      config =
+          new TrainConfig(
+              config.format(),
+              config.model(),
+              config.schedule(),
+              config.prediction(),
+              config.data(),
+              config.optimizer(),
+              config.ema(),
+              new TrainConfig.Training(
+                  totalSteps.get(),
+                  t.batchSize(),
+                  t.accumulation(),
+                  t.seed(),
+                  t.logEvery(),
+                  t.checkpointEvery(),
+                  t.keepCheckpoints(),
+                  t.sampleEvery(),
+                  t.sampleCount(),
+                  t.sampler(),
+                  t.samplerSteps()),
+              config.preset());
+      run = run.withConfig(config);
+    }
+    Checkpoints.Checkpoint latest =
+        run.checkpoints()
+            .latest()
+            .orElseThrow(
+                () ->
+                    new IllegalArgumentException(
+                        runDir
+                            + " has no checkpoint to resume from; start it again without --resume"));
+    ImageDataset dataset = loadData(config);
+    Checkpoints.State state = latest.state();
+    if (state.datasetSize() != dataset.size() || !state.dataset().equals(dataset.description())) {
+      throw new IllegalArgumentException(
+          String.format(
+              "the run was trained on %s (%d images) but the data now is %s (%d images);"
+                  + " resuming would not continue the same run",
+              state.dataset(), state.datasetSize(), dataset.description(), dataset.size()));
+    }
+    return loop(run, dataset, Optional.of(latest));
+  }
+
+  private Outcome loop(
+      RunDirectory run, ImageDataset dataset, Optional<Checkpoints.Checkpoint> from) {
+    TrainConfig config = run.config();
+    TrainConfig.Training t = config.training();
+    UNetConfig model = config.model();
+    Checkpoints checkpoints = run.checkpoints();
+    try {
+      checkpoints.removeStaleTemporaries();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    long startStep = from.map(c -> c.state().step()).orElse(0L);
+    BatchPosition position =
+        from.map(c -> new BatchPosition(c.state().epoch(), c.state().cursor()))
+            .orElse(BatchPosition.START);
+    if (model.conditional() && !dataset.labelled()) {
+      throw new IllegalArgumentException(
+          "the model is class-conditional but " + dataset.description() + " has no labels");
+    }
+    BatchIterator batches =
+        BatchIterator.builder(dataset)
+            .batchSize(t.microBatch())
+            .seed(t.seed())
+            .horizontalFlip(config.data().flip())
+            .startAt(position)
+            .build();
+    LearningRateSchedule lr = LearningRateSchedule.of(config);
+    out.printf(
+        "%s run %s: %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
+        from.isPresent() ? "resuming" : "starting",
+        run.root(),
+        config.preset(),
+        dataset.description(),
+        dataset.size(),
+        model.describe(),
+        t.steps(),
+        t.batchSize(),
+        t.accumulation() > 1 ? " (" + t.accumulation() + " micro-batches)" : "",
+        sessionOptions.describe());
+    from.ifPresent(c -> out.printf("  from checkpoint %s (step %d)%n", c.dir(), c.state().step()));
+    out.flush();
+
+    Thread trainingThread = Thread.currentThread();
+    Thread hook =
+        new Thread(
+            () -> {
+              stopRequested = true;
+              try {
+                trainingThread.join(120_000);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "tfdiffusion-stop");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try (TrainingGraph graph = new TrainingGraph(config, run.tensorBoardDir());
+        Session session = new Session(graph.graph, sessionOptions.toConfigProto());
+        TrainingMetrics metrics = TrainingMetrics.open(run.metricsFile(), startStep)) {
+      if (from.isPresent()) {
+        Checkpoints.restore(session, from.get());
+      } else {
+        session.initialize();
+      }
+      graph.tensorBoard.open(session);
+      long step = startStep;
+      double lastLoss = Double.NaN;
+      Optional<Checkpoints.Checkpoint> lastCheckpoint = from;
+      Optional<Path> lastGrid = Optional.empty();
+      long started = System.nanoTime();
+      double intervalLoss = 0;
+      int intervalCount = 0;
+      long intervalStart = System.nanoTime();
+      long intervalImages = 0;
+      try (ProgressBar bar = progressBar(startStep, t.steps())) {
+        while (step < t.steps() && !stopRequested) {
+          long n = step + 1;
+          double rate = lr.at(n);
+          double stepLoss = 0;
+          float gradNorm;
+          try (TFloat32 lrTensor = TFloat32.scalarOf((float) rate)) {
+            for (int micro = 0; micro < t.accumulation(); micro++) {
+              Batch batch = batches.next();
+              boolean last = micro == t.accumulation() - 1;
+              try (TFloat32 x = TensorIO.floats(Shape.of(batch.shape()), batch.images());
+                  TInt64 seed = TInt64.vectorOf(t.seed(), n * t.accumulation() + micro);
+                  TInt32 labels = batch.labelled() ? TInt32.vectorOf(batch.labels()) : null) {
+                Session.Runner runner =
+                    session.runner().feed(graph.images, x).feed(graph.seed, seed).fetch(graph.loss);
+                if (graph.labels.isPresent()) {
+                  runner.feed(graph.labels.get(), labels);
+                }
+                if (graph.accumulate.isPresent()) {
+                  runner.addTarget(graph.accumulate.get());
+                } else {
+                  runner
+                      .feed(graph.learningRate, lrTensor)
+                      .addTarget(graph.update)
+                      .fetch(graph.gradientNorm);
+                }
+                try (Result r = runner.run()) {
+                  stepLoss += TensorIO.toFloats(r.get(0))[0];
+                  if (graph.accumulate.isEmpty()) {
+                    gradNormHolder[0] = TensorIO.toFloats(r.get(1))[0];
+                  }
+                }
+              }
+              if (last && graph.accumulate.isPresent()) {
+                try (Result r =
+                    session
+                        .runner()
+                        .feed(graph.learningRate, lrTensor)
+                        .addTarget(graph.update)
+                        .fetch(graph.gradientNorm)
+                        .run()) {
+                  gradNormHolder[0] = TensorIO.toFloats(r.get(0))[0];
+                }
+              }
+            }
+          }
+          gradNorm = gradNormHolder[0];
+          stepLoss /= t.accumulation();
+          if (!Double.isFinite(stepLoss) || !Float.isFinite(gradNorm)) {
+            throw new NonFiniteLossException(
+                n, Double.isFinite(stepLoss) ? gradNorm : stepLoss, lastCheckpoint);
+          }
+          step = n;
+          lastLoss = stepLoss;
+          intervalLoss += stepLoss;
+          intervalCount++;
+          intervalImages += t.batchSize();
+          if (step % t.logEvery() == 0 || step == t.steps()) {
+            double seconds = (System.nanoTime() - intervalStart) / 1e9;
+            double imagesPerSecond = intervalImages / seconds;
+            double meanLoss = intervalLoss / intervalCount;
+            TrainingMetrics.Row row =
+                new TrainingMetrics.Row(
+                    step,
+                    batches.position().epoch(),
+                    meanLoss,
+                    rate,
+                    gradNorm,
+                    imagesPerSecond,
+                    (System.nanoTime() - started) / 1e9);
+            metrics.append(row);
+            Map<String, Float> scalars = new LinkedHashMap<>();
+            scalars.put("loss", (float) meanLoss);
+            scalars.put("learning_rate", (float) rate);
+            scalars.put("grad_norm", gradNorm);
+            scalars.put("images_per_second", (float) imagesPerSecond);
+            graph.tensorBoard.scalars(session, step, scalars);
+            report(bar, row, t.steps());
+            intervalLoss = 0;
+            intervalCount = 0;
+            intervalImages = 0;
+            intervalStart = System.nanoTime();
+          }
+          if (bar != null) {
+            bar.stepTo(step);
+          }
+          boolean end = step == t.steps() || stopRequested;
+          if (t.sampleEvery() > 0 && step % t.sampleEvery() == 0 || end) {
+            lastGrid = Optional.of(sampleGrid(session, graph, run, config, step));
+          }
+          if (t.checkpointEvery() > 0 && step % t.checkpointEvery() == 0 || end) {
+            lastCheckpoint =
+                Optional.of(
+                    checkpoints.save(
+                        session,
+                        new Checkpoints.State(
+                            step,
+                            batches.position().epoch(),
+                            batches.position().cursor(),
+                            t.seed(),
+                            lastLoss,
+                            dataset.size(),
+                            dataset.description()),
+                        t.keepCheckpoints(),
+                        beforeCheckpointRename));
+            graph.tensorBoard.flush(session);
+          }
+        }
+      }
+      graph.tensorBoard.close(session);
+      if (stopRequested && step < t.steps()) {
+        out.printf("stopped at step %d; continue with --resume --run-dir %s%n", step, run.root());
+      }
+      out.printf(
+          "done: step %d, loss %.4f, %.1f min%n  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
+              + "  metrics:      %s%n  TensorBoard:  tensorboard --logdir %s%n",
+          step,
+          lastLoss,
+          (System.nanoTime() - started) / 6e10,
+          run.root(),
+          lastCheckpoint.map(c -> c.dir().toString()).orElse("(none)"),
+          lastGrid.map(Path::toString).orElse("(none)"),
+          run.metricsFile(),
+          run.tensorBoardDir());
+      out.flush();
+      return new Outcome(
+          run.root(), step, lastLoss, lastGrid, lastCheckpoint.map(Checkpoints.Checkpoint::dir));
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the JVM is exiting: the hook is already running and waits for this thread
+      }
+    }
+  }
+
+  private final float[] gradNormHolder = new float[1];
+
+  private ProgressBar progressBar(long start, int total) {
+    if (progress != Progress.BAR) {
+      return null;
+    }
+    return new ProgressBarBuilder()
+        .setTaskName("train")
+        .setInitialMax(total)
+        .startsFrom(start, java.time.Duration.ZERO)
+        .setStyle(ProgressBarStyle.ASCII)
+        .setUpdateIntervalMillis(1000)
+        .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))
+        .build();
+  }
+
+  private void report(ProgressBar bar, TrainingMetrics.Row row, int total) {
+    String line =
+        String.format(
+            "loss %.4f | lr %.2e | %.1f img/s",
+            row.loss(), row.learningRate(), row.imagesPerSecond());
+    if (bar != null) {
+      bar.setExtraMessage(line);
+    } else if (progress == Progress.LINES) {
+      double remaining = (total - row.step()) * (row.elapsedSeconds() / Math.max(1, row.step()));
+      out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta(remaining));
+      out.flush();
+    }
+  }
+
+  private static String eta(double seconds) {
+    long s = Math.round(seconds);
+    return s >= 3600
+        ? String.format("%dh%02dm", s / 3600, (s % 3600) / 60)
+        : String.format("%dm%02ds", s / 60, s % 60);
+  }
+
+  private Path sampleGrid(
+      Session session, TrainingGraph graph, RunDirectory run, TrainConfig config, long step) {
+    TrainConfig.Training t = config.training();
+    UNetConfig model = config.model();
+    long[] seeds = new long[t.sampleCount()];
+    for (int i = 0; i < seeds.length; i++) {
+      seeds[i] = t.seed() * 1_000_003L + i;
+    }
+    try (TInt64 seedTensor = TensorIO.longs(seeds)) {
+      Session.Runner runner =
+          session.runner().feed(graph.sampleSeeds, seedTensor).fetch(graph.samples);
+      TInt32 labels = null;
+      if (graph.sampleLabels.isPresent()) {
+        int[] l = new int[seeds.length];
+        for (int i = 0; i < l.length; i++) {
+          l[i] = i % model.numClasses();
+        }
+        labels = TInt32.vectorOf(l);
+        runner.feed(graph.sampleLabels.get(), labels);
+      }
+      try (Result r = runner.run()) {
+        float[] images = TensorIO.toFloats(r.get(0));
+        int s = model.imageSize();
+        SampleGrid grid = SampleGrid.square(images, seeds.length, s, s, model.channels());
+        Path file = run.samplesDir().resolve(String.format("step-%06d.png", step));
+        grid.writePng(file);
+        graph.tensorBoard.image(
+            session, step, grid.pixels(), grid.height(), grid.width(), grid.channels());
+        return file;
+      } finally {
+        if (labels != null) {
+          labels.close();
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,194 @@
+package org.tfdiffusion.train;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Gradients;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.diffusion.GaussianDiffusion;
+import org.tfdiffusion.model.UNet;
+import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.nn.NetScope;
+import org.tfdiffusion.nn.VariableParameters;
+import org.tfdiffusion.sampling.SamplingLoop;
+import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.train.optim.AdamW;
+import org.tfdiffusion.train.optim.ExponentialMovingAverage;
+
+/**
+ * The graph of a training run: the U-Net on variables, the DDPM loss with stateless randomness,
+ * gradients, AdamW with clipping, the EMA of the weights, an optional gradient accumulator, the
+ * compiled sampling loop on the EMA weights for sample grids, and the TensorBoard writer.
+ *
+ * <pre>
+ *   one optimizer step:  loss = p_losses(model, x_0, t ~ U[0, T), ε ~ N(0, I) from seed)
+ *                        g = ∇loss;  AdamW(g, lr);  EMA ← EMA + (1 - d)(θ - EMA);  step += 1
+ *   with accumulation k: k × (acc += ∇loss), then AdamW(acc / k) ... and acc = 0
+ * </pre>
+ *
+ * Variables: the weights under their names, {@code optimizer/m|v/...}, {@code ema/...}, {@code
+ * accumulator/...} and {@code global_step}; all of them go into checkpoints.
+ */
+final class TrainingGraph implements AutoCloseable {
+  /** Offsets the first seed word of dropout so its stream differs from t and ε. */
+  private static final long DROPOUT_SEED_OFFSET = 0x632BE59BD9B4E019L;
+
+  final Graph graph;
+  final Ops tf;
+  final UNet unet;
+  final Placeholder<TFloat32> images;
+  final Optional<Placeholder<TInt32>> labels;
+  final Placeholder<TInt64> seed;
+  final Placeholder<TFloat32> learningRate;
+  final Variable<TInt64> step;
+  final VariableParameters weights;
+  final ExponentialMovingAverage ema;
+  final Operand<TFloat32> loss;
+
+  /** The optimizer step (with accumulation: applies the accumulated gradients). */
+  final Op update;
+
+  /** With accumulation: adds this micro-batch's gradients to the accumulators. */
+  final Optional<Op> accumulate;
+
+  final Operand<TFloat32> gradientNorm;
+  final Placeholder<TInt64> sampleSeeds;
+  final Optional<Placeholder<TInt32>> sampleLabels;
+  final Operand<TFloat32> samples;
+  final TensorBoardWriter tensorBoard;
+
+  TrainingGraph(TrainConfig config, Path tensorBoardDir) {
+    this.graph = new Graph();
+    this.tf = Ops.create(graph);
+    UNetConfig model = config.model();
+    this.unet = new UNet(model);
+    int size = model.imageSize();
+    Shape batch = Shape.of(-1, size, size, model.channels());
+    Ops in = tf.withSubScope("inputs");
+    this.images = in.withName("images").placeholder(TFloat32.class, Placeholder.shape(batch));
+    this.labels =
+        model.conditional()
+            ? Optional.of(
+                in.withName("labels").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1))))
+            : Optional.empty();
+    this.seed = in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(2)));
+    this.learningRate =
+        in.withName("learning_rate").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    this.step = tf.withName("global_step").variable(tf.withInitScope().constant(0L));
+
+    this.weights = new VariableParameters(tf, config.training().seed());
+    NetScope scope =
+        model.dropout() > 0
+            ? NetScope.training(
+                tf, weights, tf.math.add(seed, tf.constant(new long[] {DROPOUT_SEED_OFFSET, 0L})))
+            : NetScope.inference(tf, weights);
+    Optional<Operand<TInt32>> modelLabels = labels.map(l -> l);
+    GaussianDiffusion diffusion = new GaussianDiffusion(tf, config.noiseSchedule());
+    GaussianDiffusion.Loss lossTerms =
+        diffusion.trainingLoss(
+            (xt, t) -> unet.apply(scope, xt, t, modelLabels),
+            config.predictionType(),
+            images,
+            seed);
+    this.loss = lossTerms.value();
+
+    Map<String, Variable<TFloat32>> vars = weights.variables();
+    Gradients gradients = tf.gradients(loss, vars.values());
+    Map<String, Operand<TFloat32>> grads = new LinkedHashMap<>();
+    List<String> names = new ArrayList<>(vars.keySet());
+    for (int i = 0; i < names.size(); i++) {
+      grads.put(names.get(i), gradients.<TFloat32>dy(i));
+    }
+
+    int accumulation = config.training().accumulation();
+    Map<String, Operand<TFloat32>> applied = grads;
+    Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
+    if (accumulation > 1) {
+      Ops acc = tf.withSubScope("accumulator");
+      List<Op> adds = new ArrayList<>();
+      applied = new LinkedHashMap<>();
+      Operand<TFloat32> inverse = tf.constant(1f / accumulation);
+      for (String name : names) {
+        Variable<TFloat32> sum =
+            acc.withName(name)
+                .variable(
+                    acc.withInitScope()
+                        .zeros(acc.constant(vars.get(name).shape()), TFloat32.class));
+        accumulators.put(name, sum);
+        adds.add(tf.assignAdd(sum, grads.get(name)));
+        applied.put(name, tf.math.mul(sum, inverse));
+      }
+      this.accumulate = Optional.of(tf.withControlDependencies(adds).noOp());
+    } else {
+      this.accumulate = Optional.empty();
+    }
+
+    // AdamW on the (averaged) gradients, then the EMA of the moved weights, then step += 1 and
+    // the accumulators back to zero: each stage waits for the one before.
+    Operand<TInt64> nextStep = tf.math.add(step, tf.constant(1L));
+    AdamW adamw = new AdamW(tf, config.optimizer().adamW());
+    AdamW.Update adam = adamw.update(vars, applied, learningRate, nextStep);
+    this.gradientNorm = adam.gradientNorm();
+    this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
+    weights.initialValues().forEach(ema::track);
+    Op emaUpdate = ema.update(vars, nextStep, List.of(adam.op()));
+    Ops after = tf.withControlDependencies(List.of(adam.op(), emaUpdate));
+    List<Op> finish = new ArrayList<>();
+    finish.add(after.assignAdd(step, after.constant(1L)));
+    accumulators.values().forEach(sum -> finish.add(after.assign(sum, after.zerosLike(sum))));
+    this.update = tf.withControlDependencies(finish).noOp();
+
+    // sample grids from the EMA weights, in one While op
+    SamplingPlan plan = config.gridSampler().plan(config.noiseSchedule(), config.predictionType());
+    this.sampleSeeds =
+        in.withName("sample_seeds").placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
+    List<Operand<?>> conditioning = new ArrayList<>();
+    this.sampleLabels =
+        model.conditional()
+            ? Optional.of(
+                in.withName("sample_labels")
+                    .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1))))
+            : Optional.empty();
+    sampleLabels.ifPresent(conditioning::add);
+    SamplingLoop.Outputs sampled =
+        SamplingLoop.compiled(
+            tf,
+            plan,
+            Shape.of(size, size, model.channels()),
+            (f, w, x, t, cond) ->
+                unet.apply(
+                    NetScope.inference(f, w),
+                    x,
+                    t,
+                    cond.isEmpty() ? Optional.empty() : Optional.of(int32(cond.get(0)))),
+            ema.shadows(),
+            sampleSeeds,
+            conditioning,
+            0);
+    this.samples = SamplingLoop.toUnitRange(tf, sampled.samples());
+    this.tensorBoard =
+        new TensorBoardWriter(tf, tensorBoardDir, TrainingMetrics.SCALARS, model.channels());
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Operand<TInt32> int32(Operand<?> o) {
+    return (Operand<TInt32>) o;
+  }
+
+  @Override
+  public void close() {
+    graph.close();
+  }
+}

@@ -1,0 +1,59 @@
+package org.tfdiffusion.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TrainConfigTest {
+  @TempDir Path temp;
+
+  @Test
+  void everyPresetSurvivesAJsonRoundTrip() throws Exception {
+    for (TrainPreset preset : TrainPreset.values()) {
+      TrainConfig config = preset.config();
+      String json = RunDirectory.json().writeValueAsString(config);
+      assertThat(RunDirectory.json().readValue(json, TrainConfig.class)).isEqualTo(config);
+    }
+  }
+
+  @Test
+  void configJsonRebuildsTheRun() throws Exception {
+    TrainConfig config = TrainPreset.DEMO.config();
+    RunDirectory created = RunDirectory.create(temp.resolve("r"), config);
+    assertThat(Files.readString(created.root().resolve("config.json")))
+        .contains("\"baseWidth\" : 32");
+    assertThat(RunDirectory.open(temp.resolve("r")).config()).isEqualTo(config);
+  }
+
+  @Test
+  void badValuesAreRefusedWithTheOption() {
+    assertThatThrownBy(() -> new TrainConfig.Training(10, 30, 4, 0, 1, 0, 1, 0, 4, "ddim", 5))
+        .hasMessageContaining("--batch-size 30 is not divisible by --accumulation 4");
+    assertThatThrownBy(() -> new TrainConfig.Training(0, 8, 1, 0, 1, 0, 1, 0, 4, "ddim", 5))
+        .hasMessageContaining("--steps must be >= 1");
+    assertThatThrownBy(() -> new TrainConfig.Training(1, 8, 1, 0, 1, 0, 1, 0, 4, "euler", 5))
+        .hasMessageContaining("unknown sampler 'euler'");
+    assertThatThrownBy(() -> TrainPreset.lookup("huge"))
+        .hasMessageContaining("demo, fashion-mnist, tutorial");
+    assertThatThrownBy(() -> new TrainConfig.Schedule("quadratic", 1000, 1e-4, 0.02))
+        .hasMessageContaining("unknown beta schedule 'quadratic'");
+  }
+
+  @Test
+  void learningRateWarmsUpThenFollowsTheCosine() {
+    LearningRateSchedule s = new LearningRateSchedule(1e-3, 10, true, 1e-5, 110);
+    assertThat(s.at(1)).isCloseTo(1e-4, within(1e-15));
+    assertThat(s.at(10)).isCloseTo(1e-3, within(1e-15));
+    // halfway through the decay: lr_min + (lr - lr_min) / 2
+    assertThat(s.at(60)).isCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5), within(1e-12));
+    assertThat(s.at(110)).isCloseTo(1e-5, within(1e-12));
+    LearningRateSchedule constant = new LearningRateSchedule(1e-4, 0, false, 0, 100);
+    assertThat(constant.at(1)).isEqualTo(1e-4);
+    assertThat(constant.at(100)).isEqualTo(1e-4);
+  }
+}

@@ -1,0 +1,235 @@
+package org.tfdiffusion.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.model.UNetConfig;
+
+class TrainerTest {
+  @TempDir Path temp;
+
+  private final StringWriter log = new StringWriter();
+
+  /** A tiny model on the embedded 28x28 data: 6 steps of batch 8 take seconds. */
+  static TrainConfig tiny(int steps, int checkpointEvery, double lr) {
+    return new TrainConfig(
+        TrainConfig.FORMAT,
+        UNetConfig.builder().imageSize(28).channels(1).baseWidth(8).levels(2).normGroups(4).build(),
+        TrainConfig.Schedule.tutorial(),
+        "epsilon",
+        TrainConfig.Data.embedded(),
+        new TrainConfig.Optimizer(lr, 0.9, 0.999, 1e-8, 0.01, 1.0, 2, false, 0),
+        new TrainConfig.Ema(0.9, true),
+        new TrainConfig.Training(steps, 8, 1, 5, 1, checkpointEvery, 5, 0, 4, "ddim", 2),
+        "test");
+  }
+
+  private Trainer trainer() {
+    return new Trainer(
+        new PrintWriter(log, true), Trainer.Progress.QUIET, SessionOptions.defaults());
+  }
+
+  /** Every variable of a checkpoint (weights, EMA, optimizer slots, step), by name. */
+  static Map<String, float[]> variables(
+      TrainConfig config, Checkpoints.Checkpoint checkpoint, Path scratch) {
+    Map<String, float[]> out = new LinkedHashMap<>();
+    try (TrainingGraph graph = new TrainingGraph(config, scratch);
+        Session session = new Session(graph.graph)) {
+      Checkpoints.restore(session, checkpoint);
+      Map<String, Variable<TFloat32>> all = new LinkedHashMap<>(graph.weights.variables());
+      graph.ema.shadows().forEach((k, v) -> all.put("ema/" + k, v));
+      for (Map.Entry<String, Variable<TFloat32>> e : all.entrySet()) {
+        try (Result r = session.runner().fetch(e.getValue()).run()) {
+          out.put(e.getKey(), TensorIO.toFloats(r.get(0)));
+        }
+      }
+      try (Result r = session.runner().fetch(graph.step).run()) {
+        out.put("global_step", new float[] {((org.tensorflow.types.TInt64) r.get(0)).getLong()});
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void aShortRunOnTheEmbeddedDataReducesTheLoss() throws Exception {
+    TrainConfig config = tiny(40, 0, 3e-3);
+    Trainer.Outcome outcome = trainer().train(temp.resolve("run"), config);
+    List<TrainingMetrics.Row> rows = TrainingMetrics.read(outcome.runDir().resolve("metrics.csv"));
+    assertThat(rows).hasSize(40);
+    double first =
+        rows.subList(0, 5).stream().mapToDouble(TrainingMetrics.Row::loss).average().orElseThrow();
+    double last =
+        rows.subList(35, 40).stream()
+            .mapToDouble(TrainingMetrics.Row::loss)
+            .average()
+            .orElseThrow();
+    assertThat(last)
+        .as("mean loss of the last 5 steps vs the first 5 (%s)", first)
+        .isLessThan(first * 0.6);
+    assertThat(outcome.lastGrid()).isPresent();
+    assertThat(Files.size(outcome.lastGrid().get())).isGreaterThan(100);
+    assertThat(Files.list(outcome.runDir().resolve("tensorboard")).toList()).isNotEmpty();
+  }
+
+  @Test
+  void interruptedAndResumedEqualsUninterrupted() throws Exception {
+    TrainConfig config = tiny(6, 3, 1e-3);
+    Trainer.Outcome straight = trainer().train(temp.resolve("straight"), config);
+
+    Path split = temp.resolve("split");
+    TrainConfig firstHalf = withSteps(config, 3);
+    trainer().train(split, firstHalf);
+    Trainer.Outcome resumed = trainer().resume(split, Optional.of(6));
+    assertThat(resumed.step()).isEqualTo(6);
+
+    Map<String, float[]> a =
+        variables(config, Checkpoints.resolve(straight.runDir()), temp.resolve("tb1"));
+    Map<String, float[]> b = variables(config, Checkpoints.resolve(split), temp.resolve("tb2"));
+    assertThat(b.keySet()).isEqualTo(a.keySet());
+    for (String name : a.keySet()) {
+      float[] x = a.get(name);
+      float[] y = b.get(name);
+      for (int i = 0; i < x.length; i++) {
+        assertThat(y[i])
+            .as("%s[%s]", name, i)
+            .isCloseTo(x[i], within(1e-6f + 1e-6f * Math.abs(x[i])));
+      }
+    }
+    // the resumed loss curve continues the same curve, without duplicated rows
+    List<TrainingMetrics.Row> one = TrainingMetrics.read(straight.runDir().resolve("metrics.csv"));
+    List<TrainingMetrics.Row> two = TrainingMetrics.read(split.resolve("metrics.csv"));
+    assertThat(two).extracting(TrainingMetrics.Row::step).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+    for (int i = 0; i < one.size(); i++) {
+      assertThat(two.get(i).loss()).isCloseTo(one.get(i).loss(), within(1e-5));
+    }
+  }
+
+  private static TrainConfig withSteps(TrainConfig c, int steps) {
+    TrainConfig.Training t = c.training();
+    return new TrainConfig(
+        c.format(),
+        c.model(),
+        c.schedule(),
+        c.prediction(),
+        c.data(),
+        c.optimizer(),
+        c.ema(),
+        new TrainConfig.Training(
+            steps,
+            t.batchSize(),
+            t.accumulation(),
+            t.seed(),
+            t.logEvery(),
+            t.checkpointEvery(),
+            t.keepCheckpoints(),
+            t.sampleEvery(),
+            t.sampleCount(),
+            t.sampler(),
+            t.samplerSteps()),
+        c.preset());
+  }
+
+  @Test
+  void aCrashDuringACheckpointWriteLeavesThePreviousOneLoadable() throws Exception {
+    TrainConfig config = tiny(6, 3, 1e-3);
+    Path run = temp.resolve("crash");
+    Trainer trainer = trainer();
+    int[] writes = {0};
+    trainer.beforeCheckpointRename(
+        () -> {
+          if (++writes[0] == 2) {
+            throw new IllegalStateException("simulated crash while writing checkpoint 2");
+          }
+        });
+    assertThatThrownBy(() -> trainer.train(run, config)).hasMessageContaining("simulated crash");
+    Checkpoints checkpoints = RunDirectory.open(run).checkpoints();
+    assertThat(checkpoints.list()).extracting(c -> c.state().step()).containsExactly(3L);
+    // the half-written folder is hidden, and a resume cleans it up and finishes the run
+    assertThat(Files.list(run.resolve("checkpoints")).map(p -> p.getFileName().toString()))
+        .anyMatch(n -> n.startsWith(".tmp-ckpt-6"));
+    Trainer.Outcome resumed = trainer().resume(run, Optional.empty());
+    assertThat(resumed.step()).isEqualTo(6);
+    assertThat(Files.list(run.resolve("checkpoints")).map(p -> p.getFileName().toString()))
+        .noneMatch(n -> n.startsWith(".tmp"));
+  }
+
+  @Test
+  void aNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint() {
+    TrainConfig config = tiny(60, 1, 1e9);
+    Path run = temp.resolve("nan");
+    assertThatThrownBy(() -> trainer().train(run, config))
+        .isInstanceOf(Trainer.NonFiniteLossException.class)
+        .hasMessageContaining("at step")
+        .hasMessageContaining("last good checkpoint");
+    List<Checkpoints.Checkpoint> kept = RunDirectory.open(run).checkpoints().list();
+    assertThat(kept).isNotEmpty();
+    // the kept checkpoint holds finite weights
+    Map<String, float[]> values = variables(config, kept.get(kept.size() - 1), temp.resolve("tb"));
+    values.forEach(
+        (name, v) -> {
+          for (float f : v) {
+            assertThat(f).as(name).isFinite();
+          }
+        });
+  }
+
+  @Test
+  void anExistingRunIsNeverOverwritten() {
+    TrainConfig config = tiny(2, 0, 1e-3);
+    Path run = temp.resolve("twice");
+    trainer().train(run, config);
+    assertThatThrownBy(() -> trainer().train(run, config))
+        .hasMessageContaining("already holds a run")
+        .hasMessageContaining("--resume");
+    assertThatThrownBy(() -> trainer().resume(temp.resolve("nothing"), Optional.empty()))
+        .hasMessageContaining("is not a run folder");
+  }
+
+  @Test
+  void checkpointHoldsWeightsEmaOptimizerStateAndStep() throws Exception {
+    TrainConfig config = tiny(3, 0, 1e-3);
+    Path run = temp.resolve("state");
+    trainer().train(run, config);
+    Checkpoints.Checkpoint ckpt = Checkpoints.resolve(run);
+    assertThat(ckpt.state().step()).isEqualTo(3);
+    assertThat(ckpt.state().cursor()).isEqualTo(24);
+    Map<String, float[]> values = variables(config, ckpt, temp.resolve("tb"));
+    assertThat(values.get("global_step")).containsExactly(3f);
+    // the EMA differs from the weights (it lags), and both were restored
+    String w = "output_conv.weight";
+    assertThat(values.get("ema/" + w)).isNotEqualTo(values.get(w));
+    // the optimizer slots are in the file too
+    try (TrainingGraph graph = new TrainingGraph(config, temp.resolve("tb3"));
+        Session session = new Session(graph.graph)) {
+      Checkpoints.restore(session, ckpt);
+      assertThat(graph.graph.operation("optimizer/v/" + w)).isNotNull();
+      try (Result r =
+          session.runner().fetch(graph.graph.operation("optimizer/v/" + w).output(0)).run()) {
+        float[] v = TensorIO.toFloats(r.get(0));
+        assertThat(v).isNotEmpty();
+        double sum = 0;
+        for (float f : v) {
+          sum += f;
+        }
+        assertThat(sum).isGreaterThan(0);
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+package org.tfdiffusion.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.TensorIO;
+
+class TrainingGraphTest {
+  @TempDir Path temp;
+
+  private static TrainConfig withAccumulation(int accumulation) {
+    TrainConfig c = TrainerTest.tiny(4, 0, 1e-3);
+    TrainConfig.Training t = c.training();
+    return new TrainConfig(
+        c.format(),
+        c.model(),
+        c.schedule(),
+        c.prediction(),
+        c.data(),
+        c.optimizer(),
+        c.ema(),
+        new TrainConfig.Training(
+            t.steps(),
+            8,
+            accumulation,
+            t.seed(),
+            t.logEvery(),
+            t.checkpointEvery(),
+            t.keepCheckpoints(),
+            t.sampleEvery(),
+            t.sampleCount(),
+            t.sampler(),
+            t.samplerSteps()),
+        c.preset());
+  }
+
+  /**
+   * Accumulating the same micro-batch twice and applying must equal one plain step on it: the
+   * accumulator averages (sum / k), it does not sum.
+   */
+  @Test
+  void accumulationAveragesMicroBatchGradients() {
+    float[] images = new float[4 * 28 * 28];
+    Random random = new Random(3);
+    for (int i = 0; i < images.length; i++) {
+      images[i] = random.nextFloat() * 2 - 1;
+    }
+    float[] plain = stepOnce(withAccumulation(1), images, 1, temp.resolve("a"));
+    float[] accumulated = stepOnce(withAccumulation(2), images, 2, temp.resolve("b"));
+    assertThat(accumulated).hasSameSizeAs(plain);
+    for (int i = 0; i < plain.length; i++) {
+      assertThat(accumulated[i]).isCloseTo(plain[i], within(1e-6f + 1e-5f * Math.abs(plain[i])));
+    }
+  }
+
+  /** One optimizer step feeding the same micro-batch {@code micro} times; the output conv after. */
+  private static float[] stepOnce(TrainConfig config, float[] images, int micro, Path tb) {
+    try (TrainingGraph g = new TrainingGraph(config, tb);
+        Session s = new Session(g.graph);
+        TFloat32 x = TensorIO.floats(Shape.of(4, 28, 28, 1), images);
+        TInt64 seed = TInt64.vectorOf(9, 9);
+        TFloat32 lr = TFloat32.scalarOf(1e-3f)) {
+      s.initialize();
+      for (int k = 0; k < micro; k++) {
+        Session.Runner r = s.runner().feed(g.images, x).feed(g.seed, seed);
+        if (g.accumulate.isPresent()) {
+          r.addTarget(g.accumulate.get()).run().close();
+        } else {
+          r.feed(g.learningRate, lr).addTarget(g.update).run().close();
+        }
+      }
+      if (g.accumulate.isPresent()) {
+        s.runner().feed(g.learningRate, lr).addTarget(g.update).run().close();
+      }
+      try (Result r = s.runner().fetch(g.weights.variables().get("output_conv.weight")).run()) {
+        return TensorIO.toFloats(r.get(0));
+      }
+    }
+  }
+}
