@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
     description = "Diffusion models (DDPM) as TensorFlow graphs on the JVM.",
     subcommands = {
       DemoCommand.class,
+      ForwardCommand.class,
       SummaryCommand.class,
       BenchCommand.class,
       TrainCommand.class,

@@ -21,12 +21,12 @@ class CliTest {
   @Test
   void helpListsTheCommands() {
     assertThat(run("--help")).isZero();
-    assertThat(out.toString()).contains("demo", "summary", "bench");
+    assertThat(out.toString()).contains("demo", "forward", "summary", "bench", "train");
   }
 
   @Test
   void everyCommandHasHelp() {
-    for (String command : new String[] {"demo", "summary", "bench"}) {
+    for (String command : new String[] {"demo", "forward", "summary", "bench", "train"}) {
       out.getBuffer().setLength(0);
       assertThat(run(command, "--help")).as(command).isZero();
       assertThat(out.toString()).as(command).contains("Usage: tfdiffusion " + command);
@@ -40,10 +40,10 @@ class CliTest {
   }
 
   @Test
-  void demoRunsAForwardPassOnASmallModel() {
+  void forwardRunsAForwardPassOnASmallModel() {
     int status =
         run(
-            "demo",
+            "forward",
             "--preset",
             "small",
             "--image-size",
@@ -59,6 +59,26 @@ class CliTest {
         .contains("forward pass: x_0 [2, 8, 8, 1]")
         .contains("eps_theta [2, 8, 8, 1]")
         .contains("MSE vs the true noise");
+  }
+
+  @Test
+  void demoTrainsBrieflyAndSaysWhereEverythingIs(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+    java.nio.file.Path run = dir.resolve("demo");
+    int status = run("demo", "--steps", "3", "--run-dir", run.toString(), "--quiet");
+    assertThat(status).as(err.toString()).isZero();
+    assertThat(out.toString())
+        .contains("done: step 3")
+        .contains("samples:")
+        .contains(run.toString());
+    assertThat(run.resolve("samples/step-000003.png")).exists();
+    assertThat(run.resolve("checkpoints/ckpt-000003/state.json")).exists();
+  }
+
+  @Test
+  void trainRefusesBadOptionsBeforeTraining() {
+    assertThat(run("train", "--batch-size", "30", "--accumulation", "4")).isEqualTo(2);
+    assertThat(err.toString()).contains("--batch-size 30 is not divisible by --accumulation 4");
   }
 
   @Test
