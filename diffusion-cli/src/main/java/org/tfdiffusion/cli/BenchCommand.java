@@ -6,34 +6,19 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import org.tensorflow.Graph;
-import org.tensorflow.Operand;
-import org.tensorflow.Output;
-import org.tensorflow.Session;
-import org.tensorflow.framework.optimizers.Adam;
-import org.tensorflow.framework.optimizers.Optimizer.GradAndVar;
-import org.tensorflow.op.Op;
-import org.tensorflow.op.Ops;
-import org.tensorflow.op.core.Gradients;
-import org.tensorflow.op.core.Variable;
-import org.tensorflow.types.TFloat32;
-import org.tensorflow.types.family.TType;
-import org.tfdiffusion.diffusion.GaussianDiffusion;
-import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.model.ModelSummary;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
-import org.tfdiffusion.nn.NetScope;
-import org.tfdiffusion.nn.VariableParameters;
-import org.tfdiffusion.schedule.NoiseSchedule;
 import org.tfdiffusion.train.ModelOptions;
+import org.tfdiffusion.train.TrainConfig;
+import org.tfdiffusion.train.TrainPreset;
+import org.tfdiffusion.train.TrainStepBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -111,69 +96,67 @@ final class BenchCommand implements Callable<Integer> {
     double trainGflop = 3 * summary.gflopsPerImage() * batch;
     out()
         .printf(
-            "tfdiffusion: train step %.3f s (median of %d, batch %d): %.1f img/s, %.1f GFLOP/s%n",
-            ours, steps, batch, batch / ours, trainGflop / ours);
+            "tfdiffusion: train step %.3f s (median of %d, batch %d): %.1f img/s, %.1f GFLOP/s,"
+                + " peak memory %.0f MiB%n",
+            ours, steps, batch, batch / ours, trainGflop / ours, peakMemoryMib());
     if (!noPeer) {
       Optional<Double> theirs = runPeer(config);
       theirs.ifPresent(
           t ->
               out()
                   .printf(
-                      "peer (PyTorch): train step %.3f s: %.1f img/s; tfdiffusion / peer time ratio %.2f%n",
-                      t, batch / t, ours / t));
+                      "peer (PyTorch): train step %.3f s: %.1f img/s, peak memory %.0f MiB;"
+                          + " tfdiffusion / peer time ratio %.2f%n",
+                      t, batch / t, peerPeakMib, ours / t));
     }
     return 0;
   }
 
   private double[] trainStepSeconds(UNet unet) {
-    UNetConfig config = unet.config();
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      VariableParameters weights = new VariableParameters(tf, 0);
-      NetScope scope = NetScope.inference(tf, weights);
-      GaussianDiffusion diffusion = new GaussianDiffusion(tf, NoiseSchedule.linear());
-      Operand<TFloat32> x0 =
-          tf.constant(TestImages.batch(batch, config.imageSize(), config.channels()));
-      GaussianDiffusion.Loss loss =
-          diffusion.trainingLoss(
-              (xt, t) -> unet.apply(scope, xt, t, Optional.empty()),
-              Prediction.EPSILON,
-              x0,
-              tf.constant(new long[] {0, 1}));
-      List<Variable<TFloat32>> vars = new ArrayList<>(weights.variables().values());
-      Gradients grads = tf.gradients(loss.value(), vars);
-      List<GradAndVar<? extends TType>> pairs = new ArrayList<>();
-      for (int i = 0; i < vars.size(); i++) {
-        pairs.add(
-            new GradAndVar<>(grads.<TFloat32>dy(i), (Output<TFloat32>) vars.get(i).asOutput()));
-      }
-      Op train = new Adam(g, 1e-4f).applyGradients(pairs, "adam");
-      SessionOptions options =
-          SessionOptions.defaults()
-              .withXla(xla)
-              .withBfloat16(bf16)
-              .withNchw(nchw)
-              .withThreads(threads[0], threads[1]);
-      out().println("session: " + options.describe());
-      try (Session session = new Session(g, options.toConfigProto())) {
-        double[] seconds = new double[steps];
-        for (int i = -1; i < steps; i++) {
-          long start = System.nanoTime();
-          session.runner().addTarget(train).fetch(loss.value()).run().close();
-          if (i >= 0) {
-            seconds[i] = (System.nanoTime() - start) / 1e9;
-          }
+    TrainConfig base = TrainPreset.TUTORIAL.config();
+    TrainConfig.Training t = base.training();
+    TrainConfig config =
+        new TrainConfig(
+            base.format(),
+            unet.config(),
+            base.schedule(),
+            base.prediction(),
+            base.data(),
+            base.optimizer(),
+            base.ema(),
+            new TrainConfig.Training(
+                steps, batch, 1, 0, 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()),
+            "bench");
+    SessionOptions options =
+        SessionOptions.defaults()
+            .withXla(xla)
+            .withBfloat16(bf16)
+            .withNchw(nchw)
+            .withThreads(threads[0], threads[1]);
+    out().println("session: " + options.describe());
+    return TrainStepBenchmark.run(
+        config,
+        options,
+        steps,
+        profile
+            ? Optional.of(
+                (session, runner) ->
+                    out().printf("%s", StepProfile.trace(session, runner).format(25)))
+            : Optional.empty());
+  }
+
+  /** The peak resident memory of this process so far (VmHWM), in MiB; -1 if unknown. */
+  static double peakMemoryMib() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmHWM:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
         }
-        if (profile) {
-          out()
-              .printf(
-                  "%s",
-                  StepProfile.trace(session, session.runner().addTarget(train).fetch(loss.value()))
-                      .format(25));
-        }
-        return seconds;
       }
+    } catch (IOException | NumberFormatException e) {
+      return -1;
     }
+    return -1;
   }
 
   private Optional<Double> runPeer(UNetConfig config) throws IOException, InterruptedException {
@@ -181,7 +164,11 @@ final class BenchCommand implements Callable<Integer> {
       out().println("peer: " + peer + " not found, skipped");
       return Optional.empty();
     }
-    List<String> command =
+    List<String> command = new java.util.ArrayList<>();
+    if (Files.isExecutable(Path.of(TIME))) {
+      command.addAll(List.of(TIME, "-f", PEAK_MARK + "%M"));
+    }
+    command.addAll(
         List.of(
             "/usr/bin/python3", peer.toString(),
             "--hidden", String.valueOf(config.baseWidth()),
@@ -189,7 +176,7 @@ final class BenchCommand implements Callable<Integer> {
             "--size", String.valueOf(config.imageSize()),
             "--channels", String.valueOf(config.channels()),
             "--batch", String.valueOf(batch),
-            "--steps", String.valueOf(steps));
+            "--steps", String.valueOf(steps)));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     pb.environment().remove("OPENBLAS_CORETYPE");
     pb.environment().remove("OPENBLAS_L2_SIZE");
@@ -202,6 +189,8 @@ final class BenchCommand implements Callable<Integer> {
         all.append(line).append('\n');
         if (line.startsWith("{")) {
           json = line;
+        } else if (line.startsWith(PEAK_MARK)) {
+          peerPeakMib = Long.parseLong(line.substring(PEAK_MARK.length()).trim()) / 1024.0;
         }
       }
     }
@@ -219,6 +208,10 @@ final class BenchCommand implements Callable<Integer> {
     int end = json.indexOf(',', at);
     return Optional.of(Double.parseDouble(json.substring(at + key.length(), end).trim()));
   }
+
+  private static final String TIME = "/usr/bin/time";
+  private static final String PEAK_MARK = "PEAK_KB ";
+  private double peerPeakMib = -1;
 
   private static double median(double[] values) {
     double[] sorted = values.clone();

@@ -70,6 +70,14 @@ final class TrainingGraph implements AutoCloseable {
   final TensorBoardWriter tensorBoard;
 
   TrainingGraph(TrainConfig config, Path tensorBoardDir) {
+    this(config, Optional.of(tensorBoardDir));
+  }
+
+  /**
+   * @param tensorBoardDir where event files go; empty builds neither the TensorBoard writer nor the
+   *     sampling loop (for benchmarks of the training step alone)
+   */
+  TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
     this.graph = new Graph();
     this.tf = Ops.create(graph);
     UNetConfig model = config.model();
@@ -150,6 +158,13 @@ final class TrainingGraph implements AutoCloseable {
     accumulators.values().forEach(sum -> finish.add(after.assign(sum, after.zerosLike(sum))));
     this.update = tf.withControlDependencies(finish).noOp();
 
+    if (tensorBoardDir.isEmpty()) {
+      this.sampleSeeds = null;
+      this.sampleLabels = Optional.empty();
+      this.samples = null;
+      this.tensorBoard = null;
+      return;
+    }
     // sample grids from the EMA weights, in one While op
     SamplingPlan plan = config.gridSampler().plan(config.noiseSchedule(), config.predictionType());
     this.sampleSeeds =
@@ -179,7 +194,7 @@ final class TrainingGraph implements AutoCloseable {
             0);
     this.samples = SamplingLoop.toUnitRange(tf, sampled.samples());
     this.tensorBoard =
-        new TensorBoardWriter(tf, tensorBoardDir, TrainingMetrics.SCALARS, model.channels());
+        new TensorBoardWriter(tf, tensorBoardDir.get(), TrainingMetrics.SCALARS, model.channels());
   }
 
   @SuppressWarnings("unchecked")

@@ -1,0 +1,75 @@
+package org.tfdiffusion.train;
+
+import java.util.Optional;
+import java.util.Random;
+import java.util.function.BiConsumer;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.model.UNetConfig;
+
+/**
+ * Times the real training step of a config (forward, backward, clipping, AdamW, EMA) on random
+ * images, without data loading, sampling or logging.
+ */
+public final class TrainStepBenchmark {
+  private TrainStepBenchmark() {}
+
+  /**
+   * Runs one warm-up step and then {@code steps} timed ones.
+   *
+   * @param profile called once after the timed steps with the session and a runner of one more step
+   *     (e.g. to trace it)
+   * @return the seconds of each timed step
+   */
+  public static double[] run(
+      TrainConfig config,
+      SessionOptions options,
+      int steps,
+      Optional<BiConsumer<Session, Session.Runner>> profile) {
+    UNetConfig model = config.model();
+    int batch = config.training().microBatch();
+    int size = model.imageSize();
+    float[] images = new float[batch * size * size * model.channels()];
+    Random random = new Random(0);
+    for (int i = 0; i < images.length; i++) {
+      images[i] = random.nextFloat() * 2 - 1;
+    }
+    int[] labels = new int[batch];
+    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+        Session session = new Session(graph.graph, options.toConfigProto());
+        TFloat32 x = TensorIO.floats(Shape.of(batch, size, size, model.channels()), images);
+        TInt32 y = TInt32.vectorOf(labels);
+        TFloat32 lr = TFloat32.scalarOf(1e-4f)) {
+      session.initialize();
+      double[] seconds = new double[steps];
+      for (int i = -1; i <= steps; i++) {
+        try (TInt64 seed = TInt64.vectorOf(0, i + 1)) {
+          Session.Runner runner =
+              session
+                  .runner()
+                  .feed(graph.images, x)
+                  .feed(graph.seed, seed)
+                  .feed(graph.learningRate, lr)
+                  .addTarget(graph.update)
+                  .fetch(graph.loss);
+          graph.labels.ifPresent(l -> runner.feed(l, y));
+          if (i == steps) {
+            profile.ifPresent(p -> p.accept(session, runner));
+            break;
+          }
+          long start = System.nanoTime();
+          runner.run().close();
+          if (i >= 0) {
+            seconds[i] = (System.nanoTime() - start) / 1e9;
+          }
+        }
+      }
+      return seconds;
+    }
+  }
+}
