@@ -66,7 +66,12 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
   boolean noPeer;
 
-  @Option(names = "--xla", description = "Compile with XLA JIT.")
+  @Option(
+      names = "--xla",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
+      description = "Compile with XLA JIT (default: on, as train; --no-xla turns it off).")
   boolean xla;
 
   @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")

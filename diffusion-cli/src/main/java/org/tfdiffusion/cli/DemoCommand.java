@@ -77,7 +77,7 @@ final class DemoCommand implements Callable<Integer> {
         quiet
             ? Trainer.Progress.QUIET
             : System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
-    new Trainer(spec.commandLine().getOut(), progress, SessionOptions.defaults())
+    new Trainer(spec.commandLine().getOut(), progress, SessionOptions.training())
         .train(dir, config);
     return 0;
   }

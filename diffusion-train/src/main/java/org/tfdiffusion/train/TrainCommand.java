@@ -135,7 +135,12 @@ public final class TrainCommand implements Callable<Integer> {
       description = "Same as --progress quiet.")
   boolean quiet;
 
-  @Option(names = "--xla", description = "Compile with XLA JIT.")
+  @Option(
+      names = "--xla",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
+      description = "Compile with XLA JIT (default: on; --no-xla turns it off).")
   boolean xla;
 
   @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")

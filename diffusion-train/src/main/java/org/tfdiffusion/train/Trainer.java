@@ -207,6 +207,11 @@ public final class Trainer {
         t.accumulation() > 1 ? " (" + t.accumulation() + " micro-batches)" : "",
         sessionOptions.describe());
     from.ifPresent(c -> out.printf("  from checkpoint %s (step %d)%n", c.dir(), c.state().step()));
+    if (sessionOptions.xlaFlagMissing()) {
+      out.println(
+          "  warning: --xla without TF_XLA_FLAGS=--tf_xla_cpu_global_jit compiles only part of the"
+              + " graph; the ./tfdiffusion launcher sets it");
+    }
     out.flush();
 
     Thread trainingThread = Thread.currentThread();
