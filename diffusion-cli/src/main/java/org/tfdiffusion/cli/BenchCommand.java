@@ -1,11 +1,15 @@
 package org.tfdiffusion.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -26,21 +30,34 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * Times one training step (forward, backward, Adam update) of the DDPM loss, next to the PyTorch
- * peer ({@code peer/seed_bench.py}) when Debian's python3-torch is installed.
+ * Measures the training step (forward, backward, clipping, AdamW, EMA) of the tutorial's model and
+ * of the small model, each in its own JVM so that peak memory is its own, next to the tutorial's
+ * PyTorch code ({@code peer/seed_bench.py}) run in the same command when Debian's python3-torch is
+ * installed, and prints ratios.
  */
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
+    sortOptions = false,
     description = {
-      "Time one training step (forward + backward + Adam) of the DDPM loss at a given batch,",
-      "and the tutorial's PyTorch code (../shared/peer/seed_bench.py) in the same run when",
-      "/usr/bin/python3 has torch (Debian: apt-get install python3-torch)."
+      "Time the training step of the tutorial's model (32x32x3, hidden 128, 4 levels) and the",
+      "small one (32x32x1, 64, 3) at batch 32, with peak memory, next to the tutorial's PyTorch",
+      "code (../shared/peer/seed_bench.py, needs apt-get install python3-torch) as ratios."
     })
 final class BenchCommand implements Callable<Integer> {
+  private static final String RESULT_MARK = "BENCH_RESULT ";
+  private static final String TIME = "/usr/bin/time";
+  private static final String PEAK_MARK = "PEAK_KB ";
+
   @Spec CommandSpec spec;
 
-  @Mixin ModelPreset preset;
+  @Option(
+      names = "--configs",
+      split = ",",
+      defaultValue = "tutorial,small",
+      description = "Models to measure: tutorial, small (default: ${DEFAULT-VALUE}).",
+      converter = ModelPreset.Converter.class)
+  List<ModelPreset.Name> configs;
 
   @Mixin ModelOptions model;
 
@@ -53,7 +70,8 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--steps",
       defaultValue = "5",
-      description = "Timed steps after one warm-up (default: ${DEFAULT-VALUE}).")
+      description =
+          "Timed steps after one warm-up; the median is reported (default: ${DEFAULT-VALUE}).")
   int steps;
 
   @Option(
@@ -83,47 +101,103 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--threads", split = ",", description = "intra,inter op threads (0 = default).")
   int[] threads = {0, 0};
 
-  @Option(
-      names = "--profile",
-      description = "Trace one more step and print the time per op type (TensorFlow step stats).")
+  @Option(names = "--profile", description = "Trace one more step and print where the time goes.")
   boolean profile;
+
+  @Option(names = "--json", description = "Also write the results to this JSON file.")
+  Path json;
+
+  @Option(names = "--in-process", hidden = true, description = "Measure here, not in a child JVM.")
+  boolean inProcess;
+
+  /** One measured configuration. */
+  record Result(
+      String config,
+      String model,
+      long parameters,
+      double gflopPerImage,
+      int batch,
+      String session,
+      double trainStepSeconds,
+      double imagesPerSecond,
+      double gflopPerSecond,
+      double peakMemoryMib,
+      Double peerTrainStepSeconds,
+      Double peerPeakMemoryMib,
+      Double ratio) {}
 
   @Override
   public Integer call() throws IOException, InterruptedException {
-    UNetConfig config = model.apply(preset.base());
-    UNet unet = new UNet(config);
-    ModelSummary summary = unet.summary();
-    out()
-        .printf(
-            "model: %s%nparameters: %,d; forward: %.3f GFLOP per image%n",
-            summary.description(), summary.totalParameters(), summary.gflopsPerImage());
-    double ours = median(trainStepSeconds(unet));
-    double trainGflop = 3 * summary.gflopsPerImage() * batch;
-    out()
-        .printf(
-            "tfdiffusion: train step %.3f s (median of %d, batch %d): %.1f img/s, %.1f GFLOP/s,"
-                + " peak memory %.0f MiB%n",
-            ours, steps, batch, batch / ours, trainGflop / ours, peakMemoryMib());
-    if (!noPeer) {
-      Optional<Double> theirs = runPeer(config);
+    ObjectMapper mapper = new ObjectMapper();
+    List<Result> results = new ArrayList<>();
+    for (ModelPreset.Name name : configs) {
+      UNetConfig config = model.apply(name.config());
+      Result ours =
+          inProcess || configs.size() == 1 && profile
+              ? measure(name, config)
+              : inChild(name, mapper);
+      if (inProcess) {
+        out().println(RESULT_MARK + mapper.writeValueAsString(ours));
+        continue;
+      }
+      out()
+          .printf(
+              "%-8s tfdiffusion: %.3f s per step, %.1f img/s, %.0f GFLOP/s, peak %.0f MiB (%s)%n",
+              name.name().toLowerCase(java.util.Locale.ROOT),
+              ours.trainStepSeconds(),
+              ours.imagesPerSecond(),
+              ours.gflopPerSecond(),
+              ours.peakMemoryMib(),
+              ours.session());
+      out().flush();
+      Optional<double[]> theirs = noPeer ? Optional.empty() : runPeer(config);
+      Result full =
+          theirs
+              .map(
+                  t ->
+                      new Result(
+                          ours.config(),
+                          ours.model(),
+                          ours.parameters(),
+                          ours.gflopPerImage(),
+                          ours.batch(),
+                          ours.session(),
+                          ours.trainStepSeconds(),
+                          ours.imagesPerSecond(),
+                          ours.gflopPerSecond(),
+                          ours.peakMemoryMib(),
+                          t[0],
+                          t[1] < 0 ? null : t[1],
+                          ours.trainStepSeconds() / t[0]))
+              .orElse(ours);
       theirs.ifPresent(
           t ->
               out()
                   .printf(
-                      "peer (PyTorch): train step %.3f s: %.1f img/s, peak memory %.0f MiB;"
-                          + " tfdiffusion / peer time ratio %.2f%n",
-                      t, batch / t, peerPeakMib, ours / t));
+                      "%-8s peer (PyTorch): %.3f s per step, %.1f img/s, peak %.0f MiB; time ratio"
+                          + " tfdiffusion/peer %.2f%n",
+                      "", t[0], batch / t[0], t[1], ours.trainStepSeconds() / t[0]));
+      results.add(full);
+    }
+    if (inProcess) {
+      return 0;
+    }
+    out().printf("%n%s", markdown(results));
+    if (json != null) {
+      mapper.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), results);
+      out().println("wrote " + json);
     }
     return 0;
   }
 
-  private double[] trainStepSeconds(UNet unet) {
+  private Result measure(ModelPreset.Name name, UNetConfig config) {
+    ModelSummary summary = new UNet(config).summary();
     TrainConfig base = TrainPreset.TUTORIAL.config();
     TrainConfig.Training t = base.training();
-    TrainConfig config =
+    TrainConfig train =
         new TrainConfig(
             base.format(),
-            unet.config(),
+            config,
             base.schedule(),
             base.prediction(),
             base.data(),
@@ -138,16 +212,136 @@ final class BenchCommand implements Callable<Integer> {
             .withBfloat16(bf16)
             .withNchw(nchw)
             .withThreads(threads[0], threads[1]);
-    out().println("session: " + options.describe());
-    return TrainStepBenchmark.run(
-        config,
-        options,
-        steps,
-        profile
-            ? Optional.of(
-                (session, runner) ->
-                    out().printf("%s", StepProfile.trace(session, runner).format(25)))
-            : Optional.empty());
+    double[] seconds =
+        TrainStepBenchmark.run(
+            train,
+            options,
+            steps,
+            profile
+                ? Optional.of(
+                    (session, runner) ->
+                        out().printf("%s", StepProfile.trace(session, runner).format(25)))
+                : Optional.empty());
+    double median = median(seconds);
+    return new Result(
+        name.name().toLowerCase(java.util.Locale.ROOT),
+        summary.description(),
+        summary.totalParameters(),
+        summary.gflopsPerImage(),
+        batch,
+        options.describe(),
+        median,
+        batch / median,
+        3 * summary.gflopsPerImage() * batch / median,
+        peakMemoryMib(),
+        null,
+        null,
+        null);
+  }
+
+  /** Runs this command for one config in a fresh JVM, so that its peak memory is its own. */
+  private Result inChild(ModelPreset.Name name, ObjectMapper mapper)
+      throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>();
+    command.add(ProcessHandle.current().info().command().orElse("java"));
+    command.add("-cp");
+    command.add(System.getProperty("java.class.path"));
+    command.add(Main.class.getName());
+    command.addAll(spec.commandLine().getParseResult().originalArgs());
+    command.add("--in-process");
+    command.add("--configs");
+    command.add(name.name().toLowerCase(java.util.Locale.ROOT));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    Result result = null;
+    StringBuilder all = new StringBuilder();
+    try (BufferedReader r =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = r.readLine()) != null; ) {
+        if (line.startsWith(RESULT_MARK)) {
+          result = mapper.readValue(line.substring(RESULT_MARK.length()), Result.class);
+        } else if (!line.startsWith("WARNING: All log") && !line.startsWith("I0000")) {
+          all.append(line).append('\n');
+          if (profile) {
+            out().println(line);
+          }
+        }
+      }
+    }
+    if (p.waitFor() != 0 || result == null) {
+      throw new IllegalStateException("the benchmark of " + name + " failed:\n" + all);
+    }
+    return result;
+  }
+
+  /** The peer's median train-step seconds and peak memory (MiB, -1 if unknown). */
+  private Optional<double[]> runPeer(UNetConfig config) throws IOException, InterruptedException {
+    if (!Files.isRegularFile(peer)) {
+      out().println("peer: " + peer + " not found, skipped");
+      return Optional.empty();
+    }
+    List<String> command = new ArrayList<>();
+    if (Files.isExecutable(Path.of(TIME))) {
+      command.addAll(List.of(TIME, "-f", PEAK_MARK + "%M"));
+    }
+    command.addAll(
+        List.of(
+            "/usr/bin/python3", peer.toString(),
+            "--hidden", String.valueOf(config.baseWidth()),
+            "--layers", String.valueOf(config.levels()),
+            "--size", String.valueOf(config.imageSize()),
+            "--channels", String.valueOf(config.channels()),
+            "--batch", String.valueOf(batch),
+            "--steps", String.valueOf(steps)));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    // seed_bench.py's instructions: the system BLAS switched to OpenBLAS, these two unset
+    pb.environment().remove("OPENBLAS_CORETYPE");
+    pb.environment().remove("OPENBLAS_L2_SIZE");
+    Process p = pb.start();
+    JsonNode json = null;
+    double peak = -1;
+    String last = "no output";
+    try (BufferedReader r =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = r.readLine()) != null; ) {
+        if (line.startsWith("{")) {
+          json = new ObjectMapper().readTree(line);
+        } else if (line.startsWith(PEAK_MARK)) {
+          peak = Long.parseLong(line.substring(PEAK_MARK.length()).trim()) / 1024.0;
+        } else if (!line.isBlank()) {
+          last = line;
+        }
+      }
+    }
+    if (p.waitFor() != 0 || json == null) {
+      out().println("peer: not run (" + last + "); Debian: apt-get install python3-torch");
+      return Optional.empty();
+    }
+    return Optional.of(new double[] {json.get("train_step_s").asDouble(), peak});
+  }
+
+  static String markdown(List<Result> results) {
+    StringBuilder s = new StringBuilder();
+    s.append("| config | params | GFLOP/img | tfdiffusion s/step | img/s | GFLOP/s | peak MiB |")
+        .append(" peer s/step | peer peak MiB | ratio |\n")
+        .append("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (Result r : results) {
+      s.append(
+          String.format(
+              "| %s | %,d | %.2f | %.3f | %.1f | %.0f | %.0f | %s | %s | %s |%n",
+              r.config(),
+              r.parameters(),
+              r.gflopPerImage(),
+              r.trainStepSeconds(),
+              r.imagesPerSecond(),
+              r.gflopPerSecond(),
+              r.peakMemoryMib(),
+              r.peerTrainStepSeconds() == null
+                  ? "-"
+                  : String.format("%.3f", r.peerTrainStepSeconds()),
+              r.peerPeakMemoryMib() == null ? "-" : String.format("%.0f", r.peerPeakMemoryMib()),
+              r.ratio() == null ? "-" : String.format("%.2f", r.ratio())));
+    }
+    return s.toString();
   }
 
   /** The peak resident memory of this process so far (VmHWM), in MiB; -1 if unknown. */
@@ -164,60 +358,6 @@ final class BenchCommand implements Callable<Integer> {
     return -1;
   }
 
-  private Optional<Double> runPeer(UNetConfig config) throws IOException, InterruptedException {
-    if (!Files.isRegularFile(peer)) {
-      out().println("peer: " + peer + " not found, skipped");
-      return Optional.empty();
-    }
-    List<String> command = new java.util.ArrayList<>();
-    if (Files.isExecutable(Path.of(TIME))) {
-      command.addAll(List.of(TIME, "-f", PEAK_MARK + "%M"));
-    }
-    command.addAll(
-        List.of(
-            "/usr/bin/python3", peer.toString(),
-            "--hidden", String.valueOf(config.baseWidth()),
-            "--layers", String.valueOf(config.levels()),
-            "--size", String.valueOf(config.imageSize()),
-            "--channels", String.valueOf(config.channels()),
-            "--batch", String.valueOf(batch),
-            "--steps", String.valueOf(steps)));
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-    pb.environment().remove("OPENBLAS_CORETYPE");
-    pb.environment().remove("OPENBLAS_L2_SIZE");
-    Process p = pb.start();
-    String json = null;
-    StringBuilder all = new StringBuilder();
-    try (BufferedReader r =
-        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-      for (String line; (line = r.readLine()) != null; ) {
-        all.append(line).append('\n');
-        if (line.startsWith("{")) {
-          json = line;
-        } else if (line.startsWith(PEAK_MARK)) {
-          peerPeakMib = Long.parseLong(line.substring(PEAK_MARK.length()).trim()) / 1024.0;
-        }
-      }
-    }
-    if (p.waitFor() != 0 || json == null) {
-      out()
-          .println(
-              "peer: not run ("
-                  + all.toString().strip().lines().reduce((a, b) -> b).orElse("no output")
-                  + ")");
-      return Optional.empty();
-    }
-    out().println("peer: " + json);
-    String key = "\"train_step_s\": ";
-    int at = json.indexOf(key);
-    int end = json.indexOf(',', at);
-    return Optional.of(Double.parseDouble(json.substring(at + key.length(), end).trim()));
-  }
-
-  private static final String TIME = "/usr/bin/time";
-  private static final String PEAK_MARK = "PEAK_KB ";
-  private double peerPeakMib = -1;
-
   private static double median(double[] values) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
@@ -225,7 +365,7 @@ final class BenchCommand implements Callable<Integer> {
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
-  private java.io.PrintWriter out() {
+  private PrintWriter out() {
     return spec.commandLine().getOut();
   }
 }
