@@ -146,6 +146,79 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
   boolean bf16;
 
+  /** The defaults of every preset, for the help footer. */
+  static String presetDefaults() {
+    StringBuilder s =
+        new StringBuilder("%nDefaults by preset (any option above overrides them):%n");
+    String row = "  %-18s" + " %-19s".repeat(TrainPreset.values().length) + "%n";
+    Object[] header = new Object[TrainPreset.values().length + 1];
+    header[0] = "";
+    for (int i = 0; i < TrainPreset.values().length; i++) {
+      header[i + 1] = TrainPreset.values()[i].configName();
+    }
+    s.append(String.format(row, header).replace("%", "%%"));
+    String[][] fields = {
+      {"--data"},
+      {"model"},
+      {"--steps"},
+      {"--batch-size"},
+      {"--lr"},
+      {"--warmup"},
+      {"--cosine"},
+      {"--weight-decay"},
+      {"--clip-norm"},
+      {"--ema-decay"},
+      {"--flip"},
+      {"--checkpoint-every"},
+      {"--sample-every"},
+      {"--sampler"}
+    };
+    for (String[] field : fields) {
+      Object[] values = new Object[TrainPreset.values().length + 1];
+      values[0] = field[0];
+      for (int i = 0; i < TrainPreset.values().length; i++) {
+        TrainConfig c = TrainPreset.values()[i].config();
+        values[i + 1] =
+            switch (field[0]) {
+              case "--data" ->
+                  c.data().source().startsWith("/usr/share/datasets/")
+                      ? "Debian's package"
+                      : c.data().source();
+              case "model" ->
+                  String.format(
+                      "%dx%dx%d w%d L%d",
+                      c.model().imageSize(),
+                      c.model().imageSize(),
+                      c.model().channels(),
+                      c.model().baseWidth(),
+                      c.model().levels());
+              case "--steps" -> c.training().steps();
+              case "--batch-size" -> c.training().batchSize();
+              case "--lr" -> c.optimizer().learningRate();
+              case "--warmup" -> c.optimizer().warmupSteps();
+              case "--cosine" -> c.optimizer().cosineDecay();
+              case "--weight-decay" -> c.optimizer().weightDecay();
+              case "--clip-norm" -> c.optimizer().clipNorm();
+              case "--ema-decay" -> c.ema().decay();
+              case "--flip" -> c.data().flip();
+              case "--checkpoint-every" -> c.training().checkpointEvery();
+              case "--sample-every" -> c.training().sampleEvery();
+              case "--sampler" ->
+                  c.training().sampler() + " " + c.training().samplerSteps() + " steps";
+              default -> "";
+            };
+      }
+      s.append(String.format(row, values).replace("%", "%%"));
+    }
+    s.append(
+        "Every preset: --seed 0, --accumulation 1, --keep-checkpoints 3,%n"
+            + "--prediction epsilon, the linear schedule (T = 1000, beta 1e-4..0.02).%n"
+            + "model: size x size x channels, w = base width, L = levels.%n"
+            + "Debian's package: /usr/share/datasets/fashion-mnist%n"
+            + "(apt-get install dataset-fashion-mnist).%n");
+    return s.toString();
+  }
+
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
@@ -232,6 +305,10 @@ public final class TrainCommand implements Callable<Integer> {
   /** The command line with clear errors for bad input (exit status 2). */
   public static CommandLine commandLine(Object command) {
     CommandLine cli = new CommandLine(command);
+    CommandLine train = command instanceof TrainCommand ? cli : cli.getSubcommands().get("train");
+    if (train != null) {
+      train.getCommandSpec().usageMessage().footer(presetDefaults());
+    }
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
           if (e instanceof IllegalArgumentException

@@ -55,6 +55,7 @@ final class TrainingGraph implements AutoCloseable {
   final Variable<TInt64> step;
   final VariableParameters weights;
   final ExponentialMovingAverage ema;
+  final AdamW adamw;
   final Operand<TFloat32> loss;
 
   /** The optimizer step (with accumulation: applies the accumulated gradients). */
@@ -146,7 +147,7 @@ final class TrainingGraph implements AutoCloseable {
     // AdamW on the (averaged) gradients, then the EMA of the moved weights, then step += 1 and
     // the accumulators back to zero: each stage waits for the one before.
     Operand<TInt64> nextStep = tf.math.add(step, tf.constant(1L));
-    AdamW adamw = new AdamW(tf, config.optimizer().adamW());
+    this.adamw = new AdamW(tf, config.optimizer().adamW());
     AdamW.Update adam = adamw.update(vars, applied, learningRate, nextStep);
     this.gradientNorm = adam.gradientNorm();
     this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());

@@ -55,13 +55,15 @@ class TrainerTest {
       Checkpoints.restore(session, checkpoint);
       Map<String, Variable<TFloat32>> all = new LinkedHashMap<>(graph.weights.variables());
       graph.ema.shadows().forEach((k, v) -> all.put("ema/" + k, v));
-      for (Map.Entry<String, Variable<TFloat32>> e : all.entrySet()) {
-        try (Result r = session.runner().fetch(e.getValue()).run()) {
-          out.put(e.getKey(), TensorIO.toFloats(r.get(0)));
+      Session.Runner runner = session.runner();
+      all.values().forEach(runner::fetch);
+      runner.fetch(graph.step);
+      try (Result r = runner.run()) {
+        int i = 0;
+        for (String name : all.keySet()) {
+          out.put(name, TensorIO.toFloats(r.get(i++)));
         }
-      }
-      try (Result r = session.runner().fetch(graph.step).run()) {
-        out.put("global_step", new float[] {((org.tensorflow.types.TInt64) r.get(0)).getLong()});
+        out.put("global_step", new float[] {((org.tensorflow.types.TInt64) r.get(i)).getLong()});
       }
     }
     return out;

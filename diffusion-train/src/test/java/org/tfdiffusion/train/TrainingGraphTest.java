@@ -62,6 +62,66 @@ class TrainingGraphTest {
     }
   }
 
+  /** Every variable a checkpoint must hold, by name: weights, EMA, m, v and the step. */
+  private static java.util.Map<String, float[]> state(TrainingGraph g, Session s) {
+    java.util.Map<String, org.tensorflow.Operand<TFloat32>> all = new java.util.LinkedHashMap<>();
+    g.weights.variables().forEach(all::put);
+    g.ema.shadows().forEach((k, v) -> all.put("ema/" + k, v));
+    g.adamw.firstMoments().forEach((k, v) -> all.put("m/" + k, v));
+    g.adamw.secondMoments().forEach((k, v) -> all.put("v/" + k, v));
+    java.util.Map<String, float[]> out = new java.util.LinkedHashMap<>();
+    Session.Runner runner = s.runner();
+    all.values().forEach(runner::fetch);
+    runner.fetch(g.step);
+    try (Result r = runner.run()) {
+      int i = 0;
+      for (String k : all.keySet()) {
+        out.put(k, TensorIO.toFloats(r.get(i++)));
+      }
+      out.put("global_step", new float[] {((TInt64) r.get(i)).getLong()});
+    }
+    return out;
+  }
+
+  @Test
+  void saveThenRestoreGivesIdenticalWeightsAndOptimizerState() {
+    TrainConfig config = withAccumulation(1);
+    float[] images = new float[4 * 28 * 28];
+    java.util.Arrays.fill(images, 0.25f);
+    Checkpoints checkpoints = new Checkpoints(temp.resolve("ckpt"), RunDirectory.json());
+    java.util.Map<String, float[]> before;
+    Checkpoints.Checkpoint saved;
+    try (TrainingGraph g = new TrainingGraph(config, temp.resolve("tb1"));
+        Session s = new Session(g.graph);
+        TFloat32 x = TensorIO.floats(Shape.of(4, 28, 28, 1), images);
+        TFloat32 lr = TFloat32.scalarOf(1e-3f)) {
+      s.initialize();
+      for (int step = 1; step <= 2; step++) {
+        try (TInt64 seed = TInt64.vectorOf(1, step)) {
+          s.runner()
+              .feed(g.images, x)
+              .feed(g.seed, seed)
+              .feed(g.learningRate, lr)
+              .addTarget(g.update)
+              .run()
+              .close();
+        }
+      }
+      before = state(g, s);
+      saved =
+          checkpoints.save(s, new Checkpoints.State(2, 0, 8, 1, 0.5, 2000, "test"), 3, () -> {});
+    }
+    assertThat(before.get("global_step")).containsExactly(2f);
+    try (TrainingGraph g = new TrainingGraph(config, temp.resolve("tb2"));
+        Session s = new Session(g.graph)) {
+      Checkpoints.restore(s, saved);
+      java.util.Map<String, float[]> after = state(g, s);
+      assertThat(after.keySet()).isEqualTo(before.keySet());
+      before.forEach((k, v) -> assertThat(after.get(k)).as(k).containsExactly(v));
+    }
+    assertThat(checkpoints.latest()).map(c -> c.state().cursor()).contains(8);
+  }
+
   /** One optimizer step feeding the same micro-batch {@code micro} times; the output conv after. */
   private static float[] stepOnce(TrainConfig config, float[] images, int micro, Path tb) {
     try (TrainingGraph g = new TrainingGraph(config, tb);
