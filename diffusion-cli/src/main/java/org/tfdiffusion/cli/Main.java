@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
       SummaryCommand.class,
       BenchCommand.class,
       TrainCommand.class,
+      SampleCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

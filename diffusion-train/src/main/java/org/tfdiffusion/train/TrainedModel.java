@@ -1,0 +1,166 @@
+package org.tfdiffusion.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.exceptions.TensorFlowException;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.model.UNet;
+import org.tfdiffusion.nn.ParameterSpec;
+
+/**
+ * A trained model loaded from a run: its config, and a graph holding one set of its weights (the
+ * EMA weights by default, or the raw ones) restored from a checkpoint. Samplers, exports and
+ * evaluations build on its graph and session.
+ */
+public final class TrainedModel implements AutoCloseable {
+  /** Which weights of a checkpoint to use. */
+  public enum Weights {
+    /** The exponential moving average (the default for samples and exports). */
+    EMA("ema/"),
+    /** The optimizer's current weights. */
+    RAW("");
+
+    private final String prefix;
+
+    Weights(String prefix) {
+      this.prefix = prefix;
+    }
+
+    /** The checkpoint variable name of a weight. */
+    public String variableName(String weight) {
+      return prefix + weight;
+    }
+  }
+
+  private final TrainConfig config;
+  private final Checkpoints.Checkpoint checkpoint;
+  private final Weights which;
+  private final Graph graph;
+  private final Ops tf;
+  private final Map<String, Variable<TFloat32>> weights;
+  private final Session session;
+
+  private TrainedModel(
+      TrainConfig config,
+      Checkpoints.Checkpoint checkpoint,
+      Weights which,
+      SessionOptions options,
+      java.util.function.Consumer<TrainedModel> build) {
+    this.config = config;
+    this.checkpoint = checkpoint;
+    this.which = which;
+    this.graph = new Graph();
+    this.tf = Ops.create(graph);
+    this.weights = new LinkedHashMap<>();
+    // one sub-scope object for the prefix: TensorFlow Java renames a repeated sub-scope
+    Ops scope = which == Weights.EMA ? tf.withSubScope("ema") : tf;
+    for (ParameterSpec spec : new UNet(config.model()).parameterSpecs()) {
+      weights.put(spec.name(), scope.withName(spec.name()).variable(spec.shape(), TFloat32.class));
+    }
+    build.accept(this);
+    this.session = new Session(graph, false, options.toConfigProto());
+    try {
+      Checkpoints.restore(session, checkpoint);
+    } catch (TensorFlowException e) {
+      close();
+      throw new IllegalArgumentException(
+          "checkpoint "
+              + checkpoint.dir()
+              + " does not match its run's config.json ("
+              + config.model().describe()
+              + "): "
+              + firstLine(e.getMessage()),
+          e);
+    }
+  }
+
+  /**
+   * Loads a run (its latest checkpoint) or one checkpoint folder.
+   *
+   * @param path a run folder, or a {@code checkpoints/ckpt-N} folder inside one
+   * @param build adds the caller's ops (sampling loop, export signatures) to the graph before the
+   *     session starts, reading the weights through {@link #weights()}
+   * @throws IllegalArgumentException naming the path when it is no run or checkpoint
+   */
+  public static TrainedModel load(
+      Path path,
+      Weights which,
+      SessionOptions options,
+      java.util.function.Consumer<TrainedModel> build) {
+    checkArgument(
+        Files.exists(path),
+        "%s does not exist; give a run folder (runs/...) or a checkpoint",
+        path);
+    Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
+    Path runDir = checkpoint.dir().getParent().getParent();
+    TrainConfig config = RunDirectory.open(runDir).config();
+    return new TrainedModel(config, checkpoint, which, options, build);
+  }
+
+  private static String firstLine(String message) {
+    if (message == null) {
+      return "";
+    }
+    String line = message.strip();
+    int nl = line.indexOf('\n');
+    return nl < 0 ? line : line.substring(0, nl);
+  }
+
+  public TrainConfig config() {
+    return config;
+  }
+
+  public Checkpoints.Checkpoint checkpoint() {
+    return checkpoint;
+  }
+
+  public Weights which() {
+    return which;
+  }
+
+  public Graph graph() {
+    return graph;
+  }
+
+  public Ops tf() {
+    return tf;
+  }
+
+  /** The weights as graph variables, keyed by weight name (without the ema/ prefix). */
+  public Map<String, Operand<TFloat32>> weights() {
+    return java.util.Collections.unmodifiableMap(weights);
+  }
+
+  /** The session, with the weights restored (valid once {@link #load} returned). */
+  public Session session() {
+    return session;
+  }
+
+  /** A one-line description for logs. */
+  public String describe() {
+    return String.format(
+        "%s, %s weights of step %d (%s)",
+        config.model().describe(),
+        which.name().toLowerCase(java.util.Locale.ROOT),
+        checkpoint.state().step(),
+        checkpoint.dir());
+  }
+
+  @Override
+  public void close() {
+    if (session != null) {
+      session.close();
+    }
+    graph.close();
+  }
+}
