@@ -257,7 +257,7 @@ final class SampleCommand implements Callable<Integer> {
           sampler
               .build(model.config().noiseSchedule().timesteps())
               .plan(model.config().noiseSchedule(), model.config().predictionType());
-      if (stripSteps < 1 || stripSteps > plan.steps()) {
+      if (strip != null && (stripSteps < 1 || stripSteps > plan.steps())) {
         throw new IllegalArgumentException("--strip-steps must be in [1, " + plan.steps() + "]");
       }
       if (config.conditional()) {

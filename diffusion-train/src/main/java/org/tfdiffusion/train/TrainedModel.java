@@ -71,7 +71,9 @@ public final class TrainedModel implements AutoCloseable {
     this.session = new Session(graph, false, options.toConfigProto());
     try {
       Checkpoints.restore(session, checkpoint);
-    } catch (TensorFlowException e) {
+    } catch (TensorFlowException | IllegalArgumentException | IllegalStateException e) {
+      // TensorFlow reports a shape mismatch as TFInvalidArgumentException (an
+      // IllegalArgumentException), a missing key as a TensorFlowException
       close();
       throw new IllegalArgumentException(
           "checkpoint "
