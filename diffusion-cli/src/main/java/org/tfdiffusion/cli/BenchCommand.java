@@ -19,7 +19,9 @@ import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.model.ModelSummary;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.train.ModelOptions;
+import org.tfdiffusion.train.SamplingBenchmark;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
 import org.tfdiffusion.train.TrainStepBenchmark;
@@ -104,6 +106,21 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--profile", description = "Trace one more step and print where the time goes.")
   boolean profile;
 
+  @Option(
+      names = "--sample-batch",
+      defaultValue = "16",
+      description = "Images per sampling batch (default: ${DEFAULT-VALUE}).")
+  int sampleBatch;
+
+  @Option(
+      names = "--sample-steps",
+      defaultValue = "10",
+      description = "Loop length for the per-step sampling times (default: ${DEFAULT-VALUE}).")
+  int sampleSteps;
+
+  @Option(names = "--no-sampling", description = "Measure the training step only.")
+  boolean noSampling;
+
   @Option(names = "--json", description = "Also write the results to this JSON file.")
   Path json;
 
@@ -124,7 +141,33 @@ final class BenchCommand implements Callable<Integer> {
       double peakMemoryMib,
       Double peerTrainStepSeconds,
       Double peerPeakMemoryMib,
-      Double ratio) {}
+      Double ratio,
+      Double forwardSeconds,
+      Double compiledStepSeconds,
+      Double hostStepSeconds,
+      Double peerSampleStepSeconds) {
+
+    Result withPeer(double[] peer) {
+      return new Result(
+          config,
+          model,
+          parameters,
+          gflopPerImage,
+          batch,
+          session,
+          trainStepSeconds,
+          imagesPerSecond,
+          gflopPerSecond,
+          peakMemoryMib,
+          peer[0],
+          peer[1] < 0 ? null : peer[1],
+          trainStepSeconds / peer[0],
+          forwardSeconds,
+          compiledStepSeconds,
+          hostStepSeconds,
+          peer[2]);
+    }
+  }
 
   @Override
   public Integer call() throws IOException, InterruptedException {
@@ -151,25 +194,7 @@ final class BenchCommand implements Callable<Integer> {
               ours.session());
       out().flush();
       Optional<double[]> theirs = noPeer ? Optional.empty() : runPeer(config);
-      Result full =
-          theirs
-              .map(
-                  t ->
-                      new Result(
-                          ours.config(),
-                          ours.model(),
-                          ours.parameters(),
-                          ours.gflopPerImage(),
-                          ours.batch(),
-                          ours.session(),
-                          ours.trainStepSeconds(),
-                          ours.imagesPerSecond(),
-                          ours.gflopPerSecond(),
-                          ours.peakMemoryMib(),
-                          t[0],
-                          t[1] < 0 ? null : t[1],
-                          ours.trainStepSeconds() / t[0]))
-              .orElse(ours);
+      Result full = theirs.map(ours::withPeer).orElse(ours);
       theirs.ifPresent(
           t ->
               out()
@@ -182,7 +207,13 @@ final class BenchCommand implements Callable<Integer> {
     if (inProcess) {
       return 0;
     }
-    out().printf("%n%s", markdown(results));
+    out().printf("%nTraining step, batch %d:%n%s", batch, markdown(results));
+    if (!noSampling) {
+      out()
+          .printf(
+              "%nSampling, batch %d (per denoising step):%n%s",
+              sampleBatch, samplingMarkdown(results));
+    }
     if (json != null) {
       mapper.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), results);
       out().println("wrote " + json);
@@ -223,6 +254,12 @@ final class BenchCommand implements Callable<Integer> {
                         out().printf("%s", StepProfile.trace(session, runner).format(25)))
                 : Optional.empty());
     double median = median(seconds);
+    double peak = peakMemoryMib();
+    SamplingBenchmark.Result sampling =
+        noSampling
+            ? null
+            : SamplingBenchmark.run(
+                config, DdimSampler.of(sampleSteps, 0), sampleBatch, SessionOptions.defaults(), 3);
     return new Result(
         name.name().toLowerCase(java.util.Locale.ROOT),
         summary.description(),
@@ -233,9 +270,13 @@ final class BenchCommand implements Callable<Integer> {
         median,
         batch / median,
         3 * summary.gflopsPerImage() * batch / median,
-        peakMemoryMib(),
+        peak,
         null,
         null,
+        null,
+        sampling == null ? null : sampling.forwardSeconds(),
+        sampling == null ? null : sampling.compiledStepSeconds(),
+        sampling == null ? null : sampling.hostStepSeconds(),
         null);
   }
 
@@ -291,7 +332,9 @@ final class BenchCommand implements Callable<Integer> {
             "--size", String.valueOf(config.imageSize()),
             "--channels", String.valueOf(config.channels()),
             "--batch", String.valueOf(batch),
-            "--steps", String.valueOf(steps)));
+            "--steps", String.valueOf(steps),
+            "--sample-batch", String.valueOf(sampleBatch),
+            "--sample-steps", String.valueOf(Math.max(5, sampleSteps))));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     // seed_bench.py's instructions: the system BLAS switched to OpenBLAS, these two unset
     pb.environment().remove("OPENBLAS_CORETYPE");
@@ -316,7 +359,10 @@ final class BenchCommand implements Callable<Integer> {
       out().println("peer: not run (" + last + "); Debian: apt-get install python3-torch");
       return Optional.empty();
     }
-    return Optional.of(new double[] {json.get("train_step_s").asDouble(), peak});
+    return Optional.of(
+        new double[] {
+          json.get("train_step_s").asDouble(), peak, json.get("sample_step_s").asDouble()
+        });
   }
 
   static String markdown(List<Result> results) {
@@ -341,6 +387,38 @@ final class BenchCommand implements Callable<Integer> {
               r.peerPeakMemoryMib() == null ? "-" : String.format("%.0f", r.peerPeakMemoryMib()),
               r.ratio() == null ? "-" : String.format("%.2f", r.ratio())));
     }
+    return s.toString();
+  }
+
+  static String samplingMarkdown(List<Result> results) {
+    StringBuilder s = new StringBuilder();
+    s.append("| config | forward s | compiled loop s/step | loop overhead | host loop s/step |")
+        .append(" peer s/step | compiled / peer | 16 images: DDPM-1000 / DDIM-50 / DPM++-20 |\n")
+        .append("|---|---|---|---|---|---|---|---|\n");
+    for (Result r : results) {
+      if (r.compiledStepSeconds() == null) {
+        continue;
+      }
+      double step = r.compiledStepSeconds();
+      s.append(
+          String.format(
+              "| %s | %.3f | %.3f | %+.1f%% | %.3f | %s | %s | %.0f s / %.1f s / %.1f s |%n",
+              r.config(),
+              r.forwardSeconds(),
+              step,
+              100 * (step / r.forwardSeconds() - 1),
+              r.hostStepSeconds(),
+              r.peerSampleStepSeconds() == null
+                  ? "-"
+                  : String.format("%.3f", r.peerSampleStepSeconds()),
+              r.peerSampleStepSeconds() == null
+                  ? "-"
+                  : String.format("%.2f", step / r.peerSampleStepSeconds()),
+              1000 * step,
+              50 * step,
+              20 * step));
+    }
+    s.append("(seconds for 16 images = steps x the compiled loop's measured time per step)\n");
     return s.toString();
   }
 
