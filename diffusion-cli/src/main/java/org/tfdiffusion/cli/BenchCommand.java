@@ -226,17 +226,11 @@ final class BenchCommand implements Callable<Integer> {
     TrainConfig base = TrainPreset.TUTORIAL.config();
     TrainConfig.Training t = base.training();
     TrainConfig train =
-        new TrainConfig(
-            base.format(),
-            config,
-            base.schedule(),
-            base.prediction(),
-            base.data(),
-            base.optimizer(),
-            base.ema(),
-            new TrainConfig.Training(
-                steps, batch, 1, 0, 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()),
-            "bench");
+        base.withModel(config)
+            .withConditioning(TrainConfig.Conditioning.none())
+            .withTraining(
+                new TrainConfig.Training(
+                    steps, batch, 1, 0, 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()));
     SessionOptions options =
         SessionOptions.defaults()
             .withXla(xla)

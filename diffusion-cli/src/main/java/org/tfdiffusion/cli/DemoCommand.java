@@ -44,14 +44,7 @@ final class DemoCommand implements Callable<Integer> {
     if (steps != null) {
       TrainConfig.Training t = config.training();
       config =
-          new TrainConfig(
-              config.format(),
-              config.model(),
-              config.schedule(),
-              config.prediction(),
-              config.data(),
-              config.optimizer(),
-              config.ema(),
+          config.withTraining(
               new TrainConfig.Training(
                   steps,
                   t.batchSize(),
@@ -63,8 +56,7 @@ final class DemoCommand implements Callable<Integer> {
                   Math.min(t.sampleEvery(), steps),
                   t.sampleCount(),
                   t.sampler(),
-                  t.samplerSteps()),
-              config.preset());
+                  t.samplerSteps()));
     }
     Path dir =
         runDir != null

@@ -122,6 +122,20 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--sampler-steps", description = "Steps of that sampler.")
   Integer samplerSteps;
 
+  @Option(
+      names = "--conditional",
+      negatable = true,
+      description = "Train on the dataset's class labels (default: the preset's).")
+  Boolean conditional;
+
+  @Option(
+      names = "--p-uncond",
+      description = "Probability of the null label in training (default 0.1).")
+  Double pUncond;
+
+  @Option(names = "--guidance", description = "Guidance scale of the sample grids (default 3).")
+  Double guidance;
+
   @Mixin ModelOptions model;
 
   @Option(
@@ -295,7 +309,23 @@ public final class TrainCommand implements Callable<Integer> {
             or(sampleCount, t.sampleCount()),
             or(sampler, t.sampler()),
             or(samplerSteps, t.samplerSteps())),
+        conditioning(base.conditioning()),
         base.preset());
+  }
+
+  private TrainConfig.Conditioning conditioning(TrainConfig.Conditioning base) {
+    boolean on = or(conditional, base.enabled());
+    if (!on) {
+      if (pUncond != null || guidance != null) {
+        throw new IllegalArgumentException("--p-uncond and --guidance need --conditional");
+      }
+      return TrainConfig.Conditioning.none();
+    }
+    return new TrainConfig.Conditioning(
+        true,
+        or(pUncond, base.enabled() ? base.pUncond() : TrainConfig.Conditioning.DEFAULT_P_UNCOND),
+        or(guidance, base.enabled() ? base.guidance() : 3.0),
+        java.util.List.of());
   }
 
   private static <T> T or(T given, T fallback) {

@@ -22,6 +22,7 @@ import org.tfdiffusion.train.optim.AdamWConfig;
  * @param optimizer AdamW, clipping and the learning-rate schedule
  * @param ema the moving average of the weights used for samples and exports
  * @param training steps, batch, seed, logging, checkpoints and sample grids
+ * @param conditioning class labels, label dropout and guidance
  * @param preset the preset this config started from, for the record
  */
 public record TrainConfig(
@@ -33,6 +34,7 @@ public record TrainConfig(
     Optimizer optimizer,
     Ema ema,
     Training training,
+    Conditioning conditioning,
     String preset) {
 
   /** The current config.json format. */
@@ -49,6 +51,156 @@ public record TrainConfig(
         schedule != null && data != null && optimizer != null && ema != null && training != null,
         "config.json is missing a section (schedule, data, optimizer, ema or training)");
     Prediction.lookup(prediction);
+    if (conditioning == null) {
+      conditioning = Conditioning.none();
+    }
+    checkArgument(
+        !model.conditional() || conditioning.enabled(),
+        "the model has %s classes but conditioning is off",
+        model.numClasses());
+    checkArgument(
+        conditioning.classNames().isEmpty()
+            || conditioning.classNames().size() == model.numClasses(),
+        "%s class names for a model with %s classes",
+        conditioning.classNames().size(),
+        model.numClasses());
+  }
+
+  /**
+   * Class conditioning (Ho &amp; Salimans 2022).
+   *
+   * @param enabled train on the dataset's labels; the number of classes and their names come from
+   *     the data when the run starts
+   * @param pUncond the probability that a training label is replaced by the null label, so one
+   *     model is both conditional and unconditional
+   * @param guidance the guidance scale w of sample grids (0 = unconditional, 1 = plain conditional)
+   * @param classNames the class names, index = label (filled in from the data)
+   */
+  public record Conditioning(
+      boolean enabled, double pUncond, double guidance, java.util.List<String> classNames) {
+    /** The default probability of the null label while training. */
+    public static final double DEFAULT_P_UNCOND = 0.1;
+
+    public Conditioning {
+      checkArgument(pUncond >= 0 && pUncond < 1, "--p-uncond must be in [0, 1), got %s", pUncond);
+      checkArgument(
+          Double.isFinite(guidance) && guidance >= 0, "--guidance must be >= 0, got %s", guidance);
+      classNames = classNames == null ? java.util.List.of() : java.util.List.copyOf(classNames);
+    }
+
+    /** Unconditional. */
+    public static Conditioning none() {
+      return new Conditioning(false, 0, 0, java.util.List.of());
+    }
+
+    /** Conditional with label dropout 0.1 and the given grid guidance. */
+    public static Conditioning labels(double guidance) {
+      return new Conditioning(true, DEFAULT_P_UNCOND, guidance, java.util.List.of());
+    }
+
+    /** The index of a class given by name or number. */
+    public int classIndex(String nameOrIndex) {
+      String key = nameOrIndex.trim();
+      for (int i = 0; i < classNames.size(); i++) {
+        if (classNames.get(i).equalsIgnoreCase(key)) {
+          return i;
+        }
+      }
+      try {
+        int index = Integer.parseInt(key);
+        checkArgument(
+            index >= 0 && index < classNames.size(),
+            "class %s is out of range: this model has classes 0..%s (%s)",
+            index,
+            classNames.size() - 1,
+            String.join(", ", classNames));
+        return index;
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException(
+            "unknown class '"
+                + nameOrIndex
+                + "'; valid: "
+                + String.join(", ", classNames)
+                + " (or their indices 0.."
+                + (classNames.size() - 1)
+                + ")");
+      }
+    }
+  }
+
+  /** This config with another model. */
+  public TrainConfig withModel(UNetConfig newModel) {
+    return new TrainConfig(
+        format,
+        newModel,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        preset);
+  }
+
+  /** This config with other loop settings. */
+  public TrainConfig withTraining(Training newTraining) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        newTraining,
+        conditioning,
+        preset);
+  }
+
+  /** This config with other conditioning. */
+  public TrainConfig withConditioning(Conditioning newConditioning) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        newConditioning,
+        preset);
+  }
+
+  /** This config with another dataset. */
+  public TrainConfig withData(Data newData) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        newData,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        preset);
+  }
+
+  /** This config with another optimizer. */
+  public TrainConfig withOptimizer(Optimizer newOptimizer) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        newOptimizer,
+        ema,
+        training,
+        conditioning,
+        preset);
   }
 
   /** The noise schedule, as in the tutorial by default. */
@@ -187,6 +339,22 @@ public record TrainConfig(
     /** Images per micro-batch. */
     public int microBatch() {
       return batchSize / accumulation;
+    }
+
+    /** These settings with another number of total steps. */
+    public Training withSteps(int newSteps) {
+      return new Training(
+          newSteps,
+          batchSize,
+          accumulation,
+          seed,
+          logEvery,
+          checkpointEvery,
+          keepCheckpoints,
+          sampleEvery,
+          sampleCount,
+          sampler,
+          samplerSteps);
     }
   }
 

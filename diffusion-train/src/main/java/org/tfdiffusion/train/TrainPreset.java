@@ -24,7 +24,8 @@ public enum TrainPreset {
           TrainConfig.Data.embedded(),
           new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 50, true, 1e-4),
           new TrainConfig.Ema(0.995, true),
-          new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 16, "dpmpp", 20),
+          new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, "dpmpp", 20),
+          TrainConfig.Conditioning.labels(3.0),
           configName());
     }
   },
@@ -44,6 +45,7 @@ public enum TrainPreset {
           new TrainConfig.Optimizer(5e-4, 0.9, 0.999, 1e-8, 0.01, 1.0, 500, true, 1e-5),
           new TrainConfig.Ema(0.9995, true),
           new TrainConfig.Training(30000, 64, 1, 0, 50, 1000, 3, 2000, 64, "dpmpp", 25),
+          TrainConfig.Conditioning.labels(3.0),
           configName());
     }
   },
@@ -63,6 +65,7 @@ public enum TrainPreset {
           TrainConfig.Optimizer.tutorial(),
           new TrainConfig.Ema(0.999, true),
           new TrainConfig.Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, "dpmpp", 20),
+          TrainConfig.Conditioning.none(),
           configName());
     }
   };

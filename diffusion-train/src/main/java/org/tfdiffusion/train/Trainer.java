@@ -107,9 +107,40 @@ public final class Trainer {
     return DataSources.open(data.source(), options);
   }
 
+  /**
+   * A conditional config completed from the data: the number of classes and their names.
+   *
+   * @throws IllegalArgumentException if the data has no labels or another number of classes
+   */
+  static TrainConfig withClasses(TrainConfig config, ImageDataset dataset) {
+    if (!config.conditioning().enabled()) {
+      return config;
+    }
+    if (!dataset.labelled()) {
+      throw new IllegalArgumentException(
+          dataset.description()
+              + " has no labels, so it cannot train a class-conditional model; use an IDX folder or"
+              + " an image folder with one sub-folder per class, or --no-conditional");
+    }
+    int classes = dataset.numClasses();
+    int asked = config.model().numClasses();
+    if (asked != 0 && asked != classes) {
+      throw new IllegalArgumentException(
+          String.format(
+              "--classes %d does not match the %d classes of %s",
+              asked, classes, dataset.description()));
+    }
+    TrainConfig.Conditioning c = config.conditioning();
+    return config
+        .withModel(config.model().toBuilder().numClasses(classes).build())
+        .withConditioning(
+            new TrainConfig.Conditioning(true, c.pUncond(), c.guidance(), dataset.classNames()));
+  }
+
   /** Starts a new run in {@code runDir}. */
   public Outcome train(Path runDir, TrainConfig config) {
     ImageDataset dataset = loadData(config);
+    config = withClasses(config, dataset);
     RunDirectory run = RunDirectory.create(runDir, config);
     return loop(run, dataset, Optional.empty());
   }
@@ -122,29 +153,7 @@ public final class Trainer {
     RunDirectory run = RunDirectory.open(runDir);
     TrainConfig config = run.config();
     if (totalSteps.isPresent() && totalSteps.get() != config.training().steps()) {
-      TrainConfig.Training t = config.training();
-      config =
-          new TrainConfig(
-              config.format(),
-              config.model(),
-              config.schedule(),
-              config.prediction(),
-              config.data(),
-              config.optimizer(),
-              config.ema(),
-              new TrainConfig.Training(
-                  totalSteps.get(),
-                  t.batchSize(),
-                  t.accumulation(),
-                  t.seed(),
-                  t.logEvery(),
-                  t.checkpointEvery(),
-                  t.keepCheckpoints(),
-                  t.sampleEvery(),
-                  t.sampleCount(),
-                  t.sampler(),
-                  t.samplerSteps()),
-              config.preset());
+      config = config.withTraining(config.training().withSteps(totalSteps.get()));
       run = run.withConfig(config);
     }
     Checkpoints.Checkpoint latest =
@@ -182,9 +191,14 @@ public final class Trainer {
     BatchPosition position =
         from.map(c -> new BatchPosition(c.state().epoch(), c.state().cursor()))
             .orElse(BatchPosition.START);
-    if (model.conditional() && !dataset.labelled()) {
+    if (model.conditional()
+        && (!dataset.labelled() || dataset.numClasses() != model.numClasses())) {
       throw new IllegalArgumentException(
-          "the model is class-conditional but " + dataset.description() + " has no labels");
+          "the model has "
+              + model.numClasses()
+              + " classes but "
+              + dataset.description()
+              + (dataset.labelled() ? " has " + dataset.numClasses() : " has no labels"));
     }
     BatchIterator batches =
         BatchIterator.builder(dataset)
@@ -422,26 +436,38 @@ public final class Trainer {
       Session session, TrainingGraph graph, RunDirectory run, TrainConfig config, long step) {
     TrainConfig.Training t = config.training();
     UNetConfig model = config.model();
-    long[] seeds = new long[t.sampleCount()];
+    int count = t.sampleCount();
+    int columns = (int) Math.ceil(Math.sqrt(count));
+    if (model.conditional()) {
+      // one row per class, guided with the run's guidance scale
+      columns = Math.max(1, count / model.numClasses());
+      count = columns * model.numClasses();
+    }
+    long[] seeds = new long[count];
     for (int i = 0; i < seeds.length; i++) {
-      seeds[i] = t.seed() * 1_000_003L + i;
+      seeds[i] = t.seed() * 1_000_003L + (model.conditional() ? i % columns : i);
     }
     try (TInt64 seedTensor = TensorIO.longs(seeds)) {
       Session.Runner runner =
           session.runner().feed(graph.sampleSeeds, seedTensor).fetch(graph.samples);
       TInt32 labels = null;
+      TFloat32 guidance = null;
       if (graph.sampleLabels.isPresent()) {
         int[] l = new int[seeds.length];
+        float[] w = new float[seeds.length];
         for (int i = 0; i < l.length; i++) {
-          l[i] = i % model.numClasses();
+          l[i] = i / columns;
+          w[i] = (float) config.conditioning().guidance();
         }
         labels = TInt32.vectorOf(l);
+        guidance = TFloat32.vectorOf(w);
         runner.feed(graph.sampleLabels.get(), labels);
+        runner.feed(graph.sampleGuidance.get(), guidance);
       }
       try (Result r = runner.run()) {
         float[] images = TensorIO.toFloats(r.get(0));
         int s = model.imageSize();
-        SampleGrid grid = SampleGrid.square(images, seeds.length, s, s, model.channels());
+        SampleGrid grid = SampleGrid.of(images, seeds.length, s, s, model.channels(), columns);
         Path file = run.samplesDir().resolve(String.format("step-%06d.png", step));
         grid.writePng(file);
         graph.tensorBoard.image(
@@ -450,6 +476,7 @@ public final class Trainer {
       } finally {
         if (labels != null) {
           labels.close();
+          guidance.close();
         }
       }
     }

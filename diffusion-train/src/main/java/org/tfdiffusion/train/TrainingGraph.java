@@ -22,6 +22,7 @@ import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
+import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.train.optim.AdamW;
@@ -45,6 +46,9 @@ final class TrainingGraph implements AutoCloseable {
   /** Offsets the first seed word of dropout so its stream differs from t and ε. */
   private static final long DROPOUT_SEED_OFFSET = 0x632BE59BD9B4E019L;
 
+  /** Offsets the first seed word of label dropout (the null label for p_uncond). */
+  private static final long LABEL_SEED_OFFSET = 0x2545F4914F6CDD1DL;
+
   final Graph graph;
   final Ops tf;
   final UNet unet;
@@ -67,6 +71,13 @@ final class TrainingGraph implements AutoCloseable {
   final Operand<TFloat32> gradientNorm;
   final Placeholder<TInt64> sampleSeeds;
   final Optional<Placeholder<TInt32>> sampleLabels;
+
+  /** Guidance scales of the sample grid, float32 [B] (conditional models). */
+  final Optional<Placeholder<TFloat32>> sampleGuidance;
+
+  /** The labels the model trained on this step, after label dropout (for tests). */
+  Operand<TInt32> droppedLabels;
+
   final Operand<TFloat32> samples;
   final TensorBoardWriter tensorBoard;
 
@@ -103,7 +114,9 @@ final class TrainingGraph implements AutoCloseable {
             ? NetScope.training(
                 tf, weights, tf.math.add(seed, tf.constant(new long[] {DROPOUT_SEED_OFFSET, 0L})))
             : NetScope.inference(tf, weights);
-    Optional<Operand<TInt32>> modelLabels = labels.map(l -> l);
+    // classifier-free guidance training: each label becomes the null label with probability p
+    Optional<Operand<TInt32>> modelLabels =
+        labels.map(l -> dropLabels(l, config.conditioning().pUncond(), model.numClasses()));
     GaussianDiffusion diffusion = new GaussianDiffusion(tf, config.noiseSchedule());
     GaussianDiffusion.Loss lossTerms =
         diffusion.trainingLoss(
@@ -162,6 +175,7 @@ final class TrainingGraph implements AutoCloseable {
     if (tensorBoardDir.isEmpty()) {
       this.sampleSeeds = null;
       this.sampleLabels = Optional.empty();
+      this.sampleGuidance = Optional.empty();
       this.samples = null;
       this.tensorBoard = null;
       return;
@@ -171,24 +185,35 @@ final class TrainingGraph implements AutoCloseable {
     this.sampleSeeds =
         in.withName("sample_seeds").placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
     List<Operand<?>> conditioning = new ArrayList<>();
-    this.sampleLabels =
-        model.conditional()
-            ? Optional.of(
-                in.withName("sample_labels")
-                    .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1))))
-            : Optional.empty();
-    sampleLabels.ifPresent(conditioning::add);
+    SamplingLoop.Model net;
+    if (model.conditional()) {
+      Placeholder<TInt32> l =
+          in.withName("sample_labels").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
+      Placeholder<TFloat32> w =
+          in.withName("sample_guidance")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      this.sampleLabels = Optional.of(l);
+      this.sampleGuidance = Optional.of(w);
+      conditioning.add(l);
+      conditioning.add(w);
+      net =
+          ClassifierFreeGuidance.guided(
+              (f, weights, x, t, y) ->
+                  unet.apply(NetScope.inference(f, weights), x, t, Optional.of(y)),
+              model.numClasses());
+    } else {
+      this.sampleLabels = Optional.empty();
+      this.sampleGuidance = Optional.empty();
+      net =
+          (f, weights, x, t, cond) ->
+              unet.apply(NetScope.inference(f, weights), x, t, Optional.empty());
+    }
     SamplingLoop.Outputs sampled =
         SamplingLoop.compiled(
             tf,
             plan,
             Shape.of(size, size, model.channels()),
-            (f, w, x, t, cond) ->
-                unet.apply(
-                    NetScope.inference(f, w),
-                    x,
-                    t,
-                    cond.isEmpty() ? Optional.empty() : Optional.of(int32(cond.get(0)))),
+            net,
             ema.shadows(),
             sampleSeeds,
             conditioning,
@@ -196,6 +221,24 @@ final class TrainingGraph implements AutoCloseable {
     this.samples = SamplingLoop.toUnitRange(tf, sampled.samples());
     this.tensorBoard =
         new TensorBoardWriter(tf, tensorBoardDir.get(), TrainingMetrics.SCALARS, model.channels());
+  }
+
+  /** {@code labels} with each entry replaced by {@code nullLabel} with probability {@code p}. */
+  private Operand<TInt32> dropLabels(Operand<TInt32> l, double p, int nullLabel) {
+    if (p == 0) {
+      return l;
+    }
+    Operand<TFloat32> u =
+        tf.random.statelessRandomUniform(
+            tf.shape(l),
+            tf.math.add(seed, tf.constant(new long[] {LABEL_SEED_OFFSET, 0L})),
+            TFloat32.class);
+    this.droppedLabels =
+        tf.select(
+            tf.math.less(u, tf.constant((float) p)),
+            tf.fill(tf.shape(l), tf.constant(nullLabel)),
+            l);
+    return droppedLabels;
   }
 
   @SuppressWarnings("unchecked")

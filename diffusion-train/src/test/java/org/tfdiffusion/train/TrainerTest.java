@@ -38,6 +38,7 @@ class TrainerTest {
         new TrainConfig.Optimizer(lr, 0.9, 0.999, 1e-8, 0.01, 1.0, 2, false, 0),
         new TrainConfig.Ema(0.9, true),
         new TrainConfig.Training(steps, 8, 1, 5, 1, checkpointEvery, 5, 0, 4, "ddim", 2),
+        TrainConfig.Conditioning.none(),
         "test");
   }
 
@@ -125,14 +126,7 @@ class TrainerTest {
 
   private static TrainConfig withSteps(TrainConfig c, int steps) {
     TrainConfig.Training t = c.training();
-    return new TrainConfig(
-        c.format(),
-        c.model(),
-        c.schedule(),
-        c.prediction(),
-        c.data(),
-        c.optimizer(),
-        c.ema(),
+    return c.withTraining(
         new TrainConfig.Training(
             steps,
             t.batchSize(),
@@ -144,8 +138,7 @@ class TrainerTest {
             t.sampleEvery(),
             t.sampleCount(),
             t.sampler(),
-            t.samplerSteps()),
-        c.preset());
+            t.samplerSteps()));
   }
 
   @Test

@@ -20,14 +20,7 @@ class TrainingGraphTest {
   private static TrainConfig withAccumulation(int accumulation) {
     TrainConfig c = TrainerTest.tiny(4, 0, 1e-3);
     TrainConfig.Training t = c.training();
-    return new TrainConfig(
-        c.format(),
-        c.model(),
-        c.schedule(),
-        c.prediction(),
-        c.data(),
-        c.optimizer(),
-        c.ema(),
+    return c.withTraining(
         new TrainConfig.Training(
             t.steps(),
             8,
@@ -39,8 +32,7 @@ class TrainingGraphTest {
             t.sampleEvery(),
             t.sampleCount(),
             t.sampler(),
-            t.samplerSteps()),
-        c.preset());
+            t.samplerSteps()));
   }
 
   /**
