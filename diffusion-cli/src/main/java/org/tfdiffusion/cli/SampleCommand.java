@@ -17,6 +17,7 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
@@ -24,6 +25,7 @@ import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.BoundParameters;
 import org.tfdiffusion.nn.NetScope;
+import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.HostLoop;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
@@ -71,6 +73,20 @@ final class SampleCommand implements Callable<Integer> {
   @Mixin SamplerOptions sampler;
 
   @Option(
+      names = "--class",
+      split = ",",
+      description =
+          "Class-conditional models: class names or indices, one grid row each (default: all).")
+  List<String> classes;
+
+  @Option(
+      names = "--guidance",
+      description =
+          "Guidance scale w: 0 = unconditional, 1 = conditional, above 1 stronger (default: the"
+              + " run's).")
+  Double guidance;
+
+  @Option(
       names = "--seed",
       defaultValue = "0",
       description = "Seed of the first image (default: ${DEFAULT-VALUE}).")
@@ -79,7 +95,8 @@ final class SampleCommand implements Callable<Integer> {
   @Option(
       names = {"-n", "--n"},
       defaultValue = "16",
-      description = "Number of images (default: ${DEFAULT-VALUE}).")
+      description =
+          "Number of images, per class for conditional models (default: ${DEFAULT-VALUE}).")
   int count;
 
   @Option(
@@ -149,10 +166,6 @@ final class SampleCommand implements Callable<Integer> {
               throw new IllegalArgumentException(
                   "unknown --weights '" + weights + "'; valid: ema, raw");
         };
-    long[] seeds = new long[count];
-    for (int i = 0; i < count; i++) {
-      seeds[i] = seed + i;
-    }
     PrintWriter log = spec.commandLine().getOut();
     SessionOptions options = SessionOptions.defaults().withXla(xla);
     Graphs g = new Graphs();
@@ -163,7 +176,17 @@ final class SampleCommand implements Callable<Integer> {
       long start = System.nanoTime();
       float[] images;
       float[] snapshots = null;
-      try (TInt64 seedTensor = TensorIO.longs(seeds)) {
+      long[] seeds = g.seedValues;
+      int total = seeds.length;
+      try (TInt64 seedTensor = TensorIO.longs(seeds);
+          TInt32 labelTensor = g.labelValues == null ? null : TInt32.vectorOf(g.labelValues);
+          TFloat32 guidanceTensor =
+              g.labelValues == null ? null : TFloat32.vectorOf(g.guidanceValues)) {
+        Map<Operand<?>, org.tensorflow.Tensor> feeds = new java.util.HashMap<>();
+        if (labelTensor != null) {
+          feeds.put(g.labels, labelTensor);
+          feeds.put(g.scales, guidanceTensor);
+        }
         if (host) {
           try (ProgressBar bar =
                   new ProgressBarBuilder()
@@ -172,12 +195,13 @@ final class SampleCommand implements Callable<Integer> {
                       .setStyle(ProgressBarStyle.ASCII)
                       .setConsumer(new ConsoleProgressBarConsumer(System.err))
                       .build();
-              TFloat32 result = g.host.run(model.session(), seedTensor, Map.of(), bar::stepTo)) {
+              TFloat32 result = g.host.run(model.session(), seedTensor, feeds, bar::stepTo)) {
             images = toUnit(TensorIO.toFloats(result));
           }
         } else {
           Session.Runner runner =
               model.session().runner().feed(g.seeds, seedTensor).fetch(g.samples);
+          feeds.forEach(runner::feed);
           g.x0Strip.ifPresent(runner::fetch);
           try (Result r = runner.run()) {
             images = TensorIO.toFloats(r.get(0));
@@ -191,23 +215,31 @@ final class SampleCommand implements Callable<Integer> {
       int s = config.imageSize();
       int c = config.channels();
       SampleGrid grid =
-          columns == null
-              ? SampleGrid.square(images, count, s, s, c)
-              : SampleGrid.of(images, count, s, s, c, columns);
+          g.labelValues != null
+              ? SampleGrid.of(images, total, s, s, c, count)
+              : columns == null
+                  ? SampleGrid.square(images, total, s, s, c)
+                  : SampleGrid.of(images, total, s, s, c, columns);
       grid.writePng(out);
       if (outDir != null) {
         int per = s * s * c;
-        for (int i = 0; i < count; i++) {
+        for (int i = 0; i < total; i++) {
           float[] one = java.util.Arrays.copyOfRange(images, i * per, (i + 1) * per);
-          SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve("seed-" + seeds[i] + ".png"));
+          String name =
+              (g.labelValues == null ? "" : "class-" + g.labelValues[i] + "-")
+                  + "seed-"
+                  + seeds[i]
+                  + ".png";
+          SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve(name));
         }
       }
       if (snapshots != null) {
-        writeStrip(snapshots, count, s, c);
+        writeStrip(snapshots, total, s, c);
       }
       log.printf(
-          "sampled %d images in %.2f s (%.3f s per step, %s loop)%nwrote %s%s%s%n",
-          count,
+          "sampled %d images%s in %.2f s (%.3f s per step, %s loop)%nwrote %s%s%s%n",
+          total,
+          g.labelValues == null ? "" : ", one row per class, guidance " + g.guidanceValues[0],
           seconds,
           seconds / g.plan.steps(),
           host ? "host" : "compiled",
@@ -248,6 +280,55 @@ final class SampleCommand implements Callable<Integer> {
     Operand<TFloat32> samples;
     Optional<Operand<TFloat32>> x0Strip = Optional.empty();
     HostLoop host;
+    Placeholder<TInt32> labels;
+    Placeholder<TFloat32> scales;
+    long[] seedValues;
+    int[] labelValues;
+    float[] guidanceValues;
+
+    /** Seeds (and labels and guidance for conditional models), one per image. */
+    private List<Operand<?>> requests(Ops tf, org.tfdiffusion.train.TrainConfig trained) {
+      UNetConfig config = trained.model();
+      if (!config.conditional()) {
+        if (classes != null || guidance != null) {
+          throw new IllegalArgumentException(
+              "this model is unconditional (trained without labels): it takes no --class or"
+                  + " --guidance");
+        }
+        seedValues = new long[count];
+        for (int i = 0; i < count; i++) {
+          seedValues[i] = seed + i;
+        }
+        return List.of();
+      }
+      var conditioning = trained.conditioning();
+      List<Integer> rows = new java.util.ArrayList<>();
+      if (classes == null) {
+        for (int k = 0; k < config.numClasses(); k++) {
+          rows.add(k);
+        }
+      } else {
+        for (String name : classes) {
+          rows.add(conditioning.classIndex(name));
+        }
+      }
+      double w = guidance != null ? guidance : conditioning.guidance();
+      if (!(w >= 0) || Double.isInfinite(w)) {
+        throw new IllegalArgumentException("--guidance must be >= 0, got " + w);
+      }
+      int total = rows.size() * count;
+      seedValues = new long[total];
+      labelValues = new int[total];
+      guidanceValues = new float[total];
+      for (int i = 0; i < total; i++) {
+        seedValues[i] = seed + i % count; // the same seeds in every row
+        labelValues[i] = rows.get(i / count);
+        guidanceValues[i] = (float) w;
+      }
+      labels = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
+      scales = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      return List.of(labels, scales);
+    }
 
     void build(TrainedModel model, boolean useHost) {
       Ops tf = model.tf();
@@ -260,15 +341,17 @@ final class SampleCommand implements Callable<Integer> {
       if (strip != null && (stripSteps < 1 || stripSteps > plan.steps())) {
         throw new IllegalArgumentException("--strip-steps must be in [1, " + plan.steps() + "]");
       }
-      if (config.conditional()) {
-        throw new IllegalArgumentException(
-            "this model is class-conditional: sampling it needs --class (not supported yet)");
-      }
+      List<Operand<?>> conditioning = requests(tf, model.config());
       Shape image = Shape.of(config.imageSize(), config.imageSize(), config.channels());
       SamplingLoop.Model net =
-          (f, w, x, t, cond) -> unet.apply(NetScope.inference(f, w), x, t, Optional.empty());
+          config.conditional()
+              ? ClassifierFreeGuidance.guided(
+                  (f, w, x, t, y) -> unet.apply(NetScope.inference(f, w), x, t, Optional.of(y)),
+                  config.numClasses())
+              : (f, w, x, t, cond) -> unet.apply(NetScope.inference(f, w), x, t, Optional.empty());
       if (useHost) {
-        host = new HostLoop(tf, plan, image, net, new BoundParameters(model.weights()), List.of());
+        host =
+            new HostLoop(tf, plan, image, net, new BoundParameters(model.weights()), conditioning);
         return;
       }
       seeds = tf.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
@@ -280,7 +363,7 @@ final class SampleCommand implements Callable<Integer> {
               net,
               model.weights(),
               seeds,
-              List.of(),
+              conditioning,
               strip == null ? 0 : stripSteps);
       samples = SamplingLoop.toUnitRange(tf, outputs.samples());
       x0Strip = outputs.x0Snapshots();
