@@ -1,5 +1,6 @@
 package org.tfdiffusion.cli;
 
+import org.tfdiffusion.train.FineTuneCommand;
 import org.tfdiffusion.train.TrainCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -16,6 +17,7 @@ import picocli.CommandLine.Command;
       SummaryCommand.class,
       BenchCommand.class,
       TrainCommand.class,
+      FineTuneCommand.class,
       SampleCommand.class,
       CommandLine.HelpCommand.class
     })

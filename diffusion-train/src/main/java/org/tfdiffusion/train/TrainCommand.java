@@ -28,7 +28,7 @@ import picocli.CommandLine.Spec;
       "tutorial (the tutorial's 32x32x3 model). Any option overrides the preset.",
       "A run folder holds config.json, metrics.csv, tensorboard/, samples/ and checkpoints/."
     })
-public final class TrainCommand implements Callable<Integer> {
+public class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
   @Option(
@@ -273,9 +273,14 @@ public final class TrainCommand implements Callable<Integer> {
     };
   }
 
-  /** The preset's config with every given option applied. */
+  /** The config the options start from: the preset's. */
+  TrainConfig baseConfig() {
+    return TrainPreset.lookup(preset).config();
+  }
+
+  /** The base config with every given option applied. */
   TrainConfig config() {
-    TrainConfig base = TrainPreset.lookup(preset).config();
+    TrainConfig base = baseConfig();
     TrainConfig.Data d = base.data();
     TrainConfig.Optimizer o = base.optimizer();
     TrainConfig.Training t = base.training();
@@ -310,6 +315,7 @@ public final class TrainCommand implements Callable<Integer> {
             or(sampler, t.sampler()),
             or(samplerSteps, t.samplerSteps())),
         conditioning(base.conditioning()),
+        base.fineTune(),
         base.preset());
   }
 

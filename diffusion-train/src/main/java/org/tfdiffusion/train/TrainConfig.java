@@ -2,6 +2,7 @@ package org.tfdiffusion.train;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.List;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
@@ -23,6 +24,8 @@ import org.tfdiffusion.train.optim.AdamWConfig;
  * @param ema the moving average of the weights used for samples and exports
  * @param training steps, batch, seed, logging, checkpoints and sample grids
  * @param conditioning class labels, label dropout and guidance
+ * @param fineTune where the starting weights come from, and which are frozen (none for a run from
+ *     scratch)
  * @param preset the preset this config started from, for the record
  */
 public record TrainConfig(
@@ -35,6 +38,7 @@ public record TrainConfig(
     Ema ema,
     Training training,
     Conditioning conditioning,
+    FineTune fineTune,
     String preset) {
 
   /** The current config.json format. */
@@ -53,6 +57,9 @@ public record TrainConfig(
     Prediction.lookup(prediction);
     if (conditioning == null) {
       conditioning = Conditioning.none();
+    }
+    if (fineTune == null) {
+      fineTune = FineTune.none();
     }
     checkArgument(
         !model.conditional() || conditioning.enabled(),
@@ -128,6 +135,41 @@ public record TrainConfig(
     }
   }
 
+  /**
+   * Fine-tuning: the run starts from another run's weights.
+   *
+   * @param parentRun the parent run folder ("" for a run from scratch)
+   * @param parentStep the step of the parent checkpoint the weights came from
+   * @param weights ema or raw: which of the parent's weights
+   * @param frozen weight-name prefixes that are not trained (e.g. input_conv, input_block, down_)
+   */
+  public record FineTune(String parentRun, long parentStep, String weights, List<String> frozen) {
+    public FineTune {
+      parentRun = parentRun == null ? "" : parentRun;
+      weights = weights == null ? "ema" : weights;
+      frozen = frozen == null ? List.of() : List.copyOf(frozen);
+      checkArgument(
+          weights.equals("ema") || weights.equals("raw"),
+          "fine-tuning weights must be ema or raw, got %s",
+          weights);
+    }
+
+    /** A run from scratch. */
+    public static FineTune none() {
+      return new FineTune("", 0, "ema", List.of());
+    }
+
+    /** Whether this run starts from a parent. */
+    public boolean active() {
+      return !parentRun.isEmpty();
+    }
+
+    /** Whether the weight {@code name} is frozen. */
+    public boolean frozen(String name) {
+      return frozen.stream().anyMatch(name::startsWith);
+    }
+  }
+
   /** This config with another model. */
   public TrainConfig withModel(UNetConfig newModel) {
     return new TrainConfig(
@@ -140,6 +182,7 @@ public record TrainConfig(
         ema,
         training,
         conditioning,
+        fineTune,
         preset);
   }
 
@@ -155,6 +198,7 @@ public record TrainConfig(
         ema,
         newTraining,
         conditioning,
+        fineTune,
         preset);
   }
 
@@ -170,6 +214,23 @@ public record TrainConfig(
         ema,
         training,
         newConditioning,
+        fineTune,
+        preset);
+  }
+
+  /** This config with another fine-tuning origin. */
+  public TrainConfig withFineTune(FineTune newFineTune) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        newFineTune,
         preset);
   }
 
@@ -185,6 +246,7 @@ public record TrainConfig(
         ema,
         training,
         conditioning,
+        fineTune,
         preset);
   }
 
@@ -200,6 +262,7 @@ public record TrainConfig(
         ema,
         training,
         conditioning,
+        fineTune,
         preset);
   }
 

@@ -26,6 +26,7 @@ public enum TrainPreset {
           new TrainConfig.Ema(0.995, true),
           new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, "dpmpp", 20),
           TrainConfig.Conditioning.labels(3.0),
+          TrainConfig.FineTune.none(),
           configName());
     }
   },
@@ -46,6 +47,7 @@ public enum TrainPreset {
           new TrainConfig.Ema(0.9995, true),
           new TrainConfig.Training(30000, 64, 1, 0, 50, 1000, 3, 2000, 64, "dpmpp", 25),
           TrainConfig.Conditioning.labels(3.0),
+          TrainConfig.FineTune.none(),
           configName());
     }
   },
@@ -66,6 +68,7 @@ public enum TrainPreset {
           new TrainConfig.Ema(0.999, true),
           new TrainConfig.Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, "dpmpp", 20),
           TrainConfig.Conditioning.none(),
+          TrainConfig.FineTune.none(),
           configName());
     }
   };

@@ -248,6 +248,16 @@ public final class Trainer {
         Checkpoints.restore(session, from.get());
       } else {
         session.initialize();
+        if (config.fineTune().active()) {
+          long frozen =
+              graph.weights.variables().keySet().stream().filter(config.fineTune()::frozen).count();
+          FineTuning.print(
+              out,
+              config.fineTune(),
+              FineTuning.load(graph, session, config.fineTune()),
+              (int) frozen);
+          out.flush();
+        }
       }
       graph.tensorBoard.open(session);
       long step = startStep;

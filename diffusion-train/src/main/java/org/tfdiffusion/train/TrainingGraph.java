@@ -126,7 +126,20 @@ final class TrainingGraph implements AutoCloseable {
             seed);
     this.loss = lossTerms.value();
 
-    Map<String, Variable<TFloat32>> vars = weights.variables();
+    // frozen weights (fine-tuning) get no gradient and no update
+    Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
+    weights
+        .variables()
+        .forEach(
+            (name, v) -> {
+              if (!config.fineTune().frozen(name)) {
+                vars.put(name, v);
+              }
+            });
+    if (vars.isEmpty()) {
+      throw new IllegalArgumentException(
+          "every weight is frozen (--freeze " + config.fineTune().frozen() + "): nothing to train");
+    }
     Gradients gradients = tf.gradients(loss, vars.values());
     Map<String, Operand<TFloat32>> grads = new LinkedHashMap<>();
     List<String> names = new ArrayList<>(vars.keySet());
@@ -165,7 +178,7 @@ final class TrainingGraph implements AutoCloseable {
     this.gradientNorm = adam.gradientNorm();
     this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
     weights.initialValues().forEach(ema::track);
-    Op emaUpdate = ema.update(vars, nextStep, List.of(adam.op()));
+    Op emaUpdate = ema.update(weights.variables(), nextStep, List.of(adam.op()));
     Ops after = tf.withControlDependencies(List.of(adam.op(), emaUpdate));
     List<Op> finish = new ArrayList<>();
     finish.add(after.assignAdd(step, after.constant(1L)));

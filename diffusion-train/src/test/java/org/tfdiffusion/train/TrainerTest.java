@@ -39,6 +39,7 @@ class TrainerTest {
         new TrainConfig.Ema(0.9, true),
         new TrainConfig.Training(steps, 8, 1, 5, 1, checkpointEvery, 5, 0, 4, "ddim", 2),
         TrainConfig.Conditioning.none(),
+        TrainConfig.FineTune.none(),
         "test");
   }
 

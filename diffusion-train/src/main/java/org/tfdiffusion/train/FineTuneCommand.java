@@ -1,0 +1,98 @@
+package org.tfdiffusion.train;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code finetune}: a new run that starts from a trained run's weights, on new data or new classes,
+ * with optional frozen parts and a lower learning rate. Every {@code train} option applies; the
+ * defaults are the parent's.
+ */
+@Command(
+    name = "finetune",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Fine-tune a trained run: weights whose name and shape match are loaded (EMA by default),",
+      "new ones (e.g. a larger label table) are initialised; the log lists which is which.",
+      "An unconditional model becomes conditional with --conditional. Defaults are the parent's,",
+      "with a tenth of its learning rate and 500 steps; the new run records its parent."
+    })
+public final class FineTuneCommand extends TrainCommand {
+  /** Weight-name prefixes of the named parts of the U-Net. */
+  static final java.util.Map<String, List<String>> PARTS =
+      java.util.Map.of(
+          "down", List.of("input_conv", "input_block", "down_"),
+          "mid", List.of("mid"),
+          "up", List.of("up_", "output_block", "output_conv"),
+          "time", List.of("time_embed"),
+          "labels", List.of("label_embed"));
+
+  /** The default number of fine-tuning steps. */
+  static final int DEFAULT_STEPS = 500;
+
+  /** The default learning rate as a fraction of the parent's. */
+  static final double LEARNING_RATE_FRACTION = 0.1;
+
+  @Option(
+      names = "--from",
+      required = true,
+      description = "The parent: a run folder or a checkpoint.")
+  Path from;
+
+  @Option(
+      names = "--from-weights",
+      defaultValue = "ema",
+      description = "The parent's ema or raw weights (default: ${DEFAULT-VALUE}).")
+  String fromWeights;
+
+  @Option(
+      names = "--freeze",
+      split = ",",
+      description = "Parts not trained: down, mid, up, time, labels, or weight-name prefixes.")
+  List<String> freeze;
+
+  @Override
+  TrainConfig baseConfig() {
+    Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(from);
+    Path parentRun = checkpoint.dir().getParent().getParent();
+    TrainConfig parent = RunDirectory.open(parentRun).config();
+    List<String> frozen = new ArrayList<>();
+    if (freeze != null) {
+      for (String part : freeze) {
+        frozen.addAll(PARTS.getOrDefault(part.trim(), List.of(part.trim())));
+      }
+    }
+    TrainConfig.Optimizer o = parent.optimizer();
+    double lr = o.learningRate() * LEARNING_RATE_FRACTION;
+    return new TrainConfig(
+        TrainConfig.FORMAT,
+        // the number of classes comes from the new data when conditional
+        parent.model().toBuilder().numClasses(0).build(),
+        parent.schedule(),
+        parent.prediction(),
+        parent.data(),
+        new TrainConfig.Optimizer(
+            lr,
+            o.beta1(),
+            o.beta2(),
+            o.epsilon(),
+            o.weightDecay(),
+            o.clipNorm(),
+            Math.min(o.warmupSteps(), DEFAULT_STEPS / 10),
+            o.cosineDecay(),
+            Math.min(o.minLearningRate(), lr)),
+        parent.ema(),
+        parent.training().withSteps(DEFAULT_STEPS),
+        parent.conditioning().enabled()
+            ? new TrainConfig.Conditioning(
+                true, parent.conditioning().pUncond(), parent.conditioning().guidance(), List.of())
+            : TrainConfig.Conditioning.none(),
+        new TrainConfig.FineTune(
+            parentRun.toString(), checkpoint.state().step(), fromWeights, frozen),
+        "finetune");
+  }
+}

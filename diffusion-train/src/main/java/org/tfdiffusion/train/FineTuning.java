@@ -1,0 +1,111 @@
+package org.tfdiffusion.train;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.graph.SessionOptions;
+
+/**
+ * Starts a run from a parent run's weights: every weight whose name and shape match is loaded (into
+ * the weight and its EMA shadow), the others (a new or larger label table, new layers) keep their
+ * fresh initialisation. The optimizer starts afresh.
+ */
+final class FineTuning {
+  private FineTuning() {}
+
+  /** What was loaded, what was initialised and what of the parent was not used. */
+  record Report(List<String> loaded, List<String> initialized, List<String> unused) {}
+
+  /** Loads the parent's weights into a freshly initialised training session. */
+  static Report load(TrainingGraph graph, Session session, TrainConfig.FineTune fineTune) {
+    TrainedModel.Weights which =
+        fineTune.weights().equals("raw") ? TrainedModel.Weights.RAW : TrainedModel.Weights.EMA;
+    Map<String, float[]> values = new LinkedHashMap<>();
+    Map<String, Shape> shapes = new LinkedHashMap<>();
+    try (TrainedModel parent =
+        TrainedModel.load(
+            Path.of(fineTune.parentRun()), which, SessionOptions.defaults(), m -> {})) {
+      Session.Runner runner = parent.session().runner();
+      List<String> names = new ArrayList<>(parent.weights().keySet());
+      names.forEach(n -> runner.fetch(parent.weights().get(n)));
+      try (Result r = runner.run()) {
+        for (int i = 0; i < names.size(); i++) {
+          values.put(names.get(i), org.tfdiffusion.graph.TensorIO.toFloats(r.get(i)));
+          shapes.put(names.get(i), r.get(i).shape());
+        }
+      }
+    }
+    Ops tf = graph.tf.withSubScope("fine_tune");
+    List<String> loaded = new ArrayList<>();
+    List<String> initialized = new ArrayList<>();
+    Map<Placeholder<TFloat32>, float[]> feeds = new LinkedHashMap<>();
+    List<Op> assigns = new ArrayList<>();
+    for (Map.Entry<String, Variable<TFloat32>> e : graph.weights.variables().entrySet()) {
+      String name = e.getKey();
+      Shape shape = e.getValue().shape();
+      if (shape.equals(shapes.get(name))) {
+        Placeholder<TFloat32> value = tf.placeholder(TFloat32.class, Placeholder.shape(shape));
+        feeds.put(value, values.get(name));
+        assigns.add(tf.assign(e.getValue(), value));
+        assigns.add(tf.assign(graph.ema.shadows().get(name), value));
+        loaded.add(name);
+      } else {
+        initialized.add(
+            name
+                + " "
+                + shape
+                + (shapes.containsKey(name) ? " (parent: " + shapes.get(name) + ")" : " (new)"));
+      }
+    }
+    List<String> unused = new ArrayList<>();
+    shapes.keySet().stream()
+        .filter(n -> !graph.weights.variables().containsKey(n))
+        .forEach(unused::add);
+    Session.Runner runner = session.runner();
+    List<AutoCloseable> tensors = new ArrayList<>();
+    try {
+      for (Map.Entry<Placeholder<TFloat32>, float[]> f : feeds.entrySet()) {
+        TFloat32 t = org.tfdiffusion.graph.TensorIO.floats(f.getKey().shape(), f.getValue());
+        tensors.add(t);
+        runner.feed(f.getKey(), t);
+      }
+      assigns.forEach(runner::addTarget);
+      runner.run().close();
+    } finally {
+      for (AutoCloseable t : tensors) {
+        try {
+          t.close();
+        } catch (Exception ignored) {
+          // closing a tensor does not fail
+        }
+      }
+    }
+    return new Report(loaded, initialized, unused);
+  }
+
+  static void print(PrintWriter out, TrainConfig.FineTune fineTune, Report report, int frozen) {
+    out.printf(
+        "  fine-tuning from %s (step %d, %s weights): loaded %d weights, initialised %d, parent's"
+            + " unused %d; frozen %d%n",
+        fineTune.parentRun(),
+        fineTune.parentStep(),
+        fineTune.weights(),
+        report.loaded().size(),
+        report.initialized().size(),
+        report.unused().size(),
+        frozen);
+    report.initialized().forEach(n -> out.println("    initialised: " + n));
+    report.unused().forEach(n -> out.println("    not used:    " + n));
+  }
+}
