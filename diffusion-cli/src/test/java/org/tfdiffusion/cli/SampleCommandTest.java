@@ -14,6 +14,7 @@ import picocli.CommandLine;
 class SampleCommandTest {
   @TempDir static Path dir;
   static Path run;
+  static Path conditionalRun;
 
   private final StringWriter out = new StringWriter();
   private final StringWriter err = new StringWriter();
@@ -51,8 +52,35 @@ class SampleCommandTest {
             "--sample-every",
             "0",
             "--sample-count",
-            "1");
+            "1",
+            "--no-conditional");
     assertThat(status).isZero();
+    conditionalRun = dir.resolve("conditional");
+    CommandLine again = Main.commandLine();
+    again.setOut(new PrintWriter(new StringWriter()));
+    assertThat(
+            again.execute(
+                "train",
+                "--preset",
+                "demo",
+                "--steps",
+                "2",
+                "--base-width",
+                "8",
+                "--levels",
+                "2",
+                "--batch-size",
+                "8",
+                "--run-dir",
+                conditionalRun.toString(),
+                "--quiet",
+                "--no-xla",
+                "--sample-every",
+                "0",
+                "--sample-count",
+                "10",
+                "--conditional"))
+        .isZero();
   }
 
   @Test
@@ -178,6 +206,51 @@ class SampleCommandTest {
                 "host"))
         .isZero();
     assertThat(Files.readAllBytes(b)).isEqualTo(Files.readAllBytes(a));
+  }
+
+  @Test
+  void conditionalModelsSampleOneRowPerRequestedClass() throws Exception {
+    Path grid = dir.resolve("classes.png");
+    Path each = dir.resolve("classes");
+    assertThat(
+            run(
+                "sample",
+                "--run",
+                conditionalRun.toString(),
+                "--steps",
+                "3",
+                "-n",
+                "2",
+                "--class",
+                "Trouser,8",
+                "--guidance",
+                "2",
+                "--out",
+                grid.toString(),
+                "--out-dir",
+                each.toString()))
+        .as(err.toString())
+        .isZero();
+    assertThat(out.toString()).contains("sampled 4 images, one row per class, guidance 2.0");
+    assertThat(each.resolve("class-1-seed-0.png")).exists();
+    assertThat(each.resolve("class-8-seed-1.png")).exists();
+    // the same seed under two classes gives two different images
+    assertThat(Files.readAllBytes(each.resolve("class-1-seed-0.png")))
+        .isNotEqualTo(Files.readAllBytes(each.resolve("class-8-seed-0.png")));
+    java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(grid.toFile());
+    // 2 rows of 2 images of 28 pixels with 2-pixel borders
+    assertThat(image.getHeight()).isEqualTo(2 * 28 + 3 * 2);
+    assertThat(image.getWidth()).isEqualTo(2 * 28 + 3 * 2);
+  }
+
+  @Test
+  void badLabelsAreRefused() {
+    assertThat(run("sample", "--run", conditionalRun.toString(), "--class", "shoes")).isEqualTo(2);
+    assertThat(err.toString()).contains("unknown class 'shoes'; valid: T-shirt/top, Trouser");
+    assertThat(run("sample", "--run", conditionalRun.toString(), "--class", "10")).isEqualTo(2);
+    assertThat(err.toString()).contains("class 10 is out of range: this model has classes 0..9");
+    assertThat(run("sample", "--run", run.toString(), "--class", "1")).isEqualTo(2);
+    assertThat(err.toString()).contains("this model is unconditional");
   }
 
   @Test
