@@ -32,6 +32,8 @@ class SamplerTimestepsTest {
   private static final NoiseSchedule SCHEDULE = NoiseSchedule.linear();
   private static final NoiseSchedule SHORT =
       NoiseSchedule.create(BetaSchedule.LINEAR, 10, 1e-3, 0.2);
+  private static final NoiseSchedule T30 = NoiseSchedule.create(BetaSchedule.LINEAR, 30, 1e-3, 0.2);
+  private static final NoiseSchedule T7 = NoiseSchedule.create(BetaSchedule.LINEAR, 7, 1e-3, 0.2);
 
   private static int[] ddim(
       NoiseSchedule schedule, int steps, TimestepSpacing spacing, int offset) {
@@ -141,6 +143,53 @@ class SamplerTimestepsTest {
         .containsExactly(999, 799, 599, 399, 199);
     assertThat(dpm(SHORT, 4, TimestepSpacing.TRAILING, 0)).containsExactly(9, 7, 4, 1);
     assertThat(dpm(SCHEDULE, 1, TimestepSpacing.TRAILING, 0)).containsExactly(999);
+  }
+
+  @Test
+  void linspaceTiesGoWhereNumpysArithmeticPutsThem() {
+    // numpy's linspace(0, stop, num) is i * step with step = stop / (num - 1) rounded to double
+    // (the last point set to stop). Where i * stop / (num - 1) is exactly a half, the rounding of
+    // step decides the tie: 29 / 14 is stored as 2.0714285714285716 (above 29/14), so the point
+    // i = 7 is 14.500000000000002 and rounds to 15, where the exact 14.5 would round to 14.
+    // DDIM, T = 30, N = 15: linspace(0, 29, 15) = 0, 2.07, 4.14, ..., 14.500000000000002, ..., 29
+    assertThat(ddim(T30, 15, TimestepSpacing.LINSPACE, 0))
+        .containsExactly(29, 27, 25, 23, 21, 19, 17, 15, 12, 10, 8, 6, 4, 2, 0);
+    // DPM-Solver++, T = 30, N = 14: the same 15 points, reversed, 0 dropped
+    assertThat(dpm(T30, 14, TimestepSpacing.LINSPACE, 0))
+        .containsExactly(29, 27, 25, 23, 21, 19, 17, 15, 12, 10, 8, 6, 4, 2);
+    // T = 1000, N = 27: 999 / 26 is stored as 38.42307692307692 (below 999/26), so the point
+    // i = 13 is 499.49999999999994 and rounds to 499 (the exact 499.5 would round to 500);
+    // descending, it is entry 26 - 13 = 13
+    assertThat(ddim(SCHEDULE, 27, TimestepSpacing.LINSPACE, 0)[13]).isEqualTo(499);
+  }
+
+  @Test
+  void trailingTiesGoWhereNumpysArithmeticPutsThem() {
+    // numpy's arange(start, stop, step) stores start and start + step, then fills the rest with
+    // start + i * delta, delta = (start + step) - start. arange(7, 0, -7/6): 7/6 is stored as
+    // 1.1666666666666667, 7 - 1.1666666666666667 rounds to 5.833333333333333, so delta =
+    // -1.166666666666667 and the point i = 3 is 7 + 3 delta = 3.499999999999999, which rounds to
+    // 3 where the exact 3.5 would round to 4. Points 7, 5.83, 4.67, 3.4999.., 2.33, 1.17 round to
+    // 7, 6, 5, 3, 2, 1; minus 1:
+    assertThat(ddim(T7, 6, TimestepSpacing.TRAILING, 0)).containsExactly(6, 5, 4, 2, 1, 0);
+    assertThat(dpm(T7, 6, TimestepSpacing.TRAILING, 0)).containsExactly(6, 5, 4, 2, 1, 0);
+    // T = 1000, N = 48: the point i = 3 is exactly 1000 - 3 * 1000/48 = 937.5; numpy's delta
+    // puts it just below, so it rounds to 937 and the timestep is 936 (not 937)
+    assertThat(ddim(SCHEDULE, 48, TimestepSpacing.TRAILING, 0)[3]).isEqualTo(936);
+    assertThat(dpm(SCHEDULE, 48, TimestepSpacing.TRAILING, 0)[3]).isEqualTo(936);
+  }
+
+  @Test
+  void trailingKeepsExactlyNSteps() {
+    // 1000 / 61 is stored below 1000/61, so numpy's arange(1000, 0, -1000/61) has
+    // ceil(1000 / 16.39344262295082) = ceil(61.00000000000001) = 62 entries, the last -5.7e-13,
+    // which diffusers would round to timestep -1 (and then index alphas_cumprod[-1], the last).
+    // The sampler takes N = 61 steps, the first 61 of numpy's, ending at
+    // round(1000 - 60 * 1000/61) - 1 = round(16.39) - 1 = 15.
+    int[] timesteps = ddim(SCHEDULE, 61, TimestepSpacing.TRAILING, 0);
+    assertThat(timesteps).hasSize(61);
+    assertThat(timesteps[0]).isEqualTo(999);
+    assertThat(timesteps[60]).isEqualTo(15);
   }
 
   @Test
