@@ -503,13 +503,21 @@ public final class ReferenceSamplers {
   }
 
   /**
-   * Runs a sampler from x_T with {@link #dummyModel}, z_i = {@code noise[i]}, x̂_0^{prev} = 0 at
-   * the first step, and carries a float32 rounding bound along: step i adds at most {@code
-   * roundings · u · |·|-evaluation}, and the bounds already made reach the new sample through
-   * |∂x_{i+1}/∂x_i| and |∂x_{i+1}/∂x̂_0^{prev}| (and x̂_0's through |∂x̂_0/∂x_i|), taken by central
-   * differences of the step with the model re-evaluated (exact up to double rounding: with the
-   * dummy model a step is affine in x and x̂_0^{prev} except at clipping kinks). First order, as
-   * the errors are ~1e-6.
+   * Runs a sampler from x_T with {@link #dummyModel}, z_i = {@code noise[i]} and x̂_0^{prev} = 0 at
+   * the first step, and bounds the float32 rounding of the same loop to first order:
+   *
+   * <pre>
+   *   |x̂_N - x_N| ≤ Σ_i |∂x_N/∂x_{i+1}| δ_i + |∂x_N/∂x̂_0^{(i)}| δ0_i
+   * </pre>
+   *
+   * where δ_i and δ0_i = {@code roundings · u · |·|-evaluation} bound the rounding that step i adds
+   * to its outputs x_{i+1} and x̂_0^{(i)} (taken at their worst, with any sign), and the
+   * sensitivities of the final sample to them are exact: they are back-propagated through the step
+   * Jacobians ∂x_{i+1}/∂x_i, ∂x_{i+1}/∂x̂_0^{prev} and ∂x̂_0^{(i)}/∂x_i with their signs, so that
+   * contraction and the interplay of the two-step solver are accounted for, not overestimated. The
+   * Jacobians are central differences of the step with the model re-evaluated (exact up to double
+   * rounding, as with the dummy model a step is affine in x and x̂_0^{prev} away from clipping
+   * kinks). First order suffices as the errors are ~1e-6 relative.
    *
    * @param roundings k, the most float32 roundings along one path through one step of the
    *     implementation under test
@@ -517,36 +525,53 @@ public final class ReferenceSamplers {
   public static Run run(Sampler sampler, float[] initial, float[][] noise, int roundings) {
     int n = initial.length;
     int[] timesteps = sampler.timesteps();
+    int steps = timesteps.length;
     double perRounding = roundings * FLOAT32_UNIT_ROUNDOFF;
     double[] x = new double[n];
     double[] x0Prev = new double[n];
-    double[] bound = new double[n];
-    double[] x0Bound = new double[n];
     for (int k = 0; k < n; k++) {
       x[k] = initial[k];
     }
-    for (int i = 0; i < timesteps.length; i++) {
+    // per step and element: ∂x'/∂x, ∂x'/∂x0prev, ∂x0/∂x and the local rounding bounds
+    double[][] dxdx = new double[steps][n];
+    double[][] dxdp = new double[steps][n];
+    double[][] dx0dx = new double[steps][n];
+    double[][] local = new double[steps][n];
+    double[][] localX0 = new double[steps][n];
+    for (int i = 0; i < steps; i++) {
       int t = timesteps[i];
       for (int k = 0; k < n; k++) {
         double z = noise[i][k];
-        Update u = sampler.step(i, x[k], dummyModel(x[k], t), z, x0Prev[k]);
+        double p = x0Prev[k];
+        Update u = sampler.step(i, x[k], dummyModel(x[k], t), z, p);
         double h = 1e-6 * (1 + Math.abs(x[k]));
-        Update up = sampler.step(i, x[k] + h, dummyModel(x[k] + h, t), z, x0Prev[k]);
-        Update down = sampler.step(i, x[k] - h, dummyModel(x[k] - h, t), z, x0Prev[k]);
-        double dxdx = (up.x() - down.x()) / (2 * h);
-        double dx0dx = (up.x0() - down.x0()) / (2 * h);
-        double hp = 1e-6 * (1 + Math.abs(x0Prev[k]));
-        double dxdp =
-            (sampler.step(i, x[k], dummyModel(x[k], t), z, x0Prev[k] + hp).x()
-                    - sampler.step(i, x[k], dummyModel(x[k], t), z, x0Prev[k] - hp).x())
-                / (2 * hp);
-        double nextBound =
-            Math.abs(dxdx) * bound[k] + Math.abs(dxdp) * x0Bound[k] + perRounding * u.magnitude();
-        x0Bound[k] = Math.abs(dx0dx) * bound[k] + perRounding * u.x0Magnitude();
-        bound[k] = nextBound;
+        Update up = sampler.step(i, x[k] + h, dummyModel(x[k] + h, t), z, p);
+        Update down = sampler.step(i, x[k] - h, dummyModel(x[k] - h, t), z, p);
+        double hp = 1e-6 * (1 + Math.abs(p));
+        Update pUp = sampler.step(i, x[k], dummyModel(x[k], t), z, p + hp);
+        Update pDown = sampler.step(i, x[k], dummyModel(x[k], t), z, p - hp);
+        dxdx[i][k] = (up.x() - down.x()) / (2 * h);
+        dx0dx[i][k] = (up.x0() - down.x0()) / (2 * h);
+        dxdp[i][k] = (pUp.x() - pDown.x()) / (2 * hp);
+        local[i][k] = perRounding * u.magnitude();
+        localX0[i][k] = perRounding * u.x0Magnitude();
         x[k] = u.x();
         x0Prev[k] = u.x0();
       }
+    }
+    double[] bound = new double[n];
+    for (int k = 0; k < n; k++) {
+      // (sx, sp) = (∂x_N/∂x_{i+1}, ∂x_N/∂x̂_0^{(i)}), walking i down from N - 1
+      double sx = 1;
+      double sp = 0;
+      double b = 0;
+      for (int i = steps - 1; i >= 0; i--) {
+        b += Math.abs(sx) * local[i][k] + Math.abs(sp) * localX0[i][k];
+        double nextSx = sx * dxdx[i][k] + sp * dx0dx[i][k];
+        sp = sx * dxdp[i][k];
+        sx = nextSx;
+      }
+      bound[k] = b;
     }
     return new Run(x, bound);
   }
