@@ -23,9 +23,9 @@ import org.tfdiffusion.testing.ReferenceSamplers;
 /**
  * One {@link SamplerStep} against the sampler's equation in plain Java ({@link ReferenceSamplers},
  * written from the tutorial, improved-diffusion and diffusers with its own ᾱ): fixed x, z and
- * x̂_0^{prev}, the dummy model ε_θ(x, t) = x · t / (t + 1) evaluated in the graph at the step's own
- * timestep, for the first, second, middle, second-to-last and last step of every setting in {@link
- * ParityCases}.
+ * x̂_0^{prev}, and as the model output either the dummy model ε_θ(x, t) = x · t / (t + 1) evaluated
+ * in the graph at the step's own timestep or a fixed array, for the first, second, middle,
+ * second-to-last and last step of every setting in {@link ParityCases}.
  *
  * <p>Tolerance: the graph computes in float32 from the same float inputs, so each output is within
  * {@code γ_16 ≈ 16 u} (u = 2^-24) times the absolute-value evaluation of its formula of the exact
@@ -47,6 +47,7 @@ class SamplerStepParityTest {
   private static final float[] X = scaled(GraphRunner.gaussian(1, SIZE), X_SCALE);
   private static final float[] NOISE = GraphRunner.gaussian(2, SIZE);
   private static final float[] X0_PREV = GraphRunner.gaussian(3, SIZE);
+  private static final float[] OUTPUT = GraphRunner.gaussian(4, SIZE);
 
   static Stream<ParityCases.Case> cases() {
     return Stream.concat(Stream.of(ParityCases.TUTORIAL_DDPM), ParityCases.all().stream());
@@ -54,7 +55,21 @@ class SamplerStepParityTest {
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
-  void stepMatchesTheEquation(ParityCases.Case c) {
+  void stepWithTheDummyModelMatchesTheEquation(ParityCases.Case c) {
+    check(c, true);
+  }
+
+  /**
+   * A fixed model output unrelated to x, so that no term can stand in for another (with the dummy
+   * model ε̂ = x · t/(t + 1) is nearly x at large t).
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void stepWithAFixedModelOutputMatchesTheEquation(ParityCases.Case c) {
+    check(c, false);
+  }
+
+  private static void check(ParityCases.Case c, boolean dummy) {
     SamplingPlan plan = c.plan();
     ReferenceSamplers.Sampler reference = c.referenceSampler();
     int n = plan.steps();
@@ -65,7 +80,7 @@ class SamplerStepParityTest {
       if (i < 0 || i >= n) {
         continue;
       }
-      List<GraphRunner.Fetched> out = runStep(plan, i);
+      List<GraphRunner.Fetched> out = runStep(plan, i, dummy);
       int t = reference.timesteps()[i];
       assertThat(out.get(2).ints()).as("%s: t at step %s", c, i).containsOnly(t);
       double[] expectedX = new double[SIZE];
@@ -73,8 +88,8 @@ class SamplerStepParityTest {
       double[] toleranceX = new double[SIZE];
       double[] toleranceX0 = new double[SIZE];
       for (int k = 0; k < SIZE; k++) {
-        ReferenceSamplers.Update u =
-            reference.step(i, X[k], ReferenceSamplers.dummyModel(X[k], t), NOISE[k], X0_PREV[k]);
+        double output = dummy ? ReferenceSamplers.dummyModel(X[k], t) : OUTPUT[k];
+        ReferenceSamplers.Update u = reference.step(i, X[k], output, NOISE[k], X0_PREV[k]);
         expectedX[k] = u.x();
         expectedX0[k] = u.x0();
         toleranceX[k] = ROUNDINGS * FLOAT32_UNIT_ROUNDOFF * u.magnitude();
@@ -96,15 +111,18 @@ class SamplerStepParityTest {
     }
   }
 
-  /** Step i of the plan on the fixed inputs: fetches x_{i+1}, x̂_0 and the model's t. */
-  private static List<GraphRunner.Fetched> runStep(SamplingPlan plan, int i) {
+  /**
+   * Step i of the plan on the fixed inputs, the model output from the dummy model or {@link
+   * #OUTPUT}: fetches x_{i+1}, x̂_0 and the model's t.
+   */
+  private static List<GraphRunner.Fetched> runStep(SamplingPlan plan, int i, boolean dummy) {
     return GraphRunner.fetchAll(
         tf -> {
           SamplerStep step = new SamplerStep(tf, plan);
           Operand<TInt32> index = tf.constant(i);
           Operand<TFloat32> x = batch(tf, X);
           Operand<TInt32> t = tf.fill(tf.constant(new int[] {BATCH}), step.timestep(index));
-          Operand<TFloat32> output = ParityCases.dummyModel(tf, x, t);
+          Operand<TFloat32> output = dummy ? ParityCases.dummyModel(tf, x, t) : batch(tf, OUTPUT);
           SamplerStep.Result r =
               step.apply(
                   index, x, output, Optional.of(batch(tf, NOISE)), Optional.of(batch(tf, X0_PREV)));
