@@ -78,9 +78,9 @@ public record DpmSolverPlusPlusSampler(
     switch (spacing) {
       case LINSPACE -> {
         // np.linspace(0, T - 1, N + 1).round()[::-1][:-1]
+        double[] points = TimestepSpacing.numpyLinspace(trainSteps - 1, steps + 1);
         for (int i = 0; i < steps; i++) {
-          int k = steps - i; // index into the ascending N + 1 points, skipping 0
-          out[i] = (int) Math.rint((trainSteps - 1) * (double) k / steps);
+          out[i] = (int) Math.rint(points[steps - i]); // the ascending N + 1 points, skipping 0
         }
       }
       case LEADING -> {
@@ -92,9 +92,10 @@ public record DpmSolverPlusPlusSampler(
       }
       case TRAILING -> {
         // np.arange(T, 0, -T / N).round() - 1
-        double ratio = trainSteps / (double) steps;
+        double[] points =
+            TimestepSpacing.numpyArange(trainSteps, -trainSteps / (double) steps, steps);
         for (int i = 0; i < steps; i++) {
-          out[i] = (int) Math.rint(trainSteps - i * ratio) - 1;
+          out[i] = (int) Math.rint(points[i]) - 1;
         }
       }
     }

@@ -28,6 +28,13 @@ import org.tfdiffusion.nn.Parameters;
  *   x_0 ~ N(0, I) per row from (seed_b, 0)
  *   for i in 0..N-1:   out = model(x, t_i);  x, x̂_0 = step_i(x, out, z_i), z_i per row from (seed_b, i+1)
  * </pre>
+ *
+ * <p>Stack: TensorFlow (Java 1.1.0, CPU) runs the {@code While} op's iterations as callbacks nested
+ * on the thread that calls {@code Session.run}, about 9 KB of that thread's stack per step whatever
+ * the model. Past the end of the stack the JVM dies with SIGSEGV: measured, a 1 MB thread stack
+ * (the JVM's default) overflows at 150 steps, 4 MB at 500, 8 MB at 1000, while 16 MB runs 1000. Run
+ * long loops on a thread with room for them; the launcher and the tests use {@code -Xss64m}, or use
+ * {@link HostLoop}, which does not nest.
  */
 public final class SamplingLoop {
   private SamplingLoop() {}

@@ -51,7 +51,20 @@ class SamplingLoopTest {
         Arguments.of(DdpmSampler.of(20)),
         Arguments.of(DdimSampler.of(10, 0.5)),
         Arguments.of(DdimSampler.of(10, 0.0)),
-        Arguments.of(DpmSolverPlusPlusSampler.of(8)));
+        Arguments.of(DpmSolverPlusPlusSampler.of(8)),
+        // clipped posterior-mean form with σ² = β
+        Arguments.of(new DdpmSampler(20, DdpmSampler.Variance.BETA, 1.0)),
+        // stochastic DDIM, trailing, final ᾱ_0, clipped
+        Arguments.of(new DdimSampler(10, 0.7, TimestepSpacing.TRAILING, 0, false, 1.0)),
+        // second order up to the last step (σ_min, no lower-order final)
+        Arguments.of(
+            new DpmSolverPlusPlusSampler(
+                8,
+                2,
+                TimestepSpacing.TRAILING,
+                0,
+                false,
+                DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN)));
   }
 
   private static float[] compiled(SamplingPlan plan, long... seeds) {
