@@ -18,6 +18,7 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNet;
@@ -175,7 +176,7 @@ public final class ImageSampler implements AutoCloseable {
       Session.Runner runner = model.session().runner().feed(seeds, seedTensor).fetch(samples);
       feeds.forEach(runner::feed);
       x0Snapshots.ifPresent(runner::fetch);
-      try (Result r = runner.run()) {
+      try (Result r = BigStack.call(runner::run)) {
         afterStep.accept(plan.steps());
         return new Images(
             TensorIO.toFloats(r.get(0)),

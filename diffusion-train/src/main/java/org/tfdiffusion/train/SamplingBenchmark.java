@@ -15,6 +15,7 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.diffusion.Prediction;
+import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNet;
@@ -98,7 +99,10 @@ public final class SamplingBenchmark {
         double compiled =
             median(
                     repeats,
-                    () -> session.runner().feed(seeds, seedTensor).fetch(samples).run().close())
+                    () ->
+                        BigStack.call(
+                                () -> session.runner().feed(seeds, seedTensor).fetch(samples).run())
+                            .close())
                 / plan.steps();
         double hostStep =
             median(repeats, () -> host.run(session, seedTensor, Map.of(), i -> {}).close())

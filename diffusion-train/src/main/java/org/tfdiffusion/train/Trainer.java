@@ -14,6 +14,7 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
@@ -474,7 +475,7 @@ public final class Trainer {
         runner.feed(graph.sampleLabels.get(), labels);
         runner.feed(graph.sampleGuidance.get(), guidance);
       }
-      try (Result r = runner.run()) {
+      try (Result r = BigStack.call(runner::run)) {
         float[] images = TensorIO.toFloats(r.get(0));
         int s = model.imageSize();
         SampleGrid grid = SampleGrid.of(images, seeds.length, s, s, model.channels(), columns);
