@@ -275,7 +275,7 @@ public final class Trainer {
           long n = step + 1;
           double rate = lr.at(n);
           double stepLoss = 0;
-          float gradNorm;
+          float gradNorm = Float.NaN;
           try (TFloat32 lrTensor = TFloat32.scalarOf((float) rate)) {
             for (int micro = 0; micro < t.accumulation(); micro++) {
               Batch batch = batches.next();
@@ -299,7 +299,7 @@ public final class Trainer {
                 try (Result r = runner.run()) {
                   stepLoss += TensorIO.toFloats(r.get(0))[0];
                   if (graph.accumulate.isEmpty()) {
-                    gradNormHolder[0] = TensorIO.toFloats(r.get(1))[0];
+                    gradNorm = TensorIO.toFloats(r.get(1))[0];
                   }
                 }
               }
@@ -311,12 +311,11 @@ public final class Trainer {
                         .addTarget(graph.update)
                         .fetch(graph.gradientNorm)
                         .run()) {
-                  gradNormHolder[0] = TensorIO.toFloats(r.get(0))[0];
+                  gradNorm = TensorIO.toFloats(r.get(0))[0];
                 }
               }
             }
           }
-          gradNorm = gradNormHolder[0];
           stepLoss /= t.accumulation();
           if (!Double.isFinite(stepLoss) || !Float.isFinite(gradNorm)) {
             throw new NonFiniteLossException(
@@ -405,8 +404,6 @@ public final class Trainer {
       }
     }
   }
-
-  private final float[] gradNormHolder = new float[1];
 
   private ProgressBar progressBar(long start, int total) {
     if (progress != Progress.BAR) {
