@@ -71,7 +71,8 @@ public record DdimSampler(
       double sigma = eta * Math.sqrt(Math.max(variance, 0));
       // 5. x_prev = √ᾱ_prev x̂_0 + √(1 - ᾱ_prev - σ²) ε̂ + σ z
       double direction = Math.sqrt(Math.max(1 - alphaBarPrev - sigma * sigma, 0));
-      plan.step(t, alphaBar, 0, Math.sqrt(alphaBarPrev), direction, 0, sigma);
+      plan.step(t, alphaBar, 0, Math.sqrt(alphaBarPrev), direction, 0, sigma)
+          .eta(Math.sqrt(Math.max(variance, 0)), 1 - alphaBarPrev);
     }
     String name =
         String.format(

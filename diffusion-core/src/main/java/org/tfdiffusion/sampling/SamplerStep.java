@@ -27,6 +27,8 @@ public final class SamplerStep {
   private final Operand<TFloat32> epsCoef;
   private final Operand<TFloat32> x0DeltaCoef;
   private final Operand<TFloat32> noiseCoef;
+  private final Optional<Operand<TFloat32>> sigmaUnit;
+  private final Optional<Operand<TFloat32>> oneMinusAlphaBarPrev;
 
   public SamplerStep(Ops tf, SamplingPlan plan) {
     this.tf = tf.withSubScope("sampler");
@@ -39,6 +41,9 @@ public final class SamplerStep {
     this.epsCoef = constant(plan.epsCoef(), false, false);
     this.x0DeltaCoef = constant(plan.x0DeltaCoef(), false, false);
     this.noiseCoef = constant(plan.noiseCoef(), false, false);
+    this.sigmaUnit = plan.etaTerms().map(e -> constant(e.sigmaUnit(), false, false));
+    this.oneMinusAlphaBarPrev =
+        plan.etaTerms().map(e -> constant(e.oneMinusAlphaBarPrev(), false, false));
   }
 
   private Operand<TFloat32> constant(ImmutableDoubleArray values, boolean sqrt, boolean oneMinus) {
@@ -78,6 +83,24 @@ public final class SamplerStep {
       Operand<TFloat32> output,
       Optional<Operand<TFloat32>> noise,
       Optional<Operand<TFloat32>> x0Prev) {
+    return apply(i, x, output, noise, x0Prev, Optional.empty());
+  }
+
+  /**
+   * Applies step i with DDIM's η given at run time (a float32 scalar): {@code s_i = η σ_i} and
+   * {@code c_i = √max(1 - ᾱ_prev,i - s_i², 0)} replace the plan's fixed c_i and s_i. Needs a plan
+   * with {@link SamplingPlan#etaTerms() eta terms} and noise.
+   */
+  public Result apply(
+      Operand<TInt32> i,
+      Operand<TFloat32> x,
+      Operand<TFloat32> output,
+      Optional<Operand<TFloat32>> noise,
+      Optional<Operand<TFloat32>> x0Prev,
+      Optional<Operand<TFloat32>> eta) {
+    if (eta.isPresent() && sigmaUnit.isEmpty()) {
+      throw new IllegalArgumentException(plan.name() + " does not take eta at run time");
+    }
     Operand<TFloat32> sqrtAb = at(sqrtAlphaBar, i);
     Operand<TFloat32> sqrtOneMinusAb = at(sqrtOneMinusAlphaBar, i);
     // x̂_0 and ε̂ from the model output
@@ -107,18 +130,28 @@ public final class SamplerStep {
     if (!allZero(plan.x0Coef())) {
       next = tf.math.add(next, tf.math.mul(at(x0Coef, i), x0));
     }
-    if (plan.usesEps()) {
-      next = tf.math.add(next, tf.math.mul(at(epsCoef, i), eps));
+    Operand<TFloat32> c = plan.usesEps() ? at(epsCoef, i) : null;
+    Operand<TFloat32> sigma = plan.stochastic() ? at(noiseCoef, i) : null;
+    if (eta.isPresent()) {
+      sigma = tf.math.mul(eta.get(), at(sigmaUnit.get(), i));
+      c =
+          tf.math.sqrt(
+              tf.math.maximum(
+                  tf.math.sub(at(oneMinusAlphaBarPrev.get(), i), tf.math.square(sigma)),
+                  tf.constant(0f)));
+    }
+    if (c != null) {
+      next = tf.math.add(next, tf.math.mul(c, eps));
     }
     if (plan.multistep()) {
       Operand<TFloat32> previous =
           x0Prev.orElseThrow(() -> new IllegalArgumentException("a multistep plan needs x0Prev"));
       next = tf.math.add(next, tf.math.mul(at(x0DeltaCoef, i), tf.math.sub(x0, previous)));
     }
-    if (plan.stochastic()) {
+    if (sigma != null) {
       Operand<TFloat32> z =
           noise.orElseThrow(() -> new IllegalArgumentException("a stochastic plan needs noise"));
-      next = tf.math.add(next, tf.math.mul(at(noiseCoef, i), z));
+      next = tf.math.add(next, tf.math.mul(sigma, z));
     }
     return new Result(next, x0);
   }

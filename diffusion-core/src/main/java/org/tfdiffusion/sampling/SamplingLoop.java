@@ -88,17 +88,68 @@ public final class SamplingLoop {
       Operand<TInt64> seeds,
       List<Operand<?>> conditioning,
       int snapshots) {
-    checkArgument(imageShape.numDimensions() == 3, "image shape is [H, W, C], got %s", imageShape);
     checkArgument(
         snapshots >= 0 && snapshots <= plan.steps(), "snapshots must be in [0, %s]", plan.steps());
+    return build(
+        tf, plan, Optional.empty(), imageShape, model, weights, seeds, conditioning, snapshots);
+  }
+
+  /**
+   * The steps of a run-time choice: the loop runs {@code steps} steps of a table of plans laid end
+   * to end ({@link SamplingPlan#concat}), starting at {@code offset}, with DDIM's η given at run
+   * time when present.
+   *
+   * @param offset int32 scalar, where the chosen plan starts in the table
+   * @param steps int32 scalar, the chosen plan's N
+   * @param eta float32 scalar η (tables with eta terms only)
+   */
+  public record RuntimeSteps(
+      Operand<TInt32> offset, Operand<TInt32> steps, Optional<Operand<TFloat32>> eta) {}
+
+  /** Builds the compiled loop over a plan table with the number of steps chosen at run time. */
+  public static Outputs compiled(
+      Ops tf,
+      SamplingPlan table,
+      RuntimeSteps runtime,
+      Shape imageShape,
+      Model model,
+      Map<String, ? extends Operand<TFloat32>> weights,
+      Operand<TInt64> seeds,
+      List<Operand<?>> conditioning) {
+    return build(
+        tf, table, Optional.of(runtime), imageShape, model, weights, seeds, conditioning, 0);
+  }
+
+  private static Outputs build(
+      Ops tf,
+      SamplingPlan plan,
+      Optional<RuntimeSteps> runtime,
+      Shape imageShape,
+      Model model,
+      Map<String, ? extends Operand<TFloat32>> weights,
+      Operand<TInt64> seeds,
+      List<Operand<?>> conditioning,
+      int snapshots) {
+    checkArgument(imageShape.numDimensions() == 3, "image shape is [H, W, C], got %s", imageShape);
+    boolean runtimeEta = runtime.isPresent() && runtime.get().eta().isPresent();
+    boolean noisy = plan.stochastic() || runtimeEta;
     Ops outer = tf.withSubScope("sample");
     Operand<TFloat32> x = RowNoise.normal(outer, seeds, outer.constant(0L), imageShape);
     List<String> names = new ArrayList<>(weights.keySet());
+    // loop variables: i, x, x̂_0 of the previous step, seeds, offset, N, [η], conditioning...,
+    // weights..., [snapshots]; a function body sees nothing else of the outer graph
     List<Operand<?>> vars = new ArrayList<>();
     vars.add(outer.constant(0));
     vars.add(x);
     vars.add(outer.zerosLike(x));
     vars.add(seeds);
+    vars.add(runtime.map(RuntimeSteps::offset).orElse(outer.constant(0)));
+    vars.add(runtime.map(RuntimeSteps::steps).orElse(outer.constant(plan.steps())));
+    int conditioningAt = vars.size();
+    if (runtimeEta) {
+      vars.add(runtime.get().eta().get());
+      conditioningAt++;
+    }
     vars.addAll(conditioning);
     int weightsAt = vars.size();
     for (String name : names) {
@@ -114,6 +165,7 @@ public final class SamplingLoop {
               outer.fill(shape, outer.constant(0f)),
               Shape.of(snapshots, -1, imageShape.size(0), imageShape.size(1), imageShape.size(2))));
     }
+    int conditioningFrom = conditioningAt;
     int conditioningCount = conditioning.size();
     int[] slotOfStep = snapshotSlots(plan.steps(), snapshots);
     List<Output<?>> out =
@@ -121,22 +173,27 @@ public final class SamplingLoop {
             outer,
             "sampling",
             vars,
-            (f, v) -> f.math.less(RowNoise.int32(v.get(0)), f.constant(plan.steps())),
+            (f, v) -> f.math.less(RowNoise.int32(v.get(0)), RowNoise.int32(v.get(5))),
             (f, v) -> {
               Operand<TInt32> i = RowNoise.int32(v.get(0));
               Operand<TFloat32> xi = RowNoise.float32(v.get(1));
               Operand<TFloat32> x0Prev = RowNoise.float32(v.get(2));
               Operand<TInt64> rowSeeds = RowNoise.int64(v.get(3));
-              List<Operand<?>> cond = v.subList(4, 4 + conditioningCount);
+              Operand<TInt32> index = f.math.add(RowNoise.int32(v.get(4)), i);
+              Optional<Operand<TFloat32>> eta =
+                  runtimeEta ? Optional.of(RowNoise.float32(v.get(6))) : Optional.empty();
+              List<Operand<?>> cond =
+                  v.subList(conditioningFrom, conditioningFrom + conditioningCount);
               Map<String, Operand<TFloat32>> bound = new LinkedHashMap<>();
               for (int k = 0; k < names.size(); k++) {
                 bound.put(names.get(k), RowNoise.float32(v.get(weightsAt + k)));
               }
               SamplerStep step = new SamplerStep(f, plan);
-              Operand<TInt32> t = f.fill(f.shape.size(rowSeeds, f.constant(0)), step.timestep(i));
+              Operand<TInt32> t =
+                  f.fill(f.shape.size(rowSeeds, f.constant(0)), step.timestep(index));
               Operand<TFloat32> output = model.apply(f, new BoundParameters(bound), xi, t, cond);
               Optional<Operand<TFloat32>> noise =
-                  plan.stochastic()
+                  noisy
                       ? Optional.of(
                           RowNoise.normal(
                               f,
@@ -144,7 +201,7 @@ public final class SamplingLoop {
                               f.dtypes.cast(f.math.add(i, f.constant(1)), TInt64.class),
                               imageShape))
                       : Optional.empty();
-              SamplerStep.Result r = step.apply(i, xi, output, noise, Optional.of(x0Prev));
+              SamplerStep.Result r = step.apply(index, xi, output, noise, Optional.of(x0Prev), eta);
               List<Operand<?>> next = new ArrayList<>(v);
               next.set(0, f.math.add(i, f.constant(1)));
               next.set(1, r.x());

@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import com.google.common.primitives.ImmutableDoubleArray;
 import com.google.common.primitives.ImmutableIntArray;
+import java.util.Optional;
 import org.tfdiffusion.diffusion.Prediction;
 
 /**
@@ -28,6 +29,8 @@ import org.tfdiffusion.diffusion.Prediction;
  * @param noiseCoef s_i (0 where the step is deterministic)
  * @param clipX0 the range r to clip x̂_0 to, or 0 for no clipping
  * @param prediction what the model outputs
+ * @param etaTerms for DDIM: what lets η be chosen at run time (c_i and s_i are then computed from
+ *     it in the graph)
  */
 public record SamplingPlan(
     String name,
@@ -39,7 +42,17 @@ public record SamplingPlan(
     ImmutableDoubleArray x0DeltaCoef,
     ImmutableDoubleArray noiseCoef,
     double clipX0,
-    Prediction prediction) {
+    Prediction prediction,
+    Optional<EtaTerms> etaTerms) {
+
+  /**
+   * DDIM's coefficients as functions of η: s_i = η σ_i, c_i = √(1 - ᾱ_prev,i - s_i²).
+   *
+   * @param sigmaUnit σ_i at η = 1
+   * @param oneMinusAlphaBarPrev 1 - ᾱ_prev,i
+   */
+  public record EtaTerms(
+      ImmutableDoubleArray sigmaUnit, ImmutableDoubleArray oneMinusAlphaBarPrev) {}
 
   public SamplingPlan {
     int n = timesteps.length();
@@ -61,6 +74,48 @@ public record SamplingPlan(
     }
     checkArgument(x0DeltaCoef.get(0) == 0, "%s: the first step cannot use a previous x0", name);
     checkArgument(clipX0 >= 0, "clip range must be >= 0 (0 = off), got %s", clipX0);
+    etaTerms = etaTerms == null ? Optional.empty() : etaTerms;
+    etaTerms.ifPresent(
+        e ->
+            checkArgument(
+                e.sigmaUnit().length() == n && e.oneMinusAlphaBarPrev().length() == n,
+                "eta terms need %s entries",
+                n));
+  }
+
+  /**
+   * The plans for several step counts laid end to end, so that a graph can choose N at run time:
+   * plan k's step i sits at index offsets[k] + i. All plans must share clipping, prediction and the
+   * presence of eta terms.
+   */
+  public static SamplingPlan concat(String name, java.util.List<SamplingPlan> plans) {
+    checkArgument(!plans.isEmpty(), "nothing to concatenate");
+    SamplingPlan first = plans.get(0);
+    Builder b = new Builder();
+    boolean eta = first.etaTerms().isPresent();
+    for (SamplingPlan p : plans) {
+      checkArgument(
+          p.clipX0() == first.clipX0()
+              && p.prediction() == first.prediction()
+              && p.etaTerms().isPresent() == eta,
+          "plans to concatenate must share clipping, prediction and eta terms");
+      for (int i = 0; i < p.steps(); i++) {
+        b.step(
+            p.timesteps().get(i),
+            p.alphasCumprod().get(i),
+            p.xCoef().get(i),
+            p.x0Coef().get(i),
+            p.epsCoef().get(i),
+            p.x0DeltaCoef().get(i),
+            p.noiseCoef().get(i));
+        if (eta) {
+          b.eta(
+              p.etaTerms().get().sigmaUnit().get(i),
+              p.etaTerms().get().oneMinusAlphaBarPrev().get(i));
+        }
+      }
+    }
+    return b.build(name, first.clipX0(), first.prediction());
   }
 
   /** N, the number of model evaluations. */
@@ -92,6 +147,10 @@ public record SamplingPlan(
     private final ImmutableDoubleArray.Builder eps = ImmutableDoubleArray.builder();
     private final ImmutableDoubleArray.Builder x0Delta = ImmutableDoubleArray.builder();
     private final ImmutableDoubleArray.Builder noise = ImmutableDoubleArray.builder();
+    private final ImmutableDoubleArray.Builder sigmaUnit = ImmutableDoubleArray.builder();
+    private final ImmutableDoubleArray.Builder oneMinusAlphaBarPrev =
+        ImmutableDoubleArray.builder();
+    private boolean eta;
 
     Builder step(int t, double alphaBar, double a, double b, double c, double d, double s) {
       timesteps.add(t);
@@ -104,7 +163,19 @@ public record SamplingPlan(
       return this;
     }
 
+    /** DDIM's η-independent terms of the step just added. */
+    Builder eta(double sigmaAtEtaOne, double oneMinusAbPrev) {
+      eta = true;
+      sigmaUnit.add(sigmaAtEtaOne);
+      oneMinusAlphaBarPrev.add(oneMinusAbPrev);
+      return this;
+    }
+
     SamplingPlan build(String name, double clipX0, Prediction prediction) {
+      Optional<EtaTerms> terms =
+          eta
+              ? Optional.of(new EtaTerms(sigmaUnit.build(), oneMinusAlphaBarPrev.build()))
+              : Optional.empty();
       return new SamplingPlan(
           name,
           timesteps.build(),
@@ -115,7 +186,8 @@ public record SamplingPlan(
           x0Delta.build(),
           noise.build(),
           clipX0,
-          prediction);
+          prediction,
+          terms);
     }
   }
 }

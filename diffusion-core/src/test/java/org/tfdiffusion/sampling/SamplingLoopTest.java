@@ -166,6 +166,46 @@ class SamplingLoopTest {
     }
   }
 
+  /**
+   * A table of plans with N and η chosen at run time gives the same images as the fixed plan of
+   * that N and η.
+   */
+  @Test
+  void runtimeStepsAndEtaMatchTheFixedPlan() {
+    List<SamplingPlan> plans = new java.util.ArrayList<>();
+    for (int n = 1; n <= 6; n++) {
+      plans.add(DdimSampler.of(n, 0).plan(SCHEDULE, Prediction.EPSILON));
+    }
+    SamplingPlan table = SamplingPlan.concat("ddim 1..6", plans);
+    long[] seeds = {4, 9};
+    for (float eta : new float[] {0f, 0.6f}) {
+      float[] fixed = compiled(DdimSampler.of(5, eta).plan(SCHEDULE, Prediction.EPSILON), seeds);
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        SamplingLoop.Outputs out =
+            SamplingLoop.compiled(
+                tf,
+                table,
+                new SamplingLoop.RuntimeSteps(
+                    tf.constant(1 + 2 + 3 + 4), tf.constant(5), Optional.of(tf.constant(eta))),
+                IMAGE,
+                DUMMY,
+                Map.of("scale", tf.constant(new float[] {SCALE})),
+                tf.constant(seeds),
+                List.of());
+        try (Session s = new Session(g);
+            Result r = s.runner().fetch(out.samples()).run()) {
+          float[] runtime = TensorIO.toFloats(r.get(0));
+          for (int i = 0; i < fixed.length; i++) {
+            assertThat(runtime[i])
+                .as("eta %s, element %s", eta, i)
+                .isCloseTo(fixed[i], org.assertj.core.data.Offset.offset(1e-5f));
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void snapshotsHoldIntermediatePredictions() {
     SamplingPlan plan = DdimSampler.of(6, 0.0).plan(SCHEDULE, Prediction.EPSILON);
