@@ -1,5 +1,6 @@
 package org.tfdiffusion.cli;
 
+import org.tfdiffusion.export.ExportCommand;
 import org.tfdiffusion.train.FineTuneCommand;
 import org.tfdiffusion.train.TrainCommand;
 import picocli.CommandLine;
@@ -19,6 +20,7 @@ import picocli.CommandLine.Command;
       TrainCommand.class,
       FineTuneCommand.class,
       SampleCommand.class,
+      ExportCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

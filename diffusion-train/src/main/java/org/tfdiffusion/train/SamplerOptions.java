@@ -90,7 +90,11 @@ public final class SamplerOptions {
    * @throws IllegalArgumentException for steps outside [1, T], η outside [0, 1], unknown names
    */
   public Sampler build(int trainTimesteps) {
-    int n = steps(trainTimesteps);
+    return build(trainTimesteps, steps(trainTimesteps));
+  }
+
+  /** The same sampler settings with {@code n} steps (for tables of plans over N). */
+  public Sampler build(int trainTimesteps, int n) {
     checkArgument(
         n >= 1 && n <= trainTimesteps,
         "--steps %s must be in [1, %s], the model's training timesteps",

@@ -1,0 +1,94 @@
+package org.tfdiffusion.export;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.tfdiffusion.train.Checkpoints;
+import org.tfdiffusion.train.RunDirectory;
+import org.tfdiffusion.train.SamplerOptions;
+import org.tfdiffusion.train.TrainConfig;
+import org.tfdiffusion.train.TrainedModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code export}: a trained run as a SavedModel for TensorFlow Serving. */
+@Command(
+    name = "export",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Export a trained run as a SavedModel in TensorFlow Serving's layout,",
+      "BASE/NAME/VERSION/ (the next version; written to a hidden folder and renamed into place),",
+      "with signatures serving_default (seed -> images, images_png_bytes), sample (num_steps,",
+      "and eta for DDIM, per request) and denoise; also writes BASE/models.config."
+    })
+public final class ExportCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(names = "--run", required = true, description = "A run folder, or a checkpoint folder.")
+  Path run;
+
+  @Option(names = "--name", description = "The model name (default: the run folder's name).")
+  String name;
+
+  @Option(
+      names = "--base",
+      defaultValue = "saved_models",
+      description = "The serving base path (default: ${DEFAULT-VALUE}).")
+  Path base;
+
+  @Option(
+      names = "--weights",
+      defaultValue = "ema",
+      description = "ema or raw (default: ${DEFAULT-VALUE}).")
+  String weights;
+
+  @Mixin SamplerOptions sampler;
+
+  @Override
+  public Integer call() {
+    if (!Files.exists(run)) {
+      throw new IllegalArgumentException(
+          run + " does not exist; give a run folder or a checkpoint");
+    }
+    TrainedModel.Weights which =
+        switch (weights.trim().toLowerCase(java.util.Locale.ROOT)) {
+          case "ema" -> TrainedModel.Weights.EMA;
+          case "raw" -> TrainedModel.Weights.RAW;
+          default ->
+              throw new IllegalArgumentException(
+                  "unknown --weights '" + weights + "'; valid: ema, raw");
+        };
+    Path runDir = Checkpoints.resolve(run).dir().getParent().getParent();
+    TrainConfig config = RunDirectory.open(runDir).config();
+    int timesteps = config.noiseSchedule().timesteps();
+    String modelName =
+        name != null ? name : runDir.toAbsolutePath().normalize().getFileName().toString();
+    PrintWriter out = spec.commandLine().getOut();
+    long start = System.nanoTime();
+    ModelExporter.Exported exported =
+        ModelExporter.export(
+            run,
+            modelName,
+            base,
+            which,
+            sampler.build(timesteps),
+            sampler.kind(),
+            n -> sampler.build(timesteps, n),
+            () -> {});
+    out.printf(
+        "exported %s version %d (%s, %s) in %.1f s%n  %s%n  serve it: ./tfdiffusion serve --base %s%n",
+        exported.name(),
+        exported.version(),
+        exported.plan().name(),
+        which.name().toLowerCase(java.util.Locale.ROOT) + " weights",
+        (System.nanoTime() - start) / 1e9,
+        exported.directory(),
+        base);
+    return 0;
+  }
+}

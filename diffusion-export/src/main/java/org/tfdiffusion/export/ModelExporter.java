@@ -1,0 +1,412 @@
+package org.tfdiffusion.export;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.IntFunction;
+import java.util.stream.Stream;
+import org.tensorflow.Operand;
+import org.tensorflow.SavedModelBundle;
+import org.tensorflow.Signature;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.model.UNet;
+import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.nn.NetScope;
+import org.tfdiffusion.sampling.ClassifierFreeGuidance;
+import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.sampling.SamplingLoop;
+import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.train.TrainConfig;
+import org.tfdiffusion.train.TrainedModel;
+
+/**
+ * Writes a trained run as a SavedModel in TensorFlow Serving's layout, {@code BASE/NAME/VERSION/},
+ * with the whole sampling loop as one {@code While} op:
+ *
+ * <ul>
+ *   <li>{@code serving_default}: {@code seed} int64 [B] (and {@code class_label} int32 [B], {@code
+ *       guidance_scale} float32 [B] for conditional models) → {@code images} float32 [B, H, W, C]
+ *       in [0, 1] and {@code images_png_bytes} string [B];
+ *   <li>{@code sample}: the same with {@code num_steps} int32 (and {@code eta} float32 for DDIM)
+ *       chosen per request;
+ *   <li>{@code denoise}: {@code x_t} [B, H, W, C], {@code t} int32 [B] (and {@code class_label}) →
+ *       {@code eps}.
+ * </ul>
+ *
+ * The version is the next integer. The model is written into a hidden temporary folder under
+ * BASE/NAME (which TensorFlow Serving ignores: its name is not a number) and renamed into place
+ * only when complete, so a server watching BASE never sees half a model.
+ */
+public final class ModelExporter {
+  /** TensorFlow Serving's method name for predict signatures. */
+  public static final String PREDICT = "tensorflow/serving/predict";
+
+  /** The metadata file under assets.extra/. */
+  public static final String METADATA = "tfdiffusion.json";
+
+  /** The largest N offered by the {@code sample} signature of DPM-Solver++. */
+  public static final int MAX_DPM_STEPS = 100;
+
+  /** The largest N offered by the {@code sample} signature of DDPM and DDIM. */
+  public static final int MAX_STEPS = 1000;
+
+  private static final String TEMP_PREFIX = ".tmp-export-";
+
+  /** What an export wrote. */
+  public record Exported(Path directory, int version, String name, SamplingPlan plan) {}
+
+  private ModelExporter() {}
+
+  /**
+   * Exports a run.
+   *
+   * @param run a run folder or a checkpoint folder
+   * @param sampler the sampler of serving_default (its kind also drives the sample signature)
+   * @param kind the sampler's kind (for the run-time plans of the sample signature)
+   * @param plans the sampler of the same kind with N steps, for the sample signature
+   * @param beforeRename called after the files are written and before the rename (tests)
+   */
+  public static Exported export(
+      Path run,
+      String name,
+      Path base,
+      TrainedModel.Weights weights,
+      Sampler sampler,
+      SamplerKind kind,
+      IntFunction<Sampler> plans,
+      Runnable beforeRename) {
+    checkArgument(
+        name.matches("[A-Za-z0-9][A-Za-z0-9_.-]*"),
+        "model name '%s' must be letters, digits, '_', '.' or '-' (it becomes a folder and a URL part)",
+        name);
+    Path modelDir = base.resolve(name);
+    Path temp;
+    try {
+      Files.createDirectories(modelDir);
+      temp = modelDir.resolve(TEMP_PREFIX + System.nanoTime());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create " + modelDir, e);
+    }
+    SamplingPlan[] plan = new SamplingPlan[1];
+    List<Signature> signatures = new ArrayList<>();
+    try (TrainedModel model =
+        TrainedModel.load(
+            run,
+            weights,
+            SessionOptions.defaults(),
+            m -> plan[0] = buildSignatures(m, sampler, kind, plans, signatures))) {
+      SavedModelBundle.Exporter exporter =
+          SavedModelBundle.exporter(temp.toString()).withSession(model.session());
+      signatures.forEach(exporter::withSignature);
+      exporter.export();
+      writeMetadata(temp, model, plan[0], name);
+      beforeRename.run();
+      int version = moveIntoPlace(temp, modelDir);
+      writeModelsConfig(base);
+      return new Exported(modelDir.resolve(String.valueOf(version)), version, name, plan[0]);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot export to " + modelDir + ": " + e.getMessage(), e);
+    } finally {
+      deleteQuietly(temp);
+    }
+  }
+
+  /** The existing versions of a model folder: its integer-named sub-folders. */
+  public static List<Integer> versions(Path modelDir) {
+    if (!Files.isDirectory(modelDir)) {
+      return List.of();
+    }
+    try (Stream<Path> entries = Files.list(modelDir)) {
+      return entries
+          .filter(Files::isDirectory)
+          .map(p -> p.getFileName().toString())
+          .filter(n -> n.matches("[0-9]+"))
+          .map(Integer::parseInt)
+          .sorted()
+          .toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + modelDir, e);
+    }
+  }
+
+  /** Renames the complete export to the next free version; never reuses an existing one. */
+  private static int moveIntoPlace(Path temp, Path modelDir) throws IOException {
+    while (true) {
+      List<Integer> existing = versions(modelDir);
+      int version = existing.isEmpty() ? 1 : existing.get(existing.size() - 1) + 1;
+      Path target = modelDir.resolve(String.valueOf(version));
+      try {
+        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+        return version;
+      } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException raced) {
+        // another export took this version first: try the next one
+      }
+    }
+  }
+
+  private static SamplingPlan buildSignatures(
+      TrainedModel model,
+      Sampler sampler,
+      SamplerKind kind,
+      IntFunction<Sampler> plans,
+      List<Signature> out) {
+    Ops tf = model.tf();
+    TrainConfig trained = model.config();
+    UNetConfig config = trained.model();
+    UNet unet = new UNet(config);
+    int size = config.imageSize();
+    Shape image = Shape.of(size, size, config.channels());
+    Ops in = tf.withSubScope("inputs");
+    Placeholder<TInt64> seed =
+        in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
+    List<Operand<?>> conditioning = new ArrayList<>();
+    Optional<Placeholder<TInt32>> label = Optional.empty();
+    Optional<Placeholder<TFloat32>> guidance = Optional.empty();
+    SamplingLoop.Model net;
+    if (config.conditional()) {
+      label =
+          Optional.of(
+              in.withName("class_label")
+                  .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1))));
+      guidance =
+          Optional.of(
+              in.withName("guidance_scale")
+                  .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1))));
+      conditioning.add(checkedLabels(tf, label.get(), config.numClasses()));
+      conditioning.add(guidance.get());
+      net =
+          ClassifierFreeGuidance.guided(
+              (f, w, x, t, y) -> unet.apply(NetScope.inference(f, w), x, t, Optional.of(y)),
+              config.numClasses());
+    } else {
+      net = (f, w, x, t, c) -> unet.apply(NetScope.inference(f, w), x, t, Optional.empty());
+    }
+
+    // serving_default: the export's sampler and steps
+    SamplingPlan plan = sampler.plan(trained.noiseSchedule(), trained.predictionType());
+    Operand<TFloat32> images =
+        SamplingLoop.toUnitRange(
+            tf,
+            SamplingLoop.compiled(tf, plan, image, net, model.weights(), seed, conditioning, 0)
+                .samples());
+    Signature.Builder serving =
+        Signature.builder().key(Signature.DEFAULT_KEY).methodName(PREDICT).input("seed", seed);
+    label.ifPresent(l -> serving.input("class_label", l));
+    guidance.ifPresent(g -> serving.input("guidance_scale", g));
+    out.add(
+        serving
+            .output("images", images)
+            .output("images_png_bytes", PngRows.encode(tf, images))
+            .build());
+
+    // sample: N (and DDIM's eta) per request, from a table of the plans for N = 1..max
+    int max =
+        Math.min(
+            kind == SamplerKind.DPMPP ? MAX_DPM_STEPS : MAX_STEPS,
+            trained.noiseSchedule().timesteps());
+    List<SamplingPlan> all = new ArrayList<>();
+    for (int n = 1; n <= max; n++) {
+      all.add(plans.apply(n).plan(trained.noiseSchedule(), trained.predictionType()));
+    }
+    SamplingPlan table = SamplingPlan.concat(kind.configName() + " 1.." + max, all);
+    Placeholder<TInt32> numSteps =
+        in.withName("num_steps").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+    Operand<TInt32> checkedSteps =
+        withAssert(
+            tf,
+            numSteps,
+            tf.math.logicalAnd(
+                tf.math.greaterEqual(numSteps, tf.constant(1)),
+                tf.math.lessEqual(numSteps, tf.constant(max))),
+            "num_steps must be in [1, " + max + "]");
+    // plan N starts after the plans 1..N-1: N (N - 1) / 2
+    Operand<TInt32> offset =
+        tf.math.div(
+            tf.math.mul(checkedSteps, tf.math.sub(checkedSteps, tf.constant(1))), tf.constant(2));
+    Optional<Placeholder<TFloat32>> eta = Optional.empty();
+    Optional<Operand<TFloat32>> checkedEta = Optional.empty();
+    if (kind == SamplerKind.DDIM) {
+      Placeholder<TFloat32> e =
+          in.withName("eta").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      eta = Optional.of(e);
+      checkedEta =
+          Optional.of(
+              withAssert(
+                  tf,
+                  e,
+                  tf.math.logicalAnd(
+                      tf.math.greaterEqual(e, tf.constant(0f)),
+                      tf.math.lessEqual(e, tf.constant(1f))),
+                  "eta must be in [0, 1]"));
+    }
+    Operand<TFloat32> sampled =
+        SamplingLoop.toUnitRange(
+            tf,
+            SamplingLoop.compiled(
+                    tf,
+                    table,
+                    new SamplingLoop.RuntimeSteps(offset, checkedSteps, checkedEta),
+                    image,
+                    net,
+                    model.weights(),
+                    seed,
+                    conditioning)
+                .samples());
+    Signature.Builder sample =
+        Signature.builder().key("sample").methodName(PREDICT).input("seed", seed);
+    label.ifPresent(l -> sample.input("class_label", l));
+    guidance.ifPresent(g -> sample.input("guidance_scale", g));
+    sample.input("num_steps", numSteps);
+    eta.ifPresent(e -> sample.input("eta", e));
+    out.add(
+        sample
+            .output("images", sampled)
+            .output("images_png_bytes", PngRows.encode(tf, sampled))
+            .build());
+
+    // denoise: one evaluation of the network
+    Placeholder<TFloat32> xt =
+        in.withName("x_t")
+            .placeholder(
+                TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, config.channels())));
+    Placeholder<TInt32> t =
+        in.withName("t").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
+    Operand<TInt32> checkedT =
+        withAssert(
+            tf,
+            t,
+            tf.math.logicalAnd(
+                tf.reduceAll(tf.math.greaterEqual(t, tf.constant(0)), tf.constant(0)),
+                tf.reduceAll(
+                    tf.math.less(t, tf.constant(trained.noiseSchedule().timesteps())),
+                    tf.constant(0))),
+            "t must be in [0, " + trained.noiseSchedule().timesteps() + ")");
+    Operand<TFloat32> eps =
+        unet.apply(
+            NetScope.inference(
+                tf.withSubScope("denoise"),
+                new org.tfdiffusion.nn.BoundParameters(model.weights())),
+            xt,
+            checkedT,
+            label.map(l -> checkedLabels(tf, l, config.numClasses())));
+    Signature.Builder denoise =
+        Signature.builder().key("denoise").methodName(PREDICT).input("x_t", xt).input("t", t);
+    label.ifPresent(l -> denoise.input("class_label", l));
+    out.add(denoise.output("eps", eps).build());
+    return plan;
+  }
+
+  /** Labels checked to lie in [0, classes] (classes itself is the null label, unconditional). */
+  private static Operand<TInt32> checkedLabels(Ops tf, Operand<TInt32> labels, int classes) {
+    return withAssert(
+        tf,
+        labels,
+        tf.math.logicalAnd(
+            tf.reduceAll(tf.math.greaterEqual(labels, tf.constant(0)), tf.constant(0)),
+            tf.reduceAll(tf.math.lessEqual(labels, tf.constant(classes)), tf.constant(0))),
+        "class_label must be in [0, " + (classes - 1) + "] (or " + classes + " for unconditional)");
+  }
+
+  /** {@code value}, after an assertion that fails the request with {@code message}. */
+  private static <T extends org.tensorflow.types.family.TType> Operand<T> withAssert(
+      Ops tf, Operand<T> value, Operand<org.tensorflow.types.TBool> condition, String message) {
+    return tf.withControlDependencies(
+            List.of(tf.assertThat(condition, List.of(tf.constant(message)))))
+        .identity(value);
+  }
+
+  private static void writeMetadata(Path dir, TrainedModel model, SamplingPlan plan, String name)
+      throws IOException {
+    Map<String, Object> meta = new LinkedHashMap<>();
+    meta.put("name", name);
+    meta.put("exported_at", Instant.now().toString());
+    meta.put("run", model.checkpoint().dir().getParent().getParent().toAbsolutePath().toString());
+    meta.put("training_step", model.checkpoint().state().step());
+    meta.put("weights", model.which().name().toLowerCase(java.util.Locale.ROOT));
+    meta.put("sampler", plan.name());
+    meta.put("steps", plan.steps());
+    meta.put("class_names", model.config().conditioning().classNames());
+    meta.put("default_guidance", model.config().conditioning().guidance());
+    meta.put(
+        "image_shape",
+        List.of(
+            model.config().model().imageSize(),
+            model.config().model().imageSize(),
+            model.config().model().channels()));
+    meta.put("config", model.config());
+    Path extra = dir.resolve("assets.extra");
+    Files.createDirectories(extra);
+    new ObjectMapper()
+        .enable(SerializationFeature.INDENT_OUTPUT)
+        .writeValue(extra.resolve(METADATA).toFile(), meta);
+  }
+
+  /**
+   * Writes BASE/models.config for {@code tensorflow_model_server --model_config_file}: every model
+   * folder under BASE, with base paths under /models (the docker image's convention).
+   */
+  static void writeModelsConfig(Path base) throws IOException {
+    StringBuilder s = new StringBuilder("model_config_list {\n");
+    try (Stream<Path> entries = Files.list(base)) {
+      for (Path model :
+          entries.filter(Files::isDirectory).sorted(Comparator.naturalOrder()).toList()) {
+        if (versions(model).isEmpty()) {
+          continue;
+        }
+        String n = model.getFileName().toString();
+        s.append("  config {\n")
+            .append("    name: \"")
+            .append(n)
+            .append("\"\n")
+            .append("    base_path: \"/models/")
+            .append(n)
+            .append("\"\n")
+            .append("    model_platform: \"tensorflow\"\n")
+            .append("  }\n");
+      }
+    }
+    s.append("}\n");
+    Path tmp = base.resolve(".models.config.tmp");
+    Files.writeString(tmp, s.toString(), StandardCharsets.UTF_8);
+    Files.move(
+        tmp,
+        base.resolve("models.config"),
+        StandardCopyOption.REPLACE_EXISTING,
+        StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  private static void deleteQuietly(Path root) {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      // a leftover hidden temporary folder is ignored by servers; nothing else to do
+    }
+  }
+}
