@@ -118,6 +118,16 @@ final class BenchCommand implements Callable<Integer> {
       description = "Loop length for the per-step sampling times (default: ${DEFAULT-VALUE}).")
   int sampleSteps;
 
+  @Option(
+      names = "--sample-xla",
+      description = "Compile the sampling graphs with XLA JIT too (default: off, see README).")
+  boolean sampleXla;
+
+  @Option(
+      names = "--sample-bf16",
+      description = "bfloat16 auto mixed precision for the sampling graphs (default: off).")
+  boolean sampleBf16;
+
   @Option(names = "--no-sampling", description = "Measure the training step only.")
   boolean noSampling;
 
@@ -253,7 +263,18 @@ final class BenchCommand implements Callable<Integer> {
         noSampling
             ? null
             : SamplingBenchmark.run(
-                config, DdimSampler.of(sampleSteps, 0), sampleBatch, SessionOptions.defaults(), 3);
+                config,
+                DdimSampler.of(sampleSteps, 0),
+                sampleBatch,
+                SessionOptions.defaults().withXla(sampleXla).withBfloat16(sampleBf16),
+                3,
+                profile
+                    ? Optional.of(
+                        (session, runner) -> {
+                          out().printf("%none forward pass, batch %d:%n", sampleBatch);
+                          out().printf("%s", StepProfile.trace(session, runner).format(25));
+                        })
+                    : Optional.empty());
     return new Result(
         name.name().toLowerCase(java.util.Locale.ROOT),
         summary.description(),

@@ -40,6 +40,12 @@ import org.tfdiffusion.nn.TimeEmbedding;
  * default config this is exactly the corrected tutorial model ({@code peer/seed_fixed.py}).
  */
 public final class UNet {
+  /**
+   * The image-facing convolutions run with at least this many channels (zero-padded inside the
+   * graph, weights unchanged): bfloat16 training turns NaN with 1- or 3-channel convolutions.
+   */
+  static final int MIN_IMAGE_CHANNELS = 4;
+
   private final UNetConfig config;
 
   public UNet(UNetConfig config) {
@@ -95,7 +101,9 @@ public final class UNet {
     }
 
     int w0 = config.width(0);
-    Operand<TFloat32> h = Conv2d.apply(scope.child("input_conv"), x, config.channels(), w0, 3, 1);
+    Operand<TFloat32> h =
+        Conv2d.applyPadded(
+            scope.child("input_conv"), x, config.channels(), w0, 3, MIN_IMAGE_CHANNELS);
     h = ResBlock.apply(scope.child("input_block"), h, emb, w0, w0, embDim, groups, dropout);
 
     Deque<Operand<TFloat32>> skips = new ArrayDeque<>();
@@ -131,7 +139,8 @@ public final class UNet {
     }
 
     h = ResBlock.apply(scope.child("output_block"), h, emb, w0, w0, embDim, groups, dropout);
-    return Conv2d.apply(scope.child("output_conv"), h, w0, config.channels(), 3, 1);
+    return Conv2d.applyPadded(
+        scope.child("output_conv"), h, w0, config.channels(), 3, MIN_IMAGE_CHANNELS);
   }
 
   private Operand<TFloat32> maybeAttend(NetScope scope, Operand<TFloat32> h, int level, int width) {

@@ -47,4 +47,44 @@ public final class Conv2d {
     }
     return tf.nn.biasAdd(y, b);
   }
+
+  /**
+   * A stride-1 k×k convolution whose input and output channel counts are zero-padded inside the
+   * graph to at least {@code minChannels}; the weights keep their true shape [k, k, in, out] and
+   * the result equals {@link #apply} (the padded products are exact zeros). oneDNN's bfloat16
+   * kernels turn the loss into NaN within a few steps when a convolution has 1 or 3 channels (its
+   * {@code Conv2DBackpropInput}); the image-facing convolutions of a U-Net go through here.
+   */
+  public static Operand<TFloat32> applyPadded(
+      NetScope scope, Operand<TFloat32> x, int in, int out, int kernel, int minChannels) {
+    if (in >= minChannels && out >= minChannels) {
+      return apply(scope, x, in, out, kernel, 1);
+    }
+    checkArgument(kernel % 2 == 1, "kernel size must be odd, got %s", kernel);
+    Ops tf = scope.tf();
+    Initializer init = Initializer.fanIn((long) in * kernel * kernel);
+    Operand<TFloat32> w = scope.param("weight", Shape.of(kernel, kernel, in, out), init);
+    Operand<TFloat32> b = scope.param("bias", Shape.of(out), init);
+    int padIn = Math.max(0, minChannels - in);
+    int padOut = Math.max(0, minChannels - out);
+    Operand<TFloat32> wide =
+        tf.pad(
+            w, tf.constant(new int[][] {{0, 0}, {0, 0}, {0, padIn}, {0, padOut}}), tf.constant(0f));
+    Operand<TFloat32> input =
+        padIn == 0
+            ? x
+            : tf.pad(
+                x, tf.constant(new int[][] {{0, 0}, {0, 0}, {0, 0}, {0, padIn}}), tf.constant(0f));
+    Operand<TFloat32> y = tf.nn.conv2d(input, wide, List.of(1L, 1L, 1L, 1L), "SAME");
+    if (padOut > 0) {
+      y =
+          tf.slice(
+              y, tf.constant(new int[] {0, 0, 0, 0}), tf.constant(new int[] {-1, -1, -1, out}));
+    }
+    Shape outShape = y.shape();
+    if (outShape.numDimensions() == 4 && outShape.size(1) > 0 && outShape.size(2) > 0) {
+      scope.addFlops(2L * kernel * kernel * in * out * outShape.size(1) * outShape.size(2));
+    }
+    return tf.nn.biasAdd(y, b);
+  }
 }

@@ -123,8 +123,31 @@ class Conv2dTest {
   @ParameterizedTest(name = "k={0} stride={1} {2}x{3}")
   @CsvSource({"3, 1, 4, 3", "3, 2, 4, 4", "3, 2, 5, 3", "1, 2, 4, 5"})
   void gradientsMatchTheAnalyticGradient(int kernel, int stride, int height, int width) {
-    int in = 2;
-    int out = 3;
+    checkGradients(kernel, stride, height, width, 2, 3, false);
+  }
+
+  /**
+   * The channel-padded convolution (the U-Net's image-facing layers) gives the plain convolution's
+   * values and gradients with respect to its true-shaped weights, for 1 and 3 channels in or out.
+   */
+  @ParameterizedTest(name = "{0}->{1}")
+  @CsvSource({"1, 8", "3, 8", "8, 1", "8, 3", "1, 1", "4, 4"})
+  void channelPaddedConvolutionEqualsThePlainOne(int in, int out) {
+    Nhwc x = Nhwc.gaussian(31, BATCH, 5, 4, in);
+    SeededWeights weights = new SeededWeights(32);
+    double[] w = weights.uniform("conv.weight", 0.5, 3, 3, in, out);
+    double[] b = weights.uniform("conv.bias", 0.5, out);
+    SeededWeights.LayerOutput y =
+        weights.runInference(
+            scope ->
+                Conv2d.applyPadded(scope.child("conv"), x.constant(scope.tf()), in, out, 3, 4));
+    assertThat(y.shape()).isEqualTo(Shape.of(BATCH, 5, 4, out));
+    assertClose("padded conv", y.values(), ReferenceNn.conv2d(x, w, b, 3, out, 1).data(), REL, ABS);
+    checkGradients(3, 1, 5, 4, in, out, true);
+  }
+
+  private static void checkGradients(
+      int kernel, int stride, int height, int width, int in, int out, boolean padded) {
     Nhwc x = Nhwc.gaussian(21, BATCH, height, width, in);
     SeededWeights weights = new SeededWeights(22);
     double[] w = weights.uniform("conv.weight", 0.5, kernel, kernel, in, out);
@@ -142,7 +165,10 @@ class Conv2dTest {
       Operand<TFloat32> wIn = constants.get("conv.weight");
       Operand<TFloat32> bIn = constants.get("conv.bias");
       NetScope scope = NetScope.inference(tf, new BoundParameters(constants));
-      Operand<TFloat32> y = Conv2d.apply(scope.child("conv"), xIn, in, out, kernel, stride);
+      Operand<TFloat32> y =
+          padded
+              ? Conv2d.applyPadded(scope.child("conv"), xIn, in, out, kernel, 4)
+              : Conv2d.apply(scope.child("conv"), xIn, in, out, kernel, stride);
       Operand<TFloat32> loss =
           tf.reduceSum(tf.math.mul(y, upstream.constant(tf)), tf.constant(new int[] {0, 1, 2, 3}));
       Gradients d = tf.gradients(loss, List.of(xIn, wIn, bIn));

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
+import java.util.function.BiConsumer;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -56,6 +57,20 @@ public final class SamplingBenchmark {
    */
   public static Result run(
       UNetConfig config, Sampler sampler, int batch, SessionOptions options, int repeats) {
+    return run(config, sampler, batch, options, repeats, Optional.empty());
+  }
+
+  /**
+   * Measures one sampler, then hands the session and a runner of one more forward pass to {@code
+   * profile} (for {@link org.tfdiffusion.graph.StepProfile#trace}).
+   */
+  public static Result run(
+      UNetConfig config,
+      Sampler sampler,
+      int batch,
+      SessionOptions options,
+      int repeats,
+      Optional<BiConsumer<Session, Session.Runner>> profile) {
     NoiseSchedule schedule = NoiseSchedule.linear();
     SamplingPlan plan = sampler.plan(schedule, Prediction.EPSILON);
     UNet unet = new UNet(config);
@@ -96,6 +111,8 @@ public final class SamplingBenchmark {
         double forward =
             median(
                 repeats, () -> session.runner().feed(x, xs).feed(t, ts).fetch(eps).run().close());
+        profile.ifPresent(
+            p -> p.accept(session, session.runner().feed(x, xs).feed(t, ts).fetch(eps)));
         double compiled =
             median(
                     repeats,
