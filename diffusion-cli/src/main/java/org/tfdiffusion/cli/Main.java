@@ -1,6 +1,8 @@
 package org.tfdiffusion.cli;
 
 import org.tfdiffusion.export.ExportCommand;
+import org.tfdiffusion.export.serving.BenchServeCommand;
+import org.tfdiffusion.export.serving.ServeCommand;
 import org.tfdiffusion.train.FineTuneCommand;
 import org.tfdiffusion.train.TrainCommand;
 import picocli.CommandLine;
@@ -21,6 +23,8 @@ import picocli.CommandLine.Command;
       FineTuneCommand.class,
       SampleCommand.class,
       ExportCommand.class,
+      ServeCommand.class,
+      BenchServeCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

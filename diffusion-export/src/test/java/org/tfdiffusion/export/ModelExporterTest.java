@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -31,40 +29,16 @@ import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.TrainCommand;
 import org.tfdiffusion.train.TrainedModel;
 
 class ModelExporterTest {
   @TempDir static Path dir;
   static Path run;
 
-  /** A 2-step run of a tiny class-conditional model on the embedded data. */
+  /** A 2-step run of a tiny class-conditional model on the embedded data (shared). */
   @BeforeAll
   static void train() {
-    run = dir.resolve("run");
-    var cli = TrainCommand.commandLine(new TrainCommand());
-    cli.setOut(new PrintWriter(new StringWriter()));
-    assertThat(
-            cli.execute(
-                "--preset",
-                "demo",
-                "--steps",
-                "2",
-                "--base-width",
-                "8",
-                "--levels",
-                "2",
-                "--batch-size",
-                "8",
-                "--run-dir",
-                run.toString(),
-                "--quiet",
-                "--no-xla",
-                "--sample-every",
-                "0",
-                "--sample-count",
-                "10"))
-        .isZero();
+    run = TinyRun.get();
   }
 
   private static ModelExporter.Exported export(Path base, Runnable beforeRename) {

@@ -1,0 +1,60 @@
+package org.tfdiffusion.export.serving;
+
+import org.tensorflow.exceptions.TFFailedPreconditionException;
+import org.tensorflow.exceptions.TFInvalidArgumentException;
+import org.tensorflow.exceptions.TFOutOfRangeException;
+import org.tensorflow.exceptions.TFResourceExhaustedException;
+import org.tensorflow.exceptions.TFUnimplementedException;
+
+/**
+ * The canonical error codes that TensorFlow Serving reports, with the HTTP status its REST server
+ * answers for each (TensorFlow Serving's {@code http_server.cc}, {@code ToHTTPStatusCode}), and two
+ * HTTP-only ones. The names appear as {@code error_code} in model status JSON.
+ */
+public enum ErrorCode {
+  OK(200),
+  UNKNOWN(500),
+  INVALID_ARGUMENT(400),
+  NOT_FOUND(404),
+  RESOURCE_EXHAUSTED(429),
+  FAILED_PRECONDITION(400),
+  OUT_OF_RANGE(400),
+  UNIMPLEMENTED(501),
+  INTERNAL(500),
+  UNAVAILABLE(503),
+  /** Not one of TensorFlow's codes: a URL asked with the wrong HTTP method. */
+  METHOD_NOT_ALLOWED(405),
+  /** Not one of TensorFlow's codes: a request body over the server's limit. */
+  PAYLOAD_TOO_LARGE(413);
+
+  private final int httpStatus;
+
+  ErrorCode(int httpStatus) {
+    this.httpStatus = httpStatus;
+  }
+
+  /** The HTTP status of a response carrying this error. */
+  public int httpStatus() {
+    return httpStatus;
+  }
+
+  /** The code of an exception thrown by TensorFlow's C API (UNKNOWN for any other exception). */
+  public static ErrorCode of(Throwable tensorFlowError) {
+    if (tensorFlowError instanceof TFInvalidArgumentException) {
+      return INVALID_ARGUMENT;
+    }
+    if (tensorFlowError instanceof TFFailedPreconditionException) {
+      return FAILED_PRECONDITION;
+    }
+    if (tensorFlowError instanceof TFOutOfRangeException) {
+      return OUT_OF_RANGE;
+    }
+    if (tensorFlowError instanceof TFResourceExhaustedException) {
+      return RESOURCE_EXHAUSTED;
+    }
+    if (tensorFlowError instanceof TFUnimplementedException) {
+      return UNIMPLEMENTED;
+    }
+    return UNKNOWN;
+  }
+}

@@ -1,0 +1,270 @@
+package org.tfdiffusion.export.serving;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.tfdiffusion.export.ModelExporter;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code serve}: TensorFlow Serving's REST API for every model under a base path. */
+@Command(
+    name = "serve",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Serve the exported models over TensorFlow Serving's REST API.",
+      "",
+      "Every model under --base (BASE/NAME/VERSION/, as export writes them): the",
+      "latest version by default, older ones at /versions/N; versions exported",
+      "while it runs are picked up. Models load on their first request.",
+      "",
+      "  GET  /v1/models/NAME[/versions/N]           status",
+      "  GET  /v1/models/NAME[/versions/N]/metadata  signatures, dtypes, shapes",
+      "  POST /v1/models/NAME[/versions/N]:predict   {\"instances\": [{...}, ...]}",
+      "       or {\"inputs\": {...}}, with an optional \"signature_name\"",
+      "",
+      "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown",
+      "model, version or signature), 405 (wrong method) or 429 (no free slot",
+      "within --queue-timeout). Runs until Ctrl-C.",
+      ""
+    },
+    footer = {
+      "",
+      "Examples:",
+      "  ./tfdiffusion serve --base saved_models --port 8501",
+      "  curl -s localhost:8501/v1/models/demo/metadata",
+      "  curl -s -X POST localhost:8501/v1/models/demo:predict -d \\",
+      "    '{\"instances\": [{\"seed\": 1, \"class_label\": 3, \"guidance_scale\": 3}]}'",
+      "  curl -s -X POST localhost:8501/v1/models/demo:predict -d \\",
+      "    '{\"signature_name\": \"sample\", \"inputs\": {\"seed\": [1, 2],",
+      "      \"class_label\": [3, 3], \"guidance_scale\": [3, 3], \"num_steps\": 10}}'"
+    })
+public final class ServeCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = "--base",
+      defaultValue = "saved_models",
+      description = "The folder of models, BASE/NAME/VERSION/ (default: ${DEFAULT-VALUE}).")
+  Path base;
+
+  @Option(
+      names = "--port",
+      defaultValue = "8501",
+      description = "The port (default: ${DEFAULT-VALUE}, TF Serving's REST port; 0: a free one).")
+  int port;
+
+  @Option(
+      names = "--host",
+      defaultValue = "127.0.0.1",
+      description =
+          "The address to listen on (default: ${DEFAULT-VALUE}, this machine only; 0.0.0.0: every"
+              + " interface).")
+  String host;
+
+  @Option(
+      names = "--max-batch",
+      defaultValue = "64",
+      description = "The most rows a request may carry (default: ${DEFAULT-VALUE}); more: 400.")
+  int maxBatch;
+
+  @Option(
+      names = "--max-concurrent",
+      description =
+          "Predictions that run at once (default: the number of cores). Others wait for a slot.")
+  Integer maxConcurrent;
+
+  @Option(
+      names = "--queue-timeout",
+      defaultValue = "60",
+      paramLabel = "SECONDS",
+      description =
+          "How long a prediction waits for a slot before it is refused with 429 (default:"
+              + " ${DEFAULT-VALUE}).")
+  int queueTimeoutSeconds;
+
+  @Option(
+      names = "--poll-seconds",
+      defaultValue = "2",
+      description =
+          "How often to rescan --base for new models and versions (default: ${DEFAULT-VALUE}; 0:"
+              + " only when a request names a model).")
+  double pollSeconds;
+
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "Do not log each request.")
+  boolean quiet;
+
+  /** Counted down to stop the server (by the shutdown hook, or a test). */
+  final CountDownLatch stop = new CountDownLatch(1);
+
+  /** The running server, once started (for tests). */
+  volatile RestServer server;
+
+  @Override
+  public Integer call() throws InterruptedException {
+    PrintWriter out = spec.commandLine().getOut();
+    RestServer.Options options =
+        new RestServer.Options(
+            host,
+            port,
+            maxBatch,
+            maxConcurrent != null
+                ? maxConcurrent
+                : Math.max(1, Runtime.getRuntime().availableProcessors()),
+            Duration.ofMillis(Math.round(pollSeconds * 1000)),
+            Duration.ofSeconds(queueTimeoutSeconds),
+            64L << 20,
+            !quiet);
+    if (!Files.isDirectory(base)) {
+      throw new IllegalArgumentException(
+          base
+              + " is not a folder. Export a model first: ./tfdiffusion export --run RUN --base "
+              + base
+              + " (or ./tfdiffusion demo, then export its run)");
+    }
+    RestServer s = RestServer.start(base, options, ServerLog.to(out, false));
+    server = s;
+    Thread hook =
+        new Thread(
+            () -> {
+              out.println("stopping: finishing running requests, closing the models");
+              out.flush();
+              s.close(Duration.ofSeconds(10));
+              stop.countDown();
+            },
+            "serve-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    out.print(banner(s));
+    out.flush();
+    try {
+      stop.await();
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+        s.close(Duration.ofSeconds(10));
+      } catch (IllegalStateException shuttingDown) {
+        // the hook is running: it closes the server
+      }
+    }
+    return 0;
+  }
+
+  /** What the server prints when it starts: where it listens, the models, example requests. */
+  static String banner(RestServer s) {
+    ModelRegistry registry = s.registry();
+    String url = s.url().toString();
+    StringBuilder b = new StringBuilder();
+    b.append(
+        String.format(
+            "serving %s at %s (TensorFlow Serving REST API; max batch %d, %d predictions at once)%n",
+            registry.base().toAbsolutePath().normalize(),
+            url,
+            s.options().maxBatch(),
+            s.options().maxConcurrent()));
+    List<String> names = registry.modelNames();
+    if (names.isEmpty()) {
+      b.append("no models yet; exported models appear as they are written\n");
+    }
+    for (String name : names) {
+      List<Long> versions = registry.versions(name);
+      long latest = versions.get(versions.size() - 1);
+      b.append(
+          String.format(
+              "  %-16s versions %s, default %d%s%n",
+              name, versions, latest, describe(metadata(registry.base(), name, latest))));
+    }
+    String model = names.isEmpty() ? "NAME" : names.get(0);
+    Optional<JsonNode> meta =
+        names.isEmpty()
+            ? Optional.empty()
+            : metadata(registry.base(), model, registry.latest(model).orElseThrow());
+    boolean conditional =
+        meta.map(m -> m.path("config").path("model").path("numClasses").asInt(0) > 0).orElse(true);
+    boolean ddim = meta.map(m -> m.path("sampler").asText("").startsWith("ddim")).orElse(false);
+    String row =
+        conditional
+            ? "{\"seed\": 1, \"class_label\": 3, \"guidance_scale\": 3.0}"
+            : "{\"seed\": 1}";
+    String columns =
+        "\"seed\": [1, 2]"
+            + (conditional ? ", \"class_label\": [3, 3], \"guidance_scale\": [3.0, 3.0]" : "")
+            + ", \"num_steps\": 10"
+            + (ddim ? ", \"eta\": 0.0" : "");
+    String predict = url + "/v1/models/" + model + ":predict";
+    b.append("try:\n")
+        .append("  curl -s ")
+        .append(url)
+        .append("/v1/models/")
+        .append(model)
+        .append('\n')
+        .append("  curl -s ")
+        .append(url)
+        .append("/v1/models/")
+        .append(model)
+        .append("/metadata\n")
+        .append("  curl -s -X POST ")
+        .append(predict)
+        .append(" -d '{\"instances\": [")
+        .append(row)
+        .append("]}' \\\n")
+        .append("    | jq -r '.predictions[0].images_png_bytes.b64' | base64 -d > seed1.png\n")
+        .append("  curl -s -X POST ")
+        .append(predict)
+        .append(" -d '{\"signature_name\": \"sample\", \"inputs\": {")
+        .append(columns)
+        .append("}}'\n")
+        .append("Ctrl-C stops the server.\n");
+    return b.toString();
+  }
+
+  private static Optional<JsonNode> metadata(Path base, String name, long version) {
+    Path file =
+        base.resolve(name)
+            .resolve(String.valueOf(version))
+            .resolve("assets.extra")
+            .resolve(ModelExporter.METADATA);
+    try {
+      return Files.isRegularFile(file)
+          ? Optional.of(PredictRequest.MAPPER.readTree(file.toFile()))
+          : Optional.empty();
+    } catch (IOException e) {
+      return Optional.empty();
+    }
+  }
+
+  private static String describe(Optional<JsonNode> meta) {
+    if (meta.isEmpty()) {
+      return "";
+    }
+    JsonNode m = meta.get();
+    StringBuilder s = new StringBuilder(" (");
+    s.append(m.path("sampler").asText("?"));
+    JsonNode shape = m.path("image_shape");
+    if (shape.isArray() && shape.size() == 3) {
+      s.append(", ")
+          .append(shape.get(0).asInt())
+          .append('x')
+          .append(shape.get(1).asInt())
+          .append('x')
+          .append(shape.get(2).asInt());
+    }
+    JsonNode classes = m.path("class_names");
+    if (classes.isArray() && !classes.isEmpty()) {
+      s.append(", ").append(classes.size()).append(" classes");
+    }
+    s.append(", training step ").append(m.path("training_step").asLong());
+    return s.append(')').toString();
+  }
+}

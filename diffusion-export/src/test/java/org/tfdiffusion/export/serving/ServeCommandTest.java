@@ -1,0 +1,79 @@
+package org.tfdiffusion.export.serving;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.export.TinyRun;
+import org.tfdiffusion.train.TrainCommand;
+import picocli.CommandLine;
+
+class ServeCommandTest {
+  @TempDir Path dir;
+
+  @Test
+  void servesOnAFreePortPrintsItAndTheModelsAndStops() throws Exception {
+    Path base = dir.resolve("models");
+    TinyRun.export(base, "fashion", () -> {});
+    ServeCommand command = new ServeCommand();
+    CommandLine cli = TrainCommand.commandLine(command);
+    StringWriter out = new StringWriter();
+    cli.setOut(new PrintWriter(out, true));
+    AtomicInteger status = new AtomicInteger(-1);
+    Thread thread =
+        new Thread(
+            () ->
+                status.set(
+                    cli.execute("--base", base.toString(), "--port", "0", "--poll-seconds", "0")));
+    thread.start();
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while ((command.server == null || !out.toString().contains("Ctrl-C"))
+        && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertThat(command.server).isNotNull();
+    int port = command.server.port();
+    assertThat(port).isPositive().isNotEqualTo(8501);
+    String printed = out.toString();
+    assertThat(printed)
+        .contains("http://127.0.0.1:" + port)
+        .contains("fashion")
+        .contains("versions [1], default 1")
+        .contains("dpm-solver++")
+        .contains("curl -s -X POST http://127.0.0.1:" + port + "/v1/models/fashion:predict")
+        .contains("\"num_steps\": 10");
+    HttpResponse<String> r =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + port + "/v1/models/fashion"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).contains("AVAILABLE");
+    command.stop.countDown();
+    thread.join(30_000);
+    assertThat(status.get()).isZero();
+    assertThat(out.toString()).contains("GET /v1/models/fashion 200");
+  }
+
+  @Test
+  void aMissingBaseIsAClearError() {
+    CommandLine cli = TrainCommand.commandLine(new ServeCommand());
+    StringWriter err = new StringWriter();
+    cli.setErr(new PrintWriter(err, true));
+    assertThat(cli.execute("--base", dir.resolve("nothing").toString(), "--port", "0"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("is not a folder").contains("export");
+    assertThat(Files.exists(dir.resolve("nothing"))).isFalse();
+  }
+}
