@@ -1,12 +1,16 @@
 package org.tfdiffusion.cli;
 
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
+import org.tfdiffusion.train.TrainedModel;
 import org.tfdiffusion.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -33,6 +37,21 @@ final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--run-dir", description = "The run folder (default: runs/demo-<time>).")
   Path runDir;
+
+  @Option(
+      names = "--base",
+      defaultValue = "saved_models",
+      description = "Where the model is exported (default: ${DEFAULT-VALUE}).")
+  Path base;
+
+  @Option(
+      names = "--name",
+      defaultValue = "demo",
+      description = "The exported model's name (default: ${DEFAULT-VALUE}).")
+  String name;
+
+  @Option(names = "--no-export", description = "Train and sample only; do not export.")
+  boolean noExport;
 
   @Option(
       names = {"-q", "--quiet"},
@@ -70,8 +89,28 @@ final class DemoCommand implements Callable<Integer> {
         quiet
             ? Trainer.Progress.QUIET
             : System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
-    new Trainer(spec.commandLine().getOut(), progress, SessionOptions.training())
-        .train(dir, config);
+    PrintWriter out = spec.commandLine().getOut();
+    new Trainer(out, progress, SessionOptions.training()).train(dir, config);
+    if (!noExport) {
+      SamplerKind kind = SamplerKind.lookup(config.training().sampler());
+      int samplerSteps = config.training().samplerSteps();
+      ModelExporter.Exported exported =
+          ModelExporter.export(
+              dir,
+              name,
+              base,
+              TrainedModel.Weights.EMA,
+              kind.create(samplerSteps, 0),
+              kind,
+              n -> kind.create(n, 0),
+              () -> {});
+      out.printf(
+          "  exported:     %s (version %d, %s, EMA weights)%n"
+              + "  serve it:     ./tfdiffusion serve --base %s   (TensorFlow Serving's REST API"
+              + " on port 8501)%n"
+              + "  sample it:    ./tfdiffusion sample --run %s --class Trouser,Bag --guidance 3%n",
+          exported.directory(), exported.version(), exported.plan().name(), base, dir);
+    }
     return 0;
   }
 }

@@ -65,7 +65,17 @@ class CliTest {
   void demoTrainsBrieflyAndSaysWhereEverythingIs(
       @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
     java.nio.file.Path run = dir.resolve("demo");
-    int status = run("demo", "--steps", "3", "--run-dir", run.toString(), "--quiet");
+    java.nio.file.Path base = dir.resolve("models");
+    int status =
+        run(
+            "demo",
+            "--steps",
+            "3",
+            "--run-dir",
+            run.toString(),
+            "--base",
+            base.toString(),
+            "--quiet");
     assertThat(status).as(err.toString()).isZero();
     assertThat(out.toString())
         .contains("done: step 3")
@@ -73,6 +83,9 @@ class CliTest {
         .contains(run.toString());
     assertThat(run.resolve("samples/step-000003.png")).exists();
     assertThat(run.resolve("checkpoints/ckpt-000003/state.json")).exists();
+    assertThat(base.resolve("demo/1/saved_model.pb")).exists();
+    assertThat(base.resolve("demo/1/assets.extra/tfdiffusion.json")).exists();
+    assertThat(out.toString()).contains("exported:", "serve it:", "--base " + base);
   }
 
   @Test
