@@ -146,8 +146,12 @@ final class RunCatalog {
             g.writeNumberField("rows", rows.size());
             if (!rows.isEmpty()) {
               String[] last = rows.get(rows.size() - 1).split(",");
-              writeNumber(g, "last_step", last, 0);
-              writeNumber(g, "last_loss", last, 2);
+              try {
+                g.writeNumberField("last_step", Long.parseLong(last[0]));
+                g.writeNumberField("last_loss", Double.parseDouble(last[2]));
+              } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+                // a row being written, or not training's format: no summary
+              }
             }
             g.writeArrayFieldStart("samples");
             for (Sample s : samples(p)) {
@@ -169,16 +173,6 @@ final class RunCatalog {
           g.writeEndArray();
           g.writeEndObject();
         });
-  }
-
-  private static void writeNumber(
-      com.fasterxml.jackson.core.JsonGenerator g, String field, String[] row, int column)
-      throws IOException {
-    try {
-      g.writeNumberField(field, Double.parseDouble(row[column]));
-    } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
-      g.writeNullField(field);
-    }
   }
 
   /** The data rows of metrics.csv (no header, no blank lines); none when it is missing. */

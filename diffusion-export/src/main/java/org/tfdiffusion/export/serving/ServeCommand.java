@@ -53,6 +53,7 @@ import picocli.CommandLine.Spec;
       "",
       "Examples:",
       "  ./tfdiffusion serve --base saved_models --port 8501",
+      "  ./tfdiffusion serve --runs runs      # then open http://127.0.0.1:8501/",
       "  curl -s localhost:8501/v1/models/demo/metadata",
       "  curl -s -X POST localhost:8501/v1/models/demo:predict -d \\",
       "    '{\"instances\": [{\"seed\": 1, \"class_label\": 3, \"guidance_scale\": 3}]}'",
