@@ -875,8 +875,13 @@ async function start() {
   } catch (e) {
     showError($('gen-error'), e);
   }
-  await applyHash();
-  document.body.dataset.ready = 'true';
+  try {
+    await applyHash();
+  } catch (e) {
+    showError($('gen-error'), e);
+  } finally {
+    document.body.dataset.ready = 'true'; // for tests: the page has started
+  }
 }
 
 start();

@@ -26,6 +26,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
@@ -127,7 +128,11 @@ class WebPageBrowserTest {
 
   /** Opens the page at a hash and waits until it has started (and run what the link asks). */
   static void open(String hash) {
-    driver.get(server.url() + "/" + hash);
+    open(server, hash);
+  }
+
+  static void open(RestServer at, String hash) {
+    driver.get(at.url() + "/" + hash);
     waitFor("the page to start", () -> "true".equals(js("return document.body.dataset.ready")));
   }
 
@@ -391,5 +396,22 @@ class WebPageBrowserTest {
     waitFor("the empty run", () -> byId("chart").getText().contains("No metrics yet"));
     assertThat(byId("samples").getText()).contains("No sample grids yet");
     assertNoConsoleErrors();
+  }
+
+  @Test
+  void withoutModelsOrRunsThePageSaysWhatToDo(@TempDir Path empty) {
+    try (RestServer bare =
+        RestServer.start(
+            empty,
+            RestServer.Options.defaults().withPort(0).withPoll(Duration.ZERO),
+            ServerLog.quiet())) {
+      open(bare, "");
+      assertThat(byId("model-info").getText()).contains("No models yet", "./tfdiffusion export");
+      assertThat(byId("generate").isEnabled()).isFalse();
+      open(bare, "#view=runs");
+      waitFor("the runs hint", () -> byId("runs-dir").getText().contains("serve --runs DIR"));
+      assertThat(byId("run-detail").isDisplayed()).isFalse();
+      assertNoConsoleErrors();
+    }
   }
 }
