@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -345,6 +346,13 @@ public final class RestServer implements AutoCloseable {
           body,
           Map.of("Cache-Control", "no-cache", "X-Content-Type-Options", "nosniff"));
     }
+
+    /** This reply with one more header. */
+    Reply with(String header, String value) {
+      Map<String, String> more = new LinkedHashMap<>(headers);
+      more.put(header, value);
+      return new Reply(contentType, body, Map.copyOf(more));
+    }
   }
 
   private Reply route(HttpExchange exchange, String method, String path) {
@@ -355,13 +363,10 @@ public final class RestServer implements AutoCloseable {
     if (file.isPresent()) {
       requireMethod(exchange, "GET");
       Reply r = Reply.file(file.get().contentType(), file.get().body());
-      if (r.contentType().startsWith("text/html")) {
-        Map<String, String> headers = new java.util.HashMap<>(r.headers());
-        headers.put("Content-Security-Policy", WebPage.CONTENT_SECURITY_POLICY);
-        headers.put("Referrer-Policy", "no-referrer");
-        r = new Reply(r.contentType(), r.body(), headers);
-      }
-      return r;
+      return file.get().isPage()
+          ? r.with("Content-Security-Policy", WebPage.CONTENT_SECURITY_POLICY)
+              .with("Referrer-Policy", "no-referrer")
+          : r;
     }
     if (path.equals("/v1/models") || path.equals("/v1/models/")) {
       requireMethod(exchange, "GET");

@@ -15,7 +15,12 @@ import java.util.Optional;
  */
 final class WebPage {
   /** A file of the page. */
-  record Resource(String contentType, byte[] body) {}
+  record Resource(String contentType, byte[] body) {
+    /** Whether this is the HTML page itself (which gets the content security policy). */
+    boolean isPage() {
+      return contentType.startsWith("text/html");
+    }
+  }
 
   /** What a page may load: only this server, images also as data: URLs, no inline scripts. */
   static final String CONTENT_SECURITY_POLICY =
