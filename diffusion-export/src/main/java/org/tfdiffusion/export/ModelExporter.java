@@ -74,6 +74,11 @@ public final class ModelExporter {
 
   private static final String TEMP_PREFIX = ".tmp-export-";
 
+  /** The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes. */
+  static int maxSampleSteps(SamplerKind kind, int timesteps) {
+    return Math.min(kind == SamplerKind.DPMPP ? MAX_DPM_STEPS : MAX_STEPS, timesteps);
+  }
+
   /** What an export wrote. */
   public record Exported(Path directory, int version, String name, SamplingPlan plan) {}
 
@@ -121,7 +126,7 @@ public final class ModelExporter {
           SavedModelBundle.exporter(temp.toString()).withSession(model.session());
       signatures.forEach(exporter::withSignature);
       exporter.export();
-      writeMetadata(temp, model, plan[0], name);
+      writeMetadata(temp, model, plan[0], kind, name);
       beforeRename.run();
       int version = moveIntoPlace(temp, modelDir);
       writeModelsConfig(base);
@@ -222,10 +227,7 @@ public final class ModelExporter {
             .build());
 
     // sample: N (and DDIM's eta) per request, from a table of the plans for N = 1..max
-    int max =
-        Math.min(
-            kind == SamplerKind.DPMPP ? MAX_DPM_STEPS : MAX_STEPS,
-            trained.noiseSchedule().timesteps());
+    int max = maxSampleSteps(kind, trained.noiseSchedule().timesteps());
     List<SamplingPlan> all = new ArrayList<>();
     for (int n = 1; n <= max; n++) {
       all.add(plans.apply(n).plan(trained.noiseSchedule(), trained.predictionType()));
@@ -337,7 +339,8 @@ public final class ModelExporter {
         .identity(value);
   }
 
-  private static void writeMetadata(Path dir, TrainedModel model, SamplingPlan plan, String name)
+  private static void writeMetadata(
+      Path dir, TrainedModel model, SamplingPlan plan, SamplerKind kind, String name)
       throws IOException {
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("name", name);
@@ -347,6 +350,8 @@ public final class ModelExporter {
     meta.put("weights", model.which().name().toLowerCase(java.util.Locale.ROOT));
     meta.put("sampler", plan.name());
     meta.put("steps", plan.steps());
+    meta.put("sampler_kind", kind.configName());
+    meta.put("max_steps", maxSampleSteps(kind, model.config().noiseSchedule().timesteps()));
     meta.put("class_names", model.config().conditioning().classNames());
     meta.put("default_guidance", model.config().conditioning().guidance());
     meta.put(

@@ -42,6 +42,15 @@ public final class ModelRegistry implements AutoCloseable {
   /** One version's status. */
   public record VersionStatus(long version, State state, ErrorCode code, String message) {}
 
+  /**
+   * One version folder as the last scan saw it, without loading it.
+   *
+   * @param loaded whether a request has loaded it
+   * @param failure why loading it failed, or empty
+   */
+  public record VersionEntry(
+      long version, Path directory, boolean loaded, Optional<String> failure) {}
+
   private final Path base;
   private final ServerLog log;
   private final Map<String, NavigableMap<Long, Slot>> models = new ConcurrentHashMap<>();
@@ -110,6 +119,10 @@ public final class ModelRegistry implements AutoCloseable {
       return model != null;
     }
 
+    synchronized VersionEntry entry() {
+      return new VersionEntry(version, dir, model != null, Optional.ofNullable(failure));
+    }
+
     synchronized VersionStatus status() {
       return failure == null
           ? new VersionStatus(version, State.AVAILABLE, ErrorCode.OK, "")
@@ -162,6 +175,22 @@ public final class ModelRegistry implements AutoCloseable {
     synchronized (slots) {
       return List.copyOf(slots.keySet());
     }
+  }
+
+  /**
+   * The versions of a model as of the last scan, newest first, without loading any (for the model
+   * list, {@code GET /v1/models}).
+   */
+  public List<VersionEntry> entries(String name) {
+    NavigableMap<Long, Slot> slots = models.get(name);
+    if (slots == null) {
+      return List.of();
+    }
+    List<Slot> newestFirst;
+    synchronized (slots) {
+      newestFirst = new ArrayList<>(slots.descendingMap().values());
+    }
+    return newestFirst.stream().map(Slot::entry).toList();
   }
 
   /**

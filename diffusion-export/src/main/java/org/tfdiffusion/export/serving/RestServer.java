@@ -10,11 +10,16 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
@@ -36,6 +41,18 @@ import org.tfdiffusion.graph.BigStack;
  *       outputs}.
  * </ul>
  *
+ * <p>Beyond TensorFlow Serving's API, read-only extensions for the web page (which uses nothing
+ * else):
+ *
+ * <ul>
+ *   <li>{@code GET /}: the web page (files bundled in this jar, see {@link WebPage});
+ *   <li>{@code GET /v1/models}: every model with its versions and what its export says (sampler,
+ *       steps, class names, image shape; see {@link ModelListing});
+ *   <li>{@code GET /v1/runs}, {@code /v1/runs/NAME/metrics.csv}, {@code config.json}, {@code
+ *       samples/step-N.png}: the training runs of {@code serve --runs DIR} (see {@link
+ *       RunCatalog}).
+ * </ul>
+ *
  * Errors are {@code {"error": "..."}} with TensorFlow Serving's status codes (400 bad request, 404
  * unknown model, version or signature, 405 wrong method, 429 busy, 503 a version that failed to
  * load, 500 anything else, whose details go only to the server log).
@@ -55,7 +72,8 @@ public final class RestServer implements AutoCloseable {
       Duration poll,
       Duration queueTimeout,
       long maxBodyBytes,
-      boolean logRequests) {
+      boolean logRequests,
+      Optional<Path> runs) {
     public Options {
       if (maxBatch < 1) {
         throw new IllegalArgumentException("--max-batch must be at least 1, not " + maxBatch);
@@ -67,9 +85,10 @@ public final class RestServer implements AutoCloseable {
       if (port < 0 || port > 65535) {
         throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
       }
+      Objects.requireNonNull(runs, "runs (Optional.empty() for none)");
     }
 
-    /** Loopback, a free port, 64 rows, one prediction per core, poll every 2 s. */
+    /** Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, no runs. */
     public static Options defaults() {
       return new Options(
           "127.0.0.1",
@@ -79,30 +98,47 @@ public final class RestServer implements AutoCloseable {
           Duration.ofSeconds(2),
           Duration.ofSeconds(60),
           64L << 20,
-          false);
+          false,
+          Optional.empty());
     }
 
     public Options withPort(int p) {
       return new Options(
-          host, p, maxBatch, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests);
+          host, p, maxBatch, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests, runs);
     }
 
     public Options withMaxBatch(int b) {
       return new Options(
-          host, port, b, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests);
+          host, port, b, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests, runs);
     }
 
     public Options withMaxConcurrent(int c) {
-      return new Options(host, port, maxBatch, c, poll, queueTimeout, maxBodyBytes, logRequests);
+      return new Options(
+          host, port, maxBatch, c, poll, queueTimeout, maxBodyBytes, logRequests, runs);
     }
 
     public Options withPoll(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, d, queueTimeout, maxBodyBytes, logRequests);
+          host, port, maxBatch, maxConcurrent, d, queueTimeout, maxBodyBytes, logRequests, runs);
     }
 
     public Options withQueueTimeout(Duration d) {
-      return new Options(host, port, maxBatch, maxConcurrent, poll, d, maxBodyBytes, logRequests);
+      return new Options(
+          host, port, maxBatch, maxConcurrent, poll, d, maxBodyBytes, logRequests, runs);
+    }
+
+    /** Training runs for the web page: a folder of run folders (or one run folder). */
+    public Options withRuns(Path folder) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          maxBodyBytes,
+          logRequests,
+          Optional.of(folder));
     }
   }
 
@@ -115,6 +151,9 @@ public final class RestServer implements AutoCloseable {
     }
   }
 
+  private static final Pattern RUN_FILE =
+      Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
+
   private static final Pattern ROUTE =
       Pattern.compile(
           "/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/([^/:]+))?(/metadata|:[A-Za-z]+)?/?");
@@ -124,6 +163,8 @@ public final class RestServer implements AutoCloseable {
 
   private final Options options;
   private final ModelRegistry registry;
+  private final RunCatalog runs;
+  private final WebPage page;
   private final ServerLog log;
   private final HttpServer http;
   private final ThreadPoolExecutor pool;
@@ -137,6 +178,8 @@ public final class RestServer implements AutoCloseable {
   private RestServer(Options options, ModelRegistry registry, ServerLog log, HttpServer http) {
     this.options = options;
     this.registry = registry;
+    this.runs = new RunCatalog(options.runs());
+    this.page = WebPage.load();
     this.log = log;
     this.http = http;
     this.slots = new Semaphore(options.maxConcurrent(), true);
@@ -174,6 +217,16 @@ public final class RestServer implements AutoCloseable {
               + base
               + ")");
     }
+    options
+        .runs()
+        .filter(r -> !Files.isDirectory(r))
+        .ifPresent(
+            r -> {
+              throw new IllegalArgumentException(
+                  r
+                      + " is not a folder; --runs takes a folder of training runs (such as runs/,"
+                      + " where ./tfdiffusion train and demo write them)");
+            });
     HttpServer http;
     try {
       http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 0);
@@ -208,6 +261,16 @@ public final class RestServer implements AutoCloseable {
     return registry;
   }
 
+  /** The training runs shown by the web page. */
+  RunCatalog runs() {
+    return runs;
+  }
+
+  /** The URL of the web page. */
+  public URI pageUrl() {
+    return url().resolve("/");
+  }
+
   public Options options() {
     return options;
   }
@@ -231,30 +294,32 @@ public final class RestServer implements AutoCloseable {
     String method = exchange.getRequestMethod();
     String path = exchange.getRequestURI().getRawPath();
     int status;
-    byte[] body;
+    Reply reply;
     try {
-      body = route(exchange, method, path);
+      reply = route(exchange, method, path);
       status = 200;
     } catch (ServingException e) {
       status = e.code().httpStatus();
-      body = error(e.getMessage());
+      reply = Reply.json(error(e.getMessage()));
       if (status >= 500) {
         log.error(method + " " + path + ": " + e.getMessage(), null);
       }
     } catch (RuntimeException | Error e) {
       log.error(method + " " + path + " failed", e);
       status = ErrorCode.INTERNAL.httpStatus();
-      body =
-          error(
-              "internal error ("
-                  + e.getClass().getSimpleName()
-                  + "); the details are in the server's log");
+      reply =
+          Reply.json(
+              error(
+                  "internal error ("
+                      + e.getClass().getSimpleName()
+                      + "); the details are in the server's log"));
     }
     try {
-      exchange.getResponseHeaders().set("Content-Type", "application/json");
-      exchange.sendResponseHeaders(status, body.length);
+      exchange.getResponseHeaders().set("Content-Type", reply.contentType());
+      reply.headers().forEach((k, v) -> exchange.getResponseHeaders().set(k, v));
+      exchange.sendResponseHeaders(status, reply.body().length);
       try (OutputStream out = exchange.getResponseBody()) {
-        out.write(body);
+        out.write(reply.body());
       }
     } catch (IOException e) {
       log.info(method + " " + path + ": the client went away before the answer (" + e + ")");
@@ -268,15 +333,59 @@ public final class RestServer implements AutoCloseable {
     }
   }
 
-  private byte[] route(HttpExchange exchange, String method, String path) {
+  /** A successful answer: its content type, body and any headers besides Content-Type. */
+  record Reply(String contentType, byte[] body, Map<String, String> headers) {
+    static Reply json(byte[] body) {
+      return new Reply("application/json", body, Map.of());
+    }
+
+    /** A file of the web page or of a run: revalidated on each use, never sniffed. */
+    static Reply file(String contentType, byte[] body) {
+      return new Reply(
+          contentType,
+          body,
+          Map.of("Cache-Control", "no-cache", "X-Content-Type-Options", "nosniff"));
+    }
+
+    /** This reply with one more header. */
+    Reply with(String header, String value) {
+      Map<String, String> more = new LinkedHashMap<>(headers);
+      more.put(header, value);
+      return new Reply(contentType, body, Map.copyOf(more));
+    }
+  }
+
+  private Reply route(HttpExchange exchange, String method, String path) {
     if (closing) {
       throw new ServingException(ErrorCode.UNAVAILABLE, "the server is shutting down");
+    }
+    Optional<WebPage.Resource> file = page.find(path);
+    if (file.isPresent()) {
+      requireMethod(exchange, "GET");
+      Reply r = Reply.file(file.get().contentType(), file.get().body());
+      return file.get().isPage()
+          ? r.with("Content-Security-Policy", WebPage.CONTENT_SECURITY_POLICY)
+              .with("Referrer-Policy", "no-referrer")
+          : r;
+    }
+    if (path.equals("/v1/models") || path.equals("/v1/models/")) {
+      requireMethod(exchange, "GET");
+      registry.scanAll();
+      return Reply.json(ModelListing.write(registry, options.maxBatch()));
+    }
+    if (path.equals("/v1/runs") || path.equals("/v1/runs/")) {
+      requireMethod(exchange, "GET");
+      return Reply.json(runs.listing());
+    }
+    if (path.startsWith("/v1/runs/")) {
+      return runFile(exchange, path);
     }
     Matcher m = ROUTE.matcher(path);
     if (!m.matches()) {
       throw ServingException.notFound(
           "Malformed request: %s %s (this server answers GET /v1/models/NAME[/versions/N]"
-              + "[/metadata] and POST /v1/models/NAME[/versions/N]:predict)",
+              + "[/metadata] and POST /v1/models/NAME[/versions/N]:predict, and its extensions"
+              + " GET /v1/models, GET /v1/runs and the web page at /)",
           method, path);
     }
     String name = m.group(1);
@@ -295,12 +404,12 @@ public final class RestServer implements AutoCloseable {
     String verb = m.group(4);
     if (verb == null || verb.equals("/metadata")) {
       requireMethod(exchange, "GET");
-      return verb == null ? status(name, version) : metadata(name, version);
+      return Reply.json(verb == null ? status(name, version) : metadata(name, version));
     }
     switch (verb) {
       case ":predict" -> {
         requireMethod(exchange, "POST");
-        return predict(exchange, name, version);
+        return Reply.json(predict(exchange, name, version));
       }
       case ":classify", ":regress" ->
           throw new ServingException(
@@ -310,6 +419,48 @@ public final class RestServer implements AutoCloseable {
       default ->
           throw ServingException.notFound(
               "Malformed request: %s %s (unknown verb %s; use :predict)", method, path, verb);
+    }
+  }
+
+  /**
+   * {@code GET /v1/runs/NAME/metrics.csv}, {@code config.json} or {@code samples/step-N.png}: only
+   * names that {@code GET /v1/runs} lists (see {@link RunCatalog}).
+   */
+  private Reply runFile(HttpExchange exchange, String path) {
+    Matcher m = RUN_FILE.matcher(path);
+    if (!m.matches()) {
+      throw ServingException.notFound(
+          "Malformed request: %s (runs serve /v1/runs/NAME/metrics.csv, /v1/runs/NAME/config.json"
+              + " and /v1/runs/NAME/samples/step-N.png)",
+          path);
+    }
+    requireMethod(exchange, "GET");
+    String name = decode(m.group(1));
+    Path file;
+    String type;
+    if (m.group(3) != null) {
+      file = runs.sample(name, decode(m.group(3)));
+      type = "image/png";
+    } else if (m.group(2).equals("metrics.csv")) {
+      file = runs.metrics(name);
+      type = "text/csv; charset=utf-8";
+    } else {
+      file = runs.config(name);
+      type = "application/json";
+    }
+    try {
+      return Reply.file(type, Files.readAllBytes(file));
+    } catch (IOException e) {
+      throw ServingException.notFound("cannot read %s of run %s: %s", file.getFileName(), name, e);
+    }
+  }
+
+  /** A percent-decoded URL path segment (a run name may hold spaces or other characters). */
+  private static String decode(String segment) {
+    try {
+      return URLDecoder.decode(segment.replace("+", "%2B"), StandardCharsets.UTF_8);
+    } catch (IllegalArgumentException e) {
+      throw ServingException.notFound("Malformed request: bad percent-encoding in '%s'", segment);
     }
   }
 

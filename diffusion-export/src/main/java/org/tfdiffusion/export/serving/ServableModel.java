@@ -1,8 +1,6 @@
 package org.tfdiffusion.export.serving;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -70,22 +68,10 @@ public final class ServableModel {
           dir,
           bundle,
           Collections.unmodifiableSortedMap(signatures),
-          readMetadata(dir));
+          ModelListing.readMetadata(dir));
     } catch (RuntimeException e) {
       bundle.close();
       throw e;
-    }
-  }
-
-  private static Optional<JsonNode> readMetadata(Path dir) {
-    Path file = dir.resolve("assets.extra").resolve(ModelExporter.METADATA);
-    if (!Files.isRegularFile(file)) {
-      return Optional.empty();
-    }
-    try {
-      return Optional.of(PredictRequest.MAPPER.readTree(file.toFile()));
-    } catch (IOException e) {
-      return Optional.empty();
     }
   }
 

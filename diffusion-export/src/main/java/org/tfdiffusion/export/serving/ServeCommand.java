@@ -1,7 +1,6 @@
 package org.tfdiffusion.export.serving;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,13 +9,15 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import org.tfdiffusion.export.ModelExporter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code serve}: TensorFlow Serving's REST API for every model under a base path. */
+/**
+ * {@code serve}: TensorFlow Serving's REST API for every model under a base path, and a web page at
+ * {@code /} to generate images and look at training runs ({@code --runs}).
+ */
 @Command(
     name = "serve",
     mixinStandardHelpOptions = true,
@@ -36,12 +37,23 @@ import picocli.CommandLine.Spec;
       "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown",
       "model, version or signature), 405 (wrong method) or 429 (no free slot",
       "within --queue-timeout). Runs until Ctrl-C.",
+      "",
+      "A web page at http://HOST:PORT/ generates images (model, version, class,",
+      "seeds, guidance, steps; the link keeps the settings) and, with --runs,",
+      "shows each training run's loss curve and sample grids. It uses only",
+      "public endpoints, including these read-only extensions:",
+      "",
+      "  GET  /v1/models                             models, versions, samplers,",
+      "                                              class names, image shapes",
+      "  GET  /v1/runs                               the runs under --runs",
+      "  GET  /v1/runs/NAME/metrics.csv | config.json | samples/step-N.png",
       ""
     },
     footer = {
       "",
       "Examples:",
       "  ./tfdiffusion serve --base saved_models --port 8501",
+      "  ./tfdiffusion serve --runs runs      # then open http://127.0.0.1:8501/",
       "  curl -s localhost:8501/v1/models/demo/metadata",
       "  curl -s -X POST localhost:8501/v1/models/demo:predict -d \\",
       "    '{\"instances\": [{\"seed\": 1, \"class_label\": 3, \"guidance_scale\": 3}]}'",
@@ -71,6 +83,14 @@ public final class ServeCommand implements Callable<Integer> {
           "The address to listen on (default: ${DEFAULT-VALUE}, this machine only; 0.0.0.0: every"
               + " interface).")
   String host;
+
+  @Option(
+      names = "--runs",
+      paramLabel = "DIR",
+      description =
+          "A folder of training runs (such as runs/) whose loss curves and sample grids the web"
+              + " page shows (default: none).")
+  Path runs;
 
   @Option(
       names = "--max-batch",
@@ -126,13 +146,20 @@ public final class ServeCommand implements Callable<Integer> {
             Duration.ofMillis(Math.round(pollSeconds * 1000)),
             Duration.ofSeconds(queueTimeoutSeconds),
             64L << 20,
-            !quiet);
+            !quiet,
+            Optional.ofNullable(runs));
     if (!Files.isDirectory(base)) {
       throw new IllegalArgumentException(
           base
               + " is not a folder. Export a model first: ./tfdiffusion export --run RUN --base "
               + base
               + " (or ./tfdiffusion demo, then export its run)");
+    }
+    if (runs != null && !Files.isDirectory(runs)) {
+      throw new IllegalArgumentException(
+          runs
+              + " is not a folder; --runs takes a folder of training runs (./tfdiffusion train and"
+              + " demo write them under runs/)");
     }
     RestServer s = RestServer.start(base, options, ServerLog.to(out, false));
     server = s;
@@ -173,6 +200,22 @@ public final class ServeCommand implements Callable<Integer> {
             url,
             s.options().maxBatch(),
             s.options().maxConcurrent()));
+    b.append("web page: ").append(s.pageUrl()).append('\n');
+    RunCatalog runs = s.runs();
+    runs.dir()
+        .ifPresent(
+            d -> {
+              List<String> found = List.copyOf(runs.runs().keySet());
+              b.append(
+                  String.format(
+                      "runs: %s (%d: %s)%n",
+                      d,
+                      found.size(),
+                      found.isEmpty()
+                          ? "none yet; runs appear as they are written"
+                          : String.join(", ", found.subList(0, Math.min(found.size(), 8)))
+                              + (found.size() > 8 ? ", ..." : "")));
+            });
     List<String> names = registry.modelNames();
     if (names.isEmpty()) {
       b.append("no models yet; exported models appear as they are written\n");
@@ -230,18 +273,7 @@ public final class ServeCommand implements Callable<Integer> {
   }
 
   private static Optional<JsonNode> metadata(Path base, String name, long version) {
-    Path file =
-        base.resolve(name)
-            .resolve(String.valueOf(version))
-            .resolve("assets.extra")
-            .resolve(ModelExporter.METADATA);
-    try {
-      return Files.isRegularFile(file)
-          ? Optional.of(PredictRequest.MAPPER.readTree(file.toFile()))
-          : Optional.empty();
-    } catch (IOException e) {
-      return Optional.empty();
-    }
+    return ModelListing.readMetadata(base.resolve(name).resolve(String.valueOf(version)));
   }
 
   private static String describe(Optional<JsonNode> meta) {

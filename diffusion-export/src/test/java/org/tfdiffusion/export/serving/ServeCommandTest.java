@@ -24,6 +24,9 @@ class ServeCommandTest {
   void servesOnAFreePortPrintsItAndTheModelsAndStops() throws Exception {
     Path base = dir.resolve("models");
     TinyRun.export(base, "fashion", () -> {});
+    Path runs = dir.resolve("runs");
+    Files.createDirectories(runs.resolve("run-a"));
+    Files.writeString(runs.resolve("run-a/metrics.csv"), "step,epoch,loss\n");
     ServeCommand command = new ServeCommand();
     CommandLine cli = TrainCommand.commandLine(command);
     StringWriter out = new StringWriter();
@@ -33,7 +36,15 @@ class ServeCommandTest {
         new Thread(
             () ->
                 status.set(
-                    cli.execute("--base", base.toString(), "--port", "0", "--poll-seconds", "0")));
+                    cli.execute(
+                        "--base",
+                        base.toString(),
+                        "--port",
+                        "0",
+                        "--poll-seconds",
+                        "0",
+                        "--runs",
+                        runs.toString())));
     thread.start();
     long deadline = System.nanoTime() + 30_000_000_000L;
     while ((command.server == null || !out.toString().contains("Ctrl-C"))
@@ -46,6 +57,8 @@ class ServeCommandTest {
     String printed = out.toString();
     assertThat(printed)
         .contains("http://127.0.0.1:" + port)
+        .contains("web page: http://127.0.0.1:" + port + "/\n")
+        .contains("runs: " + runs.toAbsolutePath().normalize() + " (1: run-a)")
         .contains("fashion")
         .contains("versions [1], default 1")
         .contains("dpm-solver++")
@@ -75,5 +88,33 @@ class ServeCommandTest {
         .isEqualTo(2);
     assertThat(err.toString()).contains("is not a folder").contains("export");
     assertThat(Files.exists(dir.resolve("nothing"))).isFalse();
+  }
+
+  @Test
+  void aMissingRunsFolderIsAClearError() throws Exception {
+    Files.createDirectories(dir.resolve("models"));
+    CommandLine cli = TrainCommand.commandLine(new ServeCommand());
+    StringWriter err = new StringWriter();
+    cli.setErr(new PrintWriter(err, true));
+    assertThat(
+            cli.execute(
+                "--base",
+                dir.resolve("models").toString(),
+                "--runs",
+                dir.resolve("no-runs").toString(),
+                "--port",
+                "0"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("no-runs is not a folder", "--runs", "runs/");
+  }
+
+  @Test
+  void theHelpNamesTheWebPageAndRuns() {
+    CommandLine cli = TrainCommand.commandLine(new ServeCommand());
+    StringWriter out = new StringWriter();
+    cli.setOut(new PrintWriter(out, true));
+    assertThat(cli.execute("--help")).isZero();
+    assertThat(out.toString())
+        .contains("--runs=DIR", "A web page at http://HOST:PORT/", "GET  /v1/models", "/v1/runs");
   }
 }

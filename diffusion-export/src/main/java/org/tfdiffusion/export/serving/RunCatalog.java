@@ -1,0 +1,257 @@
+package org.tfdiffusion.export.serving;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.tfdiffusion.train.RunDirectory;
+
+/**
+ * The training runs under {@code serve --runs DIR}, for the web page: read-only extensions to
+ * TensorFlow Serving's REST API.
+ *
+ * <ul>
+ *   <li>{@code GET /v1/runs}: {@code {"runs_dir": "/abs/DIR", "runs": [{"name", "updated", "rows",
+ *       "last_step", "last_loss", "samples": [{"file": "step-000600.png", "step": 600}, ...],
+ *       "config": {...}}, ...]}}, newest first (by the time metrics.csv or config.json last
+ *       changed); samples newest first. {@code "runs_dir": null} when the server has no runs;
+ *   <li>{@code GET /v1/runs/NAME/metrics.csv}: the run's metrics, as training writes them;
+ *   <li>{@code GET /v1/runs/NAME/config.json}: the run's config;
+ *   <li>{@code GET /v1/runs/NAME/samples/step-N.png}: a sample grid.
+ * </ul>
+ *
+ * A run is a folder directly under DIR that holds {@code config.json} or {@code metrics.csv} (DIR
+ * itself when it is one run folder). Only names from the listing are served, and only sample files
+ * named {@code step-N.png} whose real path lies inside the run: anything else, {@code ..} and
+ * encoded slashes included, is a 404.
+ */
+final class RunCatalog {
+  /** A sample grid's file name, as the trainer writes it. */
+  private static final Pattern SAMPLE = Pattern.compile("step-([0-9]{1,18})\\.png");
+
+  private static final String METRICS = "metrics.csv";
+
+  private final Optional<Path> dir;
+
+  /**
+   * @param dir the folder of runs, or empty for a server without runs
+   */
+  RunCatalog(Optional<Path> dir) {
+    this.dir = dir.map(d -> d.toAbsolutePath().normalize());
+  }
+
+  Optional<Path> dir() {
+    return dir;
+  }
+
+  /** The run folders by name, newest first. */
+  Map<String, Path> runs() {
+    if (dir.isEmpty() || !Files.isDirectory(dir.get())) {
+      return Map.of();
+    }
+    Path root = dir.get();
+    List<Path> found = new ArrayList<>();
+    if (isRun(root)) {
+      found.add(root);
+    } else {
+      try (Stream<Path> entries = Files.list(root)) {
+        entries
+            .filter(p -> !p.getFileName().toString().startsWith("."))
+            .filter(RunCatalog::isRun)
+            .forEach(found::add);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot list " + root, e);
+      }
+    }
+    found.sort(
+        Comparator.comparing(RunCatalog::updated)
+            .reversed()
+            .thenComparing(p -> p.getFileName().toString()));
+    Map<String, Path> out = new LinkedHashMap<>();
+    found.forEach(p -> out.put(p.getFileName().toString(), p));
+    return out;
+  }
+
+  private static boolean isRun(Path p) {
+    return Files.isDirectory(p)
+        && (Files.isRegularFile(p.resolve(RunDirectory.CONFIG))
+            || Files.isRegularFile(p.resolve(METRICS)));
+  }
+
+  /** When the run last logged: metrics.csv's time, else config.json's. */
+  private static FileTime updated(Path run) {
+    for (String f : new String[] {METRICS, RunDirectory.CONFIG}) {
+      try {
+        return Files.getLastModifiedTime(run.resolve(f));
+      } catch (IOException e) {
+        // try the next
+      }
+    }
+    return FileTime.fromMillis(0);
+  }
+
+  /** The sample grids of a run (files inside it), newest (highest step) first. */
+  private static List<Sample> samples(Path run) {
+    Path folder = run.resolve("samples");
+    if (!Files.isDirectory(folder)) {
+      return List.of();
+    }
+    List<Sample> out = new ArrayList<>();
+    try (Stream<Path> entries = Files.list(folder)) {
+      for (Path p : entries.toList()) {
+        Matcher m = SAMPLE.matcher(p.getFileName().toString());
+        if (m.matches() && inside(run, p)) {
+          out.add(new Sample(p.getFileName().toString(), Long.parseLong(m.group(1))));
+        }
+      }
+    } catch (IOException e) {
+      return List.of();
+    }
+    out.sort(Comparator.comparingLong(Sample::step).reversed());
+    return out;
+  }
+
+  private record Sample(String file, long step) {}
+
+  /** {@code GET /v1/runs}. */
+  byte[] listing() {
+    Map<String, Path> runs = runs();
+    return RestServer.json(
+        g -> {
+          g.writeStartObject();
+          if (dir.isPresent()) {
+            g.writeStringField("runs_dir", dir.get().toString());
+          } else {
+            g.writeNullField("runs_dir");
+          }
+          g.writeArrayFieldStart("runs");
+          for (Map.Entry<String, Path> run : runs.entrySet()) {
+            Path p = run.getValue();
+            g.writeStartObject();
+            g.writeStringField("name", run.getKey());
+            g.writeStringField("updated", updated(p).toInstant().toString());
+            List<String> rows = metricRows(p);
+            g.writeNumberField("rows", rows.size());
+            if (!rows.isEmpty()) {
+              String[] last = rows.get(rows.size() - 1).split(",");
+              try {
+                g.writeNumberField("last_step", Long.parseLong(last[0]));
+                g.writeNumberField("last_loss", Double.parseDouble(last[2]));
+              } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+                // a row being written, or not training's format: no summary
+              }
+            }
+            g.writeArrayFieldStart("samples");
+            for (Sample s : samples(p)) {
+              g.writeStartObject();
+              g.writeStringField("file", s.file());
+              g.writeNumberField("step", s.step());
+              g.writeEndObject();
+            }
+            g.writeEndArray();
+            Optional<JsonNode> config = readConfig(p);
+            if (config.isPresent()) {
+              g.writeFieldName("config");
+              g.writeTree(config.get());
+            } else {
+              g.writeNullField("config");
+            }
+            g.writeEndObject();
+          }
+          g.writeEndArray();
+          g.writeEndObject();
+        });
+  }
+
+  /** The data rows of metrics.csv (no header, no blank lines); none when it is missing. */
+  private static List<String> metricRows(Path run) {
+    Path file = run.resolve(METRICS);
+    if (!Files.isRegularFile(file)) {
+      return List.of();
+    }
+    try {
+      return Files.readAllLines(file, StandardCharsets.UTF_8).stream()
+          .filter(l -> !l.isBlank() && !l.startsWith("step"))
+          .toList();
+    } catch (IOException e) {
+      return List.of();
+    }
+  }
+
+  private static Optional<JsonNode> readConfig(Path run) {
+    Path file = run.resolve(RunDirectory.CONFIG);
+    if (!Files.isRegularFile(file)) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(PredictRequest.MAPPER.readTree(file.toFile()));
+    } catch (IOException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** {@code GET /v1/runs/NAME/metrics.csv}. */
+  Path metrics(String name) {
+    return existing(run(name), METRICS, name);
+  }
+
+  /** {@code GET /v1/runs/NAME/config.json}. */
+  Path config(String name) {
+    return existing(run(name), RunDirectory.CONFIG, name);
+  }
+
+  /** {@code GET /v1/runs/NAME/samples/FILE}: only a {@code step-N.png} of the listing. */
+  Path sample(String name, String file) {
+    Path run = run(name);
+    if (samples(run).stream().noneMatch(s -> s.file().equals(file))) {
+      throw ServingException.notFound(
+          "run %s has no sample grid '%s' (GET /v1/runs lists its samples/step-N.png files)",
+          name, file);
+    }
+    return existing(run, "samples/" + file, name);
+  }
+
+  private Path run(String name) {
+    if (dir.isEmpty()) {
+      throw ServingException.notFound(
+          "this server shows no training runs; start it with serve --runs DIR (a folder of run"
+              + " folders)");
+    }
+    Path run = runs().get(name);
+    if (run == null) {
+      throw ServingException.notFound(
+          "no run '%s' under %s (GET /v1/runs lists them)", name, dir.get());
+    }
+    return run;
+  }
+
+  /** A file of a run, after checking that its real path lies inside the run's real path. */
+  private static Path existing(Path run, String relative, String name) {
+    Path file = run.resolve(relative);
+    if (inside(run, file)) {
+      return file;
+    }
+    throw ServingException.notFound("run %s has no %s", name, relative);
+  }
+
+  /** Whether a file exists and its real path (links followed) lies inside the run's. */
+  private static boolean inside(Path run, Path file) {
+    try {
+      return Files.isRegularFile(file) && file.toRealPath().startsWith(run.toRealPath());
+    } catch (IOException e) {
+      return false; // gone since the listing
+    }
+  }
+}

@@ -1,0 +1,417 @@
+package org.tfdiffusion.export.serving;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.File;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.logging.LogEntry;
+import org.openqa.selenium.logging.LogType;
+
+/**
+ * The web page in a real headless Chromium (Debian's {@code chromium} and {@code chromium-driver};
+ * skipped with a message when they are not installed), against the server on a free port with the
+ * tiny export and a folder of runs. Screenshots go to {@code target/web-page.png} and {@code
+ * target/web-runs.png}.
+ */
+class WebPageBrowserTest {
+  static final Duration WAIT = Duration.ofSeconds(60);
+  static final List<String> CHROMIUM =
+      List.of("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome");
+  static final List<String> CHROMEDRIVER =
+      List.of("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver");
+
+  static RestServer server;
+  static ChromeDriver driver;
+
+  /** Why the browser test cannot run here, or null. */
+  static String missing;
+
+  @BeforeAll
+  static void start() {
+    Optional<String> browser = firstExecutable("TFDIFFUSION_CHROMIUM", CHROMIUM);
+    Optional<String> chromedriver = firstExecutable("TFDIFFUSION_CHROMEDRIVER", CHROMEDRIVER);
+    if (browser.isEmpty() || chromedriver.isEmpty()) {
+      missing =
+          "skipped: the browser test needs Chromium and its driver, "
+              + (browser.isEmpty() ? "no chromium in " + CHROMIUM : "chromium found")
+              + ", "
+              + (chromedriver.isEmpty() ? "no chromedriver in " + CHROMEDRIVER : "driver found")
+              + "; install them with apt-get install -y chromium chromium-driver (or set"
+              + " TFDIFFUSION_CHROMIUM and TFDIFFUSION_CHROMEDRIVER)";
+      System.err.println("WebPageBrowserTest " + missing);
+      return;
+    }
+    server =
+        RestServer.start(
+            WebFixture.base(),
+            RestServer.Options.defaults()
+                .withPort(0)
+                .withMaxBatch(8)
+                .withPoll(Duration.ZERO)
+                .withRuns(WebFixture.runs()),
+            ServerLog.quiet());
+    Logger.getLogger("org.openqa.selenium").setLevel(Level.SEVERE);
+    ChromeOptions options = new ChromeOptions();
+    options.setBinary(browser.get());
+    options.addArguments(
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps");
+    options.setCapability("goog:loggingPrefs", Map.of(LogType.BROWSER, "ALL"));
+    ChromeDriverService service =
+        new ChromeDriverService.Builder()
+            .usingDriverExecutable(new File(chromedriver.get()))
+            .usingAnyFreePort()
+            .build();
+    driver = new ChromeDriver(service, options);
+    driver.manage().timeouts().scriptTimeout(WAIT);
+  }
+
+  static Optional<String> firstExecutable(String variable, List<String> candidates) {
+    return Stream.concat(Stream.ofNullable(System.getenv(variable)), candidates.stream())
+        .filter(p -> Files.isExecutable(Path.of(p)))
+        .findFirst();
+  }
+
+  @AfterAll
+  static void stop() {
+    if (driver != null) {
+      driver.quit();
+    }
+    if (server != null) {
+      server.close();
+    }
+  }
+
+  @BeforeEach
+  void blank() {
+    assumeTrue(missing == null, missing);
+    driver.get("about:blank");
+  }
+
+  /** Opens the page at a hash and waits until it has started (and run what the link asks). */
+  static void open(String hash) {
+    open(server, hash);
+  }
+
+  static void open(RestServer at, String hash) {
+    driver.get(at.url() + "/" + hash);
+    waitFor("the page to start", () -> "true".equals(js("return document.body.dataset.ready")));
+  }
+
+  static Object js(String script, Object... args) {
+    return ((JavascriptExecutor) driver).executeScript(script, args);
+  }
+
+  static WebElement byId(String id) {
+    return driver.findElement(By.id(id));
+  }
+
+  static void type(String id, String text) {
+    WebElement field = byId(id);
+    field.clear();
+    field.sendKeys(text);
+  }
+
+  /** Picks the option of a select by its text, as a user would. */
+  static void choose(String id, String text) {
+    driver
+        .findElement(
+            By.xpath("//select[@id='" + id + "']/option[normalize-space(.)='" + text + "']"))
+        .click();
+  }
+
+  /** The text of a select's chosen option. */
+  static String selected(String id) {
+    return (String)
+        js(
+            "const s = document.getElementById(arguments[0]);"
+                + " return s.options[s.selectedIndex].text;",
+            id);
+  }
+
+  static void waitFor(String what, Supplier<Boolean> condition) {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (Boolean.TRUE.equals(condition.get())) {
+        return;
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    fail(
+        "timed out waiting for "
+            + what
+            + "; page error: "
+            + js("return document.getElementById('gen-error').textContent")
+            + " / "
+            + js("return document.getElementById('runs-error').textContent"));
+  }
+
+  /** The src of each result image, once the batch of {@code count} has rendered. */
+  @SuppressWarnings("unchecked")
+  static List<String> images(int count) {
+    waitFor(
+        count + " rendered images",
+        () ->
+            (Boolean)
+                js(
+                    "const imgs = [...document.querySelectorAll('#results img')];"
+                        + " return !document.getElementById('generate').disabled"
+                        + " && imgs.length === arguments[0]"
+                        + " && imgs.every(i => i.complete && i.naturalWidth === 28);",
+                    count));
+    return (List<String>)
+        js("return [...document.querySelectorAll('#results img')].map(i => i.src)");
+  }
+
+  static void generate() {
+    byId("generate").click();
+  }
+
+  /** Chromium's console: JavaScript errors and content-security-policy violations fail a test. */
+  static void assertNoConsoleErrors() {
+    List<String> severe =
+        driver.manage().logs().get(LogType.BROWSER).getAll().stream()
+            .filter(e -> e.getLevel().intValue() >= Level.SEVERE.intValue())
+            .map(LogEntry::getMessage)
+            // a request the server refused (shown on the page) is logged as a failed resource
+            .filter(m -> !m.contains("Failed to load resource"))
+            .toList();
+    assertThat(severe).isEmpty();
+  }
+
+  static void screenshot(String name) throws Exception {
+    Path target = Path.of("target");
+    Files.createDirectories(target);
+    js("window.scrollTo(0, 0)");
+    File shot = driver.getScreenshotAs(OutputType.FILE);
+    Files.copy(shot.toPath(), target.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  /** The PNG (b64) of one image straight from :predict, as the page should have asked for it. */
+  static String predictDirectly(long seed, int label, double guidance, int steps) throws Exception {
+    String body =
+        String.format(
+            java.util.Locale.ROOT,
+            "{\"signature_name\": \"sample\", \"inputs\": {\"seed\": [%d], \"class_label\": [%d],"
+                + " \"guidance_scale\": [%s], \"num_steps\": %d}}",
+            seed,
+            label,
+            guidance,
+            steps);
+    HttpResponse<String> r =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(URI.create(server.url() + "/v1/models/fashion:predict"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode json = new ObjectMapper().readTree(r.body());
+    return json.path("outputs").path("images_png_bytes").get(0).path("b64").asText();
+  }
+
+  @Test
+  void twoSeedsGiveTwoDistinctImagesTheSameSeedTheSameImageAndTheLinkReproducesThem()
+      throws Exception {
+    open("");
+    assertThat(selected("model")).isEqualTo("fashion");
+    waitFor("the model's signatures", () -> byId("steps-field").isDisplayed());
+    choose("class", "Trouser");
+    type("seeds", "1, 2");
+    type("guidance", "3");
+    type("steps", "4");
+    generate();
+    List<String> first = images(2);
+    assertThat(first).allSatisfy(src -> assertThat(src).startsWith("data:image/png;base64,"));
+    assertThat(first.get(0)).isNotEqualTo(first.get(1));
+    long differing =
+        (Long)
+            js(
+                "const px = img => { const c = document.createElement('canvas');"
+                    + " c.width = img.naturalWidth; c.height = img.naturalHeight;"
+                    + " const g = c.getContext('2d'); g.drawImage(img, 0, 0);"
+                    + " return g.getImageData(0, 0, c.width, c.height).data; };"
+                    + " const [a, b] = [...document.querySelectorAll('#results img')].map(px);"
+                    + " let n = 0; for (let i = 0; i < a.length; i += 4) if (a[i] !== b[i]) n++;"
+                    + " return n;");
+    assertThat(differing).as("pixels that differ between seed 1 and seed 2").isGreaterThan(100);
+    assertThat(first.get(0))
+        .as("the page asks :predict for seed 1, Trouser, guidance 3, 4 steps")
+        .isEqualTo("data:image/png;base64," + predictDirectly(1, 1, 3.0, 4));
+    assertThat(byId("result-info").getText())
+        .matches("(?s)2 images in [0-9.]+ s.*")
+        .contains("fashion v1", "Trouser", "guidance 3", "4 steps");
+    WebElement download = driver.findElement(By.cssSelector("#results figure a[download]"));
+    assertThat(download.getAttribute("download")).isEqualTo("fashion-v1-Trouser-seed1.png");
+    assertThat(download.getAttribute("href")).isEqualTo(first.get(0));
+    String link = driver.getCurrentUrl();
+    assertThat(link)
+        .contains("view=generate", "model=fashion", "version=1", "class=Trouser", "seeds=1,2")
+        .contains("guidance=3", "steps=4");
+    screenshot("web-page.png");
+
+    type("seeds", "1");
+    generate();
+    assertThat(images(1)).containsExactly(first.get(0));
+
+    driver.get("about:blank");
+    open(link.substring(link.indexOf('#')));
+    assertThat(images(2)).containsExactlyElementsOf(first);
+    assertThat(byId("seeds").getAttribute("value")).isEqualTo("1,2");
+    assertThat(selected("class")).isEqualTo("Trouser");
+    assertNoConsoleErrors();
+  }
+
+  @Test
+  void badInputAndServerErrorsAreShownInPlainWords() {
+    open("");
+    waitFor("the model's signatures", () -> byId("steps-field").isDisplayed());
+    type("seeds", "1, x2");
+    generate();
+    waitFor("the seed error", () -> byId("gen-error").isDisplayed());
+    assertThat(byId("gen-error").getText())
+        .contains("Seed \"x2\" is not a whole number")
+        .contains("separated by commas");
+    assertThat(driver.findElements(By.cssSelector("#results img"))).isEmpty();
+
+    type("seeds", "1-9");
+    generate();
+    assertThat(byId("gen-error").getText()).contains("limit of 8", "serve --max-batch");
+
+    type("seeds", "5");
+    type("steps", "101");
+    generate();
+    assertThat(byId("gen-error").getText()).contains("from 1 to 100");
+
+    // a class label out of range reaches the server, whose message the page shows
+    open("#view=generate&model=fashion&class=12&seeds=1&steps=4");
+    waitFor("the server's error", () -> byId("gen-error").isDisplayed());
+    assertThat(byId("gen-error").getText())
+        .startsWith("The server could not run this request:")
+        .contains("class_label must be in [0, 9]");
+    assertThat(byId("generate").isEnabled()).isTrue();
+    assertThat(byId("progress").isDisplayed()).isFalse();
+
+    open("#view=generate&model=nope&seeds=1");
+    assertThat(byId("gen-error").getText()).contains("model \"nope\"", "fashion");
+    assertNoConsoleErrors();
+  }
+
+  @Test
+  void whileTheServerWorksTheButtonIsDisabledAndProgressShows() {
+    open("");
+    waitFor("the model's signatures", () -> byId("steps-field").isDisplayed());
+    // a slow server: every request of the page waits 1.5 s before it is sent
+    js(
+        "const f = window.fetch; window.fetch = (...a) =>"
+            + " new Promise(r => setTimeout(r, 1500)).then(() => f(...a));");
+    type("seeds", "7, 8");
+    generate();
+    assertThat(byId("generate").isEnabled()).isFalse();
+    assertThat(byId("random").isEnabled()).isFalse();
+    assertThat(byId("progress").isDisplayed()).isTrue();
+    assertThat(byId("progress-text").getText()).startsWith("Generating 2 images…");
+    assertThat(images(2)).hasSize(2);
+    assertThat(byId("generate").isEnabled()).isTrue();
+    assertThat(byId("progress").isDisplayed()).isFalse();
+  }
+
+  @Test
+  void theRunsViewShowsTheLossCurveAndTheSampleGridsNewestFirst() throws Exception {
+    open("#view=runs");
+    waitFor(
+        "the loss curve",
+        () -> !driver.findElements(By.cssSelector("#chart polyline.raw")).isEmpty());
+    assertThat(driver.findElements(By.cssSelector("#run-list button")))
+        .extracting(WebElement::getText)
+        .satisfiesExactly(
+            demo -> assertThat(demo).contains("demo-run", "step 300", "3 grids"),
+            empty -> assertThat(empty).contains("empty-run", "no metrics yet"));
+    String points =
+        driver.findElement(By.cssSelector("#chart polyline.raw")).getAttribute("points");
+    assertThat(points.trim().split("\\s+")).hasSize(WebFixture.ROWS);
+    assertThat(driver.findElements(By.cssSelector("#chart polyline.smooth"))).hasSize(1);
+    waitFor(
+        "the sample grids",
+        () ->
+            (Boolean)
+                js(
+                    "const imgs = [...document.querySelectorAll('#samples img')];"
+                        + " return imgs.length === 3"
+                        + " && imgs.every(i => i.complete && i.naturalWidth === 28);"));
+    assertThat(driver.findElements(By.cssSelector("#samples img")))
+        .extracting(i -> i.getAttribute("data-step"))
+        .containsExactly("300", "200", "100");
+    assertThat(byId("run-summary").getText()).contains("demo", "28×28×1");
+    assertThat(driver.getCurrentUrl()).contains("view=runs", "run=demo-run");
+    screenshot("web-runs.png");
+
+    choose("series", "learning rate");
+    assertThat(byId("chart").getText()).contains("0.002");
+
+    driver.findElement(By.cssSelector("#run-list button[data-run='empty-run']")).click();
+    waitFor("the empty run", () -> byId("chart").getText().contains("No metrics yet"));
+    assertThat(byId("samples").getText()).contains("No sample grids yet");
+    assertNoConsoleErrors();
+  }
+
+  @Test
+  void withoutModelsOrRunsThePageSaysWhatToDo(@TempDir Path empty) {
+    try (RestServer bare =
+        RestServer.start(
+            empty,
+            RestServer.Options.defaults().withPort(0).withPoll(Duration.ZERO),
+            ServerLog.quiet())) {
+      open(bare, "");
+      assertThat(byId("model-info").getText()).contains("No models yet", "./tfdiffusion export");
+      assertThat(byId("generate").isEnabled()).isFalse();
+      open(bare, "#view=runs");
+      waitFor("the runs hint", () -> byId("runs-dir").getText().contains("serve --runs DIR"));
+      assertThat(byId("run-detail").isDisplayed()).isFalse();
+      assertNoConsoleErrors();
+    }
+  }
+}
