@@ -1,5 +1,6 @@
 package org.tfdiffusion.cli;
 
+import org.tfdiffusion.eval.classifier.TrainClassifierCommand;
 import org.tfdiffusion.export.ExportCommand;
 import org.tfdiffusion.train.FineTuneCommand;
 import org.tfdiffusion.train.TrainCommand;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Command;
       FineTuneCommand.class,
       SampleCommand.class,
       ExportCommand.class,
+      TrainClassifierCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
