@@ -1,5 +1,6 @@
 package org.tfdiffusion.cli;
 
+import org.tfdiffusion.eval.EvalCommand;
 import org.tfdiffusion.eval.classifier.TrainClassifierCommand;
 import org.tfdiffusion.export.ExportCommand;
 import org.tfdiffusion.train.FineTuneCommand;
@@ -23,6 +24,7 @@ import picocli.CommandLine.Command;
       SampleCommand.class,
       ExportCommand.class,
       TrainClassifierCommand.class,
+      EvalCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
