@@ -98,57 +98,60 @@ public final class KernelInceptionDistance {
     checkArgument(d == y[0].length, "feature dimensions differ: %s vs %s", d, y[0].length);
     int m = x.length;
     int n = y.length;
-    double xx = offDiagonalSum(x, d);
-    double yy = offDiagonalSum(y, d);
-    double xy = 0;
-    for (double[] a : x) {
-      for (double[] b : y) {
-        xy += kernel(a, b, d);
-      }
-    }
+    double xx = kernelSum(x, x, d, true);
+    double yy = kernelSum(y, y, d, true);
+    double xy = kernelSum(x, y, d, false);
     return xx / ((double) m * (m - 1)) + yy / ((double) n * (n - 1)) - 2 * xy / ((double) m * n);
   }
 
   /** k(a, b) = (aᵀb / d + 1)³. */
   public static double kernel(double[] a, double[] b) {
     checkArgument(a.length == b.length, "vectors of %s and %s values", a.length, b.length);
-    return kernel(a, b, a.length);
-  }
-
-  private static double kernel(double[] a, double[] b, int d) {
-    double base = dot(a, b) / d + 1;
+    double dot = 0;
+    for (int k = 0; k < a.length; k++) {
+      dot += a[k] * b[k];
+    }
+    double base = dot / a.length + 1;
     return base * base * base;
   }
 
-  /** Σ_{i≠j} k(v_i, v_j), from the upper triangle. */
-  private static double offDiagonalSum(double[][] v, int d) {
-    double sum = 0;
-    for (int i = 0; i < v.length; i++) {
-      for (int j = i + 1; j < v.length; j++) {
-        sum += kernel(v[i], v[j], d);
+  /**
+   * Σ_{i,j} k(a_i, b_j), without the terms i = j when {@code self} (a and b the same set). Each row
+   * of dot products a_iᵀB is accumulated as Σ_k a_ik B[k, :] over the transposed B, a loop without
+   * a carried sum that the JIT vectorises; zero features (ReLU) are skipped.
+   */
+  private static double kernelSum(double[][] a, double[][] b, int d, boolean self) {
+    int n = b.length;
+    double[][] bt = new double[d][n];
+    for (int j = 0; j < n; j++) {
+      for (int k = 0; k < d; k++) {
+        bt[k][j] = b[j][k];
       }
     }
-    return 2 * sum;
-  }
-
-  /** aᵀb with four accumulators (independent additions, so the CPU can overlap them). */
-  private static double dot(double[] a, double[] b) {
-    double s0 = 0;
-    double s1 = 0;
-    double s2 = 0;
-    double s3 = 0;
-    int k = 0;
-    int n = a.length;
-    for (; k + 3 < n; k += 4) {
-      s0 += a[k] * b[k];
-      s1 += a[k + 1] * b[k + 1];
-      s2 += a[k + 2] * b[k + 2];
-      s3 += a[k + 3] * b[k + 3];
+    double[] dots = new double[n];
+    double sum = 0;
+    for (int i = 0; i < a.length; i++) {
+      java.util.Arrays.fill(dots, 0);
+      double[] ai = a[i];
+      for (int k = 0; k < d; k++) {
+        double v = ai[k];
+        if (v == 0) {
+          continue;
+        }
+        double[] column = bt[k];
+        for (int j = 0; j < n; j++) {
+          dots[j] += v * column[j];
+        }
+      }
+      for (int j = 0; j < n; j++) {
+        if (self && j == i) {
+          continue;
+        }
+        double base = dots[j] / d + 1;
+        sum += base * base * base;
+      }
     }
-    for (; k < n; k++) {
-      s0 += a[k] * b[k];
-    }
-    return (s0 + s1) + (s2 + s3);
+    return sum;
   }
 
   private static double[][] pick(double[][] rows, int[] indices) {
