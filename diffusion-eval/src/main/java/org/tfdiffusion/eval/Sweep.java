@@ -34,6 +34,9 @@ public final class Sweep {
       Optional<Double> guidance,
       Figures figures) {}
 
+  /** The top of the class-accuracy axis: a little above 1 so that the 1.0 line shows. */
+  private static final double ACCURACY_AXIS_TOP = 1.05;
+
   private final List<Row> rows = new ArrayList<>();
   private final Figures floor;
   private final Map<String, Object> header;
@@ -225,11 +228,12 @@ public final class Sweep {
                 .toArray());
     LinePlot.Panel accuracyPanel =
         LinePlot.Panel.of(
-            "Class accuracy vs guidance",
-            "guidance scale w",
-            "class accuracy",
-            false,
-            List.of(accuracy));
+                "Class accuracy vs guidance",
+                "guidance scale w",
+                "class accuracy",
+                false,
+                List.of(accuracy))
+            .withYRange(0, ACCURACY_AXIS_TOP);
     if (floor.classAccuracy().isPresent()) {
       accuracyPanel =
           accuracyPanel.withReference(floor.classAccuracy().get(), "classifier on real train");

@@ -20,6 +20,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import javax.imageio.ImageIO;
 
@@ -42,6 +43,9 @@ public final class LinePlot {
   private static final int TICK = 5;
   private static final int MARKER = 7;
   private static final int TARGET_TICKS = 6;
+
+  /** Room around the data on a log axis: a factor 10^0.1. */
+  private static final double LOG_PAD = Math.pow(10, 0.1);
 
   /** Colour-blind-safe palette (Okabe &amp; Ito). */
   private static final Color[] PALETTE = {
@@ -79,20 +83,38 @@ public final class LinePlot {
       boolean logX,
       List<Series> series,
       OptionalDouble reference,
-      String referenceLabel) {
+      String referenceLabel,
+      Optional<double[]> yRange) {
     public Panel {
       series = List.copyOf(series);
+      yRange.ifPresent(
+          r ->
+              checkArgument(r.length == 2 && r[0] < r[1], "y range must be [min, max], min < max"));
     }
 
-    /** A panel without a reference line. */
+    /** A panel without a reference line, its y range from the data. */
     public static Panel of(
         String title, String xLabel, String yLabel, boolean logX, List<Series> series) {
-      return new Panel(title, xLabel, yLabel, logX, series, OptionalDouble.empty(), "");
+      return new Panel(
+          title, xLabel, yLabel, logX, series, OptionalDouble.empty(), "", Optional.empty());
     }
 
     /** The same panel with a dashed reference line at y. */
     public Panel withReference(double y, String label) {
-      return new Panel(title, xLabel, yLabel, logX, series, OptionalDouble.of(y), label);
+      return new Panel(title, xLabel, yLabel, logX, series, OptionalDouble.of(y), label, yRange);
+    }
+
+    /** The same panel with a fixed y range (e.g. [0, 1] for accuracies). */
+    public Panel withYRange(double min, double max) {
+      return new Panel(
+          title,
+          xLabel,
+          yLabel,
+          logX,
+          series,
+          reference,
+          referenceLabel,
+          Optional.of(new double[] {min, max}));
     }
   }
 
@@ -236,10 +258,15 @@ public final class LinePlot {
     }
     g.setClip(clip);
 
-    drawLegend(g, panel, left + width, top);
+    drawLegend(g, panel, xAxis, yAxis, new java.awt.Rectangle(left, top, width, height));
   }
 
-  private static void drawLegend(Graphics2D g, Panel panel, int right, int top) {
+  /**
+   * The legend, in the corner of the plot area (top right, bottom right, top left, bottom left)
+   * that hides the fewest data points and, if it can, not the reference line.
+   */
+  private static void drawLegend(
+      Graphics2D g, Panel panel, Axis xAxis, Axis yAxis, java.awt.Rectangle plot) {
     List<String> names = new ArrayList<>();
     panel.series().forEach(s -> names.add(s.name()));
     boolean reference = panel.reference().isPresent() && !panel.referenceLabel().isEmpty();
@@ -255,8 +282,40 @@ public final class LinePlot {
     int row = fm.getHeight() + 2;
     int boxWidth = textWidth + 44;
     int boxHeight = row * names.size() + 8;
-    int x = right - boxWidth - 8;
-    int y = top + 8;
+    int inset = 8;
+    int[][] corners = {
+      {plot.x + plot.width - boxWidth - inset, plot.y + inset},
+      {plot.x + plot.width - boxWidth - inset, plot.y + plot.height - boxHeight - inset},
+      {plot.x + inset, plot.y + inset},
+      {plot.x + inset, plot.y + plot.height - boxHeight - inset}
+    };
+    int x = corners[0][0];
+    int y = corners[0][1];
+    int best = Integer.MAX_VALUE;
+    for (int[] c : corners) {
+      java.awt.Rectangle box = new java.awt.Rectangle(c[0], c[1], boxWidth, boxHeight);
+      int cost = 0;
+      for (Series s : panel.series()) {
+        for (int i = 0; i < s.x().length; i++) {
+          if (Double.isFinite(s.x()[i])
+              && Double.isFinite(s.y()[i])
+              && box.contains(xAxis.toPixel(s.x()[i]), yAxis.toPixel(s.y()[i]))) {
+            cost += 10;
+          }
+        }
+      }
+      if (panel.reference().isPresent()) {
+        double ry = yAxis.toPixel(panel.reference().getAsDouble());
+        if (ry >= box.y - 2 && ry <= box.y + box.height + 2) {
+          cost += 1;
+        }
+      }
+      if (cost < best) {
+        best = cost;
+        x = c[0];
+        y = c[1];
+      }
+    }
     g.setColor(new Color(255, 255, 255, 230));
     g.fillRect(x, y, boxWidth, boxHeight);
     g.setColor(Color.GRAY);
@@ -267,9 +326,7 @@ public final class LinePlot {
       boolean isReference = reference && i == names.size() - 1;
       if (isReference) {
         g.setColor(REFERENCE);
-        g.setStroke(
-            new BasicStroke(
-                1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 5f}, 0f));
+        g.setStroke(dashed());
         g.drawLine(x + 6, cy, x + 30, cy);
       } else {
         g.setColor(PALETTE[i % PALETTE.length]);
@@ -280,6 +337,11 @@ public final class LinePlot {
       g.setColor(Color.BLACK);
       g.drawString(names.get(i), x + 36, cy + fm.getAscent() / 2 - 1);
     }
+  }
+
+  private static BasicStroke dashed() {
+    return new BasicStroke(
+        1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 5f}, 0f);
   }
 
   /** Indices of the finite points of a series in increasing x. */
@@ -311,14 +373,23 @@ public final class LinePlot {
       return panel.logX() ? new double[] {1, 10} : new double[] {0, 1};
     }
     if (panel.logX()) {
-      double lo = Math.pow(10, Math.floor(Math.log10(min)));
-      double hi = Math.pow(10, Math.ceil(Math.log10(max)));
-      return new double[] {lo, hi == lo ? lo * 10 : hi};
+      // a fifth of a decade of room on each side, at least one decade in all
+      double lo = min / LOG_PAD;
+      double hi = max * LOG_PAD;
+      if (hi / lo < 10) {
+        double mid = Math.sqrt(lo * hi);
+        lo = mid / Math.sqrt(10);
+        hi = mid * Math.sqrt(10);
+      }
+      return new double[] {lo, hi};
     }
     return padded(min, max);
   }
 
   private static double[] yRange(Panel panel) {
+    if (panel.yRange().isPresent()) {
+      return panel.yRange().get().clone();
+    }
     double min = Double.POSITIVE_INFINITY;
     double max = Double.NEGATIVE_INFINITY;
     for (Series s : panel.series()) {
@@ -367,16 +438,20 @@ public final class LinePlot {
     List<Tick> ticks() {
       List<Tick> ticks = new ArrayList<>();
       if (log) {
-        int lo = (int) Math.round(Math.log10(min));
-        int hi = (int) Math.round(Math.log10(max));
-        for (int e = lo; e <= hi; e++) {
+        // labels at 1, 2 and 5 times each power of ten (only at powers of ten past 3 decades),
+        // unlabelled minor ticks at the other integers
+        boolean wide = Math.log10(max / min) > 3;
+        int first = (int) Math.floor(Math.log10(min));
+        int last = (int) Math.ceil(Math.log10(max));
+        for (int e = first; e <= last; e++) {
           double decade = Math.pow(10, e);
-          ticks.add(new Tick(decade, formatDecade(e), true));
-          if (e < hi) {
-            for (int m = 2; m <= 9; m++) {
-              ticks.add(
-                  new Tick(m * decade, hi - lo <= 1 ? format(m * decade, decade) : null, false));
+          for (int m = 1; m <= 9; m++) {
+            double v = m * decade;
+            if (v < min * (1 - 1e-9) || v > max * (1 + 1e-9)) {
+              continue;
             }
+            boolean labelled = m == 1 || (!wide && (m == 2 || m == 5));
+            ticks.add(new Tick(v, labelled ? formatLog(v, e) : null, m == 1));
           }
         }
         return ticks;
@@ -408,10 +483,14 @@ public final class LinePlot {
     return String.format(Locale.ROOT, "%." + decimals + "f", value);
   }
 
-  private static String formatDecade(int exponent) {
+  /** A label on a log axis: 20, 500, 0.5, or 2e6 outside [1e-3, 1e5]. */
+  private static String formatLog(double v, int exponent) {
     if (exponent >= 0 && exponent <= 5) {
-      return String.valueOf((long) Math.pow(10, exponent));
+      return String.valueOf(Math.round(v));
     }
-    return "1e" + exponent;
+    if (exponent < 0 && exponent >= -3) {
+      return String.format(Locale.ROOT, "%." + (-exponent) + "f", v);
+    }
+    return String.format(Locale.ROOT, "%.0e", v);
   }
 }
