@@ -24,11 +24,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Train the small Fashion-MNIST CNN whose 128-d penultimate features eval uses for FD and KID,",
-      "on the full training split, measure it on the 10,000 test images, and export it as a",
-      "SavedModel to BASE/NAME/VERSION (the next version) with serving_default:",
-      "images [B,28,28,1] in [-1,1] -> logits, probabilities, features. The repository ships",
-      "version 1 in saved_models/fashion-mnist-classifier, so eval needs no training."
+      "Train the Fashion-MNIST classifier whose features eval uses.",
+      "A small CNN trained on the full training split, measured on the 10,000 test",
+      "images and exported as a SavedModel to BASE/NAME/VERSION (the next version)",
+      "with serving_default: images [B,28,28,1] in [-1,1] -> logits, probabilities,",
+      "features (128-d). The repository ships version 1 in",
+      "saved_models/fashion-mnist-classifier, so eval needs no training."
     })
 public final class TrainClassifierCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
