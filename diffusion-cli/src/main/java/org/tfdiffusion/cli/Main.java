@@ -1,5 +1,7 @@
 package org.tfdiffusion.cli;
 
+import org.tfdiffusion.eval.EvalCommand;
+import org.tfdiffusion.eval.classifier.TrainClassifierCommand;
 import org.tfdiffusion.export.ExportCommand;
 import org.tfdiffusion.export.serving.BenchServeCommand;
 import org.tfdiffusion.export.serving.ServeCommand;
@@ -25,6 +27,8 @@ import picocli.CommandLine.Command;
       ExportCommand.class,
       ServeCommand.class,
       BenchServeCommand.class,
+      TrainClassifierCommand.class,
+      EvalCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

@@ -1,0 +1,336 @@
+package org.tfdiffusion.eval;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.tensorflow.Result;
+import org.tensorflow.SavedModelBundle;
+import org.tensorflow.SessionFunction;
+import org.tensorflow.Tensor;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tfdiffusion.eval.classifier.FashionClassifier;
+import org.tfdiffusion.export.ModelExporter;
+import org.tfdiffusion.graph.BigStack;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.sampling.DdimSampler;
+import org.tfdiffusion.sampling.DdpmSampler;
+import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.train.Checkpoints;
+import org.tfdiffusion.train.ImageSampler;
+import org.tfdiffusion.train.RunDirectory;
+import org.tfdiffusion.train.TrainConfig;
+import org.tfdiffusion.train.TrainedModel;
+
+/**
+ * The model under evaluation: a training run (its latest checkpoint, or one checkpoint) sampled
+ * with {@link ImageSampler}, or an exported SavedModel sampled through its {@code serving_default}
+ * or {@code sample} signature. Knows the model's config, where its evaluation files go and how to
+ * name them.
+ */
+public final class ModelSource {
+  private final TrainConfig config;
+  private final String description;
+  private final Path evalDir;
+  private final String tag;
+  private final Path path;
+  private final TrainedModel.Weights weights;
+  private final boolean export;
+  private final String exportSampler;
+
+  private ModelSource(
+      TrainConfig config,
+      String description,
+      Path evalDir,
+      String tag,
+      Path path,
+      TrainedModel.Weights weights,
+      boolean export,
+      String exportSampler) {
+    this.config = config;
+    this.description = description;
+    this.evalDir = evalDir;
+    this.tag = tag;
+    this.path = path;
+    this.weights = weights;
+    this.export = export;
+    this.exportSampler = exportSampler;
+  }
+
+  /**
+   * A run folder (its latest checkpoint) or a checkpoint folder; evaluations go to RUN/eval/.
+   *
+   * @throws IllegalArgumentException naming the path when it is no run or checkpoint
+   */
+  public static ModelSource run(Path path, TrainedModel.Weights weights) {
+    checkArgument(
+        Files.exists(path),
+        "%s does not exist; give a run folder (runs/...) or a checkpoint",
+        path);
+    Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
+    Path runDir = checkpoint.dir().getParent().getParent();
+    TrainConfig config = RunDirectory.open(runDir).config();
+    String what =
+        String.format(
+            "run %s, %s weights of step %d",
+            runDir, weights.name().toLowerCase(Locale.ROOT), checkpoint.state().step());
+    String tag =
+        "step" + checkpoint.state().step() + (weights == TrainedModel.Weights.RAW ? "-raw" : "");
+    return new ModelSource(
+        config, what, runDir.resolve("eval"), tag, checkpoint.dir(), weights, false, null);
+  }
+
+  /**
+   * An export, {@code saved_models/NAME} (its highest version) or {@code
+   * saved_models/NAME/VERSION}; evaluations go to saved_models/NAME/eval/ (TensorFlow Serving
+   * ignores a folder whose name is not a number).
+   *
+   * @throws IllegalArgumentException when the folder holds no tfdiffusion export
+   */
+  public static ModelSource export(Path path) {
+    checkArgument(
+        Files.isDirectory(path),
+        "%s does not exist; give saved_models/NAME or saved_models/NAME/VERSION (see export)",
+        path);
+    Path versionDir = path;
+    if (!Files.isRegularFile(path.resolve("saved_model.pb"))) {
+      List<Integer> versions = ModelExporter.versions(path);
+      checkArgument(
+          !versions.isEmpty(),
+          "%s holds no SavedModel (no saved_model.pb, no numbered version folder); give"
+              + " saved_models/NAME or saved_models/NAME/VERSION",
+          path);
+      versionDir = path.resolve(String.valueOf(versions.get(versions.size() - 1)));
+    }
+    Path metadata = versionDir.resolve("assets.extra").resolve(ModelExporter.METADATA);
+    checkArgument(
+        Files.isRegularFile(metadata),
+        "%s has no assets.extra/%s, so it is not a tfdiffusion diffusion export (made by: export"
+            + " --run R)",
+        versionDir,
+        ModelExporter.METADATA);
+    JsonNode meta;
+    TrainConfig config;
+    try {
+      meta = RunDirectory.json().readTree(metadata.toFile());
+      config = RunDirectory.json().treeToValue(meta.get("config"), TrainConfig.class);
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalArgumentException("cannot read " + metadata + ": " + e.getMessage(), e);
+    }
+    String sampler = meta.path("sampler").asText("");
+    String what =
+        String.format(
+            "export %s (%s weights of step %d, serving_default %s)",
+            versionDir,
+            meta.path("weights").asText("?"),
+            meta.path("training_step").asLong(),
+            sampler);
+    return new ModelSource(
+        config,
+        what,
+        versionDir.getParent().resolve("eval"),
+        "v" + versionDir.getFileName(),
+        versionDir,
+        TrainedModel.Weights.EMA,
+        true,
+        sampler);
+  }
+
+  /** The model's training config (from config.json, or from the export's metadata). */
+  public TrainConfig config() {
+    return config;
+  }
+
+  /** One line for logs and reports. */
+  public String description() {
+    return description;
+  }
+
+  /** Where evaluation files go: RUN/eval/ or saved_models/NAME/eval/. */
+  public Path evalDir() {
+    return evalDir;
+  }
+
+  /** What distinguishes this model in file names: {@code step600} or {@code v3}. */
+  public String tag() {
+    return tag;
+  }
+
+  /** Whether this is an export. */
+  public boolean isExport() {
+    return export;
+  }
+
+  /**
+   * Refuses models the Fashion-MNIST classifier cannot judge.
+   *
+   * @throws IllegalArgumentException naming the model's shape when it is not 28×28×1
+   */
+  public void checkFashionMnistShape() {
+    UNetConfig m = config.model();
+    if (m.imageSize() != FashionClassifier.IMAGE_SIZE
+        || m.channels() != FashionClassifier.CHANNELS) {
+      throw new IllegalArgumentException(
+          String.format(
+              "eval judges samples with a Fashion-MNIST classifier, which takes 28x28x1 images;"
+                  + " this model makes %dx%dx%d images (%s). Evaluate a model trained at"
+                  + " --image-size 28 with 1 channel (e.g. train --preset fashion-mnist or demo)",
+              m.imageSize(), m.imageSize(), m.channels(), description));
+    }
+    if (m.conditional() && m.numClasses() != FashionClassifier.CLASSES) {
+      throw new IllegalArgumentException(
+          String.format(
+              "this model has %d classes, Fashion-MNIST has %d; class accuracy needs the same"
+                  + " classes",
+              m.numClasses(), FashionClassifier.CLASSES));
+    }
+  }
+
+  /**
+   * Opens a generator for {@code sampler}.
+   *
+   * @throws IllegalArgumentException for an export asked for another kind of sampler than it has,
+   *     or more steps than its sample signature offers
+   */
+  public ImageGenerator open(Sampler sampler) {
+    SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
+    if (!export) {
+      ImageSampler images =
+          ImageSampler.open(path, weights, sampler, false, 0, SessionOptions.defaults());
+      return new RunGenerator(images);
+    }
+    return new ExportGenerator(path, sampler, plan, exportSampler);
+  }
+
+  /** The kind of a sampler value. */
+  static SamplerKind kindOf(Sampler sampler) {
+    if (sampler instanceof DdpmSampler) {
+      return SamplerKind.DDPM;
+    }
+    if (sampler instanceof DdimSampler) {
+      return SamplerKind.DDIM;
+    }
+    if (sampler instanceof DpmSolverPlusPlusSampler) {
+      return SamplerKind.DPMPP;
+    }
+    throw new IllegalArgumentException("unknown sampler " + sampler);
+  }
+
+  /** The kind named by the start of a plan name such as {@code dpm-solver++(steps=20, ...)}. */
+  static SamplerKind kindOfPlanName(String planName) {
+    int paren = planName.indexOf('(');
+    return SamplerKind.lookup(paren < 0 ? planName : planName.substring(0, paren));
+  }
+
+  private static final class RunGenerator implements ImageGenerator {
+    private final ImageSampler images;
+
+    RunGenerator(ImageSampler images) {
+      this.images = images;
+    }
+
+    @Override
+    public String samplerName() {
+      return images.plan().name();
+    }
+
+    @Override
+    public int steps() {
+      return images.plan().steps();
+    }
+
+    @Override
+    public float[] generate(long[] seeds, int[] labels, float[] guidance) {
+      return images.sample(seeds, labels, guidance, i -> {}).pixels();
+    }
+
+    @Override
+    public void close() {
+      images.close();
+    }
+  }
+
+  /** Calls an export's serving_default (its own sampler) or sample (N and η per request). */
+  private static final class ExportGenerator implements ImageGenerator {
+    private final SavedModelBundle bundle;
+    private final SessionFunction function;
+    private final boolean runtimeSteps;
+    private final SamplingPlan plan;
+    private final Double eta;
+
+    ExportGenerator(Path dir, Sampler sampler, SamplingPlan plan, String exportSampler) {
+      SamplerKind exportKind = kindOfPlanName(exportSampler);
+      SamplerKind wanted = kindOf(sampler);
+      checkArgument(
+          wanted == exportKind,
+          "this export samples with %s only (%s); pass --sampler %s, or evaluate the run with"
+              + " --run to use another sampler",
+          exportKind.configName(),
+          exportSampler,
+          exportKind.configName());
+      int max =
+          exportKind == SamplerKind.DPMPP ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS;
+      checkArgument(
+          plan.steps() <= max,
+          "the export's sample signature offers at most %s %s steps, asked for %s",
+          max,
+          exportKind.configName(),
+          plan.steps());
+      this.plan = plan;
+      this.runtimeSteps = !plan.name().equals(exportSampler);
+      this.eta = sampler instanceof DdimSampler d ? d.eta() : null;
+      this.bundle = SavedModelBundle.load(dir.toString(), "serve");
+      this.function = bundle.function(runtimeSteps ? "sample" : "serving_default");
+    }
+
+    @Override
+    public String samplerName() {
+      return plan.name() + (runtimeSteps ? " (export's sample signature)" : " (export's default)");
+    }
+
+    @Override
+    public int steps() {
+      return plan.steps();
+    }
+
+    @Override
+    public float[] generate(long[] seeds, int[] labels, float[] guidance) {
+      Map<String, Tensor> inputs = new HashMap<>();
+      try {
+        inputs.put("seed", TensorIO.longs(seeds));
+        if (labels.length > 0) {
+          inputs.put("class_label", TInt32.vectorOf(labels));
+          inputs.put("guidance_scale", TFloat32.vectorOf(guidance));
+        }
+        if (runtimeSteps) {
+          inputs.put("num_steps", TInt32.scalarOf(plan.steps()));
+          if (eta != null) {
+            inputs.put("eta", TFloat32.scalarOf(eta.floatValue()));
+          }
+        }
+        try (Result r = BigStack.call(() -> function.call(inputs))) {
+          return TensorIO.toFloats(r.get("images").orElseThrow());
+        }
+      } finally {
+        inputs.values().forEach(Tensor::close);
+      }
+    }
+
+    @Override
+    public void close() {
+      bundle.close();
+    }
+  }
+}

@@ -1,0 +1,293 @@
+package org.tfdiffusion.eval;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.export.ModelExporter;
+import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.train.TrainCommand;
+import org.tfdiffusion.train.TrainedModel;
+import org.tfdiffusion.train.data.Split;
+
+class EvalCommandTest {
+  @TempDir static Path dir;
+  static Path run;
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  /** A 2-step run of a tiny class-conditional 28x28x1 model on the embedded data. */
+  @BeforeAll
+  static void train() {
+    run = dir.resolve("run");
+    var cli = TrainCommand.commandLine(new TrainCommand());
+    cli.setOut(new PrintWriter(new StringWriter()));
+    assertThat(
+            cli.execute(
+                "--preset",
+                "demo",
+                "--steps",
+                "2",
+                "--base-width",
+                "8",
+                "--levels",
+                "2",
+                "--batch-size",
+                "8",
+                "--run-dir",
+                run.toString(),
+                "--quiet",
+                "--no-xla",
+                "--sample-every",
+                "0",
+                "--sample-count",
+                "10"))
+        .isZero();
+  }
+
+  private int eval(String... args) {
+    var cli = TrainCommand.commandLine(new EvalCommand());
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    return cli.execute(args);
+  }
+
+  @Test
+  void evalOfARunWritesTheFiguresAsJsonNextToTheRun() throws IOException {
+    int status =
+        eval(
+            "--run",
+            run.toString(),
+            "--n",
+            "20",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--guidance",
+            "2",
+            "--seed",
+            "5",
+            "--data",
+            "embedded",
+            "--kid-subsets",
+            "10",
+            "--quiet");
+    assertThat(status).as(err.toString()).isZero();
+    Path file = run.resolve("eval/dpmpp-2-g2-n20-seed5-step2.json");
+    assertThat(file).exists();
+    assertThat(out.toString()).contains("real train vs test (20)").contains("wrote " + file);
+    JsonNode json = new ObjectMapper().readTree(file.toFile());
+    assertThat(json.get("sampler").asText()).isEqualTo("dpmpp");
+    assertThat(json.get("sampler_detail").asText()).startsWith("dpm-solver++(steps=2");
+    assertThat(json.get("steps").asInt()).isEqualTo(2);
+    assertThat(json.get("network_evaluations").asInt()).isEqualTo(2);
+    assertThat(json.get("guidance").asDouble()).isEqualTo(2.0);
+    assertThat(json.get("n").asInt()).isEqualTo(20);
+    assertThat(json.get("seed").asLong()).isEqualTo(5);
+    assertThat(json.get("test_images").asInt()).isEqualTo(2000);
+    assertThat(json.get("class_names").get(9).asText()).isEqualTo("Ankle boot");
+    assertThat(json.get("kid").get("subset_size").asInt()).isEqualTo(20);
+    for (String part : List.of("generated", "floor")) {
+      JsonNode f = json.get(part);
+      assertThat(f.get("images").asInt()).as(part).isEqualTo(20);
+      assertThat(f.get("fd").asDouble()).as(part).isFinite().isGreaterThanOrEqualTo(0);
+      assertThat(f.get("kid_mean").asDouble()).as(part).isFinite();
+      assertThat(f.get("kid_std").asDouble()).as(part).isFinite().isGreaterThanOrEqualTo(0);
+      double accuracy = f.get("class_accuracy").asDouble();
+      assertThat(accuracy).as(part).isBetween(0.0, 1.0);
+      int sum = 0;
+      for (JsonNode c : f.get("predicted_class_histogram")) {
+        sum += c.asInt();
+      }
+      assertThat(sum).as(part).isEqualTo(20);
+    }
+    assertThat(json.get("generated").get("seconds_per_1000_images").asDouble()).isPositive();
+    // two sampling steps of an untrained model are noise; real images are far closer to the test
+    assertThat(json.get("generated").get("fd").asDouble())
+        .isGreaterThan(json.get("floor").get("fd").asDouble());
+  }
+
+  @Test
+  void anExportGivesTheSameFiguresAsItsRun() throws IOException {
+    Path base = dir.resolve("models");
+    ModelExporter.export(
+        run,
+        "tiny",
+        base,
+        TrainedModel.Weights.EMA,
+        DpmSolverPlusPlusSampler.of(4),
+        SamplerKind.DPMPP,
+        DpmSolverPlusPlusSampler::of,
+        () -> {});
+    String[] common = {
+      "--n",
+      "10",
+      "--steps",
+      "3",
+      "--guidance",
+      "3",
+      "--data",
+      "embedded",
+      "--kid-subsets",
+      "5",
+      "--quiet"
+    };
+    Path runJson = dir.resolve("same-run.json");
+    assertThat(
+            eval(
+                concat(
+                    new String[] {"--run", run.toString(), "--out", runJson.toString()}, common)))
+        .as(err.toString())
+        .isZero();
+    assertThat(eval(concat(new String[] {"--model", base.resolve("tiny").toString()}, common)))
+        .as(err.toString())
+        .isZero();
+    Path exportJson = base.resolve("tiny/eval/dpmpp-3-g3-n10-seed0-v1.json");
+    assertThat(exportJson).exists();
+    JsonNode a = new ObjectMapper().readTree(runJson.toFile()).get("generated");
+    JsonNode b = new ObjectMapper().readTree(exportJson.toFile()).get("generated");
+    // the same seeds, labels and guidance through the export's sample signature: the same images
+    // up to float rounding, so the same figures up to a rare flip of an 8-bit level
+    assertThat(b.get("fd").asDouble())
+        .isCloseTo(a.get("fd").asDouble(), within(1e-3 * a.get("fd").asDouble()));
+    assertThat(b.get("class_accuracy").asDouble()).isEqualTo(a.get("class_accuracy").asDouble());
+
+    assertThat(eval("--model", base.resolve("tiny").toString(), "--sampler", "ddim", "--n", "4"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("this export samples with dpmpp only");
+  }
+
+  @Test
+  void aSweepWritesCsvMarkdownJsonAndPlots() throws IOException {
+    Path sweep = dir.resolve("sweep");
+    int status =
+        eval(
+            "--run",
+            run.toString(),
+            "--sweep",
+            "--sweep-samplers",
+            "ddim-2,dpmpp-2,dpmpp-3",
+            "--sweep-guidance",
+            "0,2",
+            "--steps",
+            "2",
+            "--n",
+            "10",
+            "--data",
+            "embedded",
+            "--kid-subsets",
+            "5",
+            "--out",
+            sweep.toString(),
+            "--quiet");
+    assertThat(status).as(err.toString()).isZero();
+    List<String> csv = Files.readAllLines(sweep.resolve("sweep.csv"));
+    assertThat(csv).hasSize(1 + 3 + 2 + 1);
+    assertThat(csv.get(0)).startsWith("part,sampler,steps,network_evaluations,guidance,images,fd,");
+    assertThat(csv.get(1)).startsWith("sampler,ddim,2,2,3,10,");
+    assertThat(csv.get(4)).startsWith("guidance,dpmpp,2,2,0,10,");
+    assertThat(csv.get(6)).startsWith("floor,real-train,");
+    for (String line : csv) {
+      assertThat(line.split(",", -1)).as(line).hasSize(12);
+    }
+    String md = Files.readString(sweep.resolve("sweep.md"));
+    assertThat(md).contains("## Samplers").contains("## Guidance").contains("| ddim | 2 | 3 |");
+    JsonNode json = new ObjectMapper().readTree(sweep.resolve("sweep.json").toFile());
+    assertThat(json.get("rows")).hasSize(5);
+    for (String png : List.of("quality-vs-nfe.png", "guidance.png")) {
+      BufferedImage image = ImageIO.read(sweep.resolve(png).toFile());
+      assertThat(image.getWidth()).as(png).isEqualTo(1200);
+      assertThat(image.getHeight()).as(png).isEqualTo(440);
+      assertThat(countColour(image, 0x0072B2)).as(png + ": first series drawn").isGreaterThan(50);
+    }
+  }
+
+  @Test
+  void modelsTheClassifierCannotJudgeAreRefused() throws IOException {
+    Path big = copyRunWithConfig("big", c -> ((ObjectNode) c.get("model")).put("imageSize", 32));
+    assertThat(eval("--run", big.toString(), "--n", "4", "--data", "embedded")).isEqualTo(2);
+    assertThat(err.toString())
+        .contains("takes 28x28x1 images")
+        .contains("this model makes 32x32x1 images");
+    err.getBuffer().setLength(0);
+    Path unconditional =
+        copyRunWithConfig(
+            "uncond",
+            c -> {
+              ((ObjectNode) c.get("model")).put("numClasses", 0);
+              ((ObjectNode) c.get("conditioning")).put("enabled", false);
+              ((ObjectNode) c.get("conditioning")).putArray("classNames");
+            });
+    assertThat(eval("--run", unconditional.toString(), "--guidance", "2", "--data", "embedded"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("unconditional").contains("no --guidance");
+  }
+
+  @Test
+  void missingDataNamesTheInstallCommand() {
+    assertThatThrownBy(
+            () -> FashionMnistData.load(null, Split.TEST, dir.resolve("no-such-datasets")))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("apt-get install dataset-fashion-mnist")
+        .hasMessageContaining("--data");
+    assertThatThrownBy(() -> FashionMnistData.load(dir.resolve("nothing").toString(), Split.TEST))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("no such file or folder");
+  }
+
+  private static Path copyRunWithConfig(String name, java.util.function.Consumer<JsonNode> edit)
+      throws IOException {
+    Path copy = dir.resolve(name);
+    try (Stream<Path> walk = Files.walk(run)) {
+      for (Path p : walk.toList()) {
+        Path target = copy.resolve(run.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(target);
+        } else {
+          Files.copy(p, target);
+        }
+      }
+    }
+    ObjectMapper mapper = new ObjectMapper();
+    JsonNode config = mapper.readTree(copy.resolve("config.json").toFile());
+    edit.accept(config);
+    mapper.writeValue(copy.resolve("config.json").toFile(), config);
+    return copy;
+  }
+
+  private static int countColour(BufferedImage image, int rgb) {
+    int count = 0;
+    for (int y = 0; y < image.getHeight(); y++) {
+      for (int x = 0; x < image.getWidth(); x++) {
+        if ((image.getRGB(x, y) & 0xFFFFFF) == rgb) {
+          count++;
+        }
+      }
+    }
+    return count;
+  }
+
+  private static String[] concat(String[] a, String[] b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+}
