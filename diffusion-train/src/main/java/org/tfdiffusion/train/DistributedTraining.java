@@ -1,0 +1,146 @@
+package org.tfdiffusion.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+import org.tensorflow.exceptions.TensorFlowException;
+import org.tensorflow.proto.ConfigProto;
+import org.tfdiffusion.train.cluster.ClusterProbe;
+import org.tfdiffusion.train.cluster.ClusterSpec;
+import org.tfdiffusion.train.cluster.RemoteSession;
+import org.tfdiffusion.train.cluster.TaskServer;
+
+/**
+ * Synchronous data-parallel training on TensorFlow's distributed runtime: one process per task of a
+ * {@link ClusterSpec}, each running a TensorFlow server ({@link TaskServer}).
+ *
+ * <p>The chief (task 0) builds the one training graph with a replica of the step per task (see
+ * {@link Replication}), opens a gRPC session on its own server ({@link RemoteSession}), reads the
+ * data, runs the loop of {@link Trainer} and writes the checkpoints, sample grids and logs. The
+ * other tasks only serve: their server runs their replica's part of each step, and their process
+ * exits once the chief has gone.
+ *
+ * <p>Bounded failures: the chief first waits at most {@code connectTimeout} for every task to
+ * listen ({@link ClusterProbe}), naming the ones that do not; every call to the cluster after that
+ * (session creation, a step, a sample grid, a checkpoint) is bounded by {@code stepTimeout} through
+ * {@code ConfigProto.operation_timeout_in_ms}. A task that dies makes the next step fail at once
+ * (its connection is refused); one that hangs makes it fail after {@code stepTimeout}. Either way
+ * the chief stops with an error naming the task where TensorFlow names it, and keeps its last
+ * checkpoint; restarting every task with {@code --resume} continues from it.
+ *
+ * @param cluster the cluster and this process's task
+ * @param connectTimeout how long the chief waits for every task to start
+ * @param stepTimeout how long any one call to the cluster may take
+ */
+public record DistributedTraining(
+    ClusterSpec cluster, Duration connectTimeout, Duration stepTimeout) {
+  /** The default of {@code --connect-timeout}. */
+  public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(60);
+
+  /** The default of {@code --step-timeout}: generous for a first step that compiles with XLA. */
+  public static final Duration DEFAULT_STEP_TIMEOUT = Duration.ofSeconds(300);
+
+  /** How long a worker waits after the chief stops answering before it exits. */
+  public static final Duration CHIEF_GONE_GRACE = Duration.ofSeconds(10);
+
+  private static final Pattern TASK = Pattern.compile("/job:(\\w+)/replica:0/task:(\\d+)");
+
+  public DistributedTraining {
+    checkArgument(cluster != null, "no cluster");
+    checkArgument(
+        connectTimeout != null && !connectTimeout.isNegative() && !connectTimeout.isZero(),
+        "--connect-timeout must be > 0 seconds");
+    checkArgument(
+        stepTimeout != null && !stepTimeout.isNegative() && !stepTimeout.isZero(),
+        "--step-timeout must be > 0 seconds");
+  }
+
+  /** With the default timeouts. */
+  public static DistributedTraining of(ClusterSpec cluster) {
+    return new DistributedTraining(cluster, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STEP_TIMEOUT);
+  }
+
+  /** A worker's whole life: starts its server and serves until the chief has gone. */
+  public void serve(PrintWriter out) {
+    checkArgument(!cluster.isChief(), "the chief trains; only the other tasks serve");
+    TaskServer.start(cluster).serve(out, CHIEF_GONE_GRACE);
+  }
+
+  /**
+   * The chief's start: its own server, then every other task listening.
+   *
+   * @throws IllegalStateException if the server cannot start or a task does not listen in time
+   */
+  public void startChief(PrintWriter out) {
+    checkArgument(cluster.isChief(), "only the chief (task 0) drives training");
+    TaskServer.start(cluster);
+    out.printf(
+        "chief %s of %d tasks: waiting up to %d s for %s%n",
+        cluster.task().describe(),
+        cluster.size(),
+        connectTimeout.toSeconds(),
+        cluster.size() == 1 ? "nothing" : "the other tasks");
+    out.flush();
+    ClusterProbe.awaitAll(cluster.tasks().subList(1, cluster.size()), connectTimeout);
+  }
+
+  /**
+   * The gRPC target of the chief's own server as seen from the chief. It is the loopback address
+   * rather than the name TensorFlow registers the server under ({@code grpc://localhost:port}), so
+   * that calls go through gRPC and honour the timeouts (see {@link RemoteSession}).
+   */
+  public String target() {
+    return "grpc://127.0.0.1:" + cluster.chief().port();
+  }
+
+  /** The chief's session on the cluster, with its state isolated and every call bounded. */
+  Session open(Graph graph, ConfigProto config) {
+    ConfigProto bounded =
+        config.toBuilder()
+            .setIsolateSessionState(true)
+            .setOperationTimeoutInMs(stepTimeout.toMillis())
+            .build();
+    return RemoteSession.open(graph, target(), bounded);
+  }
+
+  /**
+   * A clear error for a failed call to the cluster.
+   *
+   * @param during what the chief was doing, e.g. "step 12"
+   * @param checkpoint where the last checkpoint is, or "no checkpoint yet"
+   */
+  IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
+    String message = e.getMessage() == null ? e.toString() : e.getMessage();
+    String first = message.lines().findFirst().orElse(message).trim();
+    Matcher m = TASK.matcher(message);
+    String who = "a task";
+    if (m.find()) {
+      int index = Integer.parseInt(m.group(2));
+      who =
+          cluster.tasks().stream()
+              .filter(t -> t.job().equals(m.group(1)) && t.index() == index)
+              .findFirst()
+              .map(ClusterSpec.Task::describe)
+              .orElse("/job:" + m.group(1) + "/task:" + index);
+    }
+    String what =
+        first.toLowerCase(java.util.Locale.ROOT).contains("deadline")
+            ? String.format(
+                "%s did not finish within %d s (--step-timeout): %s hung, died or is"
+                    + " unreachable, or the call needs more time (a long sample grid or a first"
+                    + " step that compiles with XLA: raise --step-timeout)",
+                during, stepTimeout.toSeconds(), who)
+            : String.format("%s failed: %s is unreachable or failed (%s)", during, who, first);
+    return new IllegalStateException(
+        what
+            + ". Training stopped; "
+            + checkpoint
+            + ". Restart every task and continue with --resume --run-dir RUN on the chief.",
+        e);
+  }
+}
