@@ -48,6 +48,12 @@ public record DistributedTraining(
   /** How long a worker waits after the chief stops answering before it exits. */
   public static final Duration CHIEF_GONE_GRACE = Duration.ofSeconds(10);
 
+  /** How long closing the chief's session may take before the chief stops waiting for it. */
+  public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
+
+  /** How much of TensorFlow's message an error quotes. */
+  private static final int MESSAGE_CHARS = 200;
+
   private static final Pattern TASK = Pattern.compile("/job:(\\w+)/replica:0/task:(\\d+)");
 
   public DistributedTraining {
@@ -109,6 +115,26 @@ public record DistributedTraining(
   }
 
   /**
+   * Closes the chief's session, waiting at most {@link #CLOSE_TIMEOUT}. After a task has died,
+   * TensorFlow's close waits for that task without a deadline (measured: still waiting after 45 s
+   * with a 300 s step timeout), which would hide the error behind a hang; the session is then left
+   * to the exiting process.
+   *
+   * @return whether the session closed in time
+   */
+  static boolean close(Session session) {
+    Thread closer = new Thread(session::close, "tfdiffusion-close-session");
+    closer.setDaemon(true);
+    closer.start();
+    try {
+      closer.join(CLOSE_TIMEOUT.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return !closer.isAlive();
+  }
+
+  /**
    * A clear error for a failed call to the cluster.
    *
    * @param during what the chief was doing, e.g. "step 12"
@@ -116,7 +142,18 @@ public record DistributedTraining(
    */
   IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
     String message = e.getMessage() == null ? e.toString() : e.getMessage();
-    String first = message.lines().findFirst().orElse(message).trim();
+    // the first line that says something: TensorFlow's messages start with "From /job:...:" or a
+    // rule of '=' before the cause ("Connection reset by peer", "failed to connect to all ...")
+    String first =
+        message
+            .lines()
+            .map(String::trim)
+            .filter(l -> l.chars().anyMatch(Character::isLetter) && !l.startsWith("From /job:"))
+            .findFirst()
+            .orElse(e.getClass().getSimpleName());
+    if (first.length() > MESSAGE_CHARS) {
+      first = first.substring(0, MESSAGE_CHARS) + "...";
+    }
     Matcher m = TASK.matcher(message);
     String who = "a task";
     if (m.find()) {

@@ -272,11 +272,9 @@ public final class Trainer {
                 config,
                 Optional.of(run.tensorBoardDir()),
                 cluster.map(c -> c.cluster().devices()).orElse(List.of()));
-        Session session =
-            cluster.isPresent()
-                ? cluster.get().open(graph.graph, sessionOptions.toConfigProto())
-                : new Session(graph.graph, sessionOptions.toConfigProto());
+        OpenSession open = openSession(graph);
         TrainingMetrics metrics = TrainingMetrics.open(run.metricsFile(), startStep)) {
+      Session session = open.session();
       during = from.isPresent() ? "restoring the checkpoint" : "initialising the variables";
       if (from.isPresent()) {
         graph.restore(session, from.get().prefix());
@@ -457,6 +455,24 @@ public final class Trainer {
         // the JVM is exiting: the hook is already running and waits for this thread
       }
     }
+  }
+
+  /** The training session; a cluster's is closed with a bound (see DistributedTraining#close). */
+  private record OpenSession(Session session, boolean remote) implements AutoCloseable {
+    @Override
+    public void close() {
+      if (remote) {
+        DistributedTraining.close(session);
+      } else {
+        session.close();
+      }
+    }
+  }
+
+  private OpenSession openSession(TrainingGraph graph) {
+    return cluster.isPresent()
+        ? new OpenSession(cluster.get().open(graph.graph, sessionOptions.toConfigProto()), true)
+        : new OpenSession(new Session(graph.graph, sessionOptions.toConfigProto()), false);
   }
 
   /**
