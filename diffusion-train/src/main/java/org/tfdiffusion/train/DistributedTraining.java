@@ -177,7 +177,9 @@ public record DistributedTraining(
         what
             + ". Training stopped; "
             + checkpoint
-            + ". Restart every task and continue with --resume --run-dir RUN on the chief.",
+            + (checkpoint.startsWith("no ")
+                ? ". Restart every task and train again."
+                : ". Restart every task and continue with --resume --run-dir RUN on the chief."),
         e);
   }
 }

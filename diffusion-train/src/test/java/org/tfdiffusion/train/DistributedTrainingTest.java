@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.within;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -347,22 +346,8 @@ class DistributedTrainingTest {
 
   // --- processes ---
 
-  /** {@code worker=127.0.0.1:p0,...} with ports free now. */
   private static String loopbackCluster(int tasks) throws IOException {
-    List<String> addresses = new ArrayList<>();
-    List<ServerSocket> held = new ArrayList<>();
-    try {
-      for (int i = 0; i < tasks; i++) {
-        ServerSocket s = new ServerSocket(0);
-        held.add(s);
-        addresses.add("127.0.0.1:" + s.getLocalPort());
-      }
-    } finally {
-      for (ServerSocket s : held) {
-        s.close();
-      }
-    }
-    return "worker=" + String.join(",", addresses);
+    return ClusterBenchmark.loopbackCluster(tasks);
   }
 
   /** Starts the train command in a new JVM with this test's class path. */
