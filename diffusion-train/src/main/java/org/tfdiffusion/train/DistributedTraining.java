@@ -71,6 +71,33 @@ public record DistributedTraining(
     return new DistributedTraining(cluster, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STEP_TIMEOUT);
   }
 
+  /**
+   * Checks that {@code config} can train on this cluster, before anything starts.
+   *
+   * @throws IllegalArgumentException naming the setting and the fix
+   */
+  public void check(TrainConfig config) {
+    check(config, cluster.size());
+  }
+
+  /** {@link #check(TrainConfig)} for {@code n} tasks. */
+  static void check(TrainConfig config, int n) {
+    TrainConfig.Training t = config.training();
+    checkArgument(
+        t.accumulation() == 1,
+        "--accumulation %s is not supported with a cluster: the %s tasks already split each batch;"
+            + " raise --batch-size instead",
+        t.accumulation(),
+        n);
+    checkArgument(
+        t.batchSize() % n == 0,
+        "--batch-size %s is not divisible by the %s tasks of the cluster: each task trains on an"
+            + " equal share; use a multiple of %s",
+        t.batchSize(),
+        n,
+        n);
+  }
+
   /** A worker's whole life: starts its server and serves until the chief has gone. */
   public void serve(PrintWriter out) {
     checkArgument(!cluster.isChief(), "the chief trains; only the other tasks serve");

@@ -1,7 +1,5 @@
 package org.tfdiffusion.train;
 
-import static com.google.common.base.Preconditions.checkArgument;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -95,19 +93,7 @@ final class Replication {
     this.devices = List.copyOf(devices);
     int n = devices.size();
     TrainConfig.Training training = config.training();
-    checkArgument(
-        training.accumulation() == 1,
-        "--accumulation %s is not supported with a cluster: the %s tasks already split each batch;"
-            + " raise --batch-size instead",
-        training.accumulation(),
-        n);
-    checkArgument(
-        training.batchSize() % n == 0,
-        "--batch-size %s is not divisible by the %s tasks of the cluster: each task trains on an"
-            + " equal share; use a multiple of %s",
-        training.batchSize(),
-        n,
-        n);
+    DistributedTraining.check(config, n);
     int shardSize = training.batchSize() / n;
     Ops tf = graph.tf;
 

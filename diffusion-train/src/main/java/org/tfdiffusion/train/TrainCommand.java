@@ -270,6 +270,9 @@ public class TrainCommand implements Callable<Integer> {
       distributed.get().serve(out);
       return 0;
     }
+    if (distributed.isPresent() && !resume) {
+      distributed.get().check(config()); // before waiting for the other tasks
+    }
     distributed.ifPresent(d -> d.startChief(out));
     Trainer trainer =
         new Trainer(

@@ -156,6 +156,8 @@ public final class Trainer {
 
   /** Starts a new run in {@code runDir}. */
   public Outcome train(Path runDir, TrainConfig config) {
+    TrainConfig given = config;
+    cluster.ifPresent(c -> c.check(given));
     ImageDataset dataset = loadData(config);
     config = withClasses(config, dataset);
     RunDirectory run = RunDirectory.create(runDir, config);
@@ -181,6 +183,8 @@ public final class Trainer {
                     new IllegalArgumentException(
                         runDir
                             + " has no checkpoint to resume from; start it again without --resume"));
+    TrainConfig resumed = config;
+    cluster.ifPresent(c -> c.check(resumed));
     ImageDataset dataset = loadData(config);
     Checkpoints.State state = latest.state();
     if (state.datasetSize() != dataset.size() || !state.dataset().equals(dataset.description())) {

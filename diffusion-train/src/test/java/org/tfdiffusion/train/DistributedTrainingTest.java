@@ -1,6 +1,7 @@
 package org.tfdiffusion.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.io.IOException;
@@ -301,6 +302,44 @@ class DistributedTrainingTest {
     assertThat(log).contains("error: " + worker + " did not start within 3 s (--connect-timeout)");
     // 3 s of waiting plus the start of a JVM and of TensorFlow
     assertThat(seconds).isLessThan(30);
+  }
+
+  @Test
+  void settingsAClusterCannotRunAreRefusedBeforeAnythingStarts() {
+    DistributedTraining three = DistributedTraining.of(ClusterSpec.parse("worker=a:1,b:2,c:3", 0));
+    TrainConfig config = parityConfig(1); // batch 8
+    assertThatThrownBy(() -> three.check(config))
+        .hasMessageContaining("--batch-size 8 is not divisible by the 3 tasks")
+        .hasMessageContaining("use a multiple of 3");
+    TrainConfig.Training t = config.training();
+    TrainConfig accumulated =
+        config.withTraining(
+            new TrainConfig.Training(
+                1, 8, 2, t.seed(), 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()));
+    assertThatThrownBy(
+            () -> DistributedTraining.of(ClusterSpec.parse("worker=a:1,b:2", 0)).check(accumulated))
+        .hasMessageContaining("--accumulation 2 is not supported with a cluster")
+        .hasMessageContaining("raise --batch-size");
+    // the command line, without starting a server
+    assertThat(trainCommand("--cluster", "worker=a:1,b:2")).contains("--cluster needs --task");
+    assertThat(trainCommand("--task", "1")).contains("--task needs --cluster");
+    assertThat(trainCommand("--step-timeout", "5")).contains("need --cluster");
+    assertThat(
+            trainCommand(
+                "--cluster", "worker=127.0.0.1:1,127.0.0.1:2", "--task", "0", "--batch-size", "7"))
+        .contains("--batch-size 7 is not divisible by the 2 tasks");
+    assertThat(trainCommand("--cluster", "worker=a:1,b:2", "--task", "2"))
+        .contains("--task 2 is out of range");
+  }
+
+  /** The error output of the train command (which must fail with status 2). */
+  private static String trainCommand(String... args) {
+    StringWriter err = new StringWriter();
+    picocli.CommandLine cli = TrainCommand.commandLine(new TrainCommand());
+    cli.setErr(new PrintWriter(err, true));
+    cli.setOut(new PrintWriter(new StringWriter(), true));
+    assertThat(cli.execute(args)).as(err.toString()).isEqualTo(2);
+    return err.toString();
   }
 
   @Test
