@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
       ForwardCommand.class,
       SummaryCommand.class,
       BenchCommand.class,
+      ClusterBenchCommand.class,
       TrainCommand.class,
       FineTuneCommand.class,
       SampleCommand.class,

@@ -178,13 +178,16 @@ public final class GaussianDiffusion {
     return new Loss(value, t, noise, xt, output);
   }
 
+  /** The random draws of one training step: a timestep per sample and the noise ε. */
+  public record Draws(Operand<TInt32> t, Operand<TFloat32> noise) {}
+
   /**
-   * The training loss with its randomness drawn statelessly from {@code seed} (int64 [2]): t
-   * uniform in [0, T) per sample and ε ~ N(0, I). The same seed gives the same draw, so a resumed
-   * run continues exactly.
+   * The randomness of {@link #trainingLoss}, drawn statelessly from {@code seed} (int64 [2]) for
+   * the whole batch {@code x0}: t uniform in [0, T) per sample and ε ~ N(0, I) of x0's shape. A
+   * data-parallel step draws once for the combined batch and hands each replica its rows, so that
+   * it sees the same t and ε as a single process would.
    */
-  public Loss trainingLoss(
-      Denoiser model, Prediction kind, Operand<TFloat32> x0, Operand<TInt64> seed) {
+  public Draws trainingDraws(Operand<TFloat32> x0, Operand<TInt64> seed) {
     Operand<TInt32> batch = tf.shape.size(tf.shape(x0), tf.constant(0));
     Operand<TInt32> t =
         tf.random.statelessRandomUniformInt(
@@ -197,6 +200,17 @@ public final class GaussianDiffusion {
     Operand<TInt64> noiseSeed = tf.math.add(seed, tf.constant(new long[] {NOISE_SEED_OFFSET, 0L}));
     Operand<TFloat32> noise =
         tf.random.statelessRandomNormal(tf.shape(x0), noiseSeed, TFloat32.class);
-    return pLosses(model, kind, x0, t, noise);
+    return new Draws(t, noise);
+  }
+
+  /**
+   * The training loss with its randomness drawn statelessly from {@code seed} (int64 [2]): t
+   * uniform in [0, T) per sample and ε ~ N(0, I), see {@link #trainingDraws}. The same seed gives
+   * the same draw, so a resumed run continues exactly.
+   */
+  public Loss trainingLoss(
+      Denoiser model, Prediction kind, Operand<TFloat32> x0, Operand<TInt64> seed) {
+    Draws draws = trainingDraws(x0, seed);
+    return pLosses(model, kind, x0, draws.t(), draws.noise());
   }
 }

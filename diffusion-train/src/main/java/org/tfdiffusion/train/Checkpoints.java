@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -133,12 +134,22 @@ public final class Checkpoints {
    *     simulate a crash mid-write)
    */
   Checkpoint save(Session session, State state, int keep, Runnable beforeRename) {
+    return save(session::save, state, keep, beforeRename);
+  }
+
+  /**
+   * Writes a checkpoint atomically and keeps the newest {@code keep}.
+   *
+   * @param variables writes the variables to the prefix it is given (a session's {@code save}, or
+   *     the chief's saver of a replicated graph)
+   */
+  Checkpoint save(Consumer<String> variables, State state, int keep, Runnable beforeRename) {
     checkArgument(keep >= 1, "keep must be >= 1");
     try {
       Files.createDirectories(dir);
       Path temp = dir.resolve(TEMP_PREFIX + state.step() + "-" + System.nanoTime());
       Files.createDirectories(temp);
-      session.save(temp.resolve(VARIABLES).toString());
+      variables.accept(temp.resolve(VARIABLES).toString());
       json.writerWithDefaultPrettyPrinter().writeValue(temp.resolve(STATE).toFile(), state);
       beforeRename.run();
       Path target = dir.resolve(String.format("ckpt-%06d", state.step()));

@@ -7,6 +7,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.train.cluster.ClusterSpec;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -160,6 +161,34 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
   boolean bf16;
 
+  @Option(
+      names = "--cluster",
+      paramLabel = "SPEC",
+      description = {
+        "Train data-parallel on a TensorFlow cluster, one process per task:",
+        "worker=host1:port,host2:port (or chief=host0:port;worker=...). Run the same command",
+        "with --task 0 (the chief: data, checkpoints, logs) and --task 1.. on the others.",
+        "Default: the TF_CONFIG environment variable when it is set."
+      })
+  String cluster;
+
+  @Option(
+      names = "--task",
+      description = "This process's task in --cluster, counted from 0 (the chief).")
+  Integer task;
+
+  @Option(
+      names = "--connect-timeout",
+      paramLabel = "SECONDS",
+      description = "How long the chief waits for every task to start (default: 60).")
+  Long connectTimeout;
+
+  @Option(
+      names = "--step-timeout",
+      paramLabel = "SECONDS",
+      description = "The most any one call to the cluster (a step, a sample grid) may take (300).")
+  Long stepTimeout;
+
   /** The defaults of every preset, for the help footer. */
   static String presetDefaults() {
     StringBuilder s =
@@ -236,8 +265,21 @@ public class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
+    Optional<DistributedTraining> distributed = distributed();
+    if (distributed.isPresent() && !distributed.get().cluster().isChief()) {
+      distributed.get().serve(out);
+      return 0;
+    }
+    if (distributed.isPresent() && !resume) {
+      distributed.get().check(config()); // before waiting for the other tasks
+    }
+    distributed.ifPresent(d -> d.startChief(out));
     Trainer trainer =
-        new Trainer(out, progress(), SessionOptions.defaults().withXla(xla).withBfloat16(bf16));
+        new Trainer(
+            out,
+            progress(),
+            SessionOptions.defaults().withXla(xla).withBfloat16(bf16),
+            distributed);
     if (resume) {
       if (runDir == null) {
         throw new IllegalArgumentException("--resume needs the --run-dir of the run to continue");
@@ -256,6 +298,45 @@ public class TrainCommand implements Callable<Integer> {
                     + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
     trainer.train(dir, config);
     return 0;
+  }
+
+  /** The cluster of --cluster/--task, or of TF_CONFIG; empty to train in this process. */
+  Optional<DistributedTraining> distributed() {
+    Optional<ClusterSpec> spec;
+    if (cluster != null) {
+      if (task == null) {
+        throw new IllegalArgumentException(
+            "--cluster needs --task: 0 on the chief, 1, 2, ... on the other tasks");
+      }
+      spec = Optional.of(ClusterSpec.parse(cluster, task));
+    } else {
+      if (task != null) {
+        throw new IllegalArgumentException("--task needs --cluster (or TF_CONFIG)");
+      }
+      spec = ClusterSpec.fromEnvironment();
+    }
+    if (spec.isEmpty()) {
+      if (connectTimeout != null || stepTimeout != null) {
+        throw new IllegalArgumentException(
+            "--connect-timeout and --step-timeout need --cluster (or TF_CONFIG)");
+      }
+      return Optional.empty();
+    }
+    return Optional.of(
+        new DistributedTraining(
+            spec.get(),
+            seconds(connectTimeout, DistributedTraining.DEFAULT_CONNECT_TIMEOUT),
+            seconds(stepTimeout, DistributedTraining.DEFAULT_STEP_TIMEOUT)));
+  }
+
+  private static java.time.Duration seconds(Long given, java.time.Duration fallback) {
+    if (given == null) {
+      return fallback;
+    }
+    if (given <= 0) {
+      throw new IllegalArgumentException("timeouts are seconds > 0, got " + given);
+    }
+    return java.time.Duration.ofSeconds(given);
   }
 
   private Trainer.Progress progress() {

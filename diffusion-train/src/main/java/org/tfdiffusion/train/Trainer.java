@@ -3,6 +3,7 @@ package org.tfdiffusion.train;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import me.tongfei.progressbar.ProgressBar;
@@ -10,6 +11,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
+import org.tensorflow.exceptions.TensorFlowException;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -79,13 +81,27 @@ public final class Trainer {
   private final PrintWriter out;
   private final Progress progress;
   private final SessionOptions sessionOptions;
+  private final Optional<DistributedTraining> cluster;
   private volatile boolean stopRequested;
   private Runnable beforeCheckpointRename = () -> {};
 
   public Trainer(PrintWriter out, Progress progress, SessionOptions sessionOptions) {
+    this(out, progress, sessionOptions, Optional.empty());
+  }
+
+  /**
+   * @param cluster empty: train in this process; otherwise this process is the chief of a cluster
+   *     whose tasks each run a replica of the step (see {@link DistributedTraining})
+   */
+  public Trainer(
+      PrintWriter out,
+      Progress progress,
+      SessionOptions sessionOptions,
+      Optional<DistributedTraining> cluster) {
     this.out = out;
     this.progress = progress;
     this.sessionOptions = sessionOptions;
+    this.cluster = cluster;
   }
 
   /** Asks the loop to save a checkpoint and stop after the current step (e.g. on Ctrl-C). */
@@ -140,6 +156,8 @@ public final class Trainer {
 
   /** Starts a new run in {@code runDir}. */
   public Outcome train(Path runDir, TrainConfig config) {
+    TrainConfig given = config;
+    cluster.ifPresent(c -> c.check(given));
     ImageDataset dataset = loadData(config);
     config = withClasses(config, dataset);
     RunDirectory run = RunDirectory.create(runDir, config);
@@ -165,6 +183,8 @@ public final class Trainer {
                     new IllegalArgumentException(
                         runDir
                             + " has no checkpoint to resume from; start it again without --resume"));
+    TrainConfig resumed = config;
+    cluster.ifPresent(c -> c.check(resumed));
     ImageDataset dataset = loadData(config);
     Checkpoints.State state = latest.state();
     if (state.datasetSize() != dataset.size() || !state.dataset().equals(dataset.description())) {
@@ -222,6 +242,13 @@ public final class Trainer {
         t.accumulation() > 1 ? " (" + t.accumulation() + " micro-batches)" : "",
         sessionOptions.describe());
     from.ifPresent(c -> out.printf("  from checkpoint %s (step %d)%n", c.dir(), c.state().step()));
+    cluster.ifPresent(
+        c ->
+            out.printf(
+                "  cluster: %d tasks, %d images each per step; chief %s%n",
+                c.cluster().size(),
+                t.batchSize() / c.cluster().size(),
+                c.cluster().chief().describe()));
     if (sessionOptions.xlaFlagMissing()) {
       out.println(
           "  warning: --xla without TF_XLA_FLAGS=--tf_xla_cpu_global_jit compiles only part of the"
@@ -242,13 +269,21 @@ public final class Trainer {
             },
             "tfdiffusion-stop");
     Runtime.getRuntime().addShutdownHook(hook);
-    try (TrainingGraph graph = new TrainingGraph(config, run.tensorBoardDir());
-        Session session = new Session(graph.graph, sessionOptions.toConfigProto());
+    String during = "opening the session";
+    Optional<Checkpoints.Checkpoint> saved = from;
+    try (TrainingGraph graph =
+            new TrainingGraph(
+                config,
+                Optional.of(run.tensorBoardDir()),
+                cluster.map(c -> c.cluster().devices()).orElse(List.of()));
+        OpenSession open = openSession(graph);
         TrainingMetrics metrics = TrainingMetrics.open(run.metricsFile(), startStep)) {
+      Session session = open.session();
+      during = from.isPresent() ? "restoring the checkpoint" : "initialising the variables";
       if (from.isPresent()) {
-        Checkpoints.restore(session, from.get());
+        graph.restore(session, from.get().prefix());
       } else {
-        session.initialize();
+        graph.initialize(session);
         if (config.fineTune().active()) {
           long frozen =
               graph.weights.variables().keySet().stream().filter(config.fineTune()::frozen).count();
@@ -257,6 +292,7 @@ public final class Trainer {
               config.fineTune(),
               FineTuning.load(graph, session, config.fineTune()),
               (int) frozen);
+          graph.replication.ifPresent(r -> r.sync(session));
           out.flush();
         }
       }
@@ -273,6 +309,7 @@ public final class Trainer {
       try (ProgressBar bar = progressBar(startStep, t.steps())) {
         while (step < t.steps() && !stopRequested) {
           long n = step + 1;
+          during = "step " + n;
           double rate = lr.at(n);
           double stepLoss = 0;
           float gradNorm = Float.NaN;
@@ -357,13 +394,18 @@ public final class Trainer {
           }
           boolean end = step == t.steps() || stopRequested;
           if (t.sampleEvery() > 0 && step % t.sampleEvery() == 0 || end) {
+            during = "the sample grid of step " + step;
             lastGrid = Optional.of(sampleGrid(session, graph, run, config, step));
           }
           if (t.checkpointEvery() > 0 && step % t.checkpointEvery() == 0 || end) {
+            during = "the checkpoint of step " + step;
+            if (graph.replication.isPresent()) {
+              checkReplicas(session, graph.replication.get(), step);
+            }
             lastCheckpoint =
                 Optional.of(
                     checkpoints.save(
-                        session,
+                        prefix -> graph.save(session, prefix),
                         new Checkpoints.State(
                             step,
                             batches.position().epoch(),
@@ -374,6 +416,7 @@ public final class Trainer {
                             dataset.description()),
                         t.keepCheckpoints(),
                         beforeCheckpointRename));
+            saved = lastCheckpoint;
             graph.tensorBoard.flush(session);
           }
         }
@@ -396,12 +439,65 @@ public final class Trainer {
       out.flush();
       return new Outcome(
           run.root(), step, lastLoss, lastGrid, lastCheckpoint.map(Checkpoints.Checkpoint::dir));
+    } catch (TensorFlowException e) {
+      if (cluster.isEmpty()) {
+        throw e;
+      }
+      throw cluster
+          .get()
+          .explain(
+              e,
+              during,
+              saved
+                  .map(
+                      c -> "the last checkpoint is " + c.dir() + " (step " + c.state().step() + ")")
+                  .orElse("no checkpoint was written"));
     } finally {
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException shuttingDown) {
         // the JVM is exiting: the hook is already running and waits for this thread
       }
+    }
+  }
+
+  /** The training session; a cluster's is closed with a bound (see DistributedTraining#close). */
+  private record OpenSession(Session session, boolean remote) implements AutoCloseable {
+    @Override
+    public void close() {
+      if (remote) {
+        DistributedTraining.close(session);
+      } else {
+        session.close();
+      }
+    }
+  }
+
+  private OpenSession openSession(TrainingGraph graph) {
+    return cluster.isPresent()
+        ? new OpenSession(cluster.get().open(graph.graph, sessionOptions.toConfigProto()), true)
+        : new OpenSession(new Session(graph.graph, sessionOptions.toConfigProto()), false);
+  }
+
+  /**
+   * Prints how far the replicas' weights are from the chief's (0 when identical, as they should
+   * be); if they drifted apart (different CPUs can round differently), copies the chief's back.
+   */
+  private void checkReplicas(Session session, Replication replication, long step) {
+    float[] divergence = replication.divergence(session);
+    float max = 0;
+    for (float d : divergence) {
+      max = Math.max(max, d);
+    }
+    out.printf(
+        "step %d: %d replicas, max |weight - chief's| per task %s%s%n",
+        step,
+        replication.size(),
+        java.util.Arrays.toString(divergence),
+        max == 0 ? " (identical)" : "; copied the chief's weights to every task");
+    out.flush();
+    if (max != 0) {
+      replication.sync(session);
     }
   }
 

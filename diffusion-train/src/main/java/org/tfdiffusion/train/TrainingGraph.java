@@ -6,8 +6,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
@@ -44,7 +46,7 @@ import org.tfdiffusion.train.optim.ExponentialMovingAverage;
  */
 final class TrainingGraph implements AutoCloseable {
   /** Offsets the first seed word of dropout so its stream differs from t and ε. */
-  private static final long DROPOUT_SEED_OFFSET = 0x632BE59BD9B4E019L;
+  static final long DROPOUT_SEED_OFFSET = 0x632BE59BD9B4E019L;
 
   /** Offsets the first seed word of label dropout (the null label for p_uncond). */
   private static final long LABEL_SEED_OFFSET = 0x2545F4914F6CDD1DL;
@@ -81,17 +83,35 @@ final class TrainingGraph implements AutoCloseable {
   final Operand<TFloat32> samples;
   final TensorBoardWriter tensorBoard;
 
+  /** The number of replicas of the step (1 in this process). */
+  final int replicas;
+
+  /** The replicas of a data-parallel step; empty when the graph runs in this process. */
+  final Optional<Replication> replication;
+
   TrainingGraph(TrainConfig config, Path tensorBoardDir) {
     this(config, Optional.of(tensorBoardDir));
+  }
+
+  TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
+    this(config, tensorBoardDir, List.of());
   }
 
   /**
    * @param tensorBoardDir where event files go; empty builds neither the TensorBoard writer nor the
    *     sampling loop (for benchmarks of the training step alone)
+   * @param replicaDevices empty: the whole graph runs in this process. Otherwise one device per
+   *     replica of a data-parallel step, the chief's first: the chief holds the variables, the
+   *     placeholders, the averaging, the EMA, the sampling loop and the TensorBoard writer; each
+   *     replica runs the forward and backward pass of its rows of the batch and applies the
+   *     averaged gradients to its own copy of the weights (see {@link Replication})
    */
-  TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
+  TrainingGraph(
+      TrainConfig config, Optional<Path> tensorBoardDir, List<DeviceSpec> replicaDevices) {
     this.graph = new Graph();
-    this.tf = Ops.create(graph);
+    Ops root = Ops.create(graph);
+    this.tf = replicaDevices.isEmpty() ? root : root.withDevice(replicaDevices.get(0));
+    this.replicas = Math.max(1, replicaDevices.size());
     UNetConfig model = config.model();
     this.unet = new UNet(model);
     int size = model.imageSize();
@@ -109,43 +129,18 @@ final class TrainingGraph implements AutoCloseable {
     this.step = tf.withName("global_step").variable(tf.withInitScope().constant(0L));
 
     this.weights = new VariableParameters(tf, config.training().seed());
-    NetScope scope =
-        model.dropout() > 0
-            ? NetScope.training(
-                tf, weights, tf.math.add(seed, tf.constant(new long[] {DROPOUT_SEED_OFFSET, 0L})))
-            : NetScope.inference(tf, weights);
-    // classifier-free guidance training: each label becomes the null label with probability p
-    Optional<Operand<TInt32>> modelLabels =
-        labels.map(l -> dropLabels(l, config.conditioning().pUncond(), model.numClasses()));
-    GaussianDiffusion diffusion = new GaussianDiffusion(tf, config.noiseSchedule());
-    GaussianDiffusion.Loss lossTerms =
-        diffusion.trainingLoss(
-            (xt, t) -> unet.apply(scope, xt, t, modelLabels),
-            config.predictionType(),
-            images,
-            seed);
-    this.loss = lossTerms.value();
-
     // frozen weights (fine-tuning) get no gradient and no update
     Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
-    weights
-        .variables()
-        .forEach(
-            (name, v) -> {
-              if (!config.fineTune().frozen(name)) {
-                vars.put(name, v);
-              }
-            });
-    if (vars.isEmpty()) {
-      throw new IllegalArgumentException(
-          "every weight is frozen (--freeze " + config.fineTune().frozen() + "): nothing to train");
-    }
-    Gradients gradients = tf.gradients(loss, vars.values());
     Map<String, Operand<TFloat32>> grads = new LinkedHashMap<>();
-    List<String> names = new ArrayList<>(vars.keySet());
-    for (int i = 0; i < names.size(); i++) {
-      grads.put(names.get(i), gradients.<TFloat32>dy(i));
+    if (replicaDevices.isEmpty()) {
+      this.replication = Optional.empty();
+      this.loss = localLossAndGradients(config, vars, grads);
+    } else {
+      this.replication =
+          Optional.of(new Replication(this, config, root, replicaDevices, vars, grads));
+      this.loss = replication.get().loss;
     }
+    List<String> names = new ArrayList<>(vars.keySet());
 
     int accumulation = config.training().accumulation();
     Map<String, Operand<TFloat32>> applied = grads;
@@ -179,11 +174,17 @@ final class TrainingGraph implements AutoCloseable {
     this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
     weights.initialValues().forEach(ema::track);
     Op emaUpdate = ema.update(weights.variables(), nextStep, List.of(adam.op()));
-    Ops after = tf.withControlDependencies(List.of(adam.op(), emaUpdate));
+    List<Op> updated = new ArrayList<>(List.of(adam.op(), emaUpdate));
+    if (replication.isPresent()) {
+      // every other replica applies the same averaged gradients to its own copy
+      updated.addAll(replication.get().update(config, applied, learningRate, nextStep));
+    }
+    Ops after = tf.withControlDependencies(updated);
     List<Op> finish = new ArrayList<>();
     finish.add(after.assignAdd(step, after.constant(1L)));
     accumulators.values().forEach(sum -> finish.add(after.assign(sum, after.zerosLike(sum))));
     this.update = tf.withControlDependencies(finish).noOp();
+    replication.ifPresent(r -> r.finish(accumulators));
 
     if (tensorBoardDir.isEmpty()) {
       this.sampleSeeds = null;
@@ -236,8 +237,54 @@ final class TrainingGraph implements AutoCloseable {
         new TensorBoardWriter(tf, tensorBoardDir.get(), TrainingMetrics.SCALARS, model.channels());
   }
 
+  /**
+   * The loss of the whole batch in this process and the gradients of the trainable weights (frozen
+   * weights, when fine-tuning, get none), which are put into {@code vars} and {@code grads}.
+   */
+  private Operand<TFloat32> localLossAndGradients(
+      TrainConfig config,
+      Map<String, Variable<TFloat32>> vars,
+      Map<String, Operand<TFloat32>> grads) {
+    UNetConfig model = config.model();
+    NetScope scope =
+        model.dropout() > 0
+            ? NetScope.training(
+                tf, weights, tf.math.add(seed, tf.constant(new long[] {DROPOUT_SEED_OFFSET, 0L})))
+            : NetScope.inference(tf, weights);
+    // classifier-free guidance training: each label becomes the null label with probability p
+    Optional<Operand<TInt32>> modelLabels =
+        labels.map(l -> dropLabels(l, config.conditioning().pUncond(), model.numClasses()));
+    GaussianDiffusion diffusion = new GaussianDiffusion(tf, config.noiseSchedule());
+    Operand<TFloat32> value =
+        diffusion
+            .trainingLoss(
+                (xt, t) -> unet.apply(scope, xt, t, modelLabels),
+                config.predictionType(),
+                images,
+                seed)
+            .value();
+    weights
+        .variables()
+        .forEach(
+            (name, v) -> {
+              if (!config.fineTune().frozen(name)) {
+                vars.put(name, v);
+              }
+            });
+    if (vars.isEmpty()) {
+      throw new IllegalArgumentException(
+          "every weight is frozen (--freeze " + config.fineTune().frozen() + "): nothing to train");
+    }
+    Gradients gradients = tf.gradients(value, vars.values());
+    List<String> names = new ArrayList<>(vars.keySet());
+    for (int i = 0; i < names.size(); i++) {
+      grads.put(names.get(i), gradients.<TFloat32>dy(i));
+    }
+    return value;
+  }
+
   /** {@code labels} with each entry replaced by {@code nullLabel} with probability {@code p}. */
-  private Operand<TInt32> dropLabels(Operand<TInt32> l, double p, int nullLabel) {
+  Operand<TInt32> dropLabels(Operand<TInt32> l, double p, int nullLabel) {
     if (p == 0) {
       return l;
     }
@@ -257,6 +304,39 @@ final class TrainingGraph implements AutoCloseable {
   @SuppressWarnings("unchecked")
   private static Operand<TInt32> int32(Operand<?> o) {
     return (Operand<TInt32>) o;
+  }
+
+  /**
+   * Initialises every variable; with replicas, then copies the chief's weights and optimizer slots
+   * to the other replicas.
+   */
+  void initialize(Session session) {
+    session.initialize();
+    replication.ifPresent(r -> r.sync(session));
+  }
+
+  /**
+   * Writes the variables to {@code prefix} in TensorFlow's checkpoint format. With replicas only
+   * the chief's variables are written, by the chief's device (so by the chief's process, to its
+   * file system), under the names a single-process run uses: either can resume the other's.
+   */
+  void save(Session session, String prefix) {
+    if (replication.isPresent()) {
+      replication.get().save(session, prefix);
+    } else {
+      session.save(prefix);
+    }
+  }
+
+  /**
+   * Restores the variables from {@code prefix}; with replicas, then copies them to every replica.
+   */
+  void restore(Session session, String prefix) {
+    if (replication.isPresent()) {
+      replication.get().restore(session, prefix);
+    } else {
+      session.restore(prefix);
+    }
   }
 
   @Override
