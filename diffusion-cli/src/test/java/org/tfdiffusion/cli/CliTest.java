@@ -26,11 +26,21 @@ class CliTest {
 
   @Test
   void everyCommandHasHelp() {
-    for (String command : new String[] {"demo", "forward", "summary", "bench", "train"}) {
+    for (String command :
+        new String[] {"demo", "forward", "summary", "bench", "bench-cluster", "train"}) {
       out.getBuffer().setLength(0);
       assertThat(run(command, "--help")).as(command).isZero();
       assertThat(out.toString()).as(command).contains("Usage: tfdiffusion " + command);
     }
+  }
+
+  @Test
+  void clusterOptionsAreExplainedAndCheckedBeforeAnythingStarts() {
+    assertThat(run("train", "--help")).isZero();
+    assertThat(out.toString())
+        .contains("--cluster=SPEC", "--task", "--connect-timeout", "TF_CONFIG");
+    assertThat(run("bench-cluster", "--tasks", "3", "--batch", "32")).isEqualTo(2);
+    assertThat(err.toString()).contains("--batch 32 must divide by it");
   }
 
   @Test

@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.tensorflow.Graph;
@@ -53,6 +54,8 @@ public record DistributedTraining(
 
   /** How much of TensorFlow's message an error quotes. */
   private static final int MESSAGE_CHARS = 200;
+
+  private static final Pattern FROM = Pattern.compile("From /job:\\S*:");
 
   private static final Pattern TASK = Pattern.compile("/job:(\\w+)/replica:0/task:(\\d+)");
 
@@ -169,15 +172,19 @@ public record DistributedTraining(
    */
   IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
     String message = e.getMessage() == null ? e.toString() : e.getMessage();
-    // the first line that says something: TensorFlow's messages start with "From /job:...:" or a
-    // rule of '=' before the cause ("Connection reset by peer", "failed to connect to all ...")
-    String first =
+    // what TensorFlow says, without its "From /job:...:" prefixes and rules of '=': for example
+    // "UNAVAILABLE: From /job:worker/replica:0/task:1:" + "Connection reset by peer"
+    List<String> lines =
         message
             .lines()
-            .map(String::trim)
-            .filter(l -> l.chars().anyMatch(Character::isLetter) && !l.startsWith("From /job:"))
-            .findFirst()
-            .orElse(e.getClass().getSimpleName());
+            .map(l -> FROM.matcher(l).replaceAll("").trim())
+            .filter(l -> l.chars().anyMatch(Character::isLetter))
+            .limit(2)
+            .toList();
+    String first = lines.isEmpty() ? e.getClass().getSimpleName() : lines.get(0);
+    if (first.endsWith(":") && lines.size() > 1) {
+      first = first + " " + lines.get(1);
+    }
     if (first.length() > MESSAGE_CHARS) {
       first = first.substring(0, MESSAGE_CHARS) + "...";
     }

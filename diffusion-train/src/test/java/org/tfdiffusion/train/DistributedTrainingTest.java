@@ -332,6 +332,41 @@ class DistributedTrainingTest {
         .contains("--task 2 is out of range");
   }
 
+  @Test
+  void clusterErrorsNameTheTaskTheCauseAndWhatToDo() {
+    DistributedTraining cluster =
+        DistributedTraining.of(ClusterSpec.parse("worker=h0:2222,h1:2222", 0));
+    // as TensorFlow 2.18 words a worker that died during a step
+    String died =
+        cluster
+            .explain(
+                new org.tensorflow.exceptions.TensorFlowException(
+                    "UNAVAILABLE: From /job:worker/replica:0/task:1:\nConnection reset by peer\n"
+                        + "Additional GRPC error information from remote target"
+                        + " /job:worker/replica:0/task:1 while calling"
+                        + " /tensorflow.WorkerService/RunGraph:\n:{\"grpc_status\":14}"),
+                "step 7",
+                "the last checkpoint is runs/x/checkpoints/ckpt-000006 (step 6)")
+            .getMessage();
+    assertThat(died)
+        .startsWith(
+            "step 7 failed: /job:worker/task:1 (h1:2222) is unreachable or failed (UNAVAILABLE:"
+                + " Connection reset by peer)")
+        .contains("the last checkpoint is runs/x/checkpoints/ckpt-000006 (step 6)")
+        .endsWith("continue with --resume --run-dir RUN on the chief.");
+    String hung =
+        cluster
+            .explain(
+                new org.tensorflow.exceptions.TensorFlowException("Deadline Exceeded"),
+                "initialising the variables",
+                "no checkpoint was written")
+            .getMessage();
+    assertThat(hung)
+        .startsWith("initialising the variables did not finish within 300 s (--step-timeout)")
+        .contains("a task hung, died or is unreachable")
+        .endsWith("no checkpoint was written. Restart every task and train again.");
+  }
+
   /** The error output of the train command (which must fail with status 2). */
   private static String trainCommand(String... args) {
     StringWriter err = new StringWriter();
