@@ -375,7 +375,7 @@ public final class Trainer {
                     rate,
                     gradNorm,
                     imagesPerSecond,
-                    (System.nanoTime() - started) / 1e9);
+                    metrics.elapsedBefore() + (System.nanoTime() - started) / 1e9);
             metrics.append(row);
             Map<String, Float> scalars = new LinkedHashMap<>();
             scalars.put("loss", (float) meanLoss);
@@ -383,7 +383,7 @@ public final class Trainer {
             scalars.put("grad_norm", gradNorm);
             scalars.put("images_per_second", (float) imagesPerSecond);
             graph.tensorBoard.scalars(session, step, scalars);
-            report(bar, row, t.steps());
+            report(bar, row, t.steps(), (step - startStep) / ((System.nanoTime() - started) / 1e9));
             intervalLoss = 0;
             intervalCount = 0;
             intervalImages = 0;
@@ -515,7 +515,11 @@ public final class Trainer {
         .build();
   }
 
-  private void report(ProgressBar bar, TrainingMetrics.Row row, int total) {
+  /**
+   * Shows a logged row; {@code stepsPerSecond} counts this process's steps only, so the ETA of a
+   * resumed run is not skewed by the steps done before it.
+   */
+  private void report(ProgressBar bar, TrainingMetrics.Row row, int total, double stepsPerSecond) {
     String line =
         String.format(
             "loss %.4f | lr %.2e | %.1f img/s",
@@ -523,7 +527,7 @@ public final class Trainer {
     if (bar != null) {
       bar.setExtraMessage(line);
     } else if (progress == Progress.LINES) {
-      double remaining = (total - row.step()) * (row.elapsedSeconds() / Math.max(1, row.step()));
+      double remaining = (total - row.step()) / stepsPerSecond;
       out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta(remaining));
       out.flush();
     }

@@ -48,9 +48,19 @@ final class TrainingMetrics implements AutoCloseable {
   }
 
   private final BufferedWriter out;
+  private final double elapsedBefore;
 
-  private TrainingMetrics(BufferedWriter out) {
+  private TrainingMetrics(BufferedWriter out, double elapsedBefore) {
     this.out = out;
+    this.elapsedBefore = elapsedBefore;
+  }
+
+  /**
+   * The elapsed seconds of the last row kept when opening (0 for a new run), so that a resumed
+   * run's {@code elapsed_s} continues the run's clock instead of restarting it.
+   */
+  double elapsedBefore() {
+    return elapsedBefore;
   }
 
   /**
@@ -59,6 +69,7 @@ final class TrainingMetrics implements AutoCloseable {
    */
   static TrainingMetrics open(Path file, long lastStep) {
     try {
+      double elapsedBefore = 0;
       if (Files.exists(file)) {
         List<String> kept = new ArrayList<>();
         for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
@@ -67,6 +78,7 @@ final class TrainingMetrics implements AutoCloseable {
           }
           if (Long.parseLong(line.substring(0, line.indexOf(','))) <= lastStep) {
             kept.add(line);
+            elapsedBefore = Double.parseDouble(line.substring(line.lastIndexOf(',') + 1));
           }
         }
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
@@ -79,7 +91,8 @@ final class TrainingMetrics implements AutoCloseable {
         Files.writeString(file, HEADER + "\n", StandardCharsets.UTF_8);
       }
       return new TrainingMetrics(
-          Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
+          Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND),
+          elapsedBefore);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
     }

@@ -120,6 +120,8 @@ class TrainerTest {
     List<TrainingMetrics.Row> one = TrainingMetrics.read(straight.runDir().resolve("metrics.csv"));
     List<TrainingMetrics.Row> two = TrainingMetrics.read(split.resolve("metrics.csv"));
     assertThat(two).extracting(TrainingMetrics.Row::step).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+    // the run's clock continues across the resume instead of restarting at 0
+    assertThat(two.get(3).elapsedSeconds()).isGreaterThanOrEqualTo(two.get(2).elapsedSeconds());
     for (int i = 0; i < one.size(); i++) {
       assertThat(two.get(i).loss()).isCloseTo(one.get(i).loss(), within(1e-5));
     }
