@@ -63,18 +63,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Mixin ModelOptions model;
 
-  @Option(
-      names = "--batch",
-      defaultValue = "32",
-      description = "Training batch (default: ${DEFAULT-VALUE}).")
-  int batch;
-
-  @Option(
-      names = "--steps",
-      defaultValue = "5",
-      description =
-          "Timed steps after one warm-up; the median is reported (default: ${DEFAULT-VALUE}).")
-  int steps;
+  @Mixin TrainBenchOptions timing;
 
   @Option(
       names = "--peer",
@@ -85,14 +74,6 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
   boolean noPeer;
-
-  @Option(
-      names = "--xla",
-      negatable = true,
-      defaultValue = "true",
-      fallbackValue = "true",
-      description = "Compile with XLA JIT (default: on, as train; --no-xla turns it off).")
-  boolean xla;
 
   @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
   boolean bf16;
@@ -130,9 +111,6 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--no-sampling", description = "Measure the training step only.")
   boolean noSampling;
-
-  @Option(names = "--json", description = "Also write the results to this JSON file.")
-  Path json;
 
   @Option(names = "--in-process", hidden = true, description = "Measure here, not in a child JVM.")
   boolean inProcess;
@@ -211,22 +189,22 @@ final class BenchCommand implements Callable<Integer> {
                   .printf(
                       "%-8s peer (PyTorch): %.3f s per step, %.1f img/s, peak %.0f MiB; time ratio"
                           + " tfdiffusion/peer %.2f%n",
-                      "", t[0], batch / t[0], t[1], ours.trainStepSeconds() / t[0]));
+                      "", t[0], timing.batch / t[0], t[1], ours.trainStepSeconds() / t[0]));
       results.add(full);
     }
     if (inProcess) {
       return 0;
     }
-    out().printf("%nTraining step, batch %d:%n%s", batch, markdown(results));
+    out().printf("%nTraining step, batch %d:%n%s", timing.batch, markdown(results));
     if (!noSampling) {
       out()
           .printf(
               "%nSampling, batch %d (per denoising step):%n%s",
               sampleBatch, samplingMarkdown(results));
     }
-    if (json != null) {
-      mapper.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), results);
-      out().println("wrote " + json);
+    if (timing.json != null) {
+      mapper.writerWithDefaultPrettyPrinter().writeValue(timing.json.toFile(), results);
+      out().println("wrote " + timing.json);
     }
     return 0;
   }
@@ -234,16 +212,10 @@ final class BenchCommand implements Callable<Integer> {
   private Result measure(ModelPreset.Name name, UNetConfig config) {
     ModelSummary summary = new UNet(config).summary();
     TrainConfig base = TrainPreset.TUTORIAL.config();
-    TrainConfig.Training t = base.training();
-    TrainConfig train =
-        base.withModel(config)
-            .withConditioning(TrainConfig.Conditioning.none())
-            .withTraining(
-                new TrainConfig.Training(
-                    steps, batch, 1, 0, 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()));
+    TrainConfig train = TrainStepBenchmark.config(base, config, timing.steps, timing.batch);
     SessionOptions options =
         SessionOptions.defaults()
-            .withXla(xla)
+            .withXla(timing.xla)
             .withBfloat16(bf16)
             .withNchw(nchw)
             .withThreads(threads[0], threads[1]);
@@ -251,7 +223,7 @@ final class BenchCommand implements Callable<Integer> {
         TrainStepBenchmark.run(
             train,
             options,
-            steps,
+            timing.steps,
             profile
                 ? Optional.of(
                     (session, runner) ->
@@ -280,11 +252,11 @@ final class BenchCommand implements Callable<Integer> {
         summary.description(),
         summary.totalParameters(),
         summary.gflopsPerImage(),
-        batch,
+        timing.batch,
         options.describe(),
         median,
-        batch / median,
-        3 * summary.gflopsPerImage() * batch / median,
+        timing.batch / median,
+        3 * summary.gflopsPerImage() * timing.batch / median,
         peak,
         null,
         null,
@@ -346,8 +318,8 @@ final class BenchCommand implements Callable<Integer> {
             "--layers", String.valueOf(config.levels()),
             "--size", String.valueOf(config.imageSize()),
             "--channels", String.valueOf(config.channels()),
-            "--batch", String.valueOf(batch),
-            "--steps", String.valueOf(steps),
+            "--batch", String.valueOf(timing.batch),
+            "--steps", String.valueOf(timing.steps),
             "--sample-batch", String.valueOf(sampleBatch),
             "--sample-steps", String.valueOf(Math.max(5, sampleSteps))));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);

@@ -2,7 +2,6 @@ package org.tfdiffusion.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.model.UNetConfig;
@@ -10,6 +9,7 @@ import org.tfdiffusion.train.ClusterBenchmark;
 import org.tfdiffusion.train.ModelOptions;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
+import org.tfdiffusion.train.TrainStepBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -47,61 +47,33 @@ final class ClusterBenchCommand implements Callable<Integer> {
   @Option(names = "--no-local", description = "Skip the one-process run without a cluster.")
   boolean noLocal;
 
-  @Option(
-      names = "--batch",
-      defaultValue = "32",
-      description = "Images per step over all tasks (default: ${DEFAULT-VALUE}).")
-  int batch;
-
-  @Option(
-      names = "--steps",
-      defaultValue = "5",
-      description =
-          "Timed steps after one warm-up; the median is reported (default: ${DEFAULT-VALUE}).")
-  int steps;
-
-  @Option(
-      names = "--xla",
-      negatable = true,
-      defaultValue = "true",
-      fallbackValue = "true",
-      description = "Compile with XLA JIT (default: on, as train; --no-xla turns it off).")
-  boolean xla;
-
-  @Option(names = "--json", description = "Also write the results to this JSON file.")
-  Path json;
+  @Mixin TrainBenchOptions timing;
 
   @Override
   public Integer call() throws IOException, InterruptedException {
     for (int n : tasks) {
-      if (n < 1 || batch % n != 0) {
+      if (n < 1 || timing.batch % n != 0) {
         throw new IllegalArgumentException(
             "--tasks "
                 + n
                 + ": a cluster has >= 1 task and --batch "
-                + batch
+                + timing.batch
                 + " must divide by it");
       }
     }
     UNetConfig config = model.apply(preset.base());
     TrainConfig base = TrainPreset.TUTORIAL.config();
-    TrainConfig.Training t = base.training();
-    TrainConfig train =
-        base.withModel(config)
-            .withConditioning(TrainConfig.Conditioning.none())
-            .withTraining(
-                new TrainConfig.Training(
-                    steps, batch, 1, 0, 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()));
+    TrainConfig train = TrainStepBenchmark.config(base, config, timing.steps, timing.batch);
     PrintWriter out = spec.commandLine().getOut();
-    out.printf("%s, batch %d, %d timed steps%n", config.describe(), batch, steps);
+    out.printf("%s, batch %d, %d timed steps%n", config.describe(), timing.batch, timing.steps);
     out.flush();
     List<ClusterBenchmark.Measurement> results =
-        ClusterBenchmark.compare(train, tasks, !noLocal, xla, steps, out);
-    if (json != null) {
+        ClusterBenchmark.compare(train, tasks, !noLocal, timing.xla, timing.steps, out);
+    if (timing.json != null) {
       new com.fasterxml.jackson.databind.ObjectMapper()
           .writerWithDefaultPrettyPrinter()
-          .writeValue(json.toFile(), results);
-      out.println("wrote " + json);
+          .writeValue(timing.json.toFile(), results);
+      out.println("wrote " + timing.json);
     }
     out.flush();
     return 0;

@@ -65,18 +65,11 @@ final class DemoCommand implements Callable<Integer> {
       TrainConfig.Training t = config.training();
       config =
           config.withTraining(
-              new TrainConfig.Training(
-                  steps,
-                  t.batchSize(),
-                  t.accumulation(),
-                  t.seed(),
-                  t.logEvery(),
-                  Math.min(t.checkpointEvery(), steps),
-                  t.keepCheckpoints(),
-                  Math.min(t.sampleEvery(), steps),
-                  t.sampleCount(),
-                  t.sampler(),
-                  t.samplerSteps()));
+              t.toBuilder()
+                  .steps(steps)
+                  .checkpointEvery(Math.min(t.checkpointEvery(), steps))
+                  .sampleEvery(Math.min(t.sampleEvery(), steps))
+                  .build());
     }
     Path dir =
         runDir != null

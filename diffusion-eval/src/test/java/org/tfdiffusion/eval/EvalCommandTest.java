@@ -20,6 +20,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tfdiffusion.export.ModelExporter;
+import org.tfdiffusion.export.TinyRun;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.TrainCommand;
@@ -33,33 +34,19 @@ class EvalCommandTest {
   private final StringWriter out = new StringWriter();
   private final StringWriter err = new StringWriter();
 
-  /** A 2-step run of a tiny class-conditional 28x28x1 model on the embedded data. */
+  /**
+   * The shared 2-step run of a tiny class-conditional 28x28x1 model on the embedded data, copied
+   * because eval writes its JSON next to the run.
+   */
   @BeforeAll
-  static void train() {
+  static void copyTinyRun() throws IOException {
     run = dir.resolve("run");
-    var cli = TrainCommand.commandLine(new TrainCommand());
-    cli.setOut(new PrintWriter(new StringWriter()));
-    assertThat(
-            cli.execute(
-                "--preset",
-                "demo",
-                "--steps",
-                "2",
-                "--base-width",
-                "8",
-                "--levels",
-                "2",
-                "--batch-size",
-                "8",
-                "--run-dir",
-                run.toString(),
-                "--quiet",
-                "--no-xla",
-                "--sample-every",
-                "0",
-                "--sample-count",
-                "10"))
-        .isZero();
+    Path source = TinyRun.get();
+    try (var walk = Files.walk(source)) {
+      for (Path p : walk.toList()) {
+        Files.copy(p, run.resolve(source.relativize(p).toString()));
+      }
+    }
   }
 
   private int eval(String... args) {

@@ -406,18 +406,95 @@ public record TrainConfig(
 
     /** These settings with another number of total steps. */
     public Training withSteps(int newSteps) {
-      return new Training(
-          newSteps,
-          batchSize,
-          accumulation,
-          seed,
-          logEvery,
-          checkpointEvery,
-          keepCheckpoints,
-          sampleEvery,
-          sampleCount,
-          sampler,
-          samplerSteps);
+      return toBuilder().steps(newSteps).build();
+    }
+
+    /** A builder that starts from these settings, to change a few of them. */
+    public Builder toBuilder() {
+      return new Builder(this);
+    }
+
+    /** Changes some of a {@link Training}'s settings; {@link #build} validates them together. */
+    public static final class Builder {
+      private int steps;
+      private int batchSize;
+      private int accumulation;
+      private long seed;
+      private int logEvery;
+      private int checkpointEvery;
+      private int keepCheckpoints;
+      private int sampleEvery;
+      private int sampleCount;
+      private String sampler;
+      private int samplerSteps;
+
+      private Builder(Training t) {
+        steps = t.steps;
+        batchSize = t.batchSize;
+        accumulation = t.accumulation;
+        seed = t.seed;
+        logEvery = t.logEvery;
+        checkpointEvery = t.checkpointEvery;
+        keepCheckpoints = t.keepCheckpoints;
+        sampleEvery = t.sampleEvery;
+        sampleCount = t.sampleCount;
+        sampler = t.sampler;
+        samplerSteps = t.samplerSteps;
+      }
+
+      public Builder steps(int value) {
+        steps = value;
+        return this;
+      }
+
+      /** The batch and its split into {@code accumulation} equal micro-batches. */
+      public Builder batch(int size, int micro) {
+        batchSize = size;
+        accumulation = micro;
+        return this;
+      }
+
+      public Builder logEvery(int value) {
+        logEvery = value;
+        return this;
+      }
+
+      /** Checkpoint every {@code value} steps (0 = at the end only). */
+      public Builder checkpointEvery(int value) {
+        checkpointEvery = value;
+        return this;
+      }
+
+      public Builder keepCheckpoints(int value) {
+        keepCheckpoints = value;
+        return this;
+      }
+
+      /** A sample grid every {@code value} steps (0 = at the end only). */
+      public Builder sampleEvery(int value) {
+        sampleEvery = value;
+        return this;
+      }
+
+      public Builder sampleCount(int value) {
+        sampleCount = value;
+        return this;
+      }
+
+      public Training build() {
+        return new Training(
+            steps,
+            batchSize,
+            accumulation,
+            seed,
+            logEvery,
+            checkpointEvery,
+            keepCheckpoints,
+            sampleEvery,
+            sampleCount,
+            sampler,
+            samplerSteps);
+      }
     }
   }
 

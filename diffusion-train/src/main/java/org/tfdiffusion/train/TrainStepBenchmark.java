@@ -20,6 +20,26 @@ public final class TrainStepBenchmark {
   private TrainStepBenchmark() {}
 
   /**
+   * {@code base} (its optimizer and schedule) with another model, no conditioning, and a plain
+   * training of {@code steps} steps at {@code batch} images: no accumulation, checkpoints or
+   * samples between steps.
+   */
+  public static TrainConfig config(TrainConfig base, UNetConfig model, int steps, int batch) {
+    return base.withModel(model)
+        .withConditioning(TrainConfig.Conditioning.none())
+        .withTraining(
+            base.training().toBuilder()
+                .steps(steps)
+                .batch(batch, 1)
+                .logEvery(1)
+                .checkpointEvery(0)
+                .keepCheckpoints(1)
+                .sampleEvery(0)
+                .sampleCount(1)
+                .build());
+  }
+
+  /**
    * Runs one warm-up step and then {@code steps} timed ones.
    *
    * @param profile called once after the timed steps with the session and a runner of one more step

@@ -311,11 +311,9 @@ class DistributedTrainingTest {
     assertThatThrownBy(() -> three.check(config))
         .hasMessageContaining("--batch-size 8 is not divisible by the 3 tasks")
         .hasMessageContaining("use a multiple of 3");
-    TrainConfig.Training t = config.training();
     TrainConfig accumulated =
         config.withTraining(
-            new TrainConfig.Training(
-                1, 8, 2, t.seed(), 1, 0, 1, 0, 1, t.sampler(), t.samplerSteps()));
+            config.training().toBuilder().steps(1).batch(8, 2).checkpointEvery(0).build());
     assertThatThrownBy(
             () -> DistributedTraining.of(ClusterSpec.parse("worker=a:1,b:2", 0)).check(accumulated))
         .hasMessageContaining("--accumulation 2 is not supported with a cluster")

@@ -54,20 +54,8 @@ class MixedPrecisionTest {
 
   private static TrainConfig config() {
     TrainConfig c = TrainerTest.tiny(STEPS, 0, 2e-3).withModel(MODEL);
-    TrainConfig.Training t = c.training();
     return c.withTraining(
-        new TrainConfig.Training(
-            STEPS,
-            BATCH,
-            1,
-            t.seed(),
-            t.logEvery(),
-            0,
-            t.keepCheckpoints(),
-            0,
-            t.sampleCount(),
-            t.sampler(),
-            t.samplerSteps()));
+        c.training().toBuilder().batch(BATCH, 1).checkpointEvery(0).sampleEvery(0).build());
   }
 
   /** The first BATCH embedded Fashion-MNIST images in [-1, 1]. */

@@ -128,20 +128,7 @@ class TrainerTest {
   }
 
   private static TrainConfig withSteps(TrainConfig c, int steps) {
-    TrainConfig.Training t = c.training();
-    return c.withTraining(
-        new TrainConfig.Training(
-            steps,
-            t.batchSize(),
-            t.accumulation(),
-            t.seed(),
-            t.logEvery(),
-            t.checkpointEvery(),
-            t.keepCheckpoints(),
-            t.sampleEvery(),
-            t.sampleCount(),
-            t.sampler(),
-            t.samplerSteps()));
+    return c.withTraining(c.training().withSteps(steps));
   }
 
   @Test

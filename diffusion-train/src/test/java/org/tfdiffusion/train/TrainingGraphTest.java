@@ -19,20 +19,7 @@ class TrainingGraphTest {
 
   private static TrainConfig withAccumulation(int accumulation) {
     TrainConfig c = TrainerTest.tiny(4, 0, 1e-3);
-    TrainConfig.Training t = c.training();
-    return c.withTraining(
-        new TrainConfig.Training(
-            t.steps(),
-            8,
-            accumulation,
-            t.seed(),
-            t.logEvery(),
-            t.checkpointEvery(),
-            t.keepCheckpoints(),
-            t.sampleEvery(),
-            t.sampleCount(),
-            t.sampler(),
-            t.samplerSteps()));
+    return c.withTraining(c.training().toBuilder().batch(8, accumulation).build());
   }
 
   /**
