@@ -14,20 +14,13 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
 import java.util.TreeMap;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
-import org.tensorflow.ndarray.Shape;
 import org.tensorflow.proto.NodeExecStats;
 import org.tensorflow.proto.RunOptions;
 import org.tensorflow.proto.StepStats;
-import org.tensorflow.types.TFloat32;
-import org.tensorflow.types.TInt32;
-import org.tensorflow.types.TInt64;
 import org.tfdiffusion.graph.SessionOptions;
-import org.tfdiffusion.graph.TensorIO;
-import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 
 /**
@@ -79,14 +72,7 @@ public final class ClusterBenchmark {
       Optional<DistributedTraining> cluster,
       SessionOptions options,
       int steps) {
-    UNetConfig model = config.model();
     int batch = config.training().batchSize();
-    int size = model.imageSize();
-    float[] images = new float[batch * size * size * model.channels()];
-    Random random = new Random(0);
-    for (int i = 0; i < images.length; i++) {
-      images[i] = random.nextFloat() * 2 - 1;
-    }
     cluster.ifPresent(c -> c.startChief(new PrintWriter(System.err, true)));
     try (TrainingGraph graph =
             new TrainingGraph(
@@ -96,39 +82,24 @@ public final class ClusterBenchmark {
         Session session =
             cluster.isPresent()
                 ? cluster.get().open(graph.graph, options.toConfigProto())
-                : new Session(graph.graph, options.toConfigProto());
-        TFloat32 x = TensorIO.floats(Shape.of(batch, size, size, model.channels()), images);
-        TInt32 y = TInt32.vectorOf(new int[batch]);
-        TFloat32 lr = TFloat32.scalarOf(1e-4f)) {
+                : new Session(graph.graph, options.toConfigProto())) {
       graph.initialize(session);
-      double[] seconds = new double[steps];
       Map<String, Integer> ops = new TreeMap<>();
-      for (int i = -1; i <= steps; i++) {
-        try (TInt64 seed = TInt64.vectorOf(0, i + 2)) {
-          Session.Runner runner =
-              session
-                  .runner()
-                  .feed(graph.images, x)
-                  .feed(graph.seed, seed)
-                  .feed(graph.learningRate, lr)
-                  .addTarget(graph.update)
-                  .fetch(graph.loss);
-          graph.labels.ifPresent(l -> runner.feed(l, y));
-          if (i == steps) {
-            runner.setOptions(
-                RunOptions.newBuilder().setTraceLevel(RunOptions.TraceLevel.FULL_TRACE).build());
-            try (Result r = runner.runAndFetchMetadata()) {
-              r.getMetadata().ifPresent(m -> count(m.getStepStats(), ops));
-            }
-            break;
-          }
-          long start = System.nanoTime();
-          runner.run().close();
-          if (i >= 0) {
-            seconds[i] = (System.nanoTime() - start) / 1e9;
-          }
-        }
-      }
+      double[] seconds =
+          TrainStepBenchmark.time(
+              graph,
+              session,
+              config,
+              steps,
+              runner -> {
+                runner.setOptions(
+                    RunOptions.newBuilder()
+                        .setTraceLevel(RunOptions.TraceLevel.FULL_TRACE)
+                        .build());
+                try (Result r = runner.runAndFetchMetadata()) {
+                  r.getMetadata().ifPresent(m -> count(m.getStepStats(), ops));
+                }
+              });
       double step = median(seconds);
       double exchange = 0;
       double call = 0;

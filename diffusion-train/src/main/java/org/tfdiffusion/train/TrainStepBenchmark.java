@@ -3,6 +3,7 @@ package org.tfdiffusion.train;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
@@ -51,6 +52,31 @@ public final class TrainStepBenchmark {
       SessionOptions options,
       int steps,
       Optional<BiConsumer<Session, Session.Runner>> profile) {
+    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+        Session session = new Session(graph.graph, options.toConfigProto())) {
+      session.initialize();
+      return time(
+          graph,
+          session,
+          config,
+          steps,
+          runner -> profile.ifPresent(p -> p.accept(session, runner)));
+    }
+  }
+
+  /**
+   * Times the training step of an initialised {@code graph} in {@code session} on random images in
+   * [-1, 1]: one warm-up step, then {@code steps} timed ones; {@code after} gets a runner of one
+   * more step, ready to run (e.g. with a trace).
+   *
+   * @return the seconds of each timed step
+   */
+  static double[] time(
+      TrainingGraph graph,
+      Session session,
+      TrainConfig config,
+      int steps,
+      Consumer<Session.Runner> after) {
     UNetConfig model = config.model();
     int batch = config.training().microBatch();
     int size = model.imageSize();
@@ -59,13 +85,9 @@ public final class TrainStepBenchmark {
     for (int i = 0; i < images.length; i++) {
       images[i] = random.nextFloat() * 2 - 1;
     }
-    int[] labels = new int[batch];
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
-        Session session = new Session(graph.graph, options.toConfigProto());
-        TFloat32 x = TensorIO.floats(Shape.of(batch, size, size, model.channels()), images);
-        TInt32 y = TInt32.vectorOf(labels);
+    try (TFloat32 x = TensorIO.floats(Shape.of(batch, size, size, model.channels()), images);
+        TInt32 y = TInt32.vectorOf(new int[batch]);
         TFloat32 lr = TFloat32.scalarOf(1e-4f)) {
-      session.initialize();
       double[] seconds = new double[steps];
       for (int i = -1; i <= steps; i++) {
         try (TInt64 seed = TInt64.vectorOf(0, i + 1)) {
@@ -79,7 +101,7 @@ public final class TrainStepBenchmark {
                   .fetch(graph.loss);
           graph.labels.ifPresent(l -> runner.feed(l, y));
           if (i == steps) {
-            profile.ifPresent(p -> p.accept(session, runner));
+            after.accept(runner);
             break;
           }
           long start = System.nanoTime();
