@@ -338,6 +338,18 @@ public final class EvalCommand implements Callable<Integer> {
       header.put("sampler_sweep_guidance", w);
     }
     Sweep result = new Sweep(floor, header);
+    Path dir =
+        out != null
+            ? out
+            : model
+                .evalDir()
+                .resolve(
+                    String.format(
+                        Locale.ROOT,
+                        "sweep-n%d-seed%d-%s",
+                        settings.n(),
+                        settings.seed(),
+                        model.tag()));
     List<Runnable> plan = new ArrayList<>();
     for (SweepPoint p : points) {
       plan.add(
@@ -365,19 +377,10 @@ public final class EvalCommand implements Callable<Integer> {
     }
     log.printf("sweep: %d settings, %d images each%n", plan.size(), settings.n());
     log.flush();
-    plan.forEach(Runnable::run);
-    Path dir =
-        out != null
-            ? out
-            : model
-                .evalDir()
-                .resolve(
-                    String.format(
-                        Locale.ROOT,
-                        "sweep-n%d-seed%d-%s",
-                        settings.n(),
-                        settings.seed(),
-                        model.tag()));
+    for (Runnable point : plan) {
+      point.run();
+      result.write(dir); // after every setting: an interrupted sweep keeps what it measured
+    }
     result.write(dir);
     log.printf(
         "floor (real train vs test): FD %s, KID %s ± %s, class accuracy %s%nwrote %s/"
