@@ -28,7 +28,9 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * @param stepsOffset added to the timesteps by leading spacing (diffusers' steps_offset)
  * @param finalAlphaOne the final ᾱ_prev is 1 (diffusers' set_alpha_to_one, default true) or ᾱ_0
  * @param clipX0 clip x̂_0 to [-clipX0, clipX0]; 0 is off (diffusers' clip_sample and
- *     clip_sample_range; their default is on with range 1)
+ *     clip_sample_range; their default is on with range 1, this project's is off: with
+ *     classifier-free guidance, clipping x̂_0 while keeping ε̂ ruined the samples, worse with more
+ *     steps, see the README's Evaluation section)
  */
 public record DdimSampler(
     int steps,
@@ -48,9 +50,12 @@ public record DdimSampler(
     checkArgument(clipX0 >= 0, "clip range must be >= 0 (0 = off), got %s", clipX0);
   }
 
-  /** diffusers' DDIMScheduler defaults with the given steps and η. */
+  /**
+   * diffusers' DDIMScheduler defaults with the given steps and η, except that x̂_0 is not clipped
+   * (diffusers' {@code clip_sample=False}).
+   */
   public static DdimSampler of(int steps, double eta) {
-    return new DdimSampler(steps, eta, TimestepSpacing.LEADING, 0, true, 1.0);
+    return new DdimSampler(steps, eta, TimestepSpacing.LEADING, 0, true, 0);
   }
 
   @Override

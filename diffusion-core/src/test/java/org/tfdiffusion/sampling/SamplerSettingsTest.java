@@ -117,10 +117,11 @@ class SamplerSettingsTest {
   }
 
   @Test
-  void samplerKindsCreateDiffusersDefaults() {
+  void samplerKindsCreateDiffusersDefaultsExceptDdimsClipping() {
     assertThat(SamplerKind.DDPM.create(50, 0.3)).isEqualTo(DdpmSampler.of(50));
+    // diffusers clips DDIM's x0 at 1 by default; with guidance that ruined samples (README)
     assertThat(SamplerKind.DDIM.create(50, 0.3))
-        .isEqualTo(new DdimSampler(50, 0.3, TimestepSpacing.LEADING, 0, true, 1.0));
+        .isEqualTo(new DdimSampler(50, 0.3, TimestepSpacing.LEADING, 0, true, 0));
     assertThat(SamplerKind.DPMPP.create(20, 0))
         .isEqualTo(
             new DpmSolverPlusPlusSampler(

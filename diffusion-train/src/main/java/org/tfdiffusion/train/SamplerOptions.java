@@ -45,7 +45,9 @@ public final class SamplerOptions {
 
   @Option(
       names = "--clip-x0",
-      description = "Clip predicted x0 to [-r, r]; 0 = off (default: ddim 1, ddpm 0).")
+      description =
+          "Clip predicted x0 to [-r, r]; 0 = off (default: 0; diffusers' DDIM clips at 1, which"
+              + " ruins guided samples).")
   Double clipX0;
 
   @Option(
@@ -126,7 +128,7 @@ public final class SamplerOptions {
                     throw new IllegalArgumentException(
                         "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
               },
-              clipX0 == null ? 1.0 : clipX0);
+              clipX0 == null ? 0 : clipX0);
       case DPMPP ->
           new DpmSolverPlusPlusSampler(
               n,

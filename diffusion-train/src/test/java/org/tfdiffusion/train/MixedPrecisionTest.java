@@ -34,6 +34,7 @@ import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.sampling.TimestepSpacing;
 import org.tfdiffusion.schedule.NoiseSchedule;
 import org.tfdiffusion.train.data.DataSources;
 import org.tfdiffusion.train.data.ImageDataset;
@@ -153,7 +154,11 @@ class MixedPrecisionTest {
   /** One forward pass and samples of one network (seeded random weights) under a configuration. */
   private static float[][] sample(SessionOptions options) {
     UNet unet = new UNet(MODEL);
-    SamplingPlan plan = DdimSampler.of(10, 0).plan(NoiseSchedule.linear(), Prediction.EPSILON);
+    // x0 clipped to [-1, 1] as in diffusers: this untrained network's unclipped x0 leaves the pixel
+    // range, and the distance below is stated for pixels (unclipped: 0.149 mean)
+    SamplingPlan plan =
+        new DdimSampler(10, 0, TimestepSpacing.LEADING, 0, true, 1.0)
+            .plan(NoiseSchedule.linear(), Prediction.EPSILON);
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       VariableParameters weights = new VariableParameters(tf, 5);
