@@ -297,20 +297,17 @@ public final class EvalCommand implements Callable<Integer> {
     json.put("generated", Reports.toJson(generated));
     json.put("floor", Reports.toJson(floor));
     Path file =
-        out != null
-            ? out
-            : model
-                .evalDir()
-                .resolve(
-                    String.format(
-                        Locale.ROOT,
-                        "%s-%d%s-n%d-seed%d-%s.json",
-                        ModelSource.kindOf(chosen).configName(),
-                        steps,
-                        conditional ? "-g" + Reports.number(w) : "",
-                        settings.n(),
-                        settings.seed(),
-                        model.tag()));
+        output(
+            model,
+            String.format(
+                Locale.ROOT,
+                "%s-%d%s-n%d-seed%d-%s.json",
+                ModelSource.kindOf(chosen).configName(),
+                steps,
+                conditional ? "-g" + Reports.number(w) : "",
+                settings.n(),
+                settings.seed(),
+                model.tag()));
     Reports.writeJson(file, json);
     log.print(table(generated, floor));
     log.printf(
@@ -318,6 +315,11 @@ public final class EvalCommand implements Callable<Integer> {
         generated.seconds(), generated.secondsPer1000(), file);
     log.flush();
     return 0;
+  }
+
+  /** {@code --out} when given, else {@code name} in the model's eval folder. */
+  private Path output(ModelSource model, String name) {
+    return out != null ? out : model.evalDir().resolve(name);
   }
 
   private int sweep(
@@ -339,17 +341,10 @@ public final class EvalCommand implements Callable<Integer> {
     }
     Sweep result = new Sweep(floor, header);
     Path dir =
-        out != null
-            ? out
-            : model
-                .evalDir()
-                .resolve(
-                    String.format(
-                        Locale.ROOT,
-                        "sweep-n%d-seed%d-%s",
-                        settings.n(),
-                        settings.seed(),
-                        model.tag()));
+        output(
+            model,
+            String.format(
+                Locale.ROOT, "sweep-n%d-seed%d-%s", settings.n(), settings.seed(), model.tag()));
     List<Runnable> plan = new ArrayList<>();
     for (SweepPoint p : points) {
       plan.add(
