@@ -20,6 +20,8 @@ import org.tfdiffusion.model.ModelSummary;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.DdimSampler;
+import org.tfdiffusion.train.ChildJvm;
+import org.tfdiffusion.train.KernelBenchmark;
 import org.tfdiffusion.train.ModelOptions;
 import org.tfdiffusion.train.SamplingBenchmark;
 import org.tfdiffusion.train.TrainConfig;
@@ -112,6 +114,14 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-sampling", description = "Measure the training step only.")
   boolean noSampling;
 
+  @Option(
+      names = "--kernels",
+      description =
+          "Only time single kernels (3x3 convolution in float32 and bfloat16, the matrix product"
+              + " of the same FLOPs) at the U-Net's shapes, in this session's runtime (oneDNN;"
+              + " --xla for XLA's; TF_ENABLE_ONEDNN_OPTS=0 for Eigen's).")
+  boolean kernels;
+
   @Option(names = "--in-process", hidden = true, description = "Measure here, not in a child JVM.")
   boolean inProcess;
 
@@ -160,6 +170,20 @@ final class BenchCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException, InterruptedException {
     ObjectMapper mapper = new ObjectMapper();
+    if (kernels) {
+      // XLA only when asked for: the kernels' default runtime is the one sampling graphs get
+      boolean xla = timing.xla && spec.commandLine().getParseResult().hasMatchedOption("--xla");
+      SessionOptions options = SessionOptions.defaults().withXla(xla);
+      out().printf("Kernels (%s), median of %d runs:%n", options.describe(), timing.steps);
+      out().flush();
+      List<KernelBenchmark.Row> rows = KernelBenchmark.run(options, timing.steps);
+      out().print(KernelBenchmark.markdown(rows));
+      if (timing.json != null) {
+        mapper.writerWithDefaultPrettyPrinter().writeValue(timing.json.toFile(), rows);
+        out().println("wrote " + timing.json);
+      }
+      return 0;
+    }
     List<Result> results = new ArrayList<>();
     for (ModelPreset.Name name : configs) {
       UNetConfig config = model.apply(name.config());
@@ -270,11 +294,7 @@ final class BenchCommand implements Callable<Integer> {
   /** Runs this command for one config in a fresh JVM, so that its peak memory is its own. */
   private Result inChild(ModelPreset.Name name, ObjectMapper mapper)
       throws IOException, InterruptedException {
-    List<String> command = new ArrayList<>();
-    command.add(ProcessHandle.current().info().command().orElse("java"));
-    command.add("-cp");
-    command.add(System.getProperty("java.class.path"));
-    command.add(Main.class.getName());
+    List<String> command = new ArrayList<>(ChildJvm.command(Main.class));
     command.addAll(spec.commandLine().getParseResult().originalArgs());
     command.add("--in-process");
     command.add("--configs");

@@ -96,6 +96,10 @@ public record SessionOptions(
     StringBuilder s = new StringBuilder(bfloat16 ? "bfloat16 mixed precision" : "float32");
     if (xla) {
       s.append(", XLA JIT");
+      String flags = System.getenv("XLA_FLAGS");
+      if (flags != null && flags.contains("--xla_cpu_enable_fast_math=true")) {
+        s.append(" (fast math)");
+      }
     }
     if (nchw) {
       s.append(", NCHW rewrite");

@@ -189,24 +189,17 @@ public final class ClusterBenchmark {
         String cluster = n == 0 ? "local" : loopbackCluster(n);
         for (int i = 1; i < n; i++) {
           workers.add(
-              start(
-                      List.of(
-                          TrainCommand.class.getName(),
-                          "--cluster",
-                          cluster,
-                          "--task",
-                          String.valueOf(i)))
+              start(TrainCommand.class, "--cluster", cluster, "--task", String.valueOf(i))
                   .redirectOutput(dir.resolve("worker-" + n + "-" + i + ".log").toFile())
                   .start());
         }
         Process chief =
             start(
-                    List.of(
-                        ClusterBenchmark.class.getName(),
-                        configFile.toString(),
-                        cluster,
-                        String.valueOf(steps),
-                        String.valueOf(xla)))
+                    ClusterBenchmark.class,
+                    configFile.toString(),
+                    cluster,
+                    String.valueOf(steps),
+                    String.valueOf(xla))
                 .start();
         Measurement m = readResult(chief, n);
         results.add(m);
@@ -230,16 +223,13 @@ public final class ClusterBenchmark {
     return results;
   }
 
-  private static ProcessBuilder start(List<String> mainAndArgs) {
-    List<String> command = new ArrayList<>();
-    command.add(ProcessHandle.current().info().command().orElse("java"));
-    command.add("-Xss64m");
-    command.add("-cp");
-    command.add(System.getProperty("java.class.path"));
-    command.addAll(mainAndArgs);
+  private static ProcessBuilder start(Class<?> main, String... args) {
+    List<String> command = new ArrayList<>(ChildJvm.command(main));
+    command.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     pb.environment().putIfAbsent("TF_CPP_MIN_LOG_LEVEL", "2");
     pb.environment().putIfAbsent("TF_XLA_FLAGS", "--tf_xla_cpu_global_jit");
+    pb.environment().putIfAbsent("XLA_FLAGS", "--xla_cpu_enable_fast_math=true");
     pb.environment().remove(ClusterSpec.TF_CONFIG);
     return pb;
   }

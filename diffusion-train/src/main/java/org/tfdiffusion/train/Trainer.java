@@ -252,7 +252,8 @@ public final class Trainer {
     if (sessionOptions.xlaFlagMissing()) {
       out.println(
           "  warning: --xla without TF_XLA_FLAGS=--tf_xla_cpu_global_jit compiles only part of the"
-              + " graph; the ./tfdiffusion launcher sets it");
+              + " graph; the ./tfdiffusion launcher sets it (and"
+              + " XLA_FLAGS=--xla_cpu_enable_fast_math=true, 5% faster for the tutorial's model)");
     }
     out.flush();
 

@@ -433,12 +433,7 @@ class DistributedTrainingTest {
     if (classPath == null || classPath.isBlank()) {
       classPath = System.getProperty("java.class.path");
     }
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.add("-Xss64m");
-    command.add("-cp");
-    command.add(classPath);
-    command.add(main.getName());
+    List<String> command = new ArrayList<>(ChildJvm.command(main, classPath));
     command.addAll(List.of(args));
     ProcessBuilder pb =
         new ProcessBuilder(command)

@@ -1,0 +1,141 @@
+package org.tfdiffusion.train;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TBfloat16;
+import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.graph.SessionOptions;
+
+/**
+ * Times the kernels a U-Net's time goes to, one op at a time, at the shapes of its levels: a 3×3
+ * convolution in float32 and in bfloat16 (explicit casts included), and the matrix product with the
+ * same FLOPs (the convolution's im2col form, [B·H·W, 9·C_in] × [9·C_in, C_out]). It shows what a
+ * kernel reaches on this CPU in the runtime the session options choose (oneDNN by default; Eigen
+ * with {@code TF_ENABLE_ONEDNN_OPTS=0}; XLA's with {@code --xla}), so that an optimisation starts
+ * from the kernels' own ceiling.
+ */
+public final class KernelBenchmark {
+  private KernelBenchmark() {}
+
+  /** One measured kernel: median milliseconds and GFLOP/s. */
+  public record Row(String kernel, String shape, double milliseconds, double gflopPerSecond) {}
+
+  /** [batch, size, in, out]: the small model's first level, a middle level, the tutorial's 8×8. */
+  public static final List<int[]> SHAPES =
+      List.of(
+          new int[] {16, 32, 64, 64},
+          new int[] {16, 32, 128, 128},
+          new int[] {16, 16, 256, 256},
+          new int[] {32, 8, 1024, 1024});
+
+  /** Measures every kernel at every shape of {@link #SHAPES}, {@code repeats} timed runs each. */
+  public static List<Row> run(SessionOptions options, int repeats) {
+    List<Row> rows = new ArrayList<>();
+    for (int[] s : SHAPES) {
+      int b = s[0];
+      int h = s[1];
+      int in = s[2];
+      int out = s[3];
+      String shape = String.format("%dx%dx%dx%d -> %d", b, h, h, in, out);
+      double gflop = 2.0 * 9 * in * out * h * h * b / 1e9;
+      Shape image = Shape.of(b, h, h, in);
+      Shape filter = Shape.of(3, 3, in, out);
+      rows.add(time("conv2d float32", shape, gflop, image, filter, false, false, options, repeats));
+      rows.add(time("conv2d bfloat16", shape, gflop, image, filter, true, false, options, repeats));
+      rows.add(
+          time(
+              "matmul float32 (same FLOPs)",
+              shape,
+              gflop,
+              Shape.of((long) b * h * h, 9L * in),
+              Shape.of(9L * in, out),
+              false,
+              true,
+              options,
+              repeats));
+    }
+    return rows;
+  }
+
+  private static Row time(
+      String kernel,
+      String shape,
+      double gflop,
+      Shape a,
+      Shape w,
+      boolean bf16,
+      boolean matmul,
+      SessionOptions options,
+      int repeats) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Placeholder<TFloat32> x = tf.placeholder(TFloat32.class, Placeholder.shape(a));
+      Placeholder<TFloat32> k = tf.placeholder(TFloat32.class, Placeholder.shape(w));
+      Operand<?> y;
+      if (matmul) {
+        y = tf.linalg.matMul(x, k);
+      } else if (bf16) {
+        y =
+            tf.dtypes.cast(
+                tf.nn.conv2d(
+                    tf.dtypes.cast(x, TBfloat16.class),
+                    tf.dtypes.cast(k, TBfloat16.class),
+                    List.of(1L, 1L, 1L, 1L),
+                    "SAME"),
+                TFloat32.class);
+      } else {
+        y = tf.nn.conv2d(x, k, List.of(1L, 1L, 1L, 1L), "SAME");
+      }
+      Random random = new Random(0);
+      try (Session session = new Session(g, options.toConfigProto());
+          TFloat32 xt = gaussian(a, random);
+          TFloat32 kt = gaussian(w, random)) {
+        double[] seconds = new double[repeats];
+        for (int i = -2; i < repeats; i++) {
+          long start = System.nanoTime();
+          try (var result = session.runner().feed(x, xt).feed(k, kt).fetch(y).run()) {
+            // fetched, so that no runtime can prune the kernel; the handle is freed unread
+          }
+          if (i >= 0) {
+            seconds[i] = (System.nanoTime() - start) * 1e-9;
+          }
+        }
+        Arrays.sort(seconds);
+        double median = seconds[repeats / 2];
+        return new Row(kernel, shape, median * 1e3, gflop / median);
+      }
+    }
+  }
+
+  private static TFloat32 gaussian(Shape shape, Random random) {
+    float[] values = new float[Math.toIntExact(shape.size())];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) random.nextGaussian();
+    }
+    TFloat32 t = TFloat32.tensorOf(shape);
+    t.copyFrom(DataBuffers.of(values));
+    return t;
+  }
+
+  /** The rows as a markdown table. */
+  public static String markdown(List<Row> rows) {
+    StringBuilder s = new StringBuilder("| kernel | B×H×W×C_in -> C_out | ms | GFLOP/s |\n");
+    s.append("|---|---|---|---|\n");
+    for (Row r : rows) {
+      s.append(
+          String.format(
+              "| %s | %s | %.2f | %.0f |%n",
+              r.kernel(), r.shape(), r.milliseconds(), r.gflopPerSecond()));
+    }
+    return s.toString();
+  }
+}
