@@ -67,35 +67,38 @@ public final class AdamW {
       Map<String, Operand<TFloat32>> gradients,
       Operand<TFloat32> learningRate,
       Operand<TInt64> step) {
-    // Every update waits for every gradient: weights are ref variables updated in place, and the
-    // backward pass still reads them (e.g. Conv2DBackpropInput reads the filter) until it ends.
-    List<Operation> allGradients = new ArrayList<>();
-    gradients.values().forEach(g -> allGradients.add(g.op()));
-    Ops opt = tf.withSubScope("adamw").withControlDependencyOps(allGradients);
-    Operand<TFloat32> norm = globalNorm(opt, gradients.values());
+    // The norm, the clipping and the step's scalars need no ordering beyond their data inputs, so
+    // under XLA they join the backward pass's cluster, which then hands out clipped gradients
+    // only (a separate cluster held raw and clipped gradients at once: one more model-sized
+    // buffer at the peak).
+    Ops math = tf.withSubScope("adamw");
+    Operand<TFloat32> norm = globalNorm(math, gradients.values());
     Operand<TFloat32> scale = null;
     if (config.clipNorm() > 0) {
       // min(1, c / (norm + 1e-6)): torch.nn.utils.clip_grad_norm_
       scale =
-          opt.math.minimum(
-              opt.constant(1f),
-              opt.math.div(
-                  opt.constant((float) config.clipNorm()),
-                  opt.math.add(norm, opt.constant(1e-6f))));
+          math.math.minimum(
+              math.constant(1f),
+              math.math.div(
+                  math.constant((float) config.clipNorm()),
+                  math.math.add(norm, math.constant(1e-6f))));
     }
-    Operand<TFloat32> t = opt.dtypes.cast(step, TFloat32.class);
-    Operand<TFloat32> beta1 = opt.constant((float) config.beta1());
-    Operand<TFloat32> beta2 = opt.constant((float) config.beta2());
-    Operand<TFloat32> beta1Power = opt.math.pow(beta1, t);
-    Operand<TFloat32> beta2Power = opt.math.pow(beta2, t);
+    Operand<TFloat32> t = math.dtypes.cast(step, TFloat32.class);
+    Operand<TFloat32> beta1 = math.constant((float) config.beta1());
+    Operand<TFloat32> beta2 = math.constant((float) config.beta2());
+    Operand<TFloat32> beta1Power = math.math.pow(beta1, t);
+    Operand<TFloat32> beta2Power = math.math.pow(beta2, t);
     Operand<TFloat32> epsilonHat =
-        opt.math.mul(
-            opt.constant((float) config.epsilon()),
-            opt.math.sqrt(opt.math.sub(opt.constant(1f), beta2Power)));
-    Operand<TFloat32> decayFactor =
-        opt.math.sub(
-            opt.constant(1f),
-            opt.math.mul(learningRate, opt.constant((float) config.weightDecay())));
+        math.math.mul(
+            math.constant((float) config.epsilon()),
+            math.math.sqrt(math.math.sub(math.constant(1f), beta2Power)));
+    Operand<TFloat32> decayRate =
+        math.math.mul(learningRate, math.constant((float) config.weightDecay()));
+    // Every in-place update waits for every gradient: weights are ref variables, and the backward
+    // pass still reads them (e.g. Conv2DBackpropInput reads the filter) until it ends.
+    List<Operation> allGradients = new ArrayList<>();
+    gradients.values().forEach(g -> allGradients.add(g.op()));
+    Ops opt = math.withControlDependencyOps(allGradients);
     List<Op> updates = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> entry : weights.entrySet()) {
       String name = entry.getKey();
@@ -105,15 +108,16 @@ public final class AdamW {
         throw new IllegalArgumentException("no gradient for weight " + name);
       }
       if (scale != null) {
-        grad = opt.math.mul(grad, scale);
+        grad = math.math.mul(grad, scale);
       }
       Variable<TFloat32> m = slot(firstMoments, firstMomentScope, name, weight);
       Variable<TFloat32> v = slot(secondMoments, secondMomentScope, name, weight);
       Ops withDecay = opt;
       if (config.weightDecay() > 0) {
+        // θ ← θ - lr·λ·θ in place (no model-sized temporary as θ·(1 - lr·λ) would need)
         withDecay =
             opt.withControlDependencies(
-                List.of(opt.assign(weight, opt.math.mul(weight, decayFactor))));
+                List.of(opt.train.applyGradientDescent(weight, decayRate, weight)));
       }
       updates.add(
           withDecay.train.applyAdam(
