@@ -182,6 +182,7 @@ final class BenchCommand implements Callable<Integer> {
         mapper.writerWithDefaultPrettyPrinter().writeValue(timing.json.toFile(), rows);
         out().println("wrote " + timing.json);
       }
+      out().flush();
       return 0;
     }
     List<Result> results = new ArrayList<>();

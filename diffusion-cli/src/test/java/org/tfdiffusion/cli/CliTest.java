@@ -4,7 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 class CliTest {
@@ -41,6 +44,17 @@ class CliTest {
         .contains("--cluster=SPEC", "--task", "--connect-timeout", "TF_CONFIG");
     assertThat(run("bench-cluster", "--tasks", "3", "--batch", "32")).isEqualTo(2);
     assertThat(err.toString()).contains("--batch 32 must divide by it");
+  }
+
+  @Test
+  void benchKernelsPrintsAndWritesTheKernelTable(@TempDir Path dir) throws Exception {
+    Path json = dir.resolve("kernels.json");
+    assertThat(run("bench", "--kernels", "--steps", "1", "--json", json.toString())).isZero();
+    assertThat(out.toString())
+        .contains("Kernels (float32)")
+        .contains("| conv2d float32 | 16x32x32x64 -> 64 |")
+        .contains("| matmul float32 (same FLOPs) | 32x8x8x1024 -> 1024 |");
+    assertThat(Files.readString(json)).contains("\"gflopPerSecond\"").contains("conv2d bfloat16");
   }
 
   @Test
