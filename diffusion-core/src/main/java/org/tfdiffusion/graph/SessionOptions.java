@@ -2,6 +2,7 @@ package org.tfdiffusion.graph;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.Map;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.GraphOptions;
 import org.tensorflow.proto.OptimizerOptions;
@@ -22,6 +23,19 @@ import org.tensorflow.proto.RewriterConfig;
  */
 public record SessionOptions(
     int intraOpThreads, int interOpThreads, boolean xla, boolean bfloat16, boolean nchw) {
+
+  /** TF_XLA_FLAGS' flag that lets XLA reach every CPU cluster. */
+  public static final String GLOBAL_JIT_FLAG = "--tf_xla_cpu_global_jit";
+
+  /** XLA_FLAGS' flag for LLVM fast math in XLA's CPU code (NaN, Inf, division stay exact). */
+  public static final String FAST_MATH_FLAG = "--xla_cpu_enable_fast_math=true";
+
+  /**
+   * The environment a JVM that runs XLA needs, as the launcher sets it: variable -> value. XLA
+   * reads both when the process first uses it, so they cannot be set from Java once running.
+   */
+  public static final Map<String, String> XLA_ENVIRONMENT =
+      Map.of("TF_XLA_FLAGS", GLOBAL_JIT_FLAG, "XLA_FLAGS", FAST_MATH_FLAG);
 
   public SessionOptions {
     checkArgument(intraOpThreads >= 0, "intra-op threads must be >= 0 (0 = default)");
@@ -60,7 +74,7 @@ public record SessionOptions(
   /** Whether XLA is asked for but the CPU global-JIT flag is missing from the environment. */
   public boolean xlaFlagMissing() {
     String flags = System.getenv("TF_XLA_FLAGS");
-    return xla && (flags == null || !flags.contains("--tf_xla_cpu_global_jit"));
+    return xla && (flags == null || !flags.contains(GLOBAL_JIT_FLAG));
   }
 
   /** The session configuration. */
@@ -97,7 +111,7 @@ public record SessionOptions(
     if (xla) {
       s.append(", XLA JIT");
       String flags = System.getenv("XLA_FLAGS");
-      if (flags != null && flags.contains("--xla_cpu_enable_fast_math=true")) {
+      if (flags != null && flags.contains(FAST_MATH_FLAG)) {
         s.append(" (fast math)");
       }
     }

@@ -228,8 +228,7 @@ public final class ClusterBenchmark {
     command.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     pb.environment().putIfAbsent("TF_CPP_MIN_LOG_LEVEL", "2");
-    pb.environment().putIfAbsent("TF_XLA_FLAGS", "--tf_xla_cpu_global_jit");
-    pb.environment().putIfAbsent("XLA_FLAGS", "--xla_cpu_enable_fast_math=true");
+    SessionOptions.XLA_ENVIRONMENT.forEach(pb.environment()::putIfAbsent);
     pb.environment().remove(ClusterSpec.TF_CONFIG);
     return pb;
   }

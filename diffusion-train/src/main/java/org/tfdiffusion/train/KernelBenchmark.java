@@ -37,6 +37,42 @@ public final class KernelBenchmark {
           new int[] {16, 16, 256, 256},
           new int[] {32, 8, 1024, 1024});
 
+  /** The kernels measured, each a one-op graph of x [B, H, W, C_in] and a float32 filter. */
+  enum Kernel {
+    CONV_FLOAT32("conv2d float32"),
+    CONV_BFLOAT16("conv2d bfloat16"),
+    MATMUL_FLOAT32("matmul float32 (same FLOPs)");
+
+    final String label;
+
+    Kernel(String label) {
+      this.label = label;
+    }
+
+    /** The input shapes: the image and filter, or the im2col matrices for the matmul. */
+    Shape[] inputs(int b, int h, int in, int out) {
+      return this == MATMUL_FLOAT32
+          ? new Shape[] {Shape.of((long) b * h * h, 9L * in), Shape.of(9L * in, out)}
+          : new Shape[] {Shape.of(b, h, h, in), Shape.of(3, 3, in, out)};
+    }
+
+    Operand<?> build(Ops tf, Operand<TFloat32> x, Operand<TFloat32> k) {
+      List<Long> strides = List.of(1L, 1L, 1L, 1L);
+      return switch (this) {
+        case CONV_FLOAT32 -> tf.nn.conv2d(x, k, strides, "SAME");
+        case CONV_BFLOAT16 ->
+            tf.dtypes.cast(
+                tf.nn.conv2d(
+                    tf.dtypes.cast(x, TBfloat16.class),
+                    tf.dtypes.cast(k, TBfloat16.class),
+                    strides,
+                    "SAME"),
+                TFloat32.class);
+        case MATMUL_FLOAT32 -> tf.linalg.matMul(x, k);
+      };
+    }
+  }
+
   /** Measures every kernel at every shape of {@link #SHAPES}, {@code repeats} timed runs each. */
   public static List<Row> run(SessionOptions options, int repeats) {
     List<Row> rows = new ArrayList<>();
@@ -47,58 +83,25 @@ public final class KernelBenchmark {
       int out = s[3];
       String shape = String.format("%dx%dx%dx%d -> %d", b, h, h, in, out);
       double gflop = 2.0 * 9 * in * out * h * h * b / 1e9;
-      Shape image = Shape.of(b, h, h, in);
-      Shape filter = Shape.of(3, 3, in, out);
-      rows.add(time("conv2d float32", shape, gflop, image, filter, false, false, options, repeats));
-      rows.add(time("conv2d bfloat16", shape, gflop, image, filter, true, false, options, repeats));
-      rows.add(
-          time(
-              "matmul float32 (same FLOPs)",
-              shape,
-              gflop,
-              Shape.of((long) b * h * h, 9L * in),
-              Shape.of(9L * in, out),
-              false,
-              true,
-              options,
-              repeats));
+      for (Kernel kernel : Kernel.values()) {
+        double median = medianSeconds(kernel, kernel.inputs(b, h, in, out), options, repeats);
+        rows.add(new Row(kernel.label, shape, median * 1e3, gflop / median));
+      }
     }
     return rows;
   }
 
-  private static Row time(
-      String kernel,
-      String shape,
-      double gflop,
-      Shape a,
-      Shape w,
-      boolean bf16,
-      boolean matmul,
-      SessionOptions options,
-      int repeats) {
+  private static double medianSeconds(
+      Kernel kernel, Shape[] inputs, SessionOptions options, int repeats) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Placeholder<TFloat32> x = tf.placeholder(TFloat32.class, Placeholder.shape(a));
-      Placeholder<TFloat32> k = tf.placeholder(TFloat32.class, Placeholder.shape(w));
-      Operand<?> y;
-      if (matmul) {
-        y = tf.linalg.matMul(x, k);
-      } else if (bf16) {
-        y =
-            tf.dtypes.cast(
-                tf.nn.conv2d(
-                    tf.dtypes.cast(x, TBfloat16.class),
-                    tf.dtypes.cast(k, TBfloat16.class),
-                    List.of(1L, 1L, 1L, 1L),
-                    "SAME"),
-                TFloat32.class);
-      } else {
-        y = tf.nn.conv2d(x, k, List.of(1L, 1L, 1L, 1L), "SAME");
-      }
+      Placeholder<TFloat32> x = tf.placeholder(TFloat32.class, Placeholder.shape(inputs[0]));
+      Placeholder<TFloat32> k = tf.placeholder(TFloat32.class, Placeholder.shape(inputs[1]));
+      Operand<?> y = kernel.build(tf, x, k);
       Random random = new Random(0);
       try (Session session = new Session(g, options.toConfigProto());
-          TFloat32 xt = gaussian(a, random);
-          TFloat32 kt = gaussian(w, random)) {
+          TFloat32 xt = gaussian(inputs[0], random);
+          TFloat32 kt = gaussian(inputs[1], random)) {
         double[] seconds = new double[repeats];
         for (int i = -2; i < repeats; i++) {
           long start = System.nanoTime();
@@ -110,8 +113,7 @@ public final class KernelBenchmark {
           }
         }
         Arrays.sort(seconds);
-        double median = seconds[repeats / 2];
-        return new Row(kernel, shape, median * 1e3, gflop / median);
+        return seconds[repeats / 2];
       }
     }
   }

@@ -251,9 +251,11 @@ public final class Trainer {
                 c.cluster().chief().describe()));
     if (sessionOptions.xlaFlagMissing()) {
       out.println(
-          "  warning: --xla without TF_XLA_FLAGS=--tf_xla_cpu_global_jit compiles only part of the"
-              + " graph; the ./tfdiffusion launcher sets it (and"
-              + " XLA_FLAGS=--xla_cpu_enable_fast_math=true, 5% faster for the tutorial's model)");
+          "  warning: --xla without TF_XLA_FLAGS="
+              + SessionOptions.GLOBAL_JIT_FLAG
+              + " compiles only part of the graph; the ./tfdiffusion launcher sets it (and XLA_FLAGS="
+              + SessionOptions.FAST_MATH_FLAG
+              + ", 5-10% faster for the tutorial's model)");
     }
     out.flush();
 
