@@ -77,7 +77,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
   boolean noPeer;
 
-  @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
+  @Option(
+      names = "--bf16",
+      description =
+          "bfloat16 auto mixed precision (oneDNN); turns XLA off unless --xla is given too.")
   boolean bf16;
 
   @Option(names = "--nchw", description = "Let Grappler convert convolutions to NCHW.")
@@ -103,12 +106,19 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--sample-xla",
-      description = "Compile the sampling graphs with XLA JIT too (default: off, see README).")
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
+      description =
+          "Compile the sampling graphs with XLA JIT, as sample does (default: on;"
+              + " --no-sample-xla turns it off).")
   boolean sampleXla;
 
   @Option(
       names = "--sample-bf16",
-      description = "bfloat16 auto mixed precision for the sampling graphs (default: off).")
+      description =
+          "bfloat16 auto mixed precision for the sampling graphs (default: off); turns their XLA"
+              + " off unless --sample-xla is given too.")
   boolean sampleBf16;
 
   @Option(names = "--no-sampling", description = "Measure the training step only.")
@@ -172,7 +182,7 @@ final class BenchCommand implements Callable<Integer> {
     ObjectMapper mapper = new ObjectMapper();
     if (kernels) {
       // XLA only when asked for: the kernels' default runtime is the one sampling graphs get
-      boolean xla = timing.xla && spec.commandLine().getParseResult().hasMatchedOption("--xla");
+      boolean xla = timing.xla && explicit("--xla");
       SessionOptions options = SessionOptions.defaults().withXla(xla);
       out().printf("Kernels (%s), median of %d runs:%n", options.describe(), timing.steps);
       out().flush();
@@ -240,8 +250,7 @@ final class BenchCommand implements Callable<Integer> {
     TrainConfig train = TrainStepBenchmark.config(base, config, timing.steps, timing.batch);
     SessionOptions options =
         SessionOptions.defaults()
-            .withXla(timing.xla)
-            .withBfloat16(bf16)
+            .withFlags(timing.xla, explicit("--xla"), bf16)
             .withNchw(nchw)
             .withThreads(threads[0], threads[1]);
     double[] seconds =
@@ -263,7 +272,8 @@ final class BenchCommand implements Callable<Integer> {
                 config,
                 DdimSampler.of(sampleSteps, 0),
                 sampleBatch,
-                SessionOptions.defaults().withXla(sampleXla).withBfloat16(sampleBf16),
+                SessionOptions.sampling()
+                    .withFlags(sampleXla, explicit("--sample-xla"), sampleBf16),
                 3,
                 profile
                     ? Optional.of(
@@ -290,6 +300,10 @@ final class BenchCommand implements Callable<Integer> {
         sampling == null ? null : sampling.compiledStepSeconds(),
         sampling == null ? null : sampling.hostStepSeconds(),
         null);
+  }
+
+  private boolean explicit(String option) {
+    return spec.commandLine().getParseResult().hasMatchedOption(option);
   }
 
   /** Runs this command for one config in a fresh JVM, so that its peak memory is its own. */

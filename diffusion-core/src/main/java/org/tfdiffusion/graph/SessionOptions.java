@@ -55,6 +55,32 @@ public record SessionOptions(
     return defaults().withXla(true);
   }
 
+  /**
+   * The fastest sound setting measured for sampling on this project's 2-core CPU: float32 with XLA
+   * JIT. XLA's convolutions beat oneDNN's at every width of these U-Nets, so one denoising forward
+   * pass of the tutorial's model at batch 16 takes 1.05 s against 3.36 s without, the small model's
+   * 0.20 s against 0.35 s, and the compiled loop's steps are no slower (README, Speed). Samples
+   * agree with the plain runtime's to within XLA's float reassociation (at most 4/255 per pixel
+   * over a 50-step DDIM run); a seed gives the same image every time under either.
+   */
+  public static SessionOptions sampling() {
+    return defaults().withXla(true);
+  }
+
+  /**
+   * These options with XLA and bfloat16 as a command's flags ask for them. bfloat16 is oneDNN's
+   * rewrite, and XLA's clusters take the ops it would convert, so together they run float32: {@code
+   * --bf16} therefore turns XLA's default off, and XLA stays on only where {@code --xla} was given
+   * explicitly too.
+   *
+   * @param xla the XLA flag's value, default included
+   * @param xlaExplicit whether the user gave the XLA flag
+   * @param bfloat16 the bfloat16 flag
+   */
+  public SessionOptions withFlags(boolean xla, boolean xlaExplicit, boolean bfloat16) {
+    return withXla(xla && (!bfloat16 || xlaExplicit)).withBfloat16(bfloat16);
+  }
+
   public SessionOptions withXla(boolean on) {
     return new SessionOptions(intraOpThreads, interOpThreads, on, bfloat16, nchw);
   }

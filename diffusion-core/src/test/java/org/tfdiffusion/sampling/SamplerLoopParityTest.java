@@ -24,6 +24,8 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.diffusion.Prediction;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.testing.ArrayAsserts;
 import org.tfdiffusion.testing.ReferenceSamplers;
@@ -81,7 +83,24 @@ class SamplerLoopParityTest {
     checkLoop(ParityCases.TUTORIAL_DDPM);
   }
 
+  /**
+   * The same settings in a session with the sampling default, {@link SessionOptions#sampling()}
+   * (XLA, with the fast math the launcher and the tests run with): held to the same rounding bound,
+   * with the noise table computed without XLA, so XLA's noise must be the plain runtime's. The
+   * trace shows that XLA ran part of the graph; the loop's body is held to XLA step by step in
+   * {@link #ddpmStepUnderXlaIsTheTutorialsPSampleStepForStep}.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void compiledLoopUnderXlaMatchesThePlainJavaLoop(ParityCases.Case c) {
+    checkLoop(c, SessionOptions.sampling());
+  }
+
   private static void checkLoop(ParityCases.Case c) {
+    checkLoop(c, SessionOptions.defaults());
+  }
+
+  private static void checkLoop(ParityCases.Case c, SessionOptions options) {
     SamplingPlan plan = c.plan();
     ReferenceSamplers.Sampler reference = c.referenceSampler();
     int steps = plan.steps();
@@ -90,7 +109,7 @@ class SamplerLoopParityTest {
     System.arraycopy(counters, 1, stepNoise, 0, steps);
     ReferenceSamplers.Run expected =
         ReferenceSamplers.run(reference, counters[0], stepNoise, ROUNDINGS);
-    float[] actual = compiled(plan);
+    float[] actual = compiled(plan, options);
 
     ArrayAsserts.assertWithin(
         c + ": final samples", actual, expected.x(), expected.roundingBound());
@@ -108,6 +127,20 @@ class SamplerLoopParityTest {
 
   @Test
   void ddpmWithAllStepsIsTheTutorialsPSampleStepForStep() {
+    checkSteps(SessionOptions.defaults());
+  }
+
+  /**
+   * The host loop's step, dummy model included, compiled by XLA as {@link
+   * SessionOptions#sampling()} does (the trace shows that its arithmetic ran in XLA's cluster, not
+   * in TensorFlow's kernels), against the tutorial's p_sample at every one of the 1000 steps.
+   */
+  @Test
+  void ddpmStepUnderXlaIsTheTutorialsPSampleStepForStep() {
+    checkSteps(SessionOptions.sampling());
+  }
+
+  private static void checkSteps(SessionOptions options) {
     // Host-driven: each step of SamplerStep is fed the graph's own previous x and compared with
     // the tutorial's p_sample on that x and the same z, so rounding does not accumulate and every
     // one of the 1000 steps is held to the one-step tolerance.
@@ -128,7 +161,7 @@ class SamplerLoopParityTest {
       SamplerStep.Result r =
           step.apply(index, x, ParityCases.dummyModel(tf, x, t), Optional.of(z), Optional.of(x));
       float[] current = RowNoiseTable.rows(1)[0];
-      try (Session s = new Session(g)) {
+      try (Session s = new Session(g, options.toConfigProto())) {
         for (int i = 0; i < steps; i++) {
           float[] next;
           float[] noise;
@@ -163,13 +196,28 @@ class SamplerLoopParityTest {
           ArrayAsserts.assertWithin("p_sample at t = " + expectedT, next, expected, tolerance);
           current = next;
         }
+        if (options.xla()) {
+          try (TFloat32 xValue = TensorIO.floats(Shape.of(SEEDS.length, 4, 4, 1), current);
+              TInt32 indexValue = TInt32.scalarOf(0)) {
+            StepProfile trace =
+                StepProfile.trace(
+                    s, s.runner().feed(x, xValue).feed(index, indexValue).fetch(r.x()));
+            assertThat(trace.rows())
+                .as("op types run")
+                .extracting(StepProfile.Row::opType)
+                .contains("_XlaRun")
+                .doesNotContain("Mul", "AddV2", "Sub", "RealDiv");
+          }
+        }
       }
     }
   }
 
-  private static float[] compiled(SamplingPlan plan) {
+  private static float[] compiled(SamplingPlan plan, SessionOptions options) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
+      // fed, not a constant: Grappler would fold a loop of constants before any runtime saw it
+      Placeholder<TInt64> seeds = tf.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
       SamplingLoop.Outputs out =
           SamplingLoop.compiled(
               tf,
@@ -177,11 +225,20 @@ class SamplerLoopParityTest {
               IMAGE,
               ParityCases.DUMMY,
               Map.<String, Operand<TFloat32>>of(),
-              tf.constant(SEEDS),
+              seeds,
               List.of(),
               0);
-      try (Session s = new Session(g);
-          Result r = s.runner().fetch(out.samples()).run()) {
+      try (Session s = new Session(g, options.toConfigProto());
+          TInt64 seedValues = TInt64.vectorOf(SEEDS);
+          Result r = s.runner().feed(seeds, seedValues).fetch(out.samples()).run()) {
+        if (options.xla()) {
+          assertThat(
+                  StepProfile.trace(s, s.runner().feed(seeds, seedValues).fetch(out.samples()))
+                      .rows())
+              .as("op types run")
+              .extracting(StepProfile.Row::opType)
+              .contains("_XlaRun");
+        }
         return TensorIO.toFloats(r.get(0));
       }
     }

@@ -208,7 +208,7 @@ public final class ModelSource {
     SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
     if (!export) {
       ImageSampler images =
-          ImageSampler.open(path, weights, sampler, false, 0, SessionOptions.defaults());
+          ImageSampler.open(path, weights, sampler, false, 0, SessionOptions.sampling());
       return new RunGenerator(images);
     }
     return new ExportGenerator(path, sampler, plan, exportSampler);

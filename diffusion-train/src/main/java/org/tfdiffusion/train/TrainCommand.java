@@ -158,7 +158,10 @@ public class TrainCommand implements Callable<Integer> {
       description = "Compile with XLA JIT (default: on; --no-xla turns it off).")
   boolean xla;
 
-  @Option(names = "--bf16", description = "bfloat16 auto mixed precision (oneDNN).")
+  @Option(
+      names = "--bf16",
+      description =
+          "bfloat16 auto mixed precision (oneDNN); turns XLA off unless --xla is given too.")
   boolean bf16;
 
   @Option(
@@ -278,7 +281,9 @@ public class TrainCommand implements Callable<Integer> {
         new Trainer(
             out,
             progress(),
-            SessionOptions.defaults().withXla(xla).withBfloat16(bf16),
+            SessionOptions.defaults()
+                .withFlags(
+                    xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), bf16),
             distributed);
     if (resume) {
       if (runDir == null) {

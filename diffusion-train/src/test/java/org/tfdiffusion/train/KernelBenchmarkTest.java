@@ -4,13 +4,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.proto.GraphDef;
+import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
 
 class KernelBenchmarkTest {
   @Test
   void measuresEveryKernelAtEveryShape() {
     List<KernelBenchmark.Row> rows = KernelBenchmark.run(SessionOptions.defaults(), 1);
-    assertThat(rows).hasSize(3 * KernelBenchmark.SHAPES.size());
+    assertThat(rows).hasSize(5 * KernelBenchmark.SHAPES.size());
     assertThat(rows)
         .allSatisfy(
             r -> {
@@ -18,7 +23,35 @@ class KernelBenchmarkTest {
               assertThat(r.gflopPerSecond()).isPositive().isFinite();
             });
     assertThat(rows.stream().map(KernelBenchmark.Row::kernel).distinct())
-        .containsExactly("conv2d float32", "conv2d bfloat16", "matmul float32 (same FLOPs)");
+        .containsExactly(
+            "conv2d float32",
+            "conv2d bfloat16",
+            "conv2d input gradient float32",
+            "conv2d filter gradient float32",
+            "matmul float32 (same FLOPs)");
+  }
+
+  @Test
+  void xlaModeMarksEveryOpButThePlaceholdersForCompilation() {
+    // without the mark, XLA's auto-clustering leaves a one-op graph to oneDNN's kernel
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Placeholder<TFloat32> x = tf.placeholder(TFloat32.class);
+      tf.math.mul(x, tf.constant(2f));
+      GraphDef marked = KernelBenchmark.forceCompile(g.toGraphDef());
+      assertThat(marked.getNodeList())
+          .hasSize(3)
+          .allSatisfy(
+              n -> {
+                boolean placeholder = n.getOp().equals("Placeholder");
+                assertThat(n.getAttrMap().containsKey("_XlaCompile"))
+                    .as(n.getName())
+                    .isEqualTo(!placeholder);
+                if (!placeholder) {
+                  assertThat(n.getAttrMap().get("_XlaCompile").getB()).as(n.getName()).isTrue();
+                }
+              });
+    }
   }
 
   @Test
