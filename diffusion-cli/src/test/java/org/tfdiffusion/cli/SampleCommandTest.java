@@ -2,10 +2,14 @@ package org.tfdiffusion.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.awt.image.BufferedImage;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -118,6 +122,53 @@ class SampleCommandTest {
         .isZero();
     assertThat(Files.readAllBytes(b)).isEqualTo(Files.readAllBytes(a));
     assertThat(out.toString()).contains("sampled 3 images").contains("dpm-solver++(steps=4");
+  }
+
+  @Test
+  void xlaByDefaultAndThePlainRuntimeDrawTheSameImagesUpToRounding() throws Exception {
+    // XLA is the default; its noise is the plain runtime's, its arithmetic reassociated, so the
+    // 8-bit images may differ by a step of rounding here and there, never by a different draw
+    Path xla = dir.resolve("xla.png");
+    Path plain = dir.resolve("plain.png");
+    for (Path out : new Path[] {xla, plain}) {
+      String[] args = {
+        "sample",
+        "--run",
+        run.toString(),
+        "--sampler",
+        "ddim",
+        "--steps",
+        "5",
+        "--eta",
+        "1",
+        "--seed",
+        "3",
+        "-n",
+        "4",
+        "--out",
+        out.toString()
+      };
+      if (out == plain) {
+        args = Stream.concat(Arrays.stream(args), Stream.of("--no-xla")).toArray(String[]::new);
+      }
+      assertThat(run(args)).as(err.toString()).isZero();
+    }
+    BufferedImage a = ImageIO.read(xla.toFile());
+    BufferedImage b = ImageIO.read(plain.toFile());
+    assertThat(b.getWidth()).isEqualTo(a.getWidth());
+    int max = 0;
+    long differing = 0;
+    for (int y = 0; y < a.getHeight(); y++) {
+      for (int x = 0; x < a.getWidth(); x++) {
+        int d = Math.abs((a.getRGB(x, y) & 0xff) - (b.getRGB(x, y) & 0xff));
+        max = Math.max(max, d);
+        differing += d > 0 ? 1 : 0;
+      }
+    }
+    assertThat(max).as("largest pixel difference (of 255)").isLessThanOrEqualTo(4);
+    assertThat(differing)
+        .as("pixels that differ")
+        .isLessThan((long) a.getWidth() * a.getHeight() / 20);
   }
 
   @Test

@@ -61,7 +61,7 @@ public record SessionOptions(
    * pass of the tutorial's model at batch 16 takes 1.05 s against 3.36 s without, the small model's
    * 0.20 s against 0.35 s, and the compiled loop's steps are no slower (README, Speed). Samples
    * agree with the plain runtime's to within XLA's float reassociation (at most 4/255 per pixel
-   * over a 50-step DDIM run); a seed gives the same image every time under either.
+   * over a 20-step DPM-Solver++ run); a seed gives the same image every time under either.
    */
   public static SessionOptions sampling() {
     return defaults().withXla(true);
