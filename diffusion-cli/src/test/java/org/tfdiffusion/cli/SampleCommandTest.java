@@ -7,8 +7,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.stream.Stream;
+import java.util.ArrayList;
+import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,6 +28,32 @@ class SampleCommandTest {
     cli.setOut(new PrintWriter(out, true));
     cli.setErr(new PrintWriter(err, true));
     return cli.execute(args);
+  }
+
+  /**
+   * {@code sample} of the tiny run with 5 DDIM steps at eta 1, {@code n} images from {@code seed}.
+   */
+  private int ddimEta1(int seed, int n, Path out, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "sample",
+                "--run",
+                run.toString(),
+                "--sampler",
+                "ddim",
+                "--steps",
+                "5",
+                "--eta",
+                "1",
+                "--seed",
+                String.valueOf(seed),
+                "-n",
+                String.valueOf(n),
+                "--out",
+                out.toString()));
+    args.addAll(List.of(more));
+    return run(args.toArray(String[]::new));
   }
 
   /** A 3-step run of a tiny model on the embedded data. */
@@ -130,29 +156,8 @@ class SampleCommandTest {
     // 8-bit images may differ by a step of rounding here and there, never by a different draw
     Path xla = dir.resolve("xla.png");
     Path plain = dir.resolve("plain.png");
-    for (Path out : new Path[] {xla, plain}) {
-      String[] args = {
-        "sample",
-        "--run",
-        run.toString(),
-        "--sampler",
-        "ddim",
-        "--steps",
-        "5",
-        "--eta",
-        "1",
-        "--seed",
-        "3",
-        "-n",
-        "4",
-        "--out",
-        out.toString()
-      };
-      if (out == plain) {
-        args = Stream.concat(Arrays.stream(args), Stream.of("--no-xla")).toArray(String[]::new);
-      }
-      assertThat(run(args)).as(err.toString()).isZero();
-    }
+    assertThat(ddimEta1(3, 4, xla)).as(err.toString()).isZero();
+    assertThat(ddimEta1(3, 4, plain, "--no-xla")).as(err.toString()).isZero();
     BufferedImage a = ImageIO.read(xla.toFile());
     BufferedImage b = ImageIO.read(plain.toFile());
     assertThat(b.getWidth()).isEqualTo(a.getWidth());
@@ -175,47 +180,10 @@ class SampleCommandTest {
   void anImageDependsOnItsSeedNotOnTheBatch() throws Exception {
     Path many = dir.resolve("many");
     Path one = dir.resolve("one");
-    assertThat(
-            run(
-                "sample",
-                "--run",
-                run.toString(),
-                "--sampler",
-                "ddim",
-                "--steps",
-                "5",
-                "--eta",
-                "1",
-                "--seed",
-                "10",
-                "-n",
-                "3",
-                "--out",
-                dir.resolve("m.png").toString(),
-                "--out-dir",
-                many.toString()))
+    assertThat(ddimEta1(10, 3, dir.resolve("m.png"), "--out-dir", many.toString()))
         .as(err.toString())
         .isZero();
-    assertThat(
-            run(
-                "sample",
-                "--run",
-                run.toString(),
-                "--sampler",
-                "ddim",
-                "--steps",
-                "5",
-                "--eta",
-                "1",
-                "--seed",
-                "12",
-                "-n",
-                "1",
-                "--out",
-                dir.resolve("o.png").toString(),
-                "--out-dir",
-                one.toString()))
-        .isZero();
+    assertThat(ddimEta1(12, 1, dir.resolve("o.png"), "--out-dir", one.toString())).isZero();
     assertThat(Files.readAllBytes(one.resolve("seed-12.png")))
         .isEqualTo(Files.readAllBytes(many.resolve("seed-12.png")));
     assertThat(Files.readAllBytes(many.resolve("seed-10.png")))
