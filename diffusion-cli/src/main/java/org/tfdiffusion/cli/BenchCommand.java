@@ -181,7 +181,7 @@ final class BenchCommand implements Callable<Integer> {
   public Integer call() throws IOException, InterruptedException {
     ObjectMapper mapper = new ObjectMapper();
     if (kernels) {
-      // XLA only when asked for: the kernels' default runtime is the one sampling graphs get
+      // oneDNN's kernels unless --xla is given explicitly (its default, on, is the training step's)
       boolean xla = timing.xla && explicit("--xla");
       SessionOptions options = SessionOptions.defaults().withXla(xla);
       out().printf("Kernels (%s), median of %d runs:%n", options.describe(), timing.steps);

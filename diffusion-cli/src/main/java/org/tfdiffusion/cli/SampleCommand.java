@@ -130,8 +130,8 @@ final class SampleCommand implements Callable<Integer> {
       defaultValue = "true",
       fallbackValue = "true",
       description =
-          "Compile with XLA JIT (default: on, 1.7-3x faster per step here; --no-xla turns it"
-              + " off).")
+          "Compile with XLA JIT (default: on; host-loop steps 1.5-3x faster here, the compiled"
+              + " loop about the same; --no-xla turns it off).")
   boolean xla;
 
   @Override
