@@ -127,9 +127,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--kernels",
       description =
-          "Only time single kernels (3x3 convolution in float32 and bfloat16, the matrix product"
-              + " of the same FLOPs) at the U-Net's shapes, in this session's runtime (oneDNN;"
-              + " --xla for XLA's; TF_ENABLE_ONEDNN_OPTS=0 for Eigen's).")
+          "Only time single kernels (3x3 convolution in float32 and bfloat16, its input and"
+              + " filter gradients, the matrix product of the same FLOPs) at the U-Net's shapes, in"
+              + " this session's runtime (oneDNN; --xla for XLA's; TF_ENABLE_ONEDNN_OPTS=0 for"
+              + " Eigen's).")
   boolean kernels;
 
   @Option(names = "--in-process", hidden = true, description = "Measure here, not in a child JVM.")

@@ -152,8 +152,9 @@ class SampleCommandTest {
 
   @Test
   void xlaByDefaultAndThePlainRuntimeDrawTheSameImagesUpToRounding() throws Exception {
-    // XLA is the default; its noise is the plain runtime's, its arithmetic reassociated, so the
-    // 8-bit images may differ by a step of rounding here and there, never by a different draw
+    // XLA is the default; the noise stays in TensorFlow's kernels (XLA has none for its op), the
+    // model's arithmetic is reassociated, so the 8-bit images may differ by a step of rounding
+    // here and there, never by a different draw
     Path xla = dir.resolve("xla.png");
     Path plain = dir.resolve("plain.png");
     assertThat(ddimEta1(3, 4, xla)).as(err.toString()).isZero();

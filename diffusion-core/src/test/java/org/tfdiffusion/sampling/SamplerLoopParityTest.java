@@ -85,10 +85,11 @@ class SamplerLoopParityTest {
 
   /**
    * The same settings in a session with the sampling default, {@link SessionOptions#sampling()}
-   * (XLA, with the fast math the launcher and the tests run with): held to the same rounding bound,
-   * with the noise table computed without XLA, so XLA's noise must be the plain runtime's. The
-   * trace shows that XLA ran part of the graph; the loop's body is held to XLA step by step in
-   * {@link #ddpmStepUnderXlaIsTheTutorialsPSampleStepForStep}.
+   * (XLA, with the fast math the launcher and the tests run with): held to the same rounding bound
+   * against the noise table computed without XLA. XLA takes only part of this graph: the row
+   * noise's {@code StatelessRandomNormal} with int64 seeds has no XLA CPU kernel, so the loop stays
+   * in TensorFlow (the trace shows XLA ran the rest); the step's arithmetic is held to XLA step by
+   * step in {@link #ddpmStepUnderXlaIsTheTutorialsPSampleStepForStep}.
    */
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")

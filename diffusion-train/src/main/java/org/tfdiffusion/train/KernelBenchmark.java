@@ -59,7 +59,11 @@ public final class KernelBenchmark {
      * The two input shapes: image and filter; the output's gradient and filter (input gradient);
      * image and the output's gradient (filter gradient); the im2col matrices for the matmul.
      */
-    Shape[] inputs(int b, int h, int in, int out) {
+    Shape[] inputs(int[] shape) {
+      int b = shape[0];
+      int h = shape[1];
+      int in = shape[2];
+      int out = shape[3];
       return switch (this) {
         case MATMUL_FLOAT32 ->
             new Shape[] {Shape.of((long) b * h * h, 9L * in), Shape.of(9L * in, out)};
@@ -118,7 +122,7 @@ public final class KernelBenchmark {
 
   private static double medianSeconds(
       Kernel kernel, int[] shape, SessionOptions options, int repeats) {
-    Shape[] inputs = kernel.inputs(shape[0], shape[1], shape[2], shape[3]);
+    Shape[] inputs = kernel.inputs(shape);
     try (Graph built = new Graph();
         Graph compiled = options.xla() ? new Graph() : null) {
       Ops tf = Ops.create(built);

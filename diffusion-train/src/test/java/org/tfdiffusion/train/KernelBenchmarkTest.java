@@ -5,11 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
+import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.proto.GraphDef;
 import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.StepProfile;
 
 class KernelBenchmarkTest {
   @Test
@@ -51,6 +53,28 @@ class KernelBenchmarkTest {
                   assertThat(n.getAttrMap().get("_XlaCompile").getB()).as(n.getName()).isTrue();
                 }
               });
+    }
+  }
+
+  @Test
+  void aMarkedOneOpGraphRunsInXlaAndAnUnmarkedOneDoesNot() {
+    try (Graph built = new Graph();
+        Graph marked = new Graph()) {
+      Ops tf = Ops.create(built);
+      Placeholder<TFloat32> x = tf.withName("x").placeholder(TFloat32.class);
+      String y = tf.math.mul(x, tf.constant(2f)).op().name();
+      marked.importGraphDef(KernelBenchmark.forceCompile(built.toGraphDef()));
+      assertThat(opTypesRun(built, y)).contains("Mul").doesNotContain("_XlaRun");
+      assertThat(opTypesRun(marked, y)).contains("_XlaRun").doesNotContain("Mul");
+    }
+  }
+
+  private static List<String> opTypesRun(Graph g, String fetch) {
+    try (Session s = new Session(g, SessionOptions.defaults().withXla(true).toConfigProto());
+        TFloat32 x = TFloat32.vectorOf(1f, 2f, 3f)) {
+      return StepProfile.trace(s, s.runner().feed("x", x).fetch(fetch)).rows().stream()
+          .map(StepProfile.Row::opType)
+          .toList();
     }
   }
 
