@@ -71,6 +71,25 @@ public record StepProfile(long wallMicros, List<Row> rows, List<Node> nodes) {
     return new StepProfile(wall, List.copyOf(rows), List.copyOf(nodes));
   }
 
+  /**
+   * Runs the initializers of {@code session}'s graph once with a full trace (they run again if the
+   * session ran them before): shows which ops compute the initial values at run time, and that
+   * TensorFlow did not fold them into constants (see {@link Unfolded}).
+   */
+  public static StepProfile traceInitializers(Session session) {
+    Graph graph = session.graph();
+    Session.Runner runner = session.runner();
+    graph
+        .operations()
+        .forEachRemaining(
+            op -> {
+              if (graph.isInitializer(op)) {
+                runner.addTarget(op);
+              }
+            });
+    return trace(session, runner);
+  }
+
   private static String typeFromLabel(String label, String fallback) {
     // "name = Type(args)" for ops inside functions and rewritten nodes
     int eq = label.indexOf(" = ");

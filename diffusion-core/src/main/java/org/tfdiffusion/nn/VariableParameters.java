@@ -11,7 +11,9 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.Unfolded;
 
 /**
  * Weights backed by graph variables, created on first request and initialised from a seed.
@@ -28,6 +30,7 @@ public final class VariableParameters implements Parameters {
   private final Map<String, ParameterSpec> specs = new LinkedHashMap<>();
   private final Map<String, Variable<TFloat32>> variables = new LinkedHashMap<>();
   private final Map<String, Operand<TFloat32>> initialValues = new LinkedHashMap<>();
+  private Operand<TFloat64> runtimeZero;
 
   /**
    * @param tf the root of the graph's op factory (variables are named at its scope)
@@ -85,6 +88,9 @@ public final class VariableParameters implements Parameters {
   private Operand<TInt64> seedOf(String name) {
     long nameHash =
         Hashing.farmHashFingerprint64().hashString(name, StandardCharsets.UTF_8).asLong();
-    return initOps.constant(new long[] {seed, nameHash});
+    if (runtimeZero == null) {
+      runtimeZero = Unfolded.zero(initOps);
+    }
+    return Unfolded.int64(initOps, initOps.constant(new long[] {seed, nameHash}), runtimeZero);
   }
 }

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import com.google.common.hash.Hashing;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -16,7 +18,9 @@ import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.testing.Nhwc;
 
@@ -60,6 +64,49 @@ class ParametersTest {
 
     assertThat(countEqual(seed42, seed43)).isLessThan(seed42.length / 100);
     assertThat(countEqual(seed42, otherName)).isLessThan(seed42.length / 100);
+  }
+
+  @Test
+  void initialValuesAreDrawnWhenTheSessionRunsAndEqualTheSeedsDraws() {
+    // Large enough for TensorFlow to fold a draw from a constant seed (3×3×32×32 it does not).
+    ParameterSpec wide =
+        new ParameterSpec("mid.conv.weight", Shape.of(3, 3, 64, 64), Initializer.fanIn(576));
+    long nameHash =
+        Hashing.farmHashFingerprint64().hashString(wide.name(), StandardCharsets.UTF_8).asLong();
+    float[] variable = initialValues(42, List.of(wide)).get(0);
+    List<String> folded;
+    float[] constantSeed;
+    try (Graph g = new Graph()) {
+      // The initializer from a constant seed [model seed, FarmHash of the name]: TensorFlow folds
+      // the whole draw into a constant of the graph when the session first runs it.
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> init =
+          wide.initializer()
+              .build(tf.withInitScope(), wide.shape(), tf.constant(new long[] {42, nameHash}));
+      Variable<TFloat32> w = tf.variable(init);
+      try (Session s = new Session(g)) {
+        folded = opTypes(StepProfile.traceInitializers(s));
+        try (Result r = s.runner().fetch(w).run()) {
+          constantSeed = TensorIO.toFloats(r.get(0));
+        }
+      }
+    }
+    List<String> drawn;
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      new VariableParameters(tf, 42).get(wide);
+      try (Session s = new Session(g)) {
+        drawn = opTypes(StepProfile.traceInitializers(s));
+      }
+    }
+
+    assertThat(variable).containsExactly(constantSeed);
+    assertThat(folded).doesNotContain("StatelessRandomUniform");
+    assertThat(drawn).contains("StatelessRandomUniform", "Timestamp");
+  }
+
+  private static List<String> opTypes(StepProfile profile) {
+    return profile.rows().stream().map(StepProfile.Row::opType).toList();
   }
 
   @Test

@@ -17,9 +17,11 @@ import org.tensorflow.op.core.Gradients;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.diffusion.GaussianDiffusion;
+import org.tfdiffusion.graph.Unfolded;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
@@ -147,15 +149,14 @@ final class TrainingGraph implements AutoCloseable {
     Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
     if (accumulation > 1) {
       Ops acc = tf.withSubScope("accumulator");
+      Operand<TFloat64> zero = Unfolded.zero(acc.withInitScope());
       List<Op> adds = new ArrayList<>();
       applied = new LinkedHashMap<>();
       Operand<TFloat32> inverse = tf.constant(1f / accumulation);
       for (String name : names) {
         Variable<TFloat32> sum =
             acc.withName(name)
-                .variable(
-                    acc.withInitScope()
-                        .zeros(acc.constant(vars.get(name).shape()), TFloat32.class));
+                .variable(Unfolded.zeros(acc.withInitScope(), vars.get(name).shape(), zero));
         accumulators.put(name, sum);
         adds.add(tf.assignAdd(sum, grads.get(name)));
         applied.put(name, tf.math.mul(sum, inverse));

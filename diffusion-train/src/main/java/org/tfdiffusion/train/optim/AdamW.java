@@ -11,7 +11,9 @@ import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.Unfolded;
 
 /**
  * AdamW (Loshchilov &amp; Hutter 2019, "Decoupled Weight Decay Regularization"), exactly as
@@ -37,6 +39,9 @@ public final class AdamW {
   private final Ops secondMomentScope;
   private final Map<String, Variable<TFloat32>> firstMoments = new LinkedHashMap<>();
   private final Map<String, Variable<TFloat32>> secondMoments = new LinkedHashMap<>();
+
+  /** The run-time zero the slots start from (see {@link Unfolded}); made with the first slot. */
+  private Operand<TFloat64> initZero;
 
   public AdamW(Ops tf, AdamWConfig config) {
     this.tf = tf;
@@ -135,15 +140,17 @@ public final class AdamW {
     return tf.math.sqrt(tf.math.mul(tf.math.addN(halfSquares), tf.constant(2f)));
   }
 
-  private static Variable<TFloat32> slot(
+  private Variable<TFloat32> slot(
       Map<String, Variable<TFloat32>> slots, Ops scope, String name, Variable<TFloat32> weight) {
+    if (initZero == null) {
+      initZero = Unfolded.zero(tf.withSubScope("adamw_init").withInitScope());
+    }
     return slots.computeIfAbsent(
         name,
         n ->
             scope
                 .withName(n)
-                .variable(
-                    scope.withInitScope().zeros(scope.constant(weight.shape()), TFloat32.class)));
+                .variable(Unfolded.zeros(scope.withInitScope(), weight.shape(), initZero)));
   }
 
   /** First-moment slots m, keyed by weight name. */

@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.tensorflow.Graph;
@@ -19,6 +20,8 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.graph.TensorIO;
 
 /** AdamW's graph update against PyTorch's AdamW + clip_grad_norm_ written out in plain Java. */
@@ -131,6 +134,37 @@ class AdamWTest {
           assertClose(fetch(s, weights.get("w" + i)), reference.theta[i], "theta " + i);
           assertClose(fetch(s, adamw.firstMoments().get("w" + i)), reference.m[i], "m " + i);
           assertClose(fetch(s, adamw.secondMoments().get("w" + i)), reference.v[i], "v " + i);
+        }
+      }
+    }
+  }
+
+  @Test
+  void slotsStartAtZerosFilledWhenTheSessionRunsNotFoldedIntoTheGraph() {
+    // Four weights of two shapes: eight zero-filled slots. Under XLA, TensorFlow folded most fills
+    // of constants into constants kept for the session's life (the small model: 162 of 188).
+    Shape[] shapes = {Shape.of(3, 3, 64, 64), Shape.of(64)};
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Map<String, Variable<TFloat32>> weights = new LinkedHashMap<>();
+      Map<String, Operand<TFloat32>> grads = new LinkedHashMap<>();
+      for (int i = 0; i < 4; i++) {
+        Shape shape = shapes[i % 2];
+        Operand<TFloat32> ones = tf.fill(tf.constant(shape), tf.constant(1f));
+        weights.put("w" + i, tf.withName("w" + i).variable(tf.withInitScope().identity(ones)));
+        grads.put("w" + i, ones);
+      }
+      AdamW adamw = new AdamW(tf, new AdamWConfig(0.9, 0.999, 1e-8, 0.1, 0));
+      adamw.update(weights, grads, tf.constant(0.1f), tf.constant(1L));
+      try (Session s = new Session(g, SessionOptions.defaults().withXla(true).toConfigProto())) {
+        StepProfile init = StepProfile.traceInitializers(s);
+        assertThat(init.rows())
+            .filteredOn(row -> row.opType().equals("Fill"))
+            .singleElement()
+            .satisfies(row -> assertThat(row.count()).isGreaterThanOrEqualTo(8));
+        for (int i = 0; i < 4; i++) {
+          assertThat(fetch(s, adamw.firstMoments().get("w" + i))).containsOnly(0f);
+          assertThat(fetch(s, adamw.secondMoments().get("w" + i))).containsOnly(0f);
         }
       }
     }
