@@ -148,6 +148,8 @@ final class BenchCommand implements Callable<Integer> {
       double imagesPerSecond,
       double gflopPerSecond,
       double peakMemoryMib,
+      double residentAfterSetupMib,
+      double residentAfterInitMib,
       Double peerTrainStepSeconds,
       Double peerPeakMemoryMib,
       Double ratio,
@@ -168,6 +170,8 @@ final class BenchCommand implements Callable<Integer> {
           imagesPerSecond,
           gflopPerSecond,
           peakMemoryMib,
+          residentAfterSetupMib,
+          residentAfterInitMib,
           peer[0],
           peer[1] < 0 ? null : peer[1],
           trainStepSeconds / peer[0],
@@ -196,6 +200,13 @@ final class BenchCommand implements Callable<Integer> {
       out().flush();
       return 0;
     }
+    if (inProcess && configs.size() != 1) {
+      throw new picocli.CommandLine.ParameterException(
+          spec.commandLine(),
+          "--in-process measures one config, got --configs "
+              + configs
+              + ": its peak memory would be that of all of them");
+    }
     List<Result> results = new ArrayList<>();
     for (ModelPreset.Name name : configs) {
       UNetConfig config = model.apply(name.config());
@@ -209,13 +220,19 @@ final class BenchCommand implements Callable<Integer> {
       }
       out()
           .printf(
-              "%-8s tfdiffusion: %.3f s per step, %.1f img/s, %.0f GFLOP/s, peak %.0f MiB (%s)%n",
+              "%-8s tfdiffusion: %.3f s per step, %.1f img/s, %.0f GFLOP/s, peak %.0f MiB (%s)%n"
+                  + "%-8s resident memory: %.0f MiB with graph and session, %.0f MiB"
+                  + " initialised, %.0f MiB peak%n",
               name.name().toLowerCase(java.util.Locale.ROOT),
               ours.trainStepSeconds(),
               ours.imagesPerSecond(),
               ours.gflopPerSecond(),
               ours.peakMemoryMib(),
-              ours.session());
+              ours.session(),
+              "",
+              ours.residentAfterSetupMib(),
+              ours.residentAfterInitMib(),
+              ours.peakMemoryMib());
       out().flush();
       Optional<double[]> theirs = noPeer ? Optional.empty() : runPeer(config);
       Result full = theirs.map(ours::withPeer).orElse(ours);
@@ -254,7 +271,7 @@ final class BenchCommand implements Callable<Integer> {
             .withFlags(timing.xla, explicit("--xla"), bf16)
             .withNchw(nchw)
             .withThreads(threads[0], threads[1]);
-    double[] seconds =
+    TrainStepBenchmark.Timing measured =
         TrainStepBenchmark.run(
             train,
             options,
@@ -264,8 +281,8 @@ final class BenchCommand implements Callable<Integer> {
                     (session, runner) ->
                         out().printf("%s", StepProfile.trace(session, runner).format(25)))
                 : Optional.empty());
-    double median = median(seconds);
-    double peak = peakMemoryMib();
+    double median = median(measured.seconds());
+    double peak = TrainStepBenchmark.residentMib("VmHWM");
     SamplingBenchmark.Result sampling =
         noSampling
             ? null
@@ -294,6 +311,8 @@ final class BenchCommand implements Callable<Integer> {
         timing.batch / median,
         3 * summary.gflopsPerImage() * timing.batch / median,
         peak,
+        measured.residentAfterSetupMib(),
+        measured.residentAfterInitMib(),
         null,
         null,
         null,
@@ -307,14 +326,33 @@ final class BenchCommand implements Callable<Integer> {
     return spec.commandLine().getParseResult().hasMatchedOption(option);
   }
 
+  /**
+   * The arguments of the child that measures one config: the user's, less their {@code --configs}
+   * (the child would otherwise measure each of those too, in one JVM, and report the last, its peak
+   * memory that of all of them), plus {@code --in-process --configs config}.
+   */
+  static List<String> childArgs(List<String> original, String config) {
+    List<String> args = new ArrayList<>();
+    for (int i = 0; i < original.size(); i++) {
+      String arg = original.get(i);
+      if (arg.equals("--configs")) {
+        i++; // and its value
+      } else if (!arg.startsWith("--configs=")) {
+        args.add(arg);
+      }
+    }
+    args.addAll(List.of("--in-process", "--configs", config));
+    return args;
+  }
+
   /** Runs this command for one config in a fresh JVM, so that its peak memory is its own. */
   private Result inChild(ModelPreset.Name name, ObjectMapper mapper)
       throws IOException, InterruptedException {
     List<String> command = new ArrayList<>(ChildJvm.command(Main.class));
-    command.addAll(spec.commandLine().getParseResult().originalArgs());
-    command.add("--in-process");
-    command.add("--configs");
-    command.add(name.name().toLowerCase(java.util.Locale.ROOT));
+    command.addAll(
+        childArgs(
+            spec.commandLine().getParseResult().originalArgs(),
+            name.name().toLowerCase(java.util.Locale.ROOT)));
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     Result result = null;
     StringBuilder all = new StringBuilder();
@@ -443,20 +481,6 @@ final class BenchCommand implements Callable<Integer> {
     }
     s.append("(seconds for 16 images = steps x the compiled loop's measured time per step)\n");
     return s.toString();
-  }
-
-  /** The peak resident memory of this process so far (VmHWM), in MiB; -1 if unknown. */
-  static double peakMemoryMib() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith("VmHWM:")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
-        }
-      }
-    } catch (IOException | NumberFormatException e) {
-      return -1;
-    }
-    return -1;
   }
 
   private static double median(double[] values) {

@@ -6,6 +6,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -44,6 +45,17 @@ class CliTest {
         .contains("--cluster=SPEC", "--task", "--connect-timeout", "TF_CONFIG");
     assertThat(run("bench-cluster", "--tasks", "3", "--batch", "32")).isEqualTo(2);
     assertThat(err.toString()).contains("--batch 32 must divide by it");
+  }
+
+  @Test
+  void benchMeasuresEachConfigInItsOwnJvmOnce() {
+    // the child gets the user's options less their --configs, else it measured them all
+    assertThat(
+            BenchCommand.childArgs(
+                List.of("--configs", "tutorial,small", "--steps", "2", "--configs=small"), "small"))
+        .containsExactly("--steps", "2", "--in-process", "--configs", "small");
+    assertThat(run("bench", "--in-process", "--configs", "tutorial,small")).isEqualTo(2);
+    assertThat(err.toString()).contains("--in-process measures one config");
   }
 
   @Test

@@ -1,5 +1,8 @@
 package org.tfdiffusion.train;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.BiConsumer;
@@ -41,27 +44,59 @@ public final class TrainStepBenchmark {
   }
 
   /**
+   * What {@link #run} measured.
+   *
+   * @param seconds the seconds of each timed step
+   * @param residentAfterSetupMib this process's resident memory (VmRSS, MiB) once the graph and the
+   *     session exist; -1 where /proc is not readable
+   * @param residentAfterInitMib the same once the variables are initialised (weights, EMA weights,
+   *     optimizer slots)
+   */
+  public record Timing(
+      double[] seconds, double residentAfterSetupMib, double residentAfterInitMib) {}
+
+  /**
    * Runs one warm-up step and then {@code steps} timed ones.
    *
    * @param profile called once after the timed steps with the session and a runner of one more step
    *     (e.g. to trace it)
-   * @return the seconds of each timed step
    */
-  public static double[] run(
+  public static Timing run(
       TrainConfig config,
       SessionOptions options,
       int steps,
       Optional<BiConsumer<Session, Session.Runner>> profile) {
     try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
         Session session = new Session(graph.graph, options.toConfigProto())) {
+      double setup = residentMib("VmRSS");
       session.initialize();
-      return time(
-          graph,
-          session,
-          config,
-          steps,
-          runner -> profile.ifPresent(p -> p.accept(session, runner)));
+      double init = residentMib("VmRSS");
+      double[] seconds =
+          time(
+              graph,
+              session,
+              config,
+              steps,
+              runner -> profile.ifPresent(p -> p.accept(session, runner)));
+      return new Timing(seconds, setup, init);
     }
+  }
+
+  /**
+   * A memory figure of this process from /proc/self/status in MiB: {@code VmRSS} (resident now) or
+   * {@code VmHWM} (the peak so far); -1 if unknown (not Linux).
+   */
+  public static double residentMib(String field) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith(field + ":")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      return -1;
+    }
+    return -1;
   }
 
   /**
