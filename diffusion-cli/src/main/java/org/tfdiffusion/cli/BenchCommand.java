@@ -44,10 +44,11 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Time the training step of the tutorial's model (32x32x3, hidden 128, 4 levels) and the",
-      "small one (32x32x1, 64, 3) at batch 32, each in its own JVM, with its resident memory",
-      "(graph and session built, initialised, peak), next to the tutorial's PyTorch code",
-      "(../shared/peer/seed_bench.py, needs apt-get install python3-torch) as ratios."
+      "Time the training step of the tutorial's model (32x32x3, hidden 128, 4 levels)",
+      "and the small one (32x32x1, 64, 3) at batch 32, each in its own JVM, with its",
+      "resident memory (graph and session built, initialised, peak), next to the",
+      "tutorial's PyTorch code (../shared/peer/seed_bench.py, needs apt-get install",
+      "python3-torch) as ratios."
     })
 final class BenchCommand implements Callable<Integer> {
   private static final String RESULT_MARK = "BENCH_RESULT ";
