@@ -224,7 +224,7 @@ final class BenchCommand implements Callable<Integer> {
           .printf(
               "%-8s tfdiffusion: %.3f s per step, %.1f img/s, %.0f GFLOP/s, peak %.0f MiB (%s)%n"
                   + "%-8s resident memory: %.0f MiB with graph and session, %.0f MiB"
-                  + " initialised, %.0f MiB peak%n",
+                  + " initialised%n",
               name.name().toLowerCase(java.util.Locale.ROOT),
               ours.trainStepSeconds(),
               ours.imagesPerSecond(),
@@ -233,8 +233,7 @@ final class BenchCommand implements Callable<Integer> {
               ours.session(),
               "",
               ours.residentAfterSetupMib(),
-              ours.residentAfterInitMib(),
-              ours.peakMemoryMib());
+              ours.residentAfterInitMib());
       out().flush();
       Optional<double[]> theirs = noPeer ? Optional.empty() : runPeer(config);
       Result full = theirs.map(ours::withPeer).orElse(ours);

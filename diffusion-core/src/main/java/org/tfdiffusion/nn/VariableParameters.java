@@ -30,6 +30,8 @@ public final class VariableParameters implements Parameters {
   private final Map<String, ParameterSpec> specs = new LinkedHashMap<>();
   private final Map<String, Variable<TFloat32>> variables = new LinkedHashMap<>();
   private final Map<String, Operand<TFloat32>> initialValues = new LinkedHashMap<>();
+
+  /** The run-time zero of the seeds (see {@link Unfolded}), made with the first weight. */
   private Operand<TFloat64> runtimeZero;
 
   /**

@@ -40,12 +40,13 @@ public final class AdamW {
   private final Map<String, Variable<TFloat32>> firstMoments = new LinkedHashMap<>();
   private final Map<String, Variable<TFloat32>> secondMoments = new LinkedHashMap<>();
 
-  /** The run-time zero the slots start from (see {@link Unfolded}); made with the first slot. */
-  private Operand<TFloat64> initZero;
+  /** The run-time zero the slots start from (see {@link Unfolded}). */
+  private final Operand<TFloat64> initZero;
 
   public AdamW(Ops tf, AdamWConfig config) {
     this.tf = tf;
     this.config = config;
+    this.initZero = Unfolded.zero(tf.withSubScope("adamw_init").withInitScope());
     // Sub-scopes are made once: TensorFlow Java renames a repeated sub-scope (optimizer_1, ...).
     Ops slots = tf.withSubScope("optimizer");
     this.firstMomentScope = slots.withSubScope("m");
@@ -142,9 +143,6 @@ public final class AdamW {
 
   private Variable<TFloat32> slot(
       Map<String, Variable<TFloat32>> slots, Ops scope, String name, Variable<TFloat32> weight) {
-    if (initZero == null) {
-      initZero = Unfolded.zero(tf.withSubScope("adamw_init").withInitScope());
-    }
     return slots.computeIfAbsent(
         name,
         n ->
