@@ -376,6 +376,17 @@ final class BenchCommand implements Callable<Integer> {
     return result;
   }
 
+  /**
+   * The peer's environment, from this process's: as {@code seed_bench.py}'s instructions say (the
+   * system BLAS switched to OpenBLAS, its two settings unset), and without the launcher's malloc
+   * settings, since a user of the tutorial would run it without them.
+   */
+  static void peerEnvironment(java.util.Map<String, String> env) {
+    env.remove("OPENBLAS_CORETYPE");
+    env.remove("OPENBLAS_L2_SIZE");
+    env.remove("GLIBC_TUNABLES");
+  }
+
   /** The peer's median train-step seconds and peak memory (MiB, -1 if unknown). */
   private Optional<double[]> runPeer(UNetConfig config) throws IOException, InterruptedException {
     if (!Files.isRegularFile(peer)) {
@@ -398,9 +409,7 @@ final class BenchCommand implements Callable<Integer> {
             "--sample-batch", String.valueOf(sampleBatch),
             "--sample-steps", String.valueOf(Math.max(5, sampleSteps))));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-    // seed_bench.py's instructions: the system BLAS switched to OpenBLAS, these two unset
-    pb.environment().remove("OPENBLAS_CORETYPE");
-    pb.environment().remove("OPENBLAS_L2_SIZE");
+    peerEnvironment(pb.environment());
     Process p = pb.start();
     JsonNode json = null;
     double peak = -1;

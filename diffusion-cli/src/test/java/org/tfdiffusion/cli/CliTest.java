@@ -59,6 +59,19 @@ class CliTest {
   }
 
   @Test
+  void thePeerRunsWithoutTheLaunchersMallocSettings() {
+    java.util.Map<String, String> env =
+        new java.util.HashMap<>(
+            java.util.Map.of(
+                "GLIBC_TUNABLES", "glibc.malloc.arena_max=1",
+                "OPENBLAS_CORETYPE", "Haswell",
+                "OPENBLAS_L2_SIZE", "1",
+                "PATH", "/usr/bin"));
+    BenchCommand.peerEnvironment(env);
+    assertThat(env).containsOnlyKeys("PATH");
+  }
+
+  @Test
   void benchKernelsPrintsAndWritesTheKernelTable(@TempDir Path dir) throws Exception {
     Path json = dir.resolve("kernels.json");
     assertThat(run("bench", "--kernels", "--steps", "1", "--json", json.toString())).isZero();
