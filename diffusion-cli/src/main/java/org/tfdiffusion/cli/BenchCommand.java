@@ -76,6 +76,13 @@ final class BenchCommand implements Callable<Integer> {
           "The PyTorch peer's seed_bench.py; skipped when missing (default: ${DEFAULT-VALUE}).")
   Path peer;
 
+  @Option(
+      names = "--ema-decay",
+      description =
+          "EMA decay of the timed training step (default: the training default's); 0 keeps no EMA"
+              + " copy of the weights, the work of the peer's step.")
+  Double emaDecay;
+
   @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
   boolean noPeer;
 
@@ -267,6 +274,9 @@ final class BenchCommand implements Callable<Integer> {
     ModelSummary summary = new UNet(config).summary();
     TrainConfig base = TrainPreset.TUTORIAL.config();
     TrainConfig train = TrainStepBenchmark.config(base, config, timing.steps, timing.batch);
+    if (emaDecay != null) {
+      train = train.withEma(new TrainConfig.Ema(emaDecay, base.ema().warmup()));
+    }
     SessionOptions options =
         SessionOptions.defaults()
             .withFlags(timing.xla, explicit("--xla"), bf16)
@@ -307,7 +317,7 @@ final class BenchCommand implements Callable<Integer> {
         summary.totalParameters(),
         summary.gflopsPerImage(),
         timing.batch,
-        options.describe(),
+        options.describe() + (train.ema().keepsShadows() ? "" : ", no EMA copy"),
         median,
         timing.batch / median,
         3 * summary.gflopsPerImage() * timing.batch / median,

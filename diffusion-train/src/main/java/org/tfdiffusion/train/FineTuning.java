@@ -58,7 +58,9 @@ final class FineTuning {
         Placeholder<TFloat32> value = tf.placeholder(TFloat32.class, Placeholder.shape(shape));
         feeds.put(value, values.get(name));
         assigns.add(tf.assign(e.getValue(), value));
-        assigns.add(tf.assign(graph.ema.shadows().get(name), value));
+        if (graph.ema.keepsShadows()) {
+          assigns.add(tf.assign(graph.ema.shadows().get(name), value));
+        }
         loaded.add(name);
       } else {
         initialized.add(

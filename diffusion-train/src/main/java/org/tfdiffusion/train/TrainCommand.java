@@ -94,7 +94,11 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--min-lr", description = "Learning rate at the end of the cosine decay.")
   Double minLearningRate;
 
-  @Option(names = "--ema-decay", description = "Decay of the EMA weights used for samples.")
+  @Option(
+      names = "--ema-decay",
+      description =
+          "Decay of the EMA weights used for samples and exports; 0 keeps no EMA copy (saves one"
+              + " copy of the weights' memory: samples and exports use the weights).")
   Double emaDecay;
 
   @Option(

@@ -266,6 +266,22 @@ public record TrainConfig(
         preset);
   }
 
+  /** This config with another EMA. */
+  public TrainConfig withEma(Ema newEma) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        newEma,
+        training,
+        conditioning,
+        fineTune,
+        preset);
+  }
+
   /** The noise schedule, as in the tutorial by default. */
   public record Schedule(String kind, int timesteps, double betaStart, double betaEnd) {
     public Schedule {
@@ -350,6 +366,11 @@ public record TrainConfig(
   public record Ema(double decay, boolean warmup) {
     public Ema {
       checkArgument(decay >= 0 && decay < 1, "EMA decay must be in [0, 1), got %s", decay);
+    }
+
+    /** False for decay 0: the average is the weights, and the run keeps no {@code ema/} copy. */
+    public boolean keepsShadows() {
+      return decay > 0;
     }
   }
 

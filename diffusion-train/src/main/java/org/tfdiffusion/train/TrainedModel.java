@@ -58,12 +58,13 @@ public final class TrainedModel implements AutoCloseable {
       java.util.function.Consumer<TrainedModel> build) {
     this.config = config;
     this.checkpoint = checkpoint;
-    this.which = which;
+    // an EMA of decay 0 is the weights themselves; such runs keep no ema/ copy
+    this.which = which == Weights.EMA && config.ema().decay() == 0 ? Weights.RAW : which;
     this.graph = new Graph();
     this.tf = Ops.create(graph);
     this.weights = new LinkedHashMap<>();
     // one sub-scope object for the prefix: TensorFlow Java renames a repeated sub-scope
-    Ops scope = which == Weights.EMA ? tf.withSubScope("ema") : tf;
+    Ops scope = this.which == Weights.EMA ? tf.withSubScope("ema") : tf;
     for (ParameterSpec spec : new UNet(config.model()).parameterSpecs()) {
       weights.put(spec.name(), scope.withName(spec.name()).variable(spec.shape(), TFloat32.class));
     }
@@ -126,6 +127,7 @@ public final class TrainedModel implements AutoCloseable {
     return checkpoint;
   }
 
+  /** The weights loaded: {@link Weights#RAW} where EMA was asked of a run with EMA decay 0. */
   public Weights which() {
     return which;
   }

@@ -173,7 +173,9 @@ final class TrainingGraph implements AutoCloseable {
     AdamW.Update adam = adamw.update(vars, applied, learningRate, nextStep);
     this.gradientNorm = adam.gradientNorm();
     this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
-    weights.initialValues().forEach(ema::track);
+    if (ema.keepsShadows()) {
+      weights.initialValues().forEach(ema::track);
+    }
     Op emaUpdate = ema.update(weights.variables(), nextStep, List.of(adam.op()));
     List<Op> updated = new ArrayList<>(List.of(adam.op(), emaUpdate));
     if (replication.isPresent()) {
@@ -229,7 +231,7 @@ final class TrainingGraph implements AutoCloseable {
             plan,
             Shape.of(size, size, model.channels()),
             net,
-            ema.shadows(),
+            ema.averages(weights.variables()),
             sampleSeeds,
             conditioning,
             0);

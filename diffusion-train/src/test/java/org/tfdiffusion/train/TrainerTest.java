@@ -127,6 +127,55 @@ class TrainerTest {
     }
   }
 
+  /**
+   * EMA decay 0: the average is the weights, so the run keeps no {@code ema/} copy (one weights'
+   * worth of memory less), samples grids from the weights, and loading its EMA weights gives the
+   * weights.
+   */
+  @Test
+  void emaDecayZeroKeepsNoCopyAndItsEmaWeightsAreTheWeights() throws Exception {
+    TrainConfig config = tiny(3, 3, 1e-3).withEma(new TrainConfig.Ema(0, true));
+    TrainConfig withEma = tiny(3, 3, 1e-3);
+    int weights;
+    long variables;
+    long variablesWithEma;
+    try (TrainingGraph a = new TrainingGraph(config, temp.resolve("tb0"));
+        TrainingGraph b = new TrainingGraph(withEma, temp.resolve("tb1"))) {
+      weights = a.weights.variables().size();
+      variables = countVariables(a);
+      variablesWithEma = countVariables(b);
+      java.util.List<String> names = new java.util.ArrayList<>();
+      a.graph.operations().forEachRemaining(op -> names.add(op.name()));
+      assertThat(names).noneMatch(n -> n.startsWith("ema/"));
+    }
+    assertThat(variablesWithEma - variables).isEqualTo(weights);
+
+    Trainer.Outcome outcome = trainer().train(temp.resolve("no-ema"), config);
+    assertThat(outcome.lastGrid()).isPresent();
+    Map<String, float[]> raw =
+        variables(config, Checkpoints.resolve(outcome.runDir()), temp.resolve("tb2"));
+    assertThat(raw.keySet()).noneMatch(n -> n.startsWith("ema/"));
+    try (TrainedModel model =
+        TrainedModel.load(
+            outcome.runDir(), TrainedModel.Weights.EMA, SessionOptions.defaults(), m -> {})) {
+      assertThat(model.which()).isEqualTo(TrainedModel.Weights.RAW);
+      Session.Runner runner = model.session().runner();
+      java.util.List<String> names = new java.util.ArrayList<>(model.weights().keySet());
+      names.forEach(n -> runner.fetch(model.weights().get(n)));
+      try (Result r = runner.run()) {
+        for (int i = 0; i < names.size(); i++) {
+          assertThat(TensorIO.toFloats(r.get(i))).as(names.get(i)).isEqualTo(raw.get(names.get(i)));
+        }
+      }
+    }
+  }
+
+  private static long countVariables(TrainingGraph g) {
+    long[] n = {0};
+    g.graph.operations().forEachRemaining(op -> n[0] += op.type().equals("VariableV2") ? 1 : 0);
+    return n[0];
+  }
+
   private static TrainConfig withSteps(TrainConfig c, int steps) {
     return c.withTraining(c.training().withSteps(steps));
   }

@@ -1,6 +1,7 @@
 package org.tfdiffusion.train.optim;
 
 import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableMap;
 import java.util.ArrayList;
@@ -24,6 +25,8 @@ import org.tensorflow.types.TInt64;
  * </pre>
  *
  * Shadow variables are named {@code ema/<weight>} and start equal to the weights' initial values.
+ * With decay 0 the average is the weights themselves (d_n = 0 at every step, warm-up or not): no
+ * shadows are kept, which saves a copy of the weights, and the weights stand in for them.
  */
 public final class ExponentialMovingAverage {
   /** The warm-up's constants: d_n = (1 + n) / (WARMUP_OFFSET + n). */
@@ -52,6 +55,11 @@ public final class ExponentialMovingAverage {
     return warmup ? Math.min(decay, (1.0 + n) / (WARMUP_OFFSET + n)) : decay;
   }
 
+  /** False for decay 0, whose average is the weights themselves: {@link #track} keeps nothing. */
+  public boolean keepsShadows() {
+    return decay > 0;
+  }
+
   /**
    * Creates the shadow of a weight.
    *
@@ -59,6 +67,7 @@ public final class ExponentialMovingAverage {
    *     equal to the weight without reading it before it is initialised)
    */
   public Variable<TFloat32> track(String name, Operand<TFloat32> initialValue) {
+    checkState(keepsShadows(), "an EMA of decay 0 is the weights themselves and keeps no shadow");
     checkArgument(!shadows.containsKey(name), "weight %s is already tracked", name);
     Variable<TFloat32> shadow = shadowScope.withName(name).variable(initialValue);
     shadows.put(name, shadow);
@@ -98,9 +107,18 @@ public final class ExponentialMovingAverage {
     return ops.withControlDependencies(updates).noOp();
   }
 
-  /** The shadow variables, keyed by weight name. */
+  /** The shadow variables, keyed by weight name; none for decay 0. */
   public ImmutableMap<String, Variable<TFloat32>> shadows() {
     return ImmutableMap.copyOf(shadows);
+  }
+
+  /**
+   * The variables that hold the average, keyed by weight name: the shadows, or for decay 0 the
+   * {@code weights} themselves.
+   */
+  public ImmutableMap<String, Variable<TFloat32>> averages(
+      Map<String, Variable<TFloat32>> weights) {
+    return keepsShadows() ? shadows() : ImmutableMap.copyOf(weights);
   }
 
   public double decay() {

@@ -68,6 +68,34 @@ class ExponentialMovingAverageTest {
   }
 
   @Test
+  void decayZeroKeepsNoShadowAndAveragesAreTheWeights() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f, 2f}));
+      ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, 0, true);
+      assertThat(ema.keepsShadows()).isFalse();
+      assertThatThrownBy(() -> ema.track("w", tf.withInitScope().constant(new float[] {1f, 2f})))
+          .hasMessageContaining("decay 0 is the weights themselves");
+      assertThat(ema.shadows()).isEmpty();
+      assertThat(ema.averages(Map.of("w", w))).containsExactly(Map.entry("w", w));
+      Op update = ema.update(Map.of("w", w), tf.constant(1L), java.util.List.of());
+      try (Session s = new Session(g)) {
+        s.runner().addTarget(update).run().close();
+        try (Result r = s.runner().fetch(w).run()) {
+          assertThat(TensorIO.toFloats(r.get(0))).containsExactly(1f, 2f);
+        }
+      }
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, 0.5, false);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f}));
+      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(new float[] {1f}));
+      assertThat(ema.averages(Map.of("w", w))).containsExactly(Map.entry("w", shadow));
+    }
+  }
+
+  @Test
   void refusesBadDecay() {
     try (Graph g = new Graph()) {
       assertThatThrownBy(() -> new ExponentialMovingAverage(Ops.create(g), 1.0, true))
