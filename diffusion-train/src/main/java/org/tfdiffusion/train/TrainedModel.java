@@ -59,7 +59,7 @@ public final class TrainedModel implements AutoCloseable {
     this.config = config;
     this.checkpoint = checkpoint;
     // an EMA of decay 0 is the weights themselves; such runs keep no ema/ copy
-    this.which = which == Weights.EMA && config.ema().decay() == 0 ? Weights.RAW : which;
+    this.which = which == Weights.EMA && !config.ema().keepsShadows() ? Weights.RAW : which;
     this.graph = new Graph();
     this.tf = Ops.create(graph);
     this.weights = new LinkedHashMap<>();

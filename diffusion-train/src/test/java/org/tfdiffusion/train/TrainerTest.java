@@ -129,8 +129,8 @@ class TrainerTest {
 
   /**
    * EMA decay 0: the average is the weights, so the run keeps no {@code ema/} copy (one weights'
-   * worth of memory less), samples grids from the weights, and loading its EMA weights gives the
-   * weights.
+   * worth of memory less), draws its sample grids from the weights, and loading its EMA weights
+   * gives the weights.
    */
   @Test
   void emaDecayZeroKeepsNoCopyAndItsEmaWeightsAreTheWeights() throws Exception {
