@@ -78,7 +78,6 @@ public class CustomConvSampling {
               if (i >= 0) { tf_[i] = (t1 - t0) / 1e9; tl[i] = (t2 - t1) / 1e9 / plan.steps(); }
             }
             Arrays.sort(tf_); Arrays.sort(tl);
-            if (System.getenv("TRACE") != null && variant == 1) System.out.print(StepProfile.trace(sess, sess.runner().feed("seeds", st).fetch(samples.op().name())).format(18));
             System.out.printf("%s%s: forward %.3f s, compiled loop %.3f s/step%n", variant == 0 ? "standard ops" : "TfdConv2D (oneDNN blocked)", xla ? " +XLA" : "", tf_[reps / 2], tl[reps / 2]);
           }
         }

@@ -22,7 +22,12 @@ int main() {
     auto fwd_pd = convolution_forward::primitive_desc({prop_kind::forward_training, algorithm::convolution_direct, src_any, w_any, dst_any, st, pad, pad}, eng);
     memory src_nhwc({src_d, dt::f32, tag::nhwc}, eng), dst_nhwc({dst_d, dt::f32, tag::nhwc}, eng);
     memory src(fwd_pd.src_desc(), eng), w(fwd_pd.weights_desc(), eng), dst(fwd_pd.dst_desc(), eng);
-    float* p = (float*)src_nhwc.get_data_handle(); for (size_t i = 0; i < (size_t)B*CI*H*H; i++) p[i] = (i % 7) * 0.1f;
+    auto fill = [](memory& m) {  // every buffer timed holds defined values, none denormal
+      float* p = (float*)m.get_data_handle();
+      for (size_t i = 0; i < m.get_desc().get_size() / sizeof(float); i++) p[i] = (i % 7) * 0.1f - 0.3f;
+    };
+    fill(src_nhwc);
+    fill(src); fill(w); fill(dst);
     convolution_forward conv(fwd_pd);
     reorder rin(src_nhwc, src), rout(dst, dst_nhwc);
     double gflop = 2.0 * 9 * CI * CO * H * H * B / 1e9;
@@ -31,10 +36,12 @@ int main() {
     // backward weights (filter gradient), blocked
     auto bw_pd = convolution_backward_weights::primitive_desc({algorithm::convolution_direct, src_any, w_any, dst_any, st, pad, pad}, eng, fwd_pd);
     memory bsrc(bw_pd.src_desc(), eng), bdiff_dst(bw_pd.diff_dst_desc(), eng), bdiff_w(bw_pd.diff_weights_desc(), eng);
+    fill(bsrc); fill(bdiff_dst); fill(bdiff_w);
     convolution_backward_weights bw(bw_pd);
     double tw = med([&] { bw.execute(s, {{DNNL_ARG_SRC, bsrc}, {DNNL_ARG_DIFF_DST, bdiff_dst}, {DNNL_ARG_DIFF_WEIGHTS, bdiff_w}}); s.wait(); });
     auto bd_pd = convolution_backward_data::primitive_desc({algorithm::convolution_direct, src_any, w_any, dst_any, st, pad, pad}, eng, fwd_pd);
     memory ddst(bd_pd.diff_dst_desc(), eng), dw(bd_pd.weights_desc(), eng), dsrc(bd_pd.diff_src_desc(), eng);
+    fill(ddst); fill(dw); fill(dsrc);
     convolution_backward_data bd(bd_pd);
     double td = med([&] { bd.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, dw}, {DNNL_ARG_DIFF_SRC, dsrc}}); s.wait(); });
     printf("%dx%dx%dx%d->%d  fwd %s: %.0f GFLOP/s, with NHWC reorders %.0f | input grad %.0f | filter grad %s %.0f\n", B, H, H, CI, CO,

@@ -52,6 +52,7 @@ struct Prim {
   memory::desc src_md, w_md, dst_md;
   bool src_reorder, w_reorder, dst_reorder;
   std::unique_ptr<memory> src_b, w_b, dst_b;
+  reorder src_r, w_r, dst_r;  // made once per shape, like the convolution
 };
 struct Kernel {
   std::mutex mu;
@@ -97,19 +98,19 @@ static void compute(void* kp, TF_OpKernelContext* ctx) {
     p->conv = convolution_forward(pd);
     p->src_md = pd.src_desc(); p->w_md = pd.weights_desc(); p->dst_md = pd.dst_desc();
     p->src_reorder = p->src_md != user_src; p->w_reorder = p->w_md != user_w; p->dst_reorder = p->dst_md != user_dst;
-    if (p->src_reorder) p->src_b.reset(new memory(p->src_md, eng()));
-    if (p->w_reorder) p->w_b.reset(new memory(p->w_md, eng()));
-    if (p->dst_reorder) p->dst_b.reset(new memory(p->dst_md, eng()));
+    if (p->src_reorder) { p->src_b.reset(new memory(p->src_md, eng())); p->src_r = reorder(reorder::primitive_desc(eng(), user_src, eng(), p->src_md)); }
+    if (p->w_reorder) { p->w_b.reset(new memory(p->w_md, eng())); p->w_r = reorder(reorder::primitive_desc(eng(), user_w, eng(), p->w_md)); }
+    if (p->dst_reorder) { p->dst_b.reset(new memory(p->dst_md, eng())); p->dst_r = reorder(reorder::primitive_desc(eng(), p->dst_md, eng(), user_dst)); }
   }
   stream s(eng());
   memory us(user_src, eng(), TF_TensorData(x)), uw(user_w, eng(), TF_TensorData(f)), ud(user_dst, eng(), TF_TensorData(y));
   memory& src = p->src_reorder ? *p->src_b : us;
   memory& w = p->w_reorder ? *p->w_b : uw;
   memory& dst = p->dst_reorder ? *p->dst_b : ud;
-  if (p->src_reorder) reorder(us, src).execute(s, us, src);
-  if (p->w_reorder) reorder(uw, w).execute(s, uw, w);
+  if (p->src_reorder) p->src_r.execute(s, us, src);
+  if (p->w_reorder) p->w_r.execute(s, uw, w);
   p->conv.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}});
-  if (p->dst_reorder) reorder(dst, ud).execute(s, dst, ud);
+  if (p->dst_reorder) p->dst_r.execute(s, dst, ud);
   s.wait();
   TF_DeleteTensor(x); TF_DeleteTensor(f); TF_DeleteTensor(y); TF_DeleteStatus(st);
 }
