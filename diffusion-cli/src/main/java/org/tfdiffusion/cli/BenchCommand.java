@@ -19,6 +19,7 @@ import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.model.ModelSummary;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.train.ChildJvm;
 import org.tfdiffusion.train.KernelBenchmark;
@@ -94,6 +95,15 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--nchw", description = "Let Grappler convert convolutions to NCHW.")
   boolean nchw;
+
+  @Option(
+      names = "--conv",
+      paramLabel = "KERNELS",
+      defaultValue = "auto",
+      description =
+          "Convolution kernels of the training step, as train's --conv: auto, onednn or"
+              + " tensorflow (default: ${DEFAULT-VALUE}).")
+  String conv;
 
   @Option(names = "--threads", split = ",", description = "intra,inter op threads (0 = default).")
   int[] threads = {0, 0};
@@ -281,7 +291,8 @@ final class BenchCommand implements Callable<Integer> {
         SessionOptions.defaults()
             .withFlags(timing.xla, explicit("--xla"), bf16)
             .withNchw(nchw)
-            .withThreads(threads[0], threads[1]);
+            .withThreads(threads[0], threads[1])
+            .withNativeConvolutions(ConvKernels.parse(conv).resolve(false, bf16));
     TrainStepBenchmark.Timing measured =
         TrainStepBenchmark.run(
             train,

@@ -20,9 +20,16 @@ import org.tensorflow.proto.RewriterConfig;
  *     through the C API at run time clusters only part of the graph
  * @param bfloat16 let oneDNN's auto mixed precision rewrite run eligible ops in bfloat16
  * @param nchw ask Grappler to convert NHWC convolutions to NCHW on the CPU
+ * @param nativeConvolutions build the k×k convolutions of graphs that honour it (training) from
+ *     {@link org.tfdiffusion.nn.NativeConv}'s oneDNN ops instead of TensorFlow's {@code Conv2D}
  */
 public record SessionOptions(
-    int intraOpThreads, int interOpThreads, boolean xla, boolean bfloat16, boolean nchw) {
+    int intraOpThreads,
+    int interOpThreads,
+    boolean xla,
+    boolean bfloat16,
+    boolean nchw,
+    boolean nativeConvolutions) {
 
   /** TF_XLA_FLAGS' flag that lets XLA reach every CPU cluster. */
   public static final String GLOBAL_JIT_FLAG = "--tf_xla_cpu_global_jit";
@@ -44,7 +51,7 @@ public record SessionOptions(
 
   /** TensorFlow's defaults. */
   public static SessionOptions defaults() {
-    return new SessionOptions(0, 0, false, false, false);
+    return new SessionOptions(0, 0, false, false, false, false);
   }
 
   /**
@@ -82,19 +89,25 @@ public record SessionOptions(
   }
 
   public SessionOptions withXla(boolean on) {
-    return new SessionOptions(intraOpThreads, interOpThreads, on, bfloat16, nchw);
+    return new SessionOptions(
+        intraOpThreads, interOpThreads, on, bfloat16, nchw, nativeConvolutions);
   }
 
   public SessionOptions withBfloat16(boolean on) {
-    return new SessionOptions(intraOpThreads, interOpThreads, xla, on, nchw);
+    return new SessionOptions(intraOpThreads, interOpThreads, xla, on, nchw, nativeConvolutions);
   }
 
   public SessionOptions withNchw(boolean on) {
-    return new SessionOptions(intraOpThreads, interOpThreads, xla, bfloat16, on);
+    return new SessionOptions(
+        intraOpThreads, interOpThreads, xla, bfloat16, on, nativeConvolutions);
   }
 
   public SessionOptions withThreads(int intra, int inter) {
-    return new SessionOptions(intra, inter, xla, bfloat16, nchw);
+    return new SessionOptions(intra, inter, xla, bfloat16, nchw, nativeConvolutions);
+  }
+
+  public SessionOptions withNativeConvolutions(boolean on) {
+    return new SessionOptions(intraOpThreads, interOpThreads, xla, bfloat16, nchw, on);
   }
 
   /** Whether XLA is asked for but the CPU global-JIT flag is missing from the environment. */
@@ -143,6 +156,9 @@ public record SessionOptions(
     }
     if (nchw) {
       s.append(", NCHW rewrite");
+    }
+    if (nativeConvolutions) {
+      s.append(", oneDNN convolutions");
     }
     if (intraOpThreads > 0 || interOpThreads > 0) {
       s.append(", threads ").append(intraOpThreads).append('/').append(interOpThreads);

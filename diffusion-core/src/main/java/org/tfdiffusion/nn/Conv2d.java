@@ -7,6 +7,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 
 /**
  * A 2-D convolution over NHWC images with a square odd kernel and PyTorch's padding {@code (k - 1)
@@ -30,7 +31,12 @@ public final class Conv2d {
     Operand<TFloat32> w = scope.param("weight", Shape.of(kernel, kernel, in, out), init);
     Operand<TFloat32> b = scope.param("bias", Shape.of(out), init);
     Operand<TFloat32> y;
-    if (stride == 1) {
+    boolean nativeKernel = kernel > 1 && scope.nativeConvolutions();
+    if (nativeKernel) {
+      y = NativeConv.conv2d(tf, x, w, b, stride);
+    } else if (kernel == 1 && stride == 1 && scope.nativeConvolutions()) {
+      y = pointwise(tf, x, w, in, out);
+    } else if (stride == 1) {
       y = tf.nn.conv2d(x, w, List.of(1L, 1L, 1L, 1L), "SAME");
     } else {
       int pad = (kernel - 1) / 2;
@@ -45,7 +51,7 @@ public final class Conv2d {
     if (outShape.numDimensions() == 4 && outShape.size(1) > 0 && outShape.size(2) > 0) {
       scope.addFlops(2L * kernel * kernel * in * out * outShape.size(1) * outShape.size(2));
     }
-    return tf.nn.biasAdd(y, b);
+    return nativeKernel ? y : tf.nn.biasAdd(y, b);
   }
 
   /**
@@ -57,7 +63,8 @@ public final class Conv2d {
    */
   public static Operand<TFloat32> applyPadded(
       NetScope scope, Operand<TFloat32> x, int in, int out, int kernel, int minChannels) {
-    if (in >= minChannels && out >= minChannels) {
+    // oneDNN's kernels need no padding (and are float32 only, so bfloat16 never reaches them)
+    if (in >= minChannels && out >= minChannels || scope.nativeConvolutions()) {
       return apply(scope, x, in, out, kernel, 1);
     }
     checkArgument(kernel % 2 == 1, "kernel size must be odd, got %s", kernel);
@@ -86,5 +93,25 @@ public final class Conv2d {
       scope.addFlops(2L * kernel * kernel * in * out * outShape.size(1) * outShape.size(2));
     }
     return tf.nn.biasAdd(y, b);
+  }
+
+  /**
+   * A 1×1 convolution as one matrix product over the pixels, [B·H·W, in] × [in, out]: its filter
+   * gradient is then a matrix product too, where XLA's {@code Conv2DBackpropFilter} of a 1×1 filter
+   * is a convolution with a window the size of the image.
+   */
+  private static Operand<TFloat32> pointwise(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> w, int in, int out) {
+    Operand<TFloat32> rows = tf.reshape(x, tf.constant(new long[] {-1, in}));
+    Operand<TFloat32> product =
+        tf.linalg.matMul(rows, tf.reshape(w, tf.constant(new long[] {in, out})));
+    Shape shape = x.shape();
+    if (shape.numDimensions() == 4 && shape.size(1) > 0 && shape.size(2) > 0) {
+      return tf.reshape(product, tf.constant(new long[] {-1, shape.size(1), shape.size(2), out}));
+    }
+    Operand<TInt32> lead =
+        tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {3}));
+    return tf.reshape(
+        product, tf.concat(List.of(lead, tf.constant(new int[] {out})), tf.constant(0)));
   }
 }

@@ -25,23 +25,26 @@ public final class NetScope {
   private final String path;
   private final ModelLedger ledger;
   private final Optional<Operand<TInt64>> dropoutSeed;
+  private final boolean nativeConvolutions;
 
   private NetScope(
       Ops tf,
       Parameters parameters,
       String path,
       ModelLedger ledger,
-      Optional<Operand<TInt64>> dropoutSeed) {
+      Optional<Operand<TInt64>> dropoutSeed,
+      boolean nativeConvolutions) {
     this.tf = tf;
     this.parameters = parameters;
     this.path = path;
     this.ledger = ledger;
     this.dropoutSeed = dropoutSeed;
+    this.nativeConvolutions = nativeConvolutions;
   }
 
   /** A root scope for inference: dropout off. */
   public static NetScope inference(Ops tf, Parameters parameters) {
-    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.empty());
+    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.empty(), false);
   }
 
   /**
@@ -49,7 +52,7 @@ public final class NetScope {
    * (int64 [2], fed per step so each step draws new masks).
    */
   public static NetScope training(Ops tf, Parameters parameters, Operand<TInt64> dropoutSeed) {
-    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed));
+    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed), false);
   }
 
   /** The scope of a sub-layer called {@code name}. */
@@ -59,7 +62,29 @@ public final class NetScope {
         "layer names are letters, digits and '_', got '%s'",
         name);
     String childPath = path.isEmpty() ? name : path + "." + name;
-    return new NetScope(tf.withSubScope(name), parameters, childPath, ledger, dropoutSeed);
+    return new NetScope(
+        tf.withSubScope(name), parameters, childPath, ledger, dropoutSeed, nativeConvolutions);
+  }
+
+  /**
+   * This scope with its k×k convolutions (k > 1) built from {@link NativeConv}'s oneDNN ops instead
+   * of TensorFlow's {@code Conv2D}; their gradients are oneDNN's too. Graphs meant for other
+   * runtimes (exports for TensorFlow Serving) keep TensorFlow's ops.
+   *
+   * @throws IllegalStateException where the native ops are not available
+   */
+  public NetScope withNativeConvolutions(boolean on) {
+    if (on && !NativeConv.available()) {
+      throw new IllegalStateException(
+          "the oneDNN convolution ops are not available: "
+              + NativeConv.unavailableReason().orElse(""));
+    }
+    return new NetScope(tf, parameters, path, ledger, dropoutSeed, on);
+  }
+
+  /** Whether this scope builds its k×k convolutions from the native oneDNN ops. */
+  public boolean nativeConvolutions() {
+    return nativeConvolutions;
   }
 
   /** The op factory, sub-scoped to this layer. */

@@ -148,6 +148,22 @@ class Conv2dTest {
 
   private static void checkGradients(
       int kernel, int stride, int height, int width, int in, int out, boolean padded) {
+    checkGradients(kernel, stride, height, width, in, out, padded, false);
+  }
+
+  /**
+   * As above, with the scope's convolutions from {@link NativeConv} when {@code nativeKernels}
+   * (oneDNN's forward, input-gradient, filter-gradient and bias-gradient kernels).
+   */
+  static void checkGradients(
+      int kernel,
+      int stride,
+      int height,
+      int width,
+      int in,
+      int out,
+      boolean padded,
+      boolean nativeKernels) {
     Nhwc x = Nhwc.gaussian(21, BATCH, height, width, in);
     SeededWeights weights = new SeededWeights(22);
     double[] w = weights.uniform("conv.weight", 0.5, kernel, kernel, in, out);
@@ -164,7 +180,9 @@ class Conv2dTest {
       Map<String, Operand<TFloat32>> constants = weights.constants(tf);
       Operand<TFloat32> wIn = constants.get("conv.weight");
       Operand<TFloat32> bIn = constants.get("conv.bias");
-      NetScope scope = NetScope.inference(tf, new BoundParameters(constants));
+      NetScope scope =
+          NetScope.inference(tf, new BoundParameters(constants))
+              .withNativeConvolutions(nativeKernels);
       Operand<TFloat32> y =
           padded
               ? Conv2d.applyPadded(scope.child("conv"), xIn, in, out, kernel, 4)

@@ -78,7 +78,8 @@ public final class ClusterBenchmark {
             new TrainingGraph(
                 config,
                 Optional.empty(),
-                cluster.map(c -> c.cluster().devices()).orElse(List.of()));
+                cluster.map(c -> c.cluster().devices()).orElse(List.of()),
+                false);
         Session session =
             cluster.isPresent()
                 ? cluster.get().open(graph.graph, options.toConfigProto())

@@ -7,6 +7,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -163,6 +164,18 @@ public class TrainCommand implements Callable<Integer> {
   boolean xla;
 
   @Option(
+      names = "--conv",
+      paramLabel = "KERNELS",
+      defaultValue = "auto",
+      description = {
+        "Convolution kernels of the training step: auto, onednn or tensorflow"
+            + " (default: ${DEFAULT-VALUE}).",
+        "auto: oneDNN's blocked-layout kernels (built where g++ and libdnnl-dev are installed)"
+            + " for a float32 step in one process, else TensorFlow's Conv2D."
+      })
+  String conv;
+
+  @Option(
       names = "--bf16",
       description =
           "bfloat16 auto mixed precision (oneDNN); turns XLA off unless --xla is given too.")
@@ -286,8 +299,9 @@ public class TrainCommand implements Callable<Integer> {
             out,
             progress(),
             SessionOptions.defaults()
-                .withFlags(
-                    xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), bf16),
+                .withFlags(xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), bf16)
+                .withNativeConvolutions(
+                    ConvKernels.parse(conv).resolve(distributed.isPresent(), bf16)),
             distributed);
     if (resume) {
       if (runDir == null) {

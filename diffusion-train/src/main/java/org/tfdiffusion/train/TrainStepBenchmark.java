@@ -3,6 +3,7 @@ package org.tfdiffusion.train;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.BiConsumer;
@@ -66,7 +67,8 @@ public final class TrainStepBenchmark {
       SessionOptions options,
       int steps,
       Optional<BiConsumer<Session, Session.Runner>> profile) {
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+    try (TrainingGraph graph =
+            new TrainingGraph(config, Optional.empty(), List.of(), options.nativeConvolutions());
         Session session = new Session(graph.graph, options.toConfigProto())) {
       double setup = residentMib("VmRSS");
       session.initialize();

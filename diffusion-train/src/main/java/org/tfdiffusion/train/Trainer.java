@@ -278,7 +278,8 @@ public final class Trainer {
             new TrainingGraph(
                 config,
                 Optional.of(run.tensorBoardDir()),
-                cluster.map(c -> c.cluster().devices()).orElse(List.of()));
+                cluster.map(c -> c.cluster().devices()).orElse(List.of()),
+                sessionOptions.nativeConvolutions());
         OpenSession open = openSession(graph);
         TrainingMetrics metrics = TrainingMetrics.open(run.metricsFile(), startStep)) {
       Session session = open.session();

@@ -1,5 +1,7 @@
 package org.tfdiffusion.train;
 
+import static com.google.common.base.Preconditions.checkArgument;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -91,12 +93,14 @@ final class TrainingGraph implements AutoCloseable {
   /** The replicas of a data-parallel step; empty when the graph runs in this process. */
   final Optional<Replication> replication;
 
+  private final boolean nativeConvolutions;
+
   TrainingGraph(TrainConfig config, Path tensorBoardDir) {
     this(config, Optional.of(tensorBoardDir));
   }
 
   TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
-    this(config, tensorBoardDir, List.of());
+    this(config, tensorBoardDir, List.of(), false);
   }
 
   /**
@@ -107,9 +111,19 @@ final class TrainingGraph implements AutoCloseable {
    *     placeholders, the averaging, the EMA, the sampling loop and the TensorBoard writer; each
    *     replica runs the forward and backward pass of its rows of the batch and applies the
    *     averaged gradients to its own copy of the weights (see {@link Replication})
+   * @param nativeConvolutions the forward and backward pass's k×k convolutions as oneDNN's ops
+   *     ({@link org.tfdiffusion.nn.NativeConv}; in this process only: a data-parallel step keeps
+   *     TensorFlow's)
    */
   TrainingGraph(
-      TrainConfig config, Optional<Path> tensorBoardDir, List<DeviceSpec> replicaDevices) {
+      TrainConfig config,
+      Optional<Path> tensorBoardDir,
+      List<DeviceSpec> replicaDevices,
+      boolean nativeConvolutions) {
+    checkArgument(
+        !nativeConvolutions || replicaDevices.isEmpty(),
+        "native convolutions run in one process only; a data-parallel step uses TensorFlow's");
+    this.nativeConvolutions = nativeConvolutions;
     this.graph = new Graph();
     Ops root = Ops.create(graph);
     this.tf = replicaDevices.isEmpty() ? root : root.withDevice(replicaDevices.get(0));
@@ -169,7 +183,7 @@ final class TrainingGraph implements AutoCloseable {
     // AdamW on the (averaged) gradients, then the EMA of the moved weights, then step += 1 and
     // the accumulators back to zero: each stage waits for the one before.
     Operand<TInt64> nextStep = tf.math.add(step, tf.constant(1L));
-    this.adamw = new AdamW(tf, config.optimizer().adamW());
+    this.adamw = new AdamW(tf, config.optimizer().adamW(), nativeConvolutions);
     AdamW.Update adam = adamw.update(vars, applied, learningRate, nextStep);
     this.gradientNorm = adam.gradientNorm();
     this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
@@ -249,11 +263,12 @@ final class TrainingGraph implements AutoCloseable {
       Map<String, Variable<TFloat32>> vars,
       Map<String, Operand<TFloat32>> grads) {
     UNetConfig model = config.model();
-    NetScope scope =
+    NetScope plainScope =
         model.dropout() > 0
             ? NetScope.training(
                 tf, weights, tf.math.add(seed, tf.constant(new long[] {DROPOUT_SEED_OFFSET, 0L})))
             : NetScope.inference(tf, weights);
+    NetScope scope = plainScope.withNativeConvolutions(nativeConvolutions);
     // classifier-free guidance training: each label becomes the null label with probability p
     Optional<Operand<TInt32>> modelLabels =
         labels.map(l -> dropLabels(l, config.conditioning().pUncond(), model.numClasses()));

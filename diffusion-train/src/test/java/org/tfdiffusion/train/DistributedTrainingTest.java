@@ -380,7 +380,7 @@ class DistributedTrainingTest {
     ClusterSpec cluster = ClusterSpec.parse("worker=a:1,b:2", 0);
     TrainConfig config = TrainerTest.tiny(1, 0, 1e-3);
     List<DeviceSpec> devices = cluster.devices();
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty(), devices)) {
+    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty(), devices, false)) {
       GraphDef def = graph.graph.toGraphDef();
       String task0 = devices.get(0).toString();
       String task1 = devices.get(1).toString();

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -13,6 +16,7 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.testing.NativeOps;
 
 class TrainingGraphTest {
   @TempDir Path temp;
@@ -39,6 +43,70 @@ class TrainingGraphTest {
     for (int i = 0; i < plain.length; i++) {
       assertThat(accumulated[i]).isCloseTo(plain[i], within(1e-6f + 1e-5f * Math.abs(plain[i])));
     }
+  }
+
+  /**
+   * The step with oneDNN's convolutions ({@code train --conv onednn}) is the step with
+   * TensorFlow's: the same loss and gradient norm at each of three steps (float32 rounding apart:
+   * the kernels sum in other orders, and AdamW's first steps move each weight by about ±lr whatever
+   * its gradient's size), and the graph holds the native ops, forward and backward, in place of
+   * {@code Conv2D}.
+   */
+  @Test
+  void nativeConvolutionsTrainAsTensorFlowsDo() {
+    NativeOps.assumeNativeConv();
+    TrainConfig config = withAccumulation(1);
+    float[] images = new float[4 * 28 * 28];
+    Random random = new Random(5);
+    for (int i = 0; i < images.length; i++) {
+      images[i] = random.nextFloat() * 2 - 1;
+    }
+    float[][] standard = lossAndNorm(config, images, false);
+    float[][] onednn = lossAndNorm(config, images, true);
+    for (int step = 0; step < 3; step++) {
+      assertThat(onednn[0][step])
+          .as("loss at step %d", step + 1)
+          .isCloseTo(standard[0][step], within(1e-4f * Math.abs(standard[0][step])));
+      assertThat(onednn[1][step])
+          .as("gradient norm at step %d", step + 1)
+          .isCloseTo(standard[1][step], within(1e-3f * Math.abs(standard[1][step])));
+    }
+    assertThat(standard[0][2]).isNotEqualTo(standard[0][0]); // the steps moved the weights
+  }
+
+  /** Loss and gradient norm of three steps on the same batch, with or without native kernels. */
+  private float[][] lossAndNorm(TrainConfig config, float[] images, boolean nativeConvolutions) {
+    float[][] out = new float[2][3];
+    try (TrainingGraph g =
+            new TrainingGraph(config, Optional.empty(), List.of(), nativeConvolutions);
+        Session s = new Session(g.graph);
+        TFloat32 x = TensorIO.floats(Shape.of(4, 28, 28, 1), images);
+        TFloat32 lr = TFloat32.scalarOf(1e-3f)) {
+      List<String> types = new ArrayList<>();
+      g.graph.operations().forEachRemaining(op -> types.add(op.type()));
+      if (nativeConvolutions) {
+        assertThat(types).contains("TfdConv2D", "TfdConv2DBackprop").doesNotContain("Conv2D");
+      } else {
+        assertThat(types).contains("Conv2D").doesNotContain("TfdConv2D");
+      }
+      s.initialize();
+      for (int step = 0; step < 3; step++) {
+        try (TInt64 seed = TInt64.vectorOf(1, step);
+            Result r =
+                s.runner()
+                    .feed(g.images, x)
+                    .feed(g.seed, seed)
+                    .feed(g.learningRate, lr)
+                    .addTarget(g.update)
+                    .fetch(g.loss)
+                    .fetch(g.gradientNorm)
+                    .run()) {
+          out[0][step] = ((TFloat32) r.get(0)).getFloat();
+          out[1][step] = ((TFloat32) r.get(1)).getFloat();
+        }
+      }
+    }
+    return out;
   }
 
   /** Every variable a checkpoint must hold, by name: weights, EMA, m, v and the step. */

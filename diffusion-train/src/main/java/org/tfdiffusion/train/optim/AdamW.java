@@ -7,8 +7,10 @@ import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.Operation;
+import org.tensorflow.OperationBuilder;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.Scope;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
@@ -43,9 +45,23 @@ public final class AdamW {
   /** The run-time zero the slots start from (see {@link Unfolded}). */
   private final Operand<TFloat64> initZero;
 
+  private final boolean clipOutsideXla;
+
   public AdamW(Ops tf, AdamWConfig config) {
+    this(tf, config, false);
+  }
+
+  /**
+   * @param clipOutsideXla keep the gradients' norms and their clipping out of XLA's clusters
+   *     (marked {@code _XlaCompile=false}): where the backward pass is split into many clusters
+   *     (native convolutions), a cluster holding every gradient's norm would also take in the
+   *     reductions that make them (group norm's scale gradients over whole activations), holding
+   *     those activations until the backward pass ends
+   */
+  public AdamW(Ops tf, AdamWConfig config, boolean clipOutsideXla) {
     this.tf = tf;
     this.config = config;
+    this.clipOutsideXla = clipOutsideXla;
     this.initZero = Unfolded.zero(tf.withSubScope("adamw_init").withInitScope());
     // Sub-scopes are made once: TensorFlow Java renames a repeated sub-scope (optimizer_1, ...).
     Ops slots = tf.withSubScope("optimizer");
@@ -78,7 +94,7 @@ public final class AdamW {
     // only (a separate cluster held raw and clipped gradients at once: one more model-sized
     // buffer at the peak).
     Ops math = tf.withSubScope("adamw");
-    Operand<TFloat32> norm = globalNorm(math, gradients.values());
+    Operand<TFloat32> norm = globalNorm(math, gradients.values(), clipOutsideXla);
     Operand<TFloat32> scale = null;
     if (config.clipNorm() > 0) {
       // min(1, c / (norm + 1e-6)): torch.nn.utils.clip_grad_norm_
@@ -114,7 +130,7 @@ public final class AdamW {
         throw new IllegalArgumentException("no gradient for weight " + name);
       }
       if (scale != null) {
-        grad = math.math.mul(grad, scale);
+        grad = clipOutsideXla ? unclustered(math, "Mul", grad, scale) : math.math.mul(grad, scale);
       }
       Variable<TFloat32> m = slot(firstMoments, firstMomentScope, name, weight);
       Variable<TFloat32> v = slot(secondMoments, secondMomentScope, name, weight);
@@ -134,11 +150,27 @@ public final class AdamW {
 
   /** √(Σ ‖g_i‖²) over all gradients. */
   public static Operand<TFloat32> globalNorm(Ops tf, Iterable<Operand<TFloat32>> gradients) {
+    return globalNorm(tf, gradients, false);
+  }
+
+  private static Operand<TFloat32> globalNorm(
+      Ops tf, Iterable<Operand<TFloat32>> gradients, boolean outsideXla) {
     List<Operand<TFloat32>> halfSquares = new ArrayList<>();
     for (Operand<TFloat32> g : gradients) {
-      halfSquares.add(tf.nn.l2Loss(g)); // sum(g²) / 2, one fused kernel
+      // sum(g²) / 2, one fused kernel
+      halfSquares.add(outsideXla ? unclustered(tf, "L2Loss", g) : tf.nn.l2Loss(g));
     }
     return tf.math.sqrt(tf.math.mul(tf.math.addN(halfSquares), tf.constant(2f)));
+  }
+
+  /** A float op of {@code type} that XLA's auto-clustering leaves alone. */
+  private static Operand<TFloat32> unclustered(Ops tf, String type, Operand<?>... inputs) {
+    Scope scope = tf.scope();
+    OperationBuilder builder = scope.opBuilder(type, type);
+    for (Operand<?> input : inputs) {
+      builder.addInput(input.asOutput());
+    }
+    return scope.apply(builder).setAttr("_XlaCompile", false).build().output(0);
   }
 
   private Variable<TFloat32> slot(

@@ -1,0 +1,58 @@
+package org.tfdiffusion.nn;
+
+import java.util.Locale;
+
+/**
+ * Which kernels a training graph's k×k convolutions run: TensorFlow's {@code Conv2D} (compiled by
+ * XLA where XLA is on) or oneDNN's blocked-layout kernels through {@link NativeConv}.
+ */
+public enum ConvKernels {
+  /** oneDNN's where the library is built and the step runs float32 in one process. */
+  AUTO,
+  /** oneDNN's; an error where the library is missing. */
+  ONEDNN,
+  /** TensorFlow's {@code Conv2D}. */
+  TENSORFLOW;
+
+  /** Parses {@code auto}, {@code onednn} or {@code tensorflow} (any case). */
+  public static ConvKernels parse(String name) {
+    try {
+      return valueOf(name.trim().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "unknown convolution kernels '" + name + "': use auto, onednn or tensorflow", e);
+    }
+  }
+
+  /**
+   * Whether a graph uses the native ops under this choice.
+   *
+   * @param distributed whether the step runs on a cluster of processes (native ops: no)
+   * @param bfloat16 whether the step runs oneDNN's bfloat16 rewrite (the native ops are float32)
+   * @throws IllegalStateException for {@link #ONEDNN} where the ops cannot be used, saying why
+   */
+  public boolean resolve(boolean distributed, boolean bfloat16) {
+    return switch (this) {
+      case TENSORFLOW -> false;
+      case AUTO -> !distributed && !bfloat16 && NativeConv.available();
+      case ONEDNN -> {
+        if (distributed) {
+          throw new IllegalStateException(
+              "--conv onednn runs in one process only; a cluster uses TensorFlow's convolutions"
+                  + " (--conv tensorflow)");
+        }
+        if (bfloat16) {
+          throw new IllegalStateException(
+              "--conv onednn is float32; with --bf16 use --conv tensorflow");
+        }
+        if (!NativeConv.available()) {
+          throw new IllegalStateException(
+              "--conv onednn: the oneDNN convolution ops are not available: "
+                  + NativeConv.unavailableReason().orElse("")
+                  + "; or use --conv tensorflow");
+        }
+        yield true;
+      }
+    };
+  }
+}

@@ -1,0 +1,146 @@
+package org.tfdiffusion.nn;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.tensorflow.GraphOperation;
+import org.tensorflow.Operand;
+import org.tensorflow.TensorFlow;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.Scope;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * oneDNN's blocked-layout convolution as TensorFlow ops ({@code TfdConv2D} and its gradient {@code
+ * TfdConv2DBackprop}), from the native library {@code libtfdconv.so} that
+ * diffusion-core/src/main/native/build.sh builds where g++ and oneDNN are installed (Debian/Ubuntu:
+ * {@code apt-get install g++ libdnnl-dev}).
+ *
+ * <p>The library is looked for at {@value #PATH_PROPERTY} (a system property) or {@value #PATH_ENV}
+ * (an environment variable), else next to the classes of this module ({@code
+ * diffusion-core/target/native/}). Where it is missing or does not load, {@link #available()} is
+ * false with {@link #unavailableReason()} saying why, and layers use TensorFlow's {@code Conv2D}.
+ */
+public final class NativeConv {
+  /** System property naming the library file. */
+  public static final String PATH_PROPERTY = "tfdiffusion.nativeConv";
+
+  /** Environment variable naming the library file. */
+  public static final String PATH_ENV = "TFDIFFUSION_NATIVE_CONV";
+
+  /** The forward op's type at stride 1; {@code TfdConv2DStride2} at stride 2. */
+  public static final String OP = "TfdConv2D";
+
+  /** The gradient ops' types: the forward op's and this suffix. */
+  public static final String GRADIENT_SUFFIX = "Backprop";
+
+  private static final String FILE = "libtfdconv.so";
+
+  private static Optional<String> failure;
+
+  private NativeConv() {}
+
+  /** Whether the ops are loaded (loads them on the first call). */
+  public static synchronized boolean available() {
+    if (failure == null) {
+      failure = load();
+    }
+    return failure.isEmpty();
+  }
+
+  /** Why the ops are not available; empty when they are. */
+  public static synchronized Optional<String> unavailableReason() {
+    available();
+    return failure;
+  }
+
+  /**
+   * A stride-1 "SAME" convolution of x [B, H, W, in] with an odd k×k filter [k, k, in, out], equal
+   * to {@code Conv2D(x, filter, [1, 1, 1, 1], "SAME")}, with its gradient.
+   *
+   * @throws IllegalStateException where the library is not available
+   */
+  public static Operand<TFloat32> conv2d(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> filter, Operand<TFloat32> bias, int stride) {
+    if (!available()) {
+      throw new IllegalStateException(
+          "the oneDNN convolution ops are not available: " + failure.orElse(""));
+    }
+    Scope scope = tf.scope();
+    GraphOperation op =
+        (GraphOperation)
+            scope
+                .apply(scope.opBuilder(opType(stride), opType(stride)).addInput(x.asOutput()))
+                .addInput(filter.asOutput())
+                .addInput(bias.asOutput())
+                .build();
+    return op.output(0);
+  }
+
+  private static Optional<String> load() {
+    List<Path> candidates = new ArrayList<>();
+    String configured = System.getProperty(PATH_PROPERTY, System.getenv(PATH_ENV));
+    if (configured != null && !configured.isBlank()) {
+      candidates.add(Path.of(configured));
+    } else {
+      defaultLocation().ifPresent(candidates::add);
+    }
+    Optional<Path> file = candidates.stream().filter(Files::isRegularFile).findFirst();
+    if (file.isEmpty()) {
+      return Optional.of(
+          (configured != null && !configured.isBlank()
+                  ? "no file " + configured + " (" + PATH_PROPERTY + " / " + PATH_ENV + ")"
+                  : FILE + " was not built")
+              + "; it needs g++ and oneDNN: apt-get install g++ libdnnl-dev, then rebuild");
+    }
+    try {
+      TensorFlow.loadLibrary(file.get().toAbsolutePath().toString());
+    } catch (RuntimeException | UnsatisfiedLinkError e) {
+      return Optional.of("loading " + file.get() + " failed: " + e.getMessage());
+    }
+    for (int stride : new int[] {1, 2}) {
+      String gradientType = opType(stride) + GRADIENT_SUFFIX;
+      TensorFlow.registerCustomGradient(
+          opType(stride),
+          (tf, op, gradients) -> {
+            Scope scope = tf.scope();
+            GraphOperation backprop =
+                (GraphOperation)
+                    scope
+                        .apply(scope.opBuilder(gradientType, gradientType))
+                        .addInput(op.input(0))
+                        .addInput(op.input(1))
+                        .addInput(gradients.get(0))
+                        .build();
+            return List.of(backprop.output(0), backprop.output(1), backprop.output(2));
+          });
+    }
+    return Optional.empty();
+  }
+
+  private static String opType(int stride) {
+    if (stride != 1 && stride != 2) {
+      throw new IllegalArgumentException("stride must be 1 or 2, got " + stride);
+    }
+    return stride == 1 ? OP : OP + "Stride2";
+  }
+
+  /** diffusion-core/target/native/libtfdconv.so, beside target/classes or the module's jar. */
+  private static Optional<Path> defaultLocation() {
+    try {
+      var source = NativeConv.class.getProtectionDomain().getCodeSource();
+      if (source == null) {
+        return Optional.empty();
+      }
+      Path classes = Path.of(source.getLocation().toURI());
+      Path target = classes.getParent();
+      return target == null
+          ? Optional.empty()
+          : Optional.of(target.resolve("native").resolve(FILE));
+    } catch (Exception e) {
+      return Optional.empty();
+    }
+  }
+}

@@ -1,0 +1,446 @@
+// tfdiffusion's native convolution ops: oneDNN's convolution kernels as TensorFlow custom ops,
+// registered through the C kernel API that TensorFlow Java's libtensorflow_framework.so.2 exports
+// (TensorFlow 2.18's tensorflow/c/kernels.h and ops.h are the reference for the declarations
+// below; the headers are not shipped).
+//
+//   TfdConv2D(input [B,H,W,CI], filter [K,K,CI,CO], bias [CO]) -> output [B,H,W,CO]
+//     Conv2D(input, filter, strides 1, "SAME") + bias: odd K, NHWC / HWIO, float32.
+//   TfdConv2DStride2(input, filter, bias) -> output [B,ceil(H/2),ceil(W/2),CO]
+//     stride 2 with PyTorch's padding (K - 1) / 2 on every side.
+//   TfdConv2DBackprop / TfdConv2DStride2Backprop(input, filter, out_backprop)
+//     -> (input_backprop, filter_backprop, bias_backprop): all three gradients of the forward op.
+//
+// oneDNN picks its kernels for NHWC activations (its brgemm forward kernel takes them as they are,
+// and its backward kernels run on them as fast as on its blocked layouts, measured), so only the
+// filters are reordered, into a scratch buffer that every kernel shares. Calls are serialised (one
+// oneDNN convolution uses every core); primitives are cached per shape.
+//
+// Built by diffusion-core/src/main/native/build.sh; loaded by org.tfdiffusion.nn.NativeConv.
+#include <dnnl.hpp>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+extern "C" {
+typedef struct TF_Status TF_Status;
+typedef struct TF_Tensor TF_Tensor;
+typedef struct TF_OpDefinitionBuilder TF_OpDefinitionBuilder;
+typedef struct TF_ShapeInferenceContext TF_ShapeInferenceContext;
+typedef struct TF_ShapeHandle TF_ShapeHandle;
+typedef struct TF_DimensionHandle TF_DimensionHandle;
+typedef struct TF_KernelBuilder TF_KernelBuilder;
+typedef struct TF_OpKernelConstruction TF_OpKernelConstruction;
+typedef struct TF_OpKernelContext TF_OpKernelContext;
+TF_Status* TF_NewStatus(void);
+void TF_DeleteStatus(TF_Status*);
+int TF_GetCode(const TF_Status*);
+void TF_SetStatus(TF_Status*, int code, const char* msg);
+TF_OpDefinitionBuilder* TF_NewOpDefinitionBuilder(const char* op_name);
+void TF_OpDefinitionBuilderAddInput(TF_OpDefinitionBuilder*, const char*);
+void TF_OpDefinitionBuilderAddOutput(TF_OpDefinitionBuilder*, const char*);
+void TF_OpDefinitionBuilderSetShapeInferenceFunction(
+    TF_OpDefinitionBuilder*, void (*)(TF_ShapeInferenceContext*, TF_Status*));
+void TF_RegisterOpDefinition(TF_OpDefinitionBuilder*, TF_Status*);
+TF_ShapeHandle* TF_NewShapeHandle(void);
+void TF_DeleteShapeHandle(TF_ShapeHandle*);
+void TF_ShapeInferenceContextGetInput(TF_ShapeInferenceContext*, int, TF_ShapeHandle*, TF_Status*);
+void TF_ShapeInferenceContextSubshape(
+    TF_ShapeInferenceContext*, TF_ShapeHandle*, int64_t, int64_t, TF_ShapeHandle*, TF_Status*);
+void TF_ShapeInferenceContextConcatenateShapes(
+    TF_ShapeInferenceContext*, TF_ShapeHandle*, TF_ShapeHandle*, TF_ShapeHandle*, TF_Status*);
+void TF_ShapeInferenceContextSetOutput(TF_ShapeInferenceContext*, int, TF_ShapeHandle*, TF_Status*);
+TF_ShapeHandle* TF_ShapeInferenceContextVectorFromSize(TF_ShapeInferenceContext*, size_t);
+void TF_ShapeInferenceContextWithRank(
+    TF_ShapeInferenceContext*, TF_ShapeHandle*, int64_t, TF_ShapeHandle*, TF_Status*);
+TF_DimensionHandle* TF_NewDimensionHandle(void);
+void TF_DeleteDimensionHandle(TF_DimensionHandle*);
+void TF_ShapeInferenceContextDim(TF_ShapeInferenceContext*, TF_ShapeHandle*, int64_t, TF_DimensionHandle*);
+int TF_DimensionHandleValueKnown(TF_DimensionHandle*);
+int64_t TF_DimensionHandleValue(TF_DimensionHandle*);
+TF_KernelBuilder* TF_NewKernelBuilder(const char*, const char*,
+    void* (*)(TF_OpKernelConstruction*), void (*)(void*, TF_OpKernelContext*), void (*)(void*));
+void TF_RegisterKernelBuilder(const char*, TF_KernelBuilder*, TF_Status*);
+int TF_NumInputs(TF_OpKernelContext*);
+void TF_GetInput(TF_OpKernelContext*, int, TF_Tensor**, TF_Status*);
+TF_Tensor* TF_AllocateOutput(
+    TF_OpKernelContext*, int, int dtype, const int64_t* dims, int num_dims, size_t len, TF_Status*);
+void* TF_TensorData(const TF_Tensor*);
+int TF_NumDims(const TF_Tensor*);
+int64_t TF_Dim(const TF_Tensor*, int);
+void TF_DeleteTensor(TF_Tensor*);
+void TF_OpKernelContext_Failure(TF_OpKernelContext*, TF_Status*);
+}
+
+namespace {
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+constexpr int kFloat = 1;       // TF_FLOAT
+constexpr int kInvalidArg = 3;  // TF_INVALID_ARGUMENT
+constexpr int kInternal = 13;   // TF_INTERNAL
+
+engine& eng() {
+  static engine e(engine::kind::cpu, 0);
+  return e;
+}
+
+std::mutex& global_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+// Scratch buffers shared by every kernel; slot i grows to the largest size asked of it.
+void* scratch(int slot, size_t bytes) {
+  static std::vector<std::pair<void*, size_t>> slots(8, {nullptr, 0});
+  auto& s = slots[slot];
+  if (s.second < bytes) {
+    std::free(s.first);
+    s.first = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    s.second = s.first ? bytes : 0;
+    if (!s.first) throw std::bad_alloc();
+  }
+  return s.first;
+}
+
+// One operand: the caller's NHWC/HWIO buffer and, where the kernel wants another layout, a
+// reorder into (or out of) a scratch slot.
+struct Operand {
+  memory::desc user, inner;
+  bool reordered = false;
+  reorder to_inner, to_user;
+  void init(const memory::desc& user_md, const memory::desc& inner_md, bool input) {
+    user = user_md;
+    inner = inner_md;
+    reordered = inner != user;
+    if (reordered) {
+      if (input) {
+        to_inner = reorder(reorder::primitive_desc(eng(), user, eng(), inner));
+      } else {
+        to_user = reorder(reorder::primitive_desc(eng(), inner, eng(), user));
+      }
+    }
+  }
+  memory bind(void* user_data, int slot, memory& user_mem) const {
+    user_mem = memory(user, eng(), user_data);
+    if (!reordered) return user_mem;
+    return memory(inner, eng(), scratch(slot, inner.get_size()));
+  }
+};
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+
+// Output size of a stride-S convolution with PyTorch's padding (K - 1) / 2 and odd K.
+int64_t out_size(int64_t in, int64_t stride) { return in == 0 ? 0 : (in - 1) / stride + 1; }
+
+struct Geometry {
+  int64_t B, H, W, CI, CO, KH, KW, S;
+  int64_t OH() const { return out_size(H, S); }
+  int64_t OW() const { return out_size(W, S); }
+  Key key() const { return {B, H, W, CI, CO, KH * 1000 + KW, S}; }
+  memory::dims src() const { return {B, CI, H, W}; }
+  memory::dims wei() const { return {CO, CI, KH, KW}; }
+  memory::dims dst() const { return {B, CO, OH(), OW()}; }
+  memory::dims strides() const { return {S, S}; }
+  memory::dims pad_l() const { return {(KH - 1) / 2, (KW - 1) / 2}; }
+  // the right padding that gives oneDNN's floor((H + l + r - K) / S) + 1 the same output size
+  memory::dims pad_r() const {
+    return {(OH() - 1) * S + KH - H - (KH - 1) / 2, (OW() - 1) * S + KW - W - (KW - 1) / 2};
+  }
+  memory::desc user_src() const { return {src(), dt::f32, tag::nhwc}; }
+  memory::desc user_wei() const { return {wei(), dt::f32, tag::hwio}; }
+  memory::desc user_dst() const { return {dst(), dt::f32, tag::nhwc}; }
+  memory::desc bias() const { return {{CO}, dt::f32, tag::x}; }
+  memory::desc any(const memory::dims& d) const { return {d, dt::f32, tag::any}; }
+  convolution_forward::primitive_desc forward(prop_kind kind) const {
+    return convolution_forward::primitive_desc(
+        {kind, algorithm::convolution_direct, any(src()), any(wei()), bias(), any(dst()),
+            strides(), pad_l(), pad_r()},
+        eng());
+  }
+};
+
+struct Forward {
+  convolution_forward conv;
+  Operand src, wei, dst;
+  explicit Forward(const Geometry& g) {
+    auto pd = g.forward(prop_kind::forward_inference);
+    conv = convolution_forward(pd);
+    src.init(g.user_src(), pd.src_desc(), true);
+    wei.init(g.user_wei(), pd.weights_desc(), true);
+    dst.init(g.user_dst(), pd.dst_desc(), false);
+  }
+};
+
+struct Backward {
+  convolution_backward_data data;
+  convolution_backward_weights weights;
+  Operand d_dst_for_data, wei, d_src;        // input gradient
+  Operand src, d_dst_for_weights, d_wei;     // filter gradient
+  explicit Backward(const Geometry& g) {
+    auto hint = g.forward(prop_kind::forward_training);
+    // NHWC activations: oneDNN's backward kernels run on them as fast as on its blocked layouts
+    // (measured), so only the filters are reordered.
+    auto act = [&](const memory::dims& d) { return memory::desc(d, dt::f32, tag::nhwc); };
+    auto data_pd = convolution_backward_data::primitive_desc(
+        {algorithm::convolution_direct, act(g.src()), g.any(g.wei()), act(g.dst()),
+            g.strides(), g.pad_l(), g.pad_r()},
+        eng(), hint);
+    auto weights_pd = convolution_backward_weights::primitive_desc(
+        {algorithm::convolution_direct, act(g.src()), g.any(g.wei()), g.bias(), act(g.dst()),
+            g.strides(), g.pad_l(), g.pad_r()},
+        eng(), hint);
+    data = convolution_backward_data(data_pd);
+    weights = convolution_backward_weights(weights_pd);
+    d_dst_for_data.init(g.user_dst(), data_pd.diff_dst_desc(), true);
+    wei.init(g.user_wei(), data_pd.weights_desc(), true);
+    d_src.init(g.user_src(), data_pd.diff_src_desc(), false);
+    src.init(g.user_src(), weights_pd.src_desc(), true);
+    d_dst_for_weights.init(g.user_dst(), weights_pd.diff_dst_desc(), true);
+    d_wei.init(g.user_wei(), weights_pd.diff_weights_desc(), false);
+  }
+};
+
+std::map<Key, std::unique_ptr<Forward>>& forward_cache() {
+  static std::map<Key, std::unique_ptr<Forward>> cache;
+  return cache;
+}
+std::map<Key, std::unique_ptr<Backward>>& backward_cache() {
+  static std::map<Key, std::unique_ptr<Backward>> cache;
+  return cache;
+}
+
+// Reads the inputs, checks them, and fills in the geometry; false (with ctx failed) on bad input.
+bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool backward, TF_Status* st,
+    std::vector<TF_Tensor*>& in, Geometry& g) {
+  for (int i = 0; i < TF_NumInputs(ctx); i++) {
+    TF_Tensor* t = nullptr;
+    TF_GetInput(ctx, i, &t, st);
+    if (TF_GetCode(st) != 0) return false;
+    in.push_back(t);
+  }
+  std::string err;
+  if (TF_NumDims(in[0]) != 4) err = "input must be [batch, height, width, channels]";
+  if (err.empty() && TF_NumDims(in[1]) != 4) err = "filter must be [height, width, in, out]";
+  if (err.empty()) {
+    g = {TF_Dim(in[0], 0), TF_Dim(in[0], 1), TF_Dim(in[0], 2), TF_Dim(in[0], 3), TF_Dim(in[1], 3),
+        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride};
+    if (TF_Dim(in[1], 2) != g.CI) err = "the filter's input channels differ from the input's";
+    else if (g.KH % 2 == 0 || g.KW % 2 == 0) err = "the filter's height and width must be odd";
+  }
+  if (err.empty() && !backward && (TF_NumDims(in[2]) != 1 || TF_Dim(in[2], 0) != g.CO)) {
+    err = "bias must be [filter's out channels]";
+  }
+  if (err.empty() && backward) {
+    if (TF_NumDims(in[2]) != 4 || TF_Dim(in[2], 0) != g.B || TF_Dim(in[2], 1) != g.OH() ||
+        TF_Dim(in[2], 2) != g.OW() || TF_Dim(in[2], 3) != g.CO) {
+      err = "out_backprop must be the output's shape: [batch, out height, out width, filter's out channels]";
+    }
+  }
+  if (!err.empty()) {
+    TF_SetStatus(st, kInvalidArg, err.c_str());
+    return false;
+  }
+  return true;
+}
+
+TF_Tensor* output(TF_OpKernelContext* ctx, int index, std::vector<int64_t> dims, TF_Status* st) {
+  size_t n = sizeof(float);
+  for (int64_t d : dims) n *= d;
+  return TF_AllocateOutput(ctx, index, kFloat, dims.data(), (int)dims.size(), n, st);
+}
+
+void finish(TF_OpKernelContext* ctx, TF_Status* st, std::vector<TF_Tensor*>& tensors) {
+  if (TF_GetCode(st) != 0) TF_OpKernelContext_Failure(ctx, st);
+  for (TF_Tensor* t : tensors) TF_DeleteTensor(t);
+  TF_DeleteStatus(st);
+}
+
+void run_forward(const Geometry& g, void* x, void* f, void* b, void* y) {
+  auto& p = forward_cache()[g.key()];
+  if (!p) p.reset(new Forward(g));
+  stream s(eng());
+  memory ux, uf, uy;
+  memory src = p->src.bind(x, 0, ux), wei = p->wei.bind(f, 1, uf), dst = p->dst.bind(y, 2, uy);
+  if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
+  if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
+  memory bias(g.bias(), eng(), b);
+  p->conv.execute(
+      s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+  if (p->dst.reordered) p->dst.to_user.execute(s, dst, uy);
+  s.wait();
+}
+
+void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void* df, void* db) {
+  auto& p = backward_cache()[g.key()];
+  if (!p) p.reset(new Backward(g));
+  stream s(eng());
+  memory u_dy, uf, u_dx, ux, u_dy2, u_df;
+  // input gradient: dx = conv_bwd_data(dy, f)
+  memory d_dst = p->d_dst_for_data.bind(dy, 0, u_dy), wei = p->wei.bind(f, 1, uf),
+         d_src = p->d_src.bind(dx, 2, u_dx);
+  if (p->d_dst_for_data.reordered) p->d_dst_for_data.to_inner.execute(s, u_dy, d_dst);
+  if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
+  p->data.execute(s, {{DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, d_src}});
+  if (p->d_src.reordered) p->d_src.to_user.execute(s, d_src, u_dx);
+  // filter gradient: df = conv_bwd_weights(x, dy); reuses dy's blocked copy when the layouts agree
+  memory src = p->src.bind(x, 3, ux);
+  memory d_dst2 = p->d_dst_for_weights.inner == p->d_dst_for_data.inner
+      ? d_dst
+      : p->d_dst_for_weights.bind(dy, 4, u_dy2);
+  memory d_wei = p->d_wei.bind(df, 5, u_df);
+  if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
+  if (p->d_dst_for_weights.inner != p->d_dst_for_data.inner && p->d_dst_for_weights.reordered) {
+    p->d_dst_for_weights.to_inner.execute(s, u_dy2, d_dst2);
+  }
+  memory d_bias(g.bias(), eng(), db);
+  p->weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, d_dst2}, {DNNL_ARG_DIFF_WEIGHTS, d_wei},
+      {DNNL_ARG_DIFF_BIAS, d_bias}});
+  if (p->d_wei.reordered) p->d_wei.to_user.execute(s, d_wei, u_df);
+  s.wait();
+}
+
+int64_t stride_of(void* kernel) { return reinterpret_cast<intptr_t>(kernel); }
+
+void compute_forward(void* kernel, TF_OpKernelContext* ctx) {
+  TF_Status* st = TF_NewStatus();
+  std::vector<TF_Tensor*> in;
+  Geometry g{};
+  if (read_inputs(ctx, stride_of(kernel), false, st, in, g)) {
+    TF_Tensor* y = output(ctx, 0, {g.B, g.OH(), g.OW(), g.CO}, st);
+    if (y) in.push_back(y);
+    if (TF_GetCode(st) == 0 && g.B * g.OH() * g.OW() * g.CO > 0) {
+      try {
+        std::lock_guard<std::mutex> lock(global_mutex());
+        run_forward(g, TF_TensorData(in[0]), TF_TensorData(in[1]), TF_TensorData(in[2]),
+            TF_TensorData(y));
+      } catch (const std::exception& e) {
+        TF_SetStatus(st, kInternal, (std::string("oneDNN convolution failed: ") + e.what()).c_str());
+      }
+    }
+  }
+  finish(ctx, st, in);
+}
+
+void compute_backward(void* kernel, TF_OpKernelContext* ctx) {
+  TF_Status* st = TF_NewStatus();
+  std::vector<TF_Tensor*> in;
+  Geometry g{};
+  if (read_inputs(ctx, stride_of(kernel), true, st, in, g)) {
+    TF_Tensor* dx = output(ctx, 0, {g.B, g.H, g.W, g.CI}, st);
+    if (dx) in.push_back(dx);
+    TF_Tensor* df = TF_GetCode(st) == 0 ? output(ctx, 1, {g.KH, g.KW, g.CI, g.CO}, st) : nullptr;
+    if (df) in.push_back(df);
+    TF_Tensor* db = TF_GetCode(st) == 0 ? output(ctx, 2, {g.CO}, st) : nullptr;
+    if (db) in.push_back(db);
+    if (TF_GetCode(st) == 0) {
+      try {
+        if (g.B * g.H * g.W * g.CI * g.CO == 0) {
+          std::memset(TF_TensorData(dx), 0, sizeof(float) * g.B * g.H * g.W * g.CI);
+          std::memset(TF_TensorData(df), 0, sizeof(float) * g.KH * g.KW * g.CI * g.CO);
+          std::memset(TF_TensorData(db), 0, sizeof(float) * g.CO);
+        } else {
+          std::lock_guard<std::mutex> lock(global_mutex());
+          run_backward(g, TF_TensorData(in[0]), TF_TensorData(in[1]), TF_TensorData(in[2]),
+              TF_TensorData(dx), TF_TensorData(df), TF_TensorData(db));
+        }
+      } catch (const std::exception& e) {
+        TF_SetStatus(st, kInternal, (std::string("oneDNN convolution failed: ") + e.what()).c_str());
+      }
+    }
+  }
+  finish(ctx, st, in);
+}
+
+// The kernel's state is its stride (the op types fix it: the shape functions cannot read attrs).
+void* create_stride1(TF_OpKernelConstruction*) { return reinterpret_cast<void*>(intptr_t{1}); }
+void* create_stride2(TF_OpKernelConstruction*) { return reinterpret_cast<void*>(intptr_t{2}); }
+void destroy(void*) {}
+
+// output = [input's batch, ceil(height / S), ceil(width / S), filter's out channels]
+void forward_shape(TF_ShapeInferenceContext* ctx, TF_Status* st, int64_t stride) {
+  TF_ShapeHandle *x = TF_NewShapeHandle(), *f = TF_NewShapeHandle(), *x4 = TF_NewShapeHandle(),
+                 *f4 = TF_NewShapeHandle(), *batch = TF_NewShapeHandle(),
+                 *out_c = TF_NewShapeHandle(), *a = TF_NewShapeHandle(), *b = TF_NewShapeHandle(),
+                 *o = TF_NewShapeHandle();
+  TF_ShapeHandle *h = nullptr, *w = nullptr;
+  TF_ShapeInferenceContextGetInput(ctx, 0, x, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextGetInput(ctx, 1, f, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextWithRank(ctx, x, 4, x4, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextWithRank(ctx, f, 4, f4, st);
+  if (TF_GetCode(st) == 0) {
+    int64_t size[2];
+    for (int i = 0; i < 2; i++) {
+      TF_DimensionHandle* d = TF_NewDimensionHandle();
+      TF_ShapeInferenceContextDim(ctx, x4, 1 + i, d);
+      size[i] = TF_DimensionHandleValueKnown(d) ? out_size(TF_DimensionHandleValue(d), stride) : -1;
+      TF_DeleteDimensionHandle(d);
+    }
+    h = TF_ShapeInferenceContextVectorFromSize(ctx, static_cast<size_t>(size[0]));
+    w = TF_ShapeInferenceContextVectorFromSize(ctx, static_cast<size_t>(size[1]));
+    TF_ShapeInferenceContextSubshape(ctx, x4, 0, 1, batch, st);
+  }
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextSubshape(ctx, f4, 3, 4, out_c, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextConcatenateShapes(ctx, batch, h, a, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextConcatenateShapes(ctx, a, w, b, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextConcatenateShapes(ctx, b, out_c, o, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextSetOutput(ctx, 0, o, st);
+  for (auto s : {x, f, x4, f4, batch, out_c, a, b, o, h, w}) {
+    if (s) TF_DeleteShapeHandle(s);
+  }
+}
+void forward_shape_stride1(TF_ShapeInferenceContext* ctx, TF_Status* st) { forward_shape(ctx, st, 1); }
+void forward_shape_stride2(TF_ShapeInferenceContext* ctx, TF_Status* st) { forward_shape(ctx, st, 2); }
+
+// input_backprop has the input's shape, filter_backprop the filter's, bias_backprop [out]
+void backward_shape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
+  TF_ShapeHandle *x = TF_NewShapeHandle(), *f = TF_NewShapeHandle(), *f4 = TF_NewShapeHandle(),
+                 *b = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, x, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextGetInput(ctx, 1, f, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextWithRank(ctx, f, 4, f4, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextSubshape(ctx, f4, 3, 4, b, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextSetOutput(ctx, 0, x, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextSetOutput(ctx, 1, f, st);
+  if (TF_GetCode(st) == 0) TF_ShapeInferenceContextSetOutput(ctx, 2, b, st);
+  for (auto h : {x, f, f4, b}) TF_DeleteShapeHandle(h);
+}
+
+void register_pair(const char* name, const char* gradient_name,
+    void (*shape)(TF_ShapeInferenceContext*, TF_Status*), void* (*create)(TF_OpKernelConstruction*)) {
+  TF_Status* st = TF_NewStatus();
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(name);
+  TF_OpDefinitionBuilderAddInput(b, "input: float");
+  TF_OpDefinitionBuilderAddInput(b, "filter: float");
+  TF_OpDefinitionBuilderAddInput(b, "bias: float");
+  TF_OpDefinitionBuilderAddOutput(b, "output: float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, shape);
+  TF_RegisterOpDefinition(b, st);
+  TF_RegisterKernelBuilder((std::string(name) + "Op").c_str(),
+      TF_NewKernelBuilder(name, "CPU", create, &compute_forward, &destroy), st);
+
+  b = TF_NewOpDefinitionBuilder(gradient_name);
+  TF_OpDefinitionBuilderAddInput(b, "input: float");
+  TF_OpDefinitionBuilderAddInput(b, "filter: float");
+  TF_OpDefinitionBuilderAddInput(b, "out_backprop: float");
+  TF_OpDefinitionBuilderAddOutput(b, "input_backprop: float");
+  TF_OpDefinitionBuilderAddOutput(b, "filter_backprop: float");
+  TF_OpDefinitionBuilderAddOutput(b, "bias_backprop: float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &backward_shape);
+  TF_RegisterOpDefinition(b, st);
+  TF_RegisterKernelBuilder((std::string(gradient_name) + "Op").c_str(),
+      TF_NewKernelBuilder(gradient_name, "CPU", create, &compute_backward, &destroy), st);
+  TF_DeleteStatus(st);
+}
+
+__attribute__((constructor)) void register_ops() {
+  register_pair("TfdConv2D", "TfdConv2DBackprop", &forward_shape_stride1, &create_stride1);
+  register_pair("TfdConv2DStride2", "TfdConv2DStride2Backprop", &forward_shape_stride2, &create_stride2);
+}
+}  // namespace

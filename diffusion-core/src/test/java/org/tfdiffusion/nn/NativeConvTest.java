@@ -1,0 +1,168 @@
+package org.tfdiffusion.nn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
+
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.exceptions.TFInvalidArgumentException;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.testing.NativeOps;
+import org.tfdiffusion.testing.Nhwc;
+import org.tfdiffusion.testing.ReferenceNn;
+import org.tfdiffusion.testing.SeededWeights;
+
+/**
+ * {@link NativeConv}'s oneDNN ops against the naive double-precision convolution and its exact
+ * gradients (the same references as {@link Conv2dTest}), through {@link Conv2d} with a scope whose
+ * convolutions are native.
+ *
+ * <p>Skipped where the library is not built, failed there when CI requires it ({@link NativeOps}).
+ */
+class NativeConvTest {
+  /**
+   * As in {@link Conv2dTest}: float32 rounding of short dot products against a double reference.
+   */
+  private static final double REL = 1e-5;
+
+  private static final double ABS = 1e-5;
+
+  @BeforeAll
+  static void requireTheLibrary() {
+    NativeOps.assumeNativeConv();
+  }
+
+  @ParameterizedTest(name = "k={0} stride={1} {2}x{3} {4}->{5}")
+  @CsvSource({
+    // kernel, stride, H, W, in, out
+    "3, 1, 5, 4, 3, 4",
+    "3, 1, 6, 6, 16, 32",
+    "5, 1, 7, 5, 2, 3",
+    "3, 1, 5, 4, 1, 8",
+    "3, 1, 5, 4, 8, 1",
+    "3, 2, 6, 6, 3, 4",
+    "3, 2, 5, 7, 2, 3",
+    "3, 2, 8, 8, 32, 16",
+  })
+  void matchesNaiveConvolutionWithPyTorchPadding(
+      int kernel, int stride, int height, int width, int in, int out) {
+    Nhwc x = Nhwc.gaussian(11, 2, height, width, in);
+    SeededWeights weights = new SeededWeights(12);
+    double[] w = weights.uniform("conv.weight", 0.5, kernel, kernel, in, out);
+    double[] b = weights.uniform("conv.bias", 0.5, out);
+
+    SeededWeights.LayerOutput y =
+        weights.runInference(
+            scope ->
+                Conv2d.apply(
+                    scope.withNativeConvolutions(true).child("conv"),
+                    x.constant(scope.tf()),
+                    in,
+                    out,
+                    kernel,
+                    stride));
+
+    Nhwc expected = ReferenceNn.conv2d(x, w, b, kernel, out, stride);
+    assertThat(y.shape())
+        .isEqualTo(Shape.of(2, expected.height(), expected.width(), expected.channels()));
+    assertClose("native conv", y.values(), expected.data(), REL, ABS);
+  }
+
+  /** dL/dx, dL/dW and dL/db of oneDNN's backward kernels against the exact plain-Java gradient. */
+  @ParameterizedTest(name = "k={0} stride={1} {2}x{3} {4}->{5}")
+  @CsvSource({
+    "3, 1, 4, 3, 2, 3",
+    "3, 1, 6, 5, 16, 16",
+    "5, 1, 5, 6, 3, 2",
+    "3, 2, 4, 4, 2, 3",
+    "3, 2, 5, 3, 2, 3",
+    "3, 2, 8, 6, 16, 32",
+  })
+  void gradientsMatchTheAnalyticGradient(
+      int kernel, int stride, int height, int width, int in, int out) {
+    Conv2dTest.checkGradients(kernel, stride, height, width, in, out, false, true);
+  }
+
+  /** The image-facing convolutions (1 or 3 channels in or out) run natively at their true width. */
+  @ParameterizedTest(name = "{0}->{1}")
+  @CsvSource({"1, 8", "3, 8", "8, 1", "8, 3"})
+  void channelPaddedConvolutionsRunUnpadded(int in, int out) {
+    Conv2dTest.checkGradients(3, 1, 5, 4, in, out, true, true);
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      NetScope scope =
+          NetScope.inference(tf, new VariableParameters(tf, 1)).withNativeConvolutions(true);
+      Conv2d.applyPadded(
+          scope.child("conv"), Nhwc.gaussian(1, 1, 4, 4, in).constant(tf), in, out, 3, 4);
+      List<String> types = opTypes(g);
+      assertThat(types).contains(NativeConv.OP).doesNotContain("Conv2D", "Pad", "BiasAdd");
+    }
+  }
+
+  /** 1×1 convolutions stay TensorFlow's (one matrix product); k×k ones carry their bias. */
+  @Test
+  void pointwiseConvolutionsAreMatrixProducts() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      NetScope scope =
+          NetScope.inference(tf, new VariableParameters(tf, 1)).withNativeConvolutions(true);
+      Operand<TFloat32> x =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, 8, 8, 4)));
+      Operand<TFloat32> y = Conv2d.apply(scope.child("skip"), x, 4, 6, 1, 1);
+      // Shape.equals is false for unknown dimensions: compare the arrays
+      assertThat(y.shape().asArray()).containsExactly(-1, 8, 8, 6);
+      assertThat(opTypes(g)).contains("MatMul").doesNotContain(NativeConv.OP, "Conv2D");
+    }
+  }
+
+  /** Shapes the kernel cannot take fail with the op's message, not a crash. */
+  @Test
+  void rejectsMismatchedAndEvenFilters() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> x = Nhwc.gaussian(5, 1, 4, 4, 3).constant(tf);
+      Operand<TFloat32> wrongChannels = Nhwc.gaussian(6, 3, 3, 2, 4).constant(tf);
+      Operand<TFloat32> even = Nhwc.gaussian(7, 2, 2, 3, 4).constant(tf);
+      Operand<TFloat32> bias = tf.zeros(tf.constant(new int[] {4}), TFloat32.class);
+      Operand<TFloat32> a = NativeConv.conv2d(tf, x, wrongChannels, bias, 1);
+      Operand<TFloat32> b = NativeConv.conv2d(tf, x, even, bias, 1);
+      try (Session s = new Session(g)) {
+        assertThatThrownBy(() -> s.runner().fetch(a).run().close())
+            .isInstanceOf(TFInvalidArgumentException.class)
+            .hasMessageContaining("the filter's input channels differ from the input's");
+        assertThatThrownBy(() -> s.runner().fetch(b).run().close())
+            .isInstanceOf(TFInvalidArgumentException.class)
+            .hasMessageContaining("must be odd");
+      }
+    }
+  }
+
+  @Test
+  void stridesOtherThanOneAndTwoAreRejected() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> x = Nhwc.gaussian(5, 1, 4, 4, 3).constant(tf);
+      Operand<TFloat32> w = Nhwc.gaussian(6, 3, 3, 3, 4).constant(tf);
+      Operand<TFloat32> bias = tf.zeros(tf.constant(new int[] {4}), TFloat32.class);
+      assertThatThrownBy(() -> NativeConv.conv2d(tf, x, w, bias, 3))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("stride must be 1 or 2, got 3");
+    }
+  }
+
+  private static List<String> opTypes(Graph g) {
+    List<String> types = new java.util.ArrayList<>();
+    g.operations().forEachRemaining(op -> types.add(op.type()));
+    return types;
+  }
+}
