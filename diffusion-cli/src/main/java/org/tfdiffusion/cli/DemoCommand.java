@@ -7,6 +7,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
@@ -83,7 +84,10 @@ final class DemoCommand implements Callable<Integer> {
             ? Trainer.Progress.QUIET
             : System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
     PrintWriter out = spec.commandLine().getOut();
-    new Trainer(out, progress, SessionOptions.training()).train(dir, config);
+    // as train's default, --conv auto: oneDNN's convolutions where the library is built
+    SessionOptions options =
+        SessionOptions.training().withNativeConvolutions(ConvKernels.AUTO.resolve(false, false));
+    new Trainer(out, progress, options).train(dir, config);
     if (!noExport) {
       SamplerKind kind = SamplerKind.lookup(config.training().sampler());
       int samplerSteps = config.training().samplerSteps();

@@ -55,6 +55,12 @@ class Conv2dTest {
   })
   void matchesNaiveConvolutionWithPyTorchPadding(
       int kernel, int stride, int height, int width, int in, int out) {
+    checkForward(kernel, stride, height, width, in, out, false);
+  }
+
+  /** The forward check above, with the scope's convolutions native when {@code nativeKernels}. */
+  static void checkForward(
+      int kernel, int stride, int height, int width, int in, int out, boolean nativeKernels) {
     Nhwc x = Nhwc.gaussian(11, BATCH, height, width, in);
     SeededWeights weights = new SeededWeights(12);
     double[] w = weights.uniform("conv.weight", 0.5, kernel, kernel, in, out);
@@ -63,7 +69,13 @@ class Conv2dTest {
     SeededWeights.LayerOutput y =
         weights.runInference(
             scope ->
-                Conv2d.apply(scope.child("conv"), x.constant(scope.tf()), in, out, kernel, stride));
+                Conv2d.apply(
+                    scope.withNativeConvolutions(nativeKernels).child("conv"),
+                    x.constant(scope.tf()),
+                    in,
+                    out,
+                    kernel,
+                    stride));
 
     // PyTorch: H_out = floor((H + 2·pad - k) / stride) + 1, e.g. 6 -> 3 and 5 -> 3 for k=3, s=2.
     int pad = (kernel - 1) / 2;

@@ -2,7 +2,6 @@ package org.tfdiffusion.nn;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,8 +18,6 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.testing.NativeOps;
 import org.tfdiffusion.testing.Nhwc;
-import org.tfdiffusion.testing.ReferenceNn;
-import org.tfdiffusion.testing.SeededWeights;
 
 /**
  * {@link NativeConv}'s oneDNN ops against the naive double-precision convolution and its exact
@@ -56,26 +53,7 @@ class NativeConvTest {
   })
   void matchesNaiveConvolutionWithPyTorchPadding(
       int kernel, int stride, int height, int width, int in, int out) {
-    Nhwc x = Nhwc.gaussian(11, 2, height, width, in);
-    SeededWeights weights = new SeededWeights(12);
-    double[] w = weights.uniform("conv.weight", 0.5, kernel, kernel, in, out);
-    double[] b = weights.uniform("conv.bias", 0.5, out);
-
-    SeededWeights.LayerOutput y =
-        weights.runInference(
-            scope ->
-                Conv2d.apply(
-                    scope.withNativeConvolutions(true).child("conv"),
-                    x.constant(scope.tf()),
-                    in,
-                    out,
-                    kernel,
-                    stride));
-
-    Nhwc expected = ReferenceNn.conv2d(x, w, b, kernel, out, stride);
-    assertThat(y.shape())
-        .isEqualTo(Shape.of(2, expected.height(), expected.width(), expected.channels()));
-    assertClose("native conv", y.values(), expected.data(), REL, ABS);
+    Conv2dTest.checkForward(kernel, stride, height, width, in, out, true);
   }
 
   /** dL/dx, dL/dW and dL/db of oneDNN's backward kernels against the exact plain-Java gradient. */
