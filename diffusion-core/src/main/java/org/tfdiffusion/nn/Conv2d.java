@@ -17,6 +17,11 @@ import org.tensorflow.types.TInt32;
  * kernels. Stride 2 pads explicitly and convolves "VALID": TensorFlow's "SAME" would pad only the
  * bottom/right for even sizes, and the C++ gradient of {@code Conv2D} drops {@code
  * explicit_paddings}.
+ *
+ * <p>In a scope with native convolutions ({@link NetScope#withNativeConvolutions}, training's
+ * default where the library is built) k×k convolutions run on {@link NativeConv}'s oneDNN ops with
+ * the bias fused, at either stride and without the channel padding, and 1×1 ones are one matrix
+ * product.
  */
 public final class Conv2d {
   private Conv2d() {}
