@@ -5,15 +5,24 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 import static org.tfdiffusion.testing.ArrayAsserts.assertClose;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Gradients;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.testing.NativeOps;
 import org.tfdiffusion.testing.Nhwc;
 import org.tfdiffusion.testing.ReferenceNn;
 import org.tfdiffusion.testing.SeededWeights;
@@ -51,6 +60,100 @@ class GroupNormTest {
     assertThat(y.shape()).isEqualTo(x.shape());
     assertClose(
         "group norm", y.values(), ReferenceNn.groupNorm(x, groups, gamma, beta).data(), REL, ABS);
+  }
+
+  /**
+   * The coefficient form that scopes with native convolutions build ({@code x·a + b}) gives the
+   * same values as PyTorch's formula.
+   */
+  @ParameterizedTest(name = "{0}x{1}, {2} channels in {3} groups")
+  @CsvSource({"3, 4, 8, 4", "3, 4, 8, 1", "2, 2, 8, 8"})
+  void coefficientFormMatchesPyTorchGroupNorm(int height, int width, int channels, int groups) {
+    NativeOps.assumeNativeConv();
+    Nhwc x = Nhwc.gaussian(41, 2, height, width, channels, 3, 2);
+    SeededWeights weights = new SeededWeights(42);
+    double[] gamma = weights.gaussian("norm.weight", 1, 0.5, channels);
+    double[] beta = weights.gaussian("norm.bias", 0, 0.5, channels);
+    SeededWeights.LayerOutput y =
+        weights.runInference(
+            scope ->
+                GroupNorm.apply(
+                    scope.withNativeConvolutions(true).child("norm"),
+                    x.constant(scope.tf()),
+                    channels,
+                    groups));
+    assertClose(
+        "group norm, coefficient form",
+        y.values(),
+        ReferenceNn.groupNorm(x, groups, gamma, beta).data(),
+        REL,
+        ABS);
+  }
+
+  /**
+   * dL/dx, dL/dγ and dL/dβ of {@code L = Σ r ⊙ GroupNorm(x)}, in both forms, against central
+   * differences of the double-precision reference (step 1e-4: truncation error about 1e-8 times the
+   * third derivative, rounding about 1e-12), within 1e-4 of the float32 graph's gradients.
+   */
+  @ParameterizedTest(name = "coefficient form: {0}")
+  @CsvSource({"false", "true"})
+  void gradientsMatchCentralDifferences(boolean coefficientForm) {
+    if (coefficientForm) {
+      NativeOps.assumeNativeConv();
+    }
+    int groups = 2;
+    Nhwc x = Nhwc.gaussian(51, 2, 3, 2, 4, 1, 1.5);
+    Nhwc r = Nhwc.gaussian(52, 2, 3, 2, 4);
+    SeededWeights weights = new SeededWeights(53);
+    double[] gamma = weights.gaussian("norm.weight", 1, 0.5, 4);
+    double[] beta = weights.gaussian("norm.bias", 0, 0.5, 4);
+    List<float[]> grads = new ArrayList<>();
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> xIn = x.constant(tf);
+      Map<String, Operand<TFloat32>> constants = weights.constants(tf);
+      NetScope scope =
+          NetScope.inference(tf, new BoundParameters(constants))
+              .withNativeConvolutions(coefficientForm);
+      Operand<TFloat32> y = GroupNorm.apply(scope.child("norm"), xIn, 4, groups);
+      Operand<TFloat32> loss =
+          tf.reduceSum(tf.math.mul(y, r.constant(tf)), tf.constant(new int[] {0, 1, 2, 3}));
+      Gradients d =
+          tf.gradients(
+              loss, List.of(xIn, constants.get("norm.weight"), constants.get("norm.bias")));
+      try (Session s = new Session(g);
+          Result res = s.runner().fetch(d.dy(0)).fetch(d.dy(1)).fetch(d.dy(2)).run()) {
+        for (int i = 0; i < 3; i++) {
+          grads.add(TensorIO.toFloats(res.get(i)));
+        }
+      }
+    }
+    double[][] params = {x.data().clone(), gamma.clone(), beta.clone()};
+    Function<double[][], Double> lossOf =
+        p -> {
+          Nhwc in = new Nhwc(x.batch(), x.height(), x.width(), x.channels(), p[0]);
+          double[] out = ReferenceNn.groupNorm(in, groups, p[1], p[2]).data();
+          double sum = 0;
+          for (int i = 0; i < out.length; i++) {
+            sum += out[i] * r.data()[i];
+          }
+          return sum;
+        };
+    double step = 1e-4;
+    String[] names = {"dL/dx", "dL/dgamma", "dL/dbeta"};
+    for (int which = 0; which < 3; which++) {
+      double[] numeric = new double[params[which].length];
+      for (int i = 0; i < numeric.length; i++) {
+        double keep = params[which][i];
+        params[which][i] = keep + step;
+        double up = lossOf.apply(params);
+        params[which][i] = keep - step;
+        double down = lossOf.apply(params);
+        params[which][i] = keep;
+        numeric[i] = (up - down) / (2 * step);
+      }
+      assertClose(names[which], grads.get(which), numeric, 1e-4, 1e-4);
+    }
   }
 
   @Test
