@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /**
  * Which kernels a training graph's k×k convolutions run: TensorFlow's {@code Conv2D} (compiled by
- * XLA where XLA is on) or oneDNN's blocked-layout kernels through {@link NativeConv}.
+ * XLA where XLA is on) or oneDNN's kernels through {@link NativeConv}.
  */
 public enum ConvKernels {
   /** oneDNN's where the library is built and the step runs float32 in one process. */

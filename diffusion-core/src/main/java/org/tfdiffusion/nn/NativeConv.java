@@ -13,8 +13,9 @@ import org.tensorflow.op.Scope;
 import org.tensorflow.types.TFloat32;
 
 /**
- * oneDNN's blocked-layout convolution as TensorFlow ops ({@code TfdConv2D} and its gradient {@code
- * TfdConv2DBackprop}), from the native library {@code libtfdconv.so} that
+ * oneDNN's convolution kernels as TensorFlow ops ({@code TfdConv2D}, {@code TfdConv2DStride2} and
+ * their gradients {@code TfdConv2DBackprop}, {@code TfdConv2DStride2Backprop}: input, filter and
+ * bias gradients in one op), from the native library {@code libtfdconv.so} that
  * diffusion-core/src/main/native/build.sh builds where g++ and oneDNN are installed (Debian/Ubuntu:
  * {@code apt-get install g++ libdnnl-dev}).
  *
@@ -22,6 +23,7 @@ import org.tensorflow.types.TFloat32;
  * (an environment variable), else next to the classes of this module ({@code
  * diffusion-core/target/native/}). Where it is missing or does not load, {@link #available()} is
  * false with {@link #unavailableReason()} saying why, and layers use TensorFlow's {@code Conv2D}.
+ * The launcher copies the library with the jars and names it in {@value #PATH_ENV}.
  */
 public final class NativeConv {
   /** System property naming the library file. */

@@ -170,7 +170,7 @@ public class TrainCommand implements Callable<Integer> {
       description = {
         "Convolution kernels of the training step: auto, onednn or tensorflow"
             + " (default: ${DEFAULT-VALUE}).",
-        "auto: oneDNN's blocked-layout kernels (built where g++ and libdnnl-dev are installed)"
+        "auto: oneDNN's kernels (built where g++ and libdnnl-dev are installed)"
             + " for a float32 step in one process, else TensorFlow's Conv2D."
       })
   String conv;
