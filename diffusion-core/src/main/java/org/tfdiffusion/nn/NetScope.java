@@ -68,8 +68,10 @@ public final class NetScope {
 
   /**
    * This scope with its k×k convolutions (k > 1) built from {@link NativeConv}'s oneDNN ops instead
-   * of TensorFlow's {@code Conv2D}; their gradients are oneDNN's too. Graphs meant for other
-   * runtimes (exports for TensorFlow Serving) keep TensorFlow's ops.
+   * of TensorFlow's {@code Conv2D}; their gradients are oneDNN's too. Its 1×1 convolutions become
+   * matrix products and its group norms take the coefficient form whose backward pass reads less
+   * (see {@link Conv2d}, {@link GroupNorm}). Graphs meant for other runtimes (exports for
+   * TensorFlow Serving) keep TensorFlow's ops.
    *
    * @throws IllegalStateException where the native ops are not available
    */
