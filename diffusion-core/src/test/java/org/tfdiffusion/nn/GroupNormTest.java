@@ -43,9 +43,25 @@ class GroupNormTest {
 
   private static final double ABS = 1e-5;
 
-  @ParameterizedTest(name = "{0}x{1}, {2} channels in {3} groups")
-  @CsvSource({"3, 4, 8, 4", "3, 4, 8, 1", "2, 2, 8, 8", "4, 3, 6, 2"})
-  void matchesPyTorchGroupNorm(int height, int width, int channels, int groups) {
+  /**
+   * Both forms: the chain (centre, scale, γ and β) and the coefficient form ({@code x·a + b}) that
+   * scopes with native convolutions build.
+   */
+  @ParameterizedTest(name = "{0}x{1}, {2} channels in {3} groups, coefficient form: {4}")
+  @CsvSource({
+    "3, 4, 8, 4, false",
+    "3, 4, 8, 1, false",
+    "2, 2, 8, 8, false",
+    "4, 3, 6, 2, false",
+    "3, 4, 8, 4, true",
+    "3, 4, 8, 1, true",
+    "2, 2, 8, 8, true"
+  })
+  void matchesPyTorchGroupNorm(
+      int height, int width, int channels, int groups, boolean coefficientForm) {
+    if (coefficientForm) {
+      NativeOps.assumeNativeConv();
+    }
     // Off-centre, wide input so that subtracting the mean and dividing by the std both matter.
     Nhwc x = Nhwc.gaussian(41, 2, height, width, channels, 3, 2);
     SeededWeights weights = new SeededWeights(42);
@@ -55,39 +71,15 @@ class GroupNormTest {
     SeededWeights.LayerOutput y =
         weights.runInference(
             scope ->
-                GroupNorm.apply(scope.child("norm"), x.constant(scope.tf()), channels, groups));
+                GroupNorm.apply(
+                    scope.withNativeConvolutions(coefficientForm).child("norm"),
+                    x.constant(scope.tf()),
+                    channels,
+                    groups));
 
     assertThat(y.shape()).isEqualTo(x.shape());
     assertClose(
         "group norm", y.values(), ReferenceNn.groupNorm(x, groups, gamma, beta).data(), REL, ABS);
-  }
-
-  /**
-   * The coefficient form that scopes with native convolutions build ({@code x·a + b}) gives the
-   * same values as PyTorch's formula.
-   */
-  @ParameterizedTest(name = "{0}x{1}, {2} channels in {3} groups")
-  @CsvSource({"3, 4, 8, 4", "3, 4, 8, 1", "2, 2, 8, 8"})
-  void coefficientFormMatchesPyTorchGroupNorm(int height, int width, int channels, int groups) {
-    NativeOps.assumeNativeConv();
-    Nhwc x = Nhwc.gaussian(41, 2, height, width, channels, 3, 2);
-    SeededWeights weights = new SeededWeights(42);
-    double[] gamma = weights.gaussian("norm.weight", 1, 0.5, channels);
-    double[] beta = weights.gaussian("norm.bias", 0, 0.5, channels);
-    SeededWeights.LayerOutput y =
-        weights.runInference(
-            scope ->
-                GroupNorm.apply(
-                    scope.withNativeConvolutions(true).child("norm"),
-                    x.constant(scope.tf()),
-                    channels,
-                    groups));
-    assertClose(
-        "group norm, coefficient form",
-        y.values(),
-        ReferenceNn.groupNorm(x, groups, gamma, beta).data(),
-        REL,
-        ABS);
   }
 
   /**
