@@ -10,10 +10,11 @@
 //   TfdConv2DBackprop / TfdConv2DStride2Backprop(input, filter, out_backprop)
 //     -> (input_backprop, filter_backprop, bias_backprop): all three gradients of the forward op.
 //
-// oneDNN picks its kernels for NHWC activations (its brgemm forward kernel takes them as they are,
-// and its backward kernels run on them as fast as on its blocked layouts, measured), so only the
-// filters are reordered, into a scratch buffer that every kernel shares. Calls are serialised (one
-// oneDNN convolution uses every core); primitives are cached per shape.
+// The forward op lets oneDNN pick its layouts (on this CPU its brgemm kernel takes NHWC as it is)
+// and reorders to and from them where they differ; the backward op runs on NHWC activations (as
+// fast as on oneDNN's blocked layouts, measured), so there only the filter and its gradient are
+// reordered. Reorders go through scratch buffers that every kernel shares; calls are serialised
+// (one oneDNN convolution uses every core); primitives are cached per shape.
 //
 // Built by diffusion-core/src/main/native/build.sh; loaded by org.tfdiffusion.nn.NativeConv.
 #include <dnnl.hpp>
@@ -98,7 +99,7 @@ std::mutex& global_mutex() {
 
 // Scratch buffers shared by every kernel; slot i grows to the largest size asked of it.
 void* scratch(int slot, size_t bytes) {
-  static std::vector<std::pair<void*, size_t>> slots(8, {nullptr, 0});
+  static std::vector<std::pair<void*, size_t>> slots(3, {nullptr, 0});
   auto& s = slots[slot];
   if (s.second < bytes) {
     std::free(s.first);
@@ -134,7 +135,7 @@ struct Operand {
   }
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 // Output size of a stride-S convolution with PyTorch's padding (K - 1) / 2 and odd K.
 int64_t out_size(int64_t in, int64_t stride) { return in == 0 ? 0 : (in - 1) / stride + 1; }
@@ -143,7 +144,7 @@ struct Geometry {
   int64_t B, H, W, CI, CO, KH, KW, S;
   int64_t OH() const { return out_size(H, S); }
   int64_t OW() const { return out_size(W, S); }
-  Key key() const { return {B, H, W, CI, CO, KH * 1000 + KW, S}; }
+  Key key() const { return {B, H, W, CI, CO, KH, KW, S}; }
   memory::dims src() const { return {B, CI, H, W}; }
   memory::dims wei() const { return {CO, CI, KH, KW}; }
   memory::dims dst() const { return {B, CO, OH(), OW()}; }
@@ -178,31 +179,25 @@ struct Forward {
   }
 };
 
+// The backward kernels take the activations in the caller's NHWC layout (oneDNN's run on it as
+// fast as on its blocked layouts, measured), so only the filter and its gradient are reordered.
 struct Backward {
   convolution_backward_data data;
   convolution_backward_weights weights;
-  Operand d_dst_for_data, wei, d_src;        // input gradient
-  Operand src, d_dst_for_weights, d_wei;     // filter gradient
+  Operand wei, d_wei;
   explicit Backward(const Geometry& g) {
     auto hint = g.forward(prop_kind::forward_training);
-    // NHWC activations: oneDNN's backward kernels run on them as fast as on its blocked layouts
-    // (measured), so only the filters are reordered.
-    auto act = [&](const memory::dims& d) { return memory::desc(d, dt::f32, tag::nhwc); };
     auto data_pd = convolution_backward_data::primitive_desc(
-        {algorithm::convolution_direct, act(g.src()), g.any(g.wei()), act(g.dst()),
-            g.strides(), g.pad_l(), g.pad_r()},
+        {algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.user_dst(), g.strides(),
+            g.pad_l(), g.pad_r()},
         eng(), hint);
     auto weights_pd = convolution_backward_weights::primitive_desc(
-        {algorithm::convolution_direct, act(g.src()), g.any(g.wei()), g.bias(), act(g.dst()),
+        {algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.bias(), g.user_dst(),
             g.strides(), g.pad_l(), g.pad_r()},
         eng(), hint);
     data = convolution_backward_data(data_pd);
     weights = convolution_backward_weights(weights_pd);
-    d_dst_for_data.init(g.user_dst(), data_pd.diff_dst_desc(), true);
     wei.init(g.user_wei(), data_pd.weights_desc(), true);
-    d_src.init(g.user_src(), data_pd.diff_src_desc(), false);
-    src.init(g.user_src(), weights_pd.src_desc(), true);
-    d_dst_for_weights.init(g.user_dst(), weights_pd.diff_dst_desc(), true);
     d_wei.init(g.user_wei(), weights_pd.diff_weights_desc(), false);
   }
 };
@@ -281,26 +276,15 @@ void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void*
   auto& p = backward_cache()[g.key()];
   if (!p) p.reset(new Backward(g));
   stream s(eng());
-  memory u_dy, uf, u_dx, ux, u_dy2, u_df;
-  // input gradient: dx = conv_bwd_data(dy, f)
-  memory d_dst = p->d_dst_for_data.bind(dy, 0, u_dy), wei = p->wei.bind(f, 1, uf),
-         d_src = p->d_src.bind(dx, 2, u_dx);
-  if (p->d_dst_for_data.reordered) p->d_dst_for_data.to_inner.execute(s, u_dy, d_dst);
-  if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
-  p->data.execute(s, {{DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, d_src}});
-  if (p->d_src.reordered) p->d_src.to_user.execute(s, d_src, u_dx);
-  // filter gradient: df = conv_bwd_weights(x, dy); reuses dy's blocked copy when the layouts agree
-  memory src = p->src.bind(x, 3, ux);
-  memory d_dst2 = p->d_dst_for_weights.inner == p->d_dst_for_data.inner
-      ? d_dst
-      : p->d_dst_for_weights.bind(dy, 4, u_dy2);
-  memory d_wei = p->d_wei.bind(df, 5, u_df);
-  if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
-  if (p->d_dst_for_weights.inner != p->d_dst_for_data.inner && p->d_dst_for_weights.reordered) {
-    p->d_dst_for_weights.to_inner.execute(s, u_dy2, d_dst2);
-  }
+  memory src(g.user_src(), eng(), x), d_dst(g.user_dst(), eng(), dy), d_src(g.user_src(), eng(), dx);
   memory d_bias(g.bias(), eng(), db);
-  p->weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, d_dst2}, {DNNL_ARG_DIFF_WEIGHTS, d_wei},
+  memory uf, u_df;
+  memory wei = p->wei.bind(f, 0, uf), d_wei = p->d_wei.bind(df, 1, u_df);
+  if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
+  // input gradient: dx = conv_bwd_data(dy, f)
+  p->data.execute(s, {{DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, d_src}});
+  // filter and bias gradients: df = conv_bwd_weights(x, dy), db = sum of dy
+  p->weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_DIFF_WEIGHTS, d_wei},
       {DNNL_ARG_DIFF_BIAS, d_bias}});
   if (p->d_wei.reordered) p->d_wei.to_user.execute(s, d_wei, u_df);
   s.wait();

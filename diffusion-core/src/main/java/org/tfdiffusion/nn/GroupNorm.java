@@ -58,7 +58,8 @@ public final class GroupNorm {
       // ([B,1,1,G,C/G]): the backward pass then reads only x and these small coefficients, so a
       // step split into XLA clusters at the native convolutions keeps x alone between its forward
       // and backward clusters, not the centred and normalised activations too (small model's
-      // peak: 1434-1466 -> 1322 MiB). In one XLA cluster the chain below uses less (1259 against
+      // peak: 1434-1466 -> 1312-1322 MiB). In one XLA cluster the chain below uses less (1259
+      // against
       // 1459 MiB), so the other graphs keep it.
       Operand<TFloat32> variance =
           tf.math.mean(tf.math.squaredDifference(grouped, mean), axes, Mean.keepDims(true));

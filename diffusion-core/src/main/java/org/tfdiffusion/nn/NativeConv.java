@@ -2,7 +2,6 @@ package org.tfdiffusion.nn;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.tensorflow.GraphOperation;
@@ -59,8 +58,9 @@ public final class NativeConv {
   }
 
   /**
-   * A stride-1 "SAME" convolution of x [B, H, W, in] with an odd k×k filter [k, k, in, out], equal
-   * to {@code Conv2D(x, filter, [1, 1, 1, 1], "SAME")}, with its gradient.
+   * The convolution of x [B, H, W, in] with an odd k×k filter [k, k, in, out] plus bias [out], at
+   * stride 1 or 2 with PyTorch's padding (k - 1) / 2 on every side (at stride 1, {@code Conv2D(x,
+   * filter, [1, 1, 1, 1], "SAME") + bias}), with its gradient.
    *
    * @throws IllegalStateException where the library is not available
    */
@@ -82,17 +82,13 @@ public final class NativeConv {
   }
 
   private static Optional<String> load() {
-    List<Path> candidates = new ArrayList<>();
     String configured = System.getProperty(PATH_PROPERTY, System.getenv(PATH_ENV));
-    if (configured != null && !configured.isBlank()) {
-      candidates.add(Path.of(configured));
-    } else {
-      defaultLocation().ifPresent(candidates::add);
-    }
-    Optional<Path> file = candidates.stream().filter(Files::isRegularFile).findFirst();
+    boolean named = configured != null && !configured.isBlank();
+    Optional<Path> file =
+        (named ? Optional.of(Path.of(configured)) : defaultLocation()).filter(Files::isRegularFile);
     if (file.isEmpty()) {
       return Optional.of(
-          (configured != null && !configured.isBlank()
+          (named
                   ? "no file " + configured + " (" + PATH_PROPERTY + " / " + PATH_ENV + ")"
                   : FILE + " was not built")
               + "; it needs g++ and oneDNN: apt-get install g++ libdnnl-dev, then rebuild");
