@@ -18,7 +18,8 @@ import org.tfdiffusion.schedule.ScheduleTensors;
  *   q(x_{t-1} | x_t, x_0)   = N(coef1_t x_0 + coef2_t x_t, β̃_t I)
  *   x_0 = √(1/ᾱ_t) x_t - √(1/ᾱ_t - 1) ε                  (from ε)
  *   v   = √ᾱ_t ε - √(1-ᾱ_t) x_0;   x_0 = √ᾱ_t x_t - √(1-ᾱ_t) v;   ε = √(1-ᾱ_t) x_t + √ᾱ_t v
- *   L   = E_{t, x_0, ε} ||target - model(x_t, t)||²,  target ∈ {ε, x_0, v}
+ *   L   = E_{t, x_0, ε} w_t ||target - model(x_t, t)||²,  target ∈ {ε, x_0, v}
+ *         (w_t = 1, or Min-SNR-γ: see LossWeighting)
  * </pre>
  *
  * Timestep arguments are int32 [B] with values in [0, T); all per-timestep coefficients come from
@@ -170,11 +171,38 @@ public final class GaussianDiffusion {
       Operand<TFloat32> x0,
       Operand<TInt32> t,
       Operand<TFloat32> noise) {
+    return pLosses(model, kind, LossWeighting.uniform(), x0, t, noise);
+  }
+
+  /**
+   * {@code p_losses} with the timesteps weighted: {@code L = mean_b w_{t_b} · mean_pixels (target -
+   * model(x_t, t))²}, w from {@link LossWeighting#weights} (a float32 constant gathered by t).
+   * Uniform weights give the plain mean over every element.
+   */
+  public Loss pLosses(
+      Denoiser model,
+      Prediction kind,
+      LossWeighting weighting,
+      Operand<TFloat32> x0,
+      Operand<TInt32> t,
+      Operand<TFloat32> noise) {
     Operand<TFloat32> xt = qSample(x0, t, noise);
     Operand<TFloat32> output = model.apply(xt, t);
     Operand<TFloat32> error = tf.math.squaredDifference(output, target(kind, x0, t, noise));
-    Operand<TFloat32> value =
-        tf.math.mean(error, tf.range(tf.constant(0), tf.rank(error), tf.constant(1)));
+    Operand<TFloat32> value;
+    if (weighting.isUniform()) {
+      value = tf.math.mean(error, tf.range(tf.constant(0), tf.rank(error), tf.constant(1)));
+    } else {
+      Operand<TFloat32> perSample =
+          tf.math.mean(error, tf.range(tf.constant(1), tf.rank(error), tf.constant(1)));
+      double[] w = weighting.weights(coefficients.schedule(), kind);
+      float[] table = new float[w.length];
+      for (int i = 0; i < w.length; i++) {
+        table[i] = (float) w[i];
+      }
+      Operand<TFloat32> weights = tf.gather(tf.constant(table), t, tf.constant(0));
+      value = tf.math.mean(tf.math.mul(weights, perSample), tf.constant(0));
+    }
     return new Loss(value, t, noise, xt, output);
   }
 
@@ -210,7 +238,17 @@ public final class GaussianDiffusion {
    */
   public Loss trainingLoss(
       Denoiser model, Prediction kind, Operand<TFloat32> x0, Operand<TInt64> seed) {
+    return trainingLoss(model, kind, LossWeighting.uniform(), x0, seed);
+  }
+
+  /** {@link #trainingLoss(Denoiser, Prediction, Operand, Operand)} with weighted timesteps. */
+  public Loss trainingLoss(
+      Denoiser model,
+      Prediction kind,
+      LossWeighting weighting,
+      Operand<TFloat32> x0,
+      Operand<TInt64> seed) {
     Draws draws = trainingDraws(x0, seed);
-    return pLosses(model, kind, x0, draws.t(), draws.noise());
+    return pLosses(model, kind, weighting, x0, draws.t(), draws.noise());
   }
 }

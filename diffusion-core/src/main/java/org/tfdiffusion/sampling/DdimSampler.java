@@ -15,7 +15,8 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  *   notation: x̂_0 → pred_original_sample, σ_t → std_dev_t, η → eta
  *   1. t_prev = t - T / N  (integer division, diffusers' rule for every spacing)
  *   2. ᾱ_prev = ᾱ[t_prev], or the final ᾱ (1 if finalAlphaOne, else ᾱ_0) when t_prev &lt; 0
- *   3. x̂_0 = (x_t - √(1-ᾱ_t) ε̂) / √ᾱ_t, optionally clipped (ε̂ is not recomputed after clipping)
+ *   3. x̂_0 = (x_t - √(1-ᾱ_t) ε̂) / √ᾱ_t, optionally guarded (clipped or thresholded; ε̂ is then
+ *      kept, or recomputed from the guarded x̂_0: diffusers' use_clipped_model_output)
  *   4. σ_t = η √((1 - ᾱ_prev) / (1 - ᾱ_t)) √(1 - ᾱ_t / ᾱ_prev)
  *   5. x_prev = √ᾱ_prev x̂_0 + √(1 - ᾱ_prev - σ_t²) ε̂ + σ_t z
  * </pre>
@@ -27,10 +28,10 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * @param spacing timestep spacing (diffusers' timestep_spacing; default leading)
  * @param stepsOffset added to the timesteps by leading spacing (diffusers' steps_offset)
  * @param finalAlphaOne the final ᾱ_prev is 1 (diffusers' set_alpha_to_one, default true) or ᾱ_0
- * @param clipX0 clip x̂_0 to [-clipX0, clipX0]; 0 is off (diffusers' clip_sample and
- *     clip_sample_range; their default is on with range 1, this project's is off: with
- *     classifier-free guidance, clipping x̂_0 while keeping ε̂ ruined the samples, worse with more
- *     steps, see the README's Evaluation section)
+ * @param x0Guard what is done to x̂_0 (diffusers' clip_sample / clip_sample_range and thresholding;
+ *     their default clips at 1, this project's default is none: with classifier-free guidance,
+ *     clipping x̂_0 while keeping ε̂ ruined the samples, worse with more steps, see
+ *     docs/sampling.md)
  */
 public record DdimSampler(
     int steps,
@@ -38,7 +39,7 @@ public record DdimSampler(
     TimestepSpacing spacing,
     int stepsOffset,
     boolean finalAlphaOne,
-    double clipX0)
+    X0Guard x0Guard)
     implements Sampler {
 
   public DdimSampler {
@@ -47,7 +48,18 @@ public record DdimSampler(
     checkArgument(
         spacing != null, "timestep spacing is null; valid: %s", TimestepSpacing.validNames());
     checkArgument(stepsOffset >= 0, "steps offset must be >= 0, got %s", stepsOffset);
-    checkArgument(clipX0 >= 0, "clip range must be >= 0 (0 = off), got %s", clipX0);
+    checkArgument(x0Guard != null, "x0 guard is null");
+  }
+
+  /** DDIM clipping x̂_0 to [-clipX0, clipX0] (0 = off), ε̂ kept. */
+  public DdimSampler(
+      int steps,
+      double eta,
+      TimestepSpacing spacing,
+      int stepsOffset,
+      boolean finalAlphaOne,
+      double clipX0) {
+    this(steps, eta, spacing, stepsOffset, finalAlphaOne, X0Guard.clip(clipX0));
   }
 
   /**
@@ -55,7 +67,7 @@ public record DdimSampler(
    * (diffusers' {@code clip_sample=False}).
    */
   public static DdimSampler of(int steps, double eta) {
-    return new DdimSampler(steps, eta, TimestepSpacing.LEADING, 0, true, 0);
+    return new DdimSampler(steps, eta, TimestepSpacing.LEADING, 0, true, X0Guard.none());
   }
 
   @Override
@@ -87,7 +99,7 @@ public record DdimSampler(
             spacing.configName(),
             stepsOffset > 0 ? ", offset=" + stepsOffset : "",
             finalAlphaOne ? "1" : "alpha_bar_0",
-            clipX0 > 0 ? ", clip_x0=" + clipX0 : "");
-    return plan.build(name, clipX0, prediction);
+            x0Guard.active() ? ", x0=" + x0Guard : "");
+    return plan.build(name, x0Guard, prediction);
   }
 }

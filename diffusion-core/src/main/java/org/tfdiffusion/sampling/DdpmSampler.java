@@ -20,14 +20,16 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * space_timesteps}), β'_i = 1 - ᾱ_{S_i} / ᾱ_{S_{i-1}} and the update above runs on β', α', ᾱ' while
  * the model sees the original timestep S_i. With all T steps this is the plain algorithm.
  *
- * <p>With x̂_0 clipping on, the update uses the posterior mean form {@code μ̃ = coef1 · clip(x̂_0)
- * + coef2 · x_t}, which equals the formula above when nothing is clipped.
+ * <p>With an x̂_0 guard (clipping or dynamic thresholding), the update uses the posterior mean form
+ * {@code μ̃ = coef1 · guard(x̂_0) + coef2 · x_t}, which equals the formula above when the guard
+ * changes nothing.
  *
  * @param steps N model evaluations, 1..T (default T)
  * @param variance σ_t² choice
- * @param clipX0 clip x̂_0 to [-clipX0, clipX0]; 0 (default) keeps the tutorial's formula
+ * @param x0Guard what is done to x̂_0 ({@link X0Guard#none()}, the default, keeps the tutorial's
+ *     formula)
  */
-public record DdpmSampler(int steps, Variance variance, double clipX0) implements Sampler {
+public record DdpmSampler(int steps, Variance variance, X0Guard x0Guard) implements Sampler {
   /** The reverse-process variance of Ho et al. (their "fixed small" and "fixed large"). */
   public enum Variance {
     /** σ_t² = β̃_t, the posterior variance (diffusers' "fixed_small"). */
@@ -39,12 +41,17 @@ public record DdpmSampler(int steps, Variance variance, double clipX0) implement
   public DdpmSampler {
     checkArgument(steps >= 1, "DDPM needs at least 1 step, got %s", steps);
     checkArgument(variance != null, "variance is null");
-    checkArgument(clipX0 >= 0, "clip range must be >= 0 (0 = off), got %s", clipX0);
+    checkArgument(x0Guard != null, "x0 guard is null");
   }
 
-  /** DDPM with {@code steps} steps, posterior variance, no clipping. */
+  /** DDPM clipping x̂_0 to [-clipX0, clipX0] (0 = off). */
+  public DdpmSampler(int steps, Variance variance, double clipX0) {
+    this(steps, variance, X0Guard.clip(clipX0));
+  }
+
+  /** DDPM with {@code steps} steps, posterior variance, x̂_0 unguarded. */
   public static DdpmSampler of(int steps) {
-    return new DdpmSampler(steps, Variance.POSTERIOR, 0);
+    return new DdpmSampler(steps, Variance.POSTERIOR, X0Guard.none());
   }
 
   /**
@@ -84,7 +91,7 @@ public record DdpmSampler(int steps, Variance variance, double clipX0) implement
             variance == Variance.POSTERIOR ? beta * (1 - alphaBarPrev) / (1 - alphaBar) : beta;
         sigma = Math.sqrt(var);
       }
-      if (clipX0 > 0) {
+      if (x0Guard.active()) {
         double coef1 = beta * Math.sqrt(alphaBarPrev) / (1 - alphaBar);
         double coef2 = (1 - alphaBarPrev) * Math.sqrt(alpha) / (1 - alphaBar);
         plan.step(t, alphaBar, coef2, coef1, 0, 0, sigma);
@@ -99,7 +106,7 @@ public record DdpmSampler(int steps, Variance variance, double clipX0) implement
             "ddpm(steps=%d, variance=%s%s)",
             steps,
             variance.name().toLowerCase(java.util.Locale.ROOT),
-            clipX0 > 0 ? ", clip_x0=" + clipX0 : "");
-    return plan.build(name, clipX0, prediction);
+            x0Guard.active() ? ", x0=" + x0Guard : "");
+    return plan.build(name, x0Guard, prediction);
   }
 }

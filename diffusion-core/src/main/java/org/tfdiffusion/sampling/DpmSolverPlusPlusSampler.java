@@ -31,6 +31,8 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * @param stepsOffset added by leading spacing
  * @param lowerOrderFinal use first order at the last step for N &lt; 15 (default true)
  * @param finalSigma σ after the last step
+ * @param x0Guard what is done to each x̂_0 before the solver uses it (diffusers' thresholding;
+ *     default none)
  */
 public record DpmSolverPlusPlusSampler(
     int steps,
@@ -38,7 +40,8 @@ public record DpmSolverPlusPlusSampler(
     TimestepSpacing spacing,
     int stepsOffset,
     boolean lowerOrderFinal,
-    FinalSigma finalSigma)
+    FinalSigma finalSigma,
+    X0Guard x0Guard)
     implements Sampler {
 
   /** σ after the last step (diffusers' final_sigmas_type). */
@@ -59,6 +62,18 @@ public record DpmSolverPlusPlusSampler(
         spacing != null, "timestep spacing is null; valid: %s", TimestepSpacing.validNames());
     checkArgument(stepsOffset >= 0, "steps offset must be >= 0, got %s", stepsOffset);
     checkArgument(finalSigma != null, "final sigma is null");
+    checkArgument(x0Guard != null, "x0 guard is null");
+  }
+
+  /** The solver with x̂_0 unguarded. */
+  public DpmSolverPlusPlusSampler(
+      int steps,
+      int order,
+      TimestepSpacing spacing,
+      int stepsOffset,
+      boolean lowerOrderFinal,
+      FinalSigma finalSigma) {
+    this(steps, order, spacing, stepsOffset, lowerOrderFinal, finalSigma, X0Guard.none());
   }
 
   /** diffusers' defaults: second order, linspace spacing, lower-order final, final σ = 0. */
@@ -140,13 +155,14 @@ public record DpmSolverPlusPlusSampler(
     }
     String name =
         String.format(
-            "dpm-solver++(steps=%d, order=%d, spacing=%s%s, final_sigma=%s)",
+            "dpm-solver++(steps=%d, order=%d, spacing=%s%s, final_sigma=%s%s)",
             steps,
             order,
             spacing.configName(),
             stepsOffset > 0 ? ", offset=" + stepsOffset : "",
-            finalSigma.name().toLowerCase(java.util.Locale.ROOT));
-    return plan.build(name, 0, prediction);
+            finalSigma.name().toLowerCase(java.util.Locale.ROOT),
+            x0Guard.active() ? ", x0=" + x0Guard : "");
+    return plan.build(name, x0Guard, prediction);
   }
 
   /** σ = √((1 - ᾱ)/ᾱ), the noise-to-signal ratio. */

@@ -122,9 +122,13 @@ public final class SamplerStep {
       }
       default -> throw new IllegalStateException("unknown prediction " + prediction);
     }
-    if (plan.clipX0() > 0) {
-      float r = (float) plan.clipX0();
-      x0 = tf.clipByValue(x0, tf.constant(-r), tf.constant(r));
+    X0Guard guard = plan.x0Guard();
+    if (guard.active()) {
+      x0 = guard(tf, guard, x0);
+      if (guard.recomputeEps()) {
+        // ε̂ = (x_t - √ᾱ_t x̂_0) / √(1 - ᾱ_t), consistent with the guarded x̂_0
+        eps = tf.math.div(tf.math.sub(x, tf.math.mul(sqrtAb, x0)), sqrtOneMinusAb);
+      }
     }
     Operand<TFloat32> next = tf.math.mul(at(xCoef, i), x);
     if (!allZero(plan.x0Coef())) {
@@ -154,6 +158,63 @@ public final class SamplerStep {
       next = tf.math.add(next, tf.math.mul(sigma, z));
     }
     return new Result(next, x0);
+  }
+
+  /**
+   * x̂_0 with the guard applied (see {@link X0Guard}): clipping, or dynamic thresholding per image
+   * (the first axis) over all its other elements. The quantile interpolates linearly between the
+   * order statistics at p·(n - 1), as {@code torch.quantile}; only the top n - ⌊p·(n - 1)⌋ values
+   * of |x̂_0| are sorted.
+   */
+  public static Operand<TFloat32> guard(Ops tf, X0Guard guard, Operand<TFloat32> x0) {
+    return switch (guard.kind()) {
+      case NONE -> x0;
+      case CLIP -> {
+        float r = (float) guard.range();
+        yield tf.clipByValue(x0, tf.constant(-r), tf.constant(r));
+      }
+      case DYNAMIC -> {
+        Operand<TInt32> batch = tf.gather(tf.shape(x0), tf.constant(0), tf.constant(0));
+        Operand<TInt32> flat = tf.stack(java.util.List.of(batch, tf.constant(-1)));
+        Operand<TFloat32> abs = tf.math.abs(tf.reshape(x0, flat));
+        Operand<TInt32> n = tf.gather(tf.shape(abs), tf.constant(1), tf.constant(0));
+        // ascending order statistics lo = ⌊p (n - 1)⌋ and lo + 1 (capped at n - 1)
+        Operand<TFloat32> position =
+            tf.math.mul(
+                tf.constant((float) guard.ratio()),
+                tf.dtypes.cast(tf.math.sub(n, tf.constant(1)), TFloat32.class));
+        Operand<TFloat32> lowPosition = tf.math.floor(position);
+        Operand<TFloat32> fraction = tf.math.sub(position, lowPosition);
+        Operand<TInt32> lo = tf.dtypes.cast(lowPosition, TInt32.class);
+        // the top k = n - lo values, descending: ascending index lo is k - 1, lo + 1 is k - 2
+        Operand<TInt32> k = tf.math.sub(n, lo);
+        Operand<TFloat32> top =
+            tf.nn.topK(abs, k, new org.tensorflow.op.nn.TopK.Options[0]).values();
+        Operand<TInt32> loIndex = tf.math.sub(k, tf.constant(1));
+        Operand<TInt32> hiIndex = tf.math.maximum(tf.math.sub(k, tf.constant(2)), tf.constant(0));
+        Operand<TFloat32> low = tf.gather(top, loIndex, tf.constant(1));
+        Operand<TFloat32> high = tf.gather(top, hiIndex, tf.constant(1));
+        Operand<TFloat32> s =
+            tf.math.add(low, tf.math.mul(fraction, tf.math.sub(high, low))); // [B]
+        s = tf.math.maximum(s, tf.constant(1f));
+        if (!Double.isInfinite(guard.range())) {
+          s = tf.math.minimum(s, tf.constant((float) guard.range()));
+        }
+        // s as [B, 1, ..., 1] to broadcast over the image
+        Operand<TInt32> ones =
+            tf.fill(
+                tf.reshape(tf.math.sub(tf.rank(x0), tf.constant(1)), tf.constant(new int[] {1})),
+                tf.constant(1));
+        Operand<TFloat32> scale =
+            tf.reshape(
+                s,
+                tf.concat(
+                    java.util.List.of(tf.reshape(batch, tf.constant(new int[] {1})), ones),
+                    tf.constant(0)));
+        // ClipByValue takes no broadcasting bounds: max and min do
+        yield tf.math.div(tf.math.minimum(tf.math.maximum(x0, tf.math.neg(scale)), scale), scale);
+      }
+    };
   }
 
   private Operand<TFloat32> at(Operand<TFloat32> table, Operand<TInt32> i) {

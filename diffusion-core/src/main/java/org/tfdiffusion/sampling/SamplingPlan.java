@@ -13,7 +13,7 @@ import org.tfdiffusion.diffusion.Prediction;
  * update, which every sampler here writes as one linear combination:
  *
  * <pre>
- *   x̂_0, ε̂ = convert(model(x_i, t_i))                     (clip x̂_0 to [-r, r] if asked)
+ *   x̂_0, ε̂ = convert(model(x_i, t_i))                     (x̂_0 guarded if asked: X0Guard)
  *   x_{i+1} = a_i x_i + b_i x̂_0 + c_i ε̂ + d_i (x̂_0 - x̂_0^{prev}) + s_i z,   z ~ N(0, I)
  * </pre>
  *
@@ -27,7 +27,7 @@ import org.tfdiffusion.diffusion.Prediction;
  * @param epsCoef c_i
  * @param x0DeltaCoef d_i (multistep solvers; the first step has no previous x̂_0)
  * @param noiseCoef s_i (0 where the step is deterministic)
- * @param clipX0 the range r to clip x̂_0 to, or 0 for no clipping
+ * @param x0Guard what is done to x̂_0 before the update (clipping, dynamic thresholding or none)
  * @param prediction what the model outputs
  * @param etaTerms for DDIM: what lets η be chosen at run time (c_i and s_i are then computed from
  *     it in the graph)
@@ -41,7 +41,7 @@ public record SamplingPlan(
     ImmutableDoubleArray epsCoef,
     ImmutableDoubleArray x0DeltaCoef,
     ImmutableDoubleArray noiseCoef,
-    double clipX0,
+    X0Guard x0Guard,
     Prediction prediction,
     Optional<EtaTerms> etaTerms) {
 
@@ -73,7 +73,7 @@ public record SamplingPlan(
       }
     }
     checkArgument(x0DeltaCoef.get(0) == 0, "%s: the first step cannot use a previous x0", name);
-    checkArgument(clipX0 >= 0, "clip range must be >= 0 (0 = off), got %s", clipX0);
+    x0Guard = x0Guard == null ? X0Guard.none() : x0Guard;
     etaTerms = etaTerms == null ? Optional.empty() : etaTerms;
     etaTerms.ifPresent(
         e ->
@@ -85,8 +85,8 @@ public record SamplingPlan(
 
   /**
    * The plans for several step counts laid end to end, so that a graph can choose N at run time:
-   * plan k's step i sits at index offsets[k] + i. All plans must share clipping, prediction and the
-   * presence of eta terms.
+   * plan k's step i sits at index offsets[k] + i. All plans must share the x̂_0 guard, prediction
+   * and the presence of eta terms.
    */
   public static SamplingPlan concat(String name, java.util.List<SamplingPlan> plans) {
     checkArgument(!plans.isEmpty(), "nothing to concatenate");
@@ -95,10 +95,10 @@ public record SamplingPlan(
     boolean eta = first.etaTerms().isPresent();
     for (SamplingPlan p : plans) {
       checkArgument(
-          p.clipX0() == first.clipX0()
+          p.x0Guard().equals(first.x0Guard())
               && p.prediction() == first.prediction()
               && p.etaTerms().isPresent() == eta,
-          "plans to concatenate must share clipping, prediction and eta terms");
+          "plans to concatenate must share the x0 guard, prediction and eta terms");
       for (int i = 0; i < p.steps(); i++) {
         b.step(
             p.timesteps().get(i),
@@ -115,7 +115,7 @@ public record SamplingPlan(
         }
       }
     }
-    return b.build(name, first.clipX0(), first.prediction());
+    return b.build(name, first.x0Guard(), first.prediction());
   }
 
   /** N, the number of model evaluations. */
@@ -171,7 +171,7 @@ public record SamplingPlan(
       return this;
     }
 
-    SamplingPlan build(String name, double clipX0, Prediction prediction) {
+    SamplingPlan build(String name, X0Guard x0Guard, Prediction prediction) {
       Optional<EtaTerms> terms =
           eta
               ? Optional.of(new EtaTerms(sigmaUnit.build(), oneMinusAlphaBarPrev.build()))
@@ -185,7 +185,7 @@ public record SamplingPlan(
           eps.build(),
           x0Delta.build(),
           noise.build(),
-          clipX0,
+          x0Guard,
           prediction,
           terms);
     }

@@ -80,8 +80,8 @@ final class ParityCases {
         prediction,
         s ->
             ReferenceSamplers.respacedDdpm(
-                s, sampler.steps(), fixedLarge, sampler.clipX0(), prediction),
-        sampler.clipX0() > 0);
+                s, sampler.steps(), fixedLarge, sampler.x0Guard().range(), prediction),
+        sampler.x0Guard().active());
   }
 
   private static Case ddim(

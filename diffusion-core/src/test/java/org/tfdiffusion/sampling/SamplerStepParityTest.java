@@ -94,7 +94,7 @@ class SamplerStepParityTest {
         expectedX0[k] = u.x0();
         toleranceX[k] = ROUNDINGS * FLOAT32_UNIT_ROUNDOFF * u.magnitude();
         toleranceX0[k] = ROUNDINGS * FLOAT32_UNIT_ROUNDOFF * u.x0Magnitude();
-        if (c.clips() && Math.abs(u.x0()) == plan.clipX0()) {
+        if (c.clips() && Math.abs(u.x0()) == plan.x0Guard().range()) {
           clipped++;
         }
       }

@@ -93,6 +93,7 @@ public final class FineTuneCommand extends TrainCommand {
             : TrainConfig.Conditioning.none(),
         new TrainConfig.FineTune(
             parentRun.toString(), checkpoint.state().step(), fromWeights, frozen),
-        "finetune");
+        "finetune",
+        parent.loss());
   }
 }

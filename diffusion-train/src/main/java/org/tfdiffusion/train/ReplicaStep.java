@@ -117,6 +117,7 @@ final class ReplicaStep implements AutoCloseable {
                       .pLosses(
                           (xt, tt) -> unet.apply(scope, xt, tt, labels),
                           config.predictionType(),
+                          config.loss(),
                           x,
                           t,
                           noise)

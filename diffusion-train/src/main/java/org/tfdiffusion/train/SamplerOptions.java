@@ -9,6 +9,7 @@ import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.TimestepSpacing;
+import org.tfdiffusion.sampling.X0Guard;
 import picocli.CommandLine.Option;
 
 /**
@@ -51,6 +52,16 @@ public final class SamplerOptions {
   Double clipX0;
 
   @Option(
+      names = "--x0-guard",
+      paramLabel = "GUARD",
+      description =
+          "What is done to predicted x0 before each update: none, clip[-R] (diffusers'"
+              + " clip_sample, R = 1), dynamic[-P[-MAX]] (Imagen's dynamic thresholding, diffusers'"
+              + " thresholding: P = 0.995, MAX = none); append +eps to recompute eps from the"
+              + " guarded x0 (diffusers' use_clipped_model_output). Default: none.")
+  String x0Guard;
+
+  @Option(
       names = "--final-alpha",
       defaultValue = "one",
       description =
@@ -68,6 +79,17 @@ public final class SamplerOptions {
       defaultValue = "posterior",
       description = "DDPM's sigma^2: posterior (beta tilde) or beta (default: ${DEFAULT-VALUE}).")
   String variance;
+
+  /** The x̂_0 guard of {@code --x0-guard} or {@code --clip-x0} (at most one of them). */
+  public X0Guard guard() {
+    checkArgument(
+        x0Guard == null || clipX0 == null,
+        "give --x0-guard or --clip-x0, not both (--clip-x0 R is --x0-guard clip-R)");
+    if (x0Guard != null) {
+      return X0Guard.parse(x0Guard);
+    }
+    return X0Guard.clip(clipX0 == null ? 0 : clipX0);
+  }
 
   /** The sampler kind. */
   public SamplerKind kind() {
@@ -114,7 +136,7 @@ public final class SamplerOptions {
                     throw new IllegalArgumentException(
                         "unknown --variance '" + variance + "'; valid: posterior, beta");
               },
-              clipX0 == null ? 0 : clipX0);
+              guard());
       case DDIM ->
           new DdimSampler(
               n,
@@ -128,7 +150,7 @@ public final class SamplerOptions {
                     throw new IllegalArgumentException(
                         "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
               },
-              clipX0 == null ? 0 : clipX0);
+              guard());
       case DPMPP ->
           new DpmSolverPlusPlusSampler(
               n,
@@ -136,7 +158,8 @@ public final class SamplerOptions {
               spacing == null ? TimestepSpacing.LINSPACE : TimestepSpacing.lookup(spacing),
               stepsOffset,
               true,
-              DpmSolverPlusPlusSampler.FinalSigma.ZERO);
+              DpmSolverPlusPlusSampler.FinalSigma.ZERO,
+              guard());
     };
   }
 }

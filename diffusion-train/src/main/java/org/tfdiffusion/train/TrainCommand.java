@@ -6,6 +6,7 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.train.cluster.ClusterSpec;
@@ -106,6 +107,20 @@ public class TrainCommand implements Callable<Integer> {
       names = "--prediction",
       description = "What the model predicts: epsilon, sample, v_prediction.")
   String prediction;
+
+  @Option(
+      names = "--loss-weighting",
+      description =
+          "How the loss weights its timesteps: uniform (the tutorial's) or min-snr-GAMMA"
+              + " (Min-SNR-γ, Hang et al. 2023; min-snr = min-snr-5). Default: the preset's.")
+  String lossWeighting;
+
+  @Option(
+      names = "--schedule",
+      description =
+          "Noise schedule: linear (the tutorial's, beta 1e-4..0.02), cosine (Nichol & Dhariwal"
+              + " 2021), scaled_linear or sigmoid. Default: the preset's.")
+  String schedule;
 
   @Option(names = "--log-every", description = "Steps between metrics rows.")
   Integer logEvery;
@@ -231,6 +246,8 @@ public class TrainCommand implements Callable<Integer> {
       {"--weight-decay"},
       {"--clip-norm"},
       {"--ema-decay"},
+      {"--loss-weighting"},
+      {"--schedule"},
       {"--flip"},
       {"--checkpoint-every"},
       {"--sample-every"},
@@ -263,6 +280,8 @@ public class TrainCommand implements Callable<Integer> {
               case "--weight-decay" -> c.optimizer().weightDecay();
               case "--clip-norm" -> c.optimizer().clipNorm();
               case "--ema-decay" -> c.ema().decay();
+              case "--loss-weighting" -> c.loss();
+              case "--schedule" -> c.schedule().kind();
               case "--flip" -> c.data().flip();
               case "--checkpoint-every" -> c.training().checkpointEvery();
               case "--sample-every" -> c.training().sampleEvery();
@@ -275,7 +294,7 @@ public class TrainCommand implements Callable<Integer> {
     }
     s.append(
         "Every preset: --seed 0, --accumulation 1, --keep-checkpoints 3,%n"
-            + "--prediction epsilon, the linear schedule (T = 1000, beta 1e-4..0.02).%n"
+            + "--prediction epsilon, T = 1000 (linear: beta 1e-4..0.02).%n"
             + "model: size x size x channels, w = base width, L = levels.%n"
             + "Debian's package: /usr/share/datasets/fashion-mnist%n"
             + "(apt-get install dataset-fashion-mnist).%n");
@@ -391,7 +410,13 @@ public class TrainCommand implements Callable<Integer> {
     return new TrainConfig(
         TrainConfig.FORMAT,
         model.apply(base.model()),
-        base.schedule(),
+        schedule == null
+            ? base.schedule()
+            : new TrainConfig.Schedule(
+                schedule,
+                base.schedule().timesteps(),
+                base.schedule().betaStart(),
+                base.schedule().betaEnd()),
         or(prediction, base.prediction()),
         new TrainConfig.Data(
             or(data, d.source()), or(split, d.split()), or(fit, d.fit()), or(flip, d.flip())),
@@ -420,7 +445,8 @@ public class TrainCommand implements Callable<Integer> {
             or(samplerSteps, t.samplerSteps())),
         conditioning(base.conditioning()),
         base.fineTune(),
-        base.preset());
+        base.preset(),
+        lossWeighting == null ? base.loss() : LossWeighting.parse(lossWeighting));
   }
 
   private TrainConfig.Conditioning conditioning(TrainConfig.Conditioning base) {

@@ -3,6 +3,7 @@ package org.tfdiffusion.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import java.util.List;
+import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
@@ -27,6 +28,7 @@ import org.tfdiffusion.train.optim.AdamWConfig;
  * @param fineTune where the starting weights come from, and which are frozen (none for a run from
  *     scratch)
  * @param preset the preset this config started from, for the record
+ * @param loss how the loss weights its timesteps (uniform by default, as the tutorial)
  */
 public record TrainConfig(
     int format,
@@ -39,10 +41,39 @@ public record TrainConfig(
     Training training,
     Conditioning conditioning,
     FineTune fineTune,
-    String preset) {
+    String preset,
+    LossWeighting loss) {
 
   /** The current config.json format. */
   public static final int FORMAT = 1;
+
+  /** A config with the tutorial's uniform loss weighting. */
+  public TrainConfig(
+      int format,
+      UNetConfig model,
+      Schedule schedule,
+      String prediction,
+      Data data,
+      Optimizer optimizer,
+      Ema ema,
+      Training training,
+      Conditioning conditioning,
+      FineTune fineTune,
+      String preset) {
+    this(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        fineTune,
+        preset,
+        LossWeighting.uniform());
+  }
 
   public TrainConfig {
     checkArgument(
@@ -60,6 +91,9 @@ public record TrainConfig(
     }
     if (fineTune == null) {
       fineTune = FineTune.none();
+    }
+    if (loss == null) {
+      loss = LossWeighting.uniform();
     }
     checkArgument(
         !model.conditional() || conditioning.enabled(),
@@ -183,7 +217,8 @@ public record TrainConfig(
         training,
         conditioning,
         fineTune,
-        preset);
+        preset,
+        loss);
   }
 
   /** This config with other loop settings. */
@@ -199,7 +234,8 @@ public record TrainConfig(
         newTraining,
         conditioning,
         fineTune,
-        preset);
+        preset,
+        loss);
   }
 
   /** This config with other conditioning. */
@@ -215,7 +251,8 @@ public record TrainConfig(
         training,
         newConditioning,
         fineTune,
-        preset);
+        preset,
+        loss);
   }
 
   /** This config with another fine-tuning origin. */
@@ -231,7 +268,8 @@ public record TrainConfig(
         training,
         conditioning,
         newFineTune,
-        preset);
+        preset,
+        loss);
   }
 
   /** This config with another dataset. */
@@ -247,7 +285,8 @@ public record TrainConfig(
         training,
         conditioning,
         fineTune,
-        preset);
+        preset,
+        loss);
   }
 
   /** This config with another optimizer. */
@@ -263,7 +302,42 @@ public record TrainConfig(
         training,
         conditioning,
         fineTune,
-        preset);
+        preset,
+        loss);
+  }
+
+  /** This config with another loss weighting. */
+  public TrainConfig withLoss(LossWeighting newLoss) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        fineTune,
+        preset,
+        newLoss);
+  }
+
+  /** This config with another noise schedule. */
+  public TrainConfig withSchedule(Schedule newSchedule) {
+    return new TrainConfig(
+        format,
+        model,
+        newSchedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        fineTune,
+        preset,
+        loss);
   }
 
   /** This config with another EMA. */
@@ -279,7 +353,8 @@ public record TrainConfig(
         training,
         conditioning,
         fineTune,
-        preset);
+        preset,
+        loss);
   }
 
   /** The noise schedule, as in the tutorial by default. */

@@ -278,6 +278,7 @@ final class TrainingGraph implements AutoCloseable {
             .trainingLoss(
                 (xt, t) -> unet.apply(scope, xt, t, modelLabels),
                 config.predictionType(),
+                config.loss(),
                 images,
                 seed)
             .value();
