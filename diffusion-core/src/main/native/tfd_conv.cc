@@ -5,6 +5,9 @@
 //
 //   TfdConv2D(input [B,H,W,CI], filter [K,K,CI,CO], bias [CO]) -> output [B,H,W,CO]
 //     Conv2D(input, filter, strides 1, "SAME") + bias: odd K, NHWC / HWIO, float32.
+//     Attribute bf16 (default false): input and filter rounded to bfloat16 for oneDNN's bfloat16
+//     kernels (AMX / AVX512_BF16 where the CPU has them), float32 accumulation and output; for
+//     inference (the gradient op is float32).
 //   TfdConv2DStride2(input, filter, bias) -> output [B,ceil(H/2),ceil(W/2),CO]
 //     stride 2 with PyTorch's padding (K - 1) / 2 on every side.
 //   TfdConv2DBackprop / TfdConv2DStride2Backprop(input, filter, out_backprop)
@@ -46,6 +49,9 @@ void TF_SetStatus(TF_Status*, int code, const char* msg);
 TF_OpDefinitionBuilder* TF_NewOpDefinitionBuilder(const char* op_name);
 void TF_OpDefinitionBuilderAddInput(TF_OpDefinitionBuilder*, const char*);
 void TF_OpDefinitionBuilderAddOutput(TF_OpDefinitionBuilder*, const char*);
+void TF_OpDefinitionBuilderAddAttr(TF_OpDefinitionBuilder*, const char*);
+void TF_OpKernelConstruction_GetAttrBool(
+    TF_OpKernelConstruction*, const char*, unsigned char*, TF_Status*);
 void TF_OpDefinitionBuilderSetShapeInferenceFunction(
     TF_OpDefinitionBuilder*, void (*)(TF_ShapeInferenceContext*, TF_Status*));
 void TF_RegisterOpDefinition(TF_OpDefinitionBuilder*, TF_Status*);
@@ -135,16 +141,18 @@ struct Operand {
   }
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+using Key =
+    std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
 
 // Output size of a stride-S convolution with PyTorch's padding (K - 1) / 2 and odd K.
 int64_t out_size(int64_t in, int64_t stride) { return in == 0 ? 0 : (in - 1) / stride + 1; }
 
 struct Geometry {
   int64_t B, H, W, CI, CO, KH, KW, S;
+  bool bf16;  // forward inference with bfloat16 input and filter (float32 accumulation and output)
   int64_t OH() const { return out_size(H, S); }
   int64_t OW() const { return out_size(W, S); }
-  Key key() const { return {B, H, W, CI, CO, KH, KW, S}; }
+  Key key() const { return {B, H, W, CI, CO, KH, KW, S, bf16}; }
   memory::dims src() const { return {B, CI, H, W}; }
   memory::dims wei() const { return {CO, CI, KH, KW}; }
   memory::dims dst() const { return {B, CO, OH(), OW()}; }
@@ -159,7 +167,14 @@ struct Geometry {
   memory::desc user_dst() const { return {dst(), dt::f32, tag::nhwc}; }
   memory::desc bias() const { return {{CO}, dt::f32, tag::x}; }
   memory::desc any(const memory::dims& d) const { return {d, dt::f32, tag::any}; }
+  memory::desc any(const memory::dims& d, dt type) const { return {d, type, tag::any}; }
   convolution_forward::primitive_desc forward(prop_kind kind) const {
+    if (kind == prop_kind::forward_inference && bf16) {
+      return convolution_forward::primitive_desc(
+          {kind, algorithm::convolution_direct, any(src(), dt::bf16), any(wei(), dt::bf16), bias(),
+              any(dst()), strides(), pad_l(), pad_r()},
+          eng());
+    }
     return convolution_forward::primitive_desc(
         {kind, algorithm::convolution_direct, any(src()), any(wei()), bias(), any(dst()),
             strides(), pad_l(), pad_r()},
@@ -212,7 +227,7 @@ std::map<Key, std::unique_ptr<Backward>>& backward_cache() {
 }
 
 // Reads the inputs, checks them, and fills in the geometry; false (with ctx failed) on bad input.
-bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool backward, TF_Status* st,
+bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool bf16, bool backward, TF_Status* st,
     std::vector<TF_Tensor*>& in, Geometry& g) {
   for (int i = 0; i < TF_NumInputs(ctx); i++) {
     TF_Tensor* t = nullptr;
@@ -225,7 +240,7 @@ bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool backward, TF_Stat
   if (err.empty() && TF_NumDims(in[1]) != 4) err = "filter must be [height, width, in, out]";
   if (err.empty()) {
     g = {TF_Dim(in[0], 0), TF_Dim(in[0], 1), TF_Dim(in[0], 2), TF_Dim(in[0], 3), TF_Dim(in[1], 3),
-        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride};
+        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride, bf16};
     if (TF_Dim(in[1], 2) != g.CI) err = "the filter's input channels differ from the input's";
     else if (g.KH % 2 == 0 || g.KW % 2 == 0) err = "the filter's height and width must be odd";
   }
@@ -290,13 +305,16 @@ void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void*
   s.wait();
 }
 
-int64_t stride_of(void* kernel) { return reinterpret_cast<intptr_t>(kernel); }
+// A kernel's state: its stride, plus kBf16Flag for a bfloat16 forward op.
+constexpr intptr_t kBf16Flag = 0x100;
+int64_t stride_of(void* kernel) { return reinterpret_cast<intptr_t>(kernel) & 0xff; }
+bool bf16_of(void* kernel) { return (reinterpret_cast<intptr_t>(kernel) & kBf16Flag) != 0; }
 
 void compute_forward(void* kernel, TF_OpKernelContext* ctx) {
   TF_Status* st = TF_NewStatus();
   std::vector<TF_Tensor*> in;
   Geometry g{};
-  if (read_inputs(ctx, stride_of(kernel), false, st, in, g)) {
+  if (read_inputs(ctx, stride_of(kernel), bf16_of(kernel), false, st, in, g)) {
     TF_Tensor* y = output(ctx, 0, {g.B, g.OH(), g.OW(), g.CO}, st);
     if (y) in.push_back(y);
     if (TF_GetCode(st) == 0 && g.B * g.OH() * g.OW() * g.CO > 0) {
@@ -316,7 +334,7 @@ void compute_backward(void* kernel, TF_OpKernelContext* ctx) {
   TF_Status* st = TF_NewStatus();
   std::vector<TF_Tensor*> in;
   Geometry g{};
-  if (read_inputs(ctx, stride_of(kernel), true, st, in, g)) {
+  if (read_inputs(ctx, stride_of(kernel), false, true, st, in, g)) {
     TF_Tensor* dx = output(ctx, 0, {g.B, g.H, g.W, g.CI}, st);
     if (dx) in.push_back(dx);
     TF_Tensor* df = TF_GetCode(st) == 0 ? output(ctx, 1, {g.KH, g.KW, g.CI, g.CO}, st) : nullptr;
@@ -342,9 +360,24 @@ void compute_backward(void* kernel, TF_OpKernelContext* ctx) {
   finish(ctx, st, in);
 }
 
-// The kernel's state is its stride (the op types fix it: the shape functions cannot read attrs).
+// The kernel's state is its stride (the op types fix it: the shape functions cannot read attrs)
+// and, for the forward ops, their bf16 attribute.
+intptr_t bf16_attr(TF_OpKernelConstruction* ctx) {
+  TF_Status* st = TF_NewStatus();
+  unsigned char value = 0;
+  TF_OpKernelConstruction_GetAttrBool(ctx, "bf16", &value, st);
+  bool ok = TF_GetCode(st) == 0;
+  TF_DeleteStatus(st);
+  return ok && value ? kBf16Flag : 0;
+}
 void* create_stride1(TF_OpKernelConstruction*) { return reinterpret_cast<void*>(intptr_t{1}); }
 void* create_stride2(TF_OpKernelConstruction*) { return reinterpret_cast<void*>(intptr_t{2}); }
+void* create_forward1(TF_OpKernelConstruction* c) {
+  return reinterpret_cast<void*>(intptr_t{1} | bf16_attr(c));
+}
+void* create_forward2(TF_OpKernelConstruction* c) {
+  return reinterpret_cast<void*>(intptr_t{2} | bf16_attr(c));
+}
 void destroy(void*) {}
 
 // output = [input's batch, ceil(height / S), ceil(width / S), filter's out channels]
@@ -397,17 +430,20 @@ void backward_shape(TF_ShapeInferenceContext* ctx, TF_Status* st) {
 }
 
 void register_pair(const char* name, const char* gradient_name,
-    void (*shape)(TF_ShapeInferenceContext*, TF_Status*), void* (*create)(TF_OpKernelConstruction*)) {
+    void (*shape)(TF_ShapeInferenceContext*, TF_Status*), void* (*create_forward)(TF_OpKernelConstruction*),
+    void* (*create)(TF_OpKernelConstruction*)) {
   TF_Status* st = TF_NewStatus();
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(name);
   TF_OpDefinitionBuilderAddInput(b, "input: float");
   TF_OpDefinitionBuilderAddInput(b, "filter: float");
   TF_OpDefinitionBuilderAddInput(b, "bias: float");
   TF_OpDefinitionBuilderAddOutput(b, "output: float");
+  // inference only: bfloat16 input and filter, float32 accumulation, bias and output
+  TF_OpDefinitionBuilderAddAttr(b, "bf16: bool = false");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, shape);
   TF_RegisterOpDefinition(b, st);
   TF_RegisterKernelBuilder((std::string(name) + "Op").c_str(),
-      TF_NewKernelBuilder(name, "CPU", create, &compute_forward, &destroy), st);
+      TF_NewKernelBuilder(name, "CPU", create_forward, &compute_forward, &destroy), st);
 
   b = TF_NewOpDefinitionBuilder(gradient_name);
   TF_OpDefinitionBuilderAddInput(b, "input: float");
@@ -424,7 +460,9 @@ void register_pair(const char* name, const char* gradient_name,
 }
 
 __attribute__((constructor)) void register_ops() {
-  register_pair("TfdConv2D", "TfdConv2DBackprop", &forward_shape_stride1, &create_stride1);
-  register_pair("TfdConv2DStride2", "TfdConv2DStride2Backprop", &forward_shape_stride2, &create_stride2);
+  register_pair("TfdConv2D", "TfdConv2DBackprop", &forward_shape_stride1, &create_forward1,
+      &create_stride1);
+  register_pair("TfdConv2DStride2", "TfdConv2DStride2Backprop", &forward_shape_stride2,
+      &create_forward2, &create_stride2);
 }
 }  // namespace

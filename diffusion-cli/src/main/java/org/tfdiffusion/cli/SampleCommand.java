@@ -134,6 +134,8 @@ final class SampleCommand implements Callable<Integer> {
               + " loop about the same; --no-xla turns it off).")
   boolean xla;
 
+  @Mixin org.tfdiffusion.train.SamplingRuntime runtime;
+
   @Override
   public Integer call() {
     if (count < 1) {
@@ -173,7 +175,7 @@ final class SampleCommand implements Callable<Integer> {
             chosen,
             host,
             host ? 0 : stripColumns,
-            SessionOptions.sampling().withXla(xla))) {
+            runtime.apply(SessionOptions.sampling().withXla(xla)))) {
       if (strip != null && host) {
         throw new IllegalArgumentException("--strip needs the compiled loop");
       }

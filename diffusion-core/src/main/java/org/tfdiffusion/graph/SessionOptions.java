@@ -18,10 +18,13 @@ import org.tensorflow.proto.RewriterConfig;
  *     clusters only when the process has {@code TF_XLA_FLAGS=--tf_xla_cpu_global_jit} in its
  *     environment (the launcher sets it; {@link #xlaFlagMissing()} tells); setting the same flag
  *     through the C API at run time clusters only part of the graph
- * @param bfloat16 let oneDNN's auto mixed precision rewrite run eligible ops in bfloat16
+ * @param bfloat16 let oneDNN's auto mixed precision rewrite run eligible ops in bfloat16; with
+ *     native convolutions in an inference graph, their bfloat16 kernels instead (see {@link
+ *     org.tfdiffusion.nn.NetScope#withBfloat16Convolutions}), and no rewrite
  * @param nchw ask Grappler to convert NHWC convolutions to NCHW on the CPU
- * @param nativeConvolutions build the k×k convolutions of graphs that honour it (training) from
- *     {@link org.tfdiffusion.nn.NativeConv}'s oneDNN ops instead of TensorFlow's {@code Conv2D}
+ * @param nativeConvolutions build the k×k convolutions of graphs that honour it (training,
+ *     sampling) from {@link org.tfdiffusion.nn.NativeConv}'s oneDNN ops instead of TensorFlow's
+ *     {@code Conv2D}
  */
 public record SessionOptions(
     int intraOpThreads,
@@ -119,7 +122,7 @@ public record SessionOptions(
   /** The session configuration. */
   public ConfigProto toConfigProto() {
     RewriterConfig.Builder rewrite = RewriterConfig.newBuilder();
-    if (bfloat16) {
+    if (bfloat16 && !nativeConvolutions) {
       rewrite.setAutoMixedPrecisionMkl(RewriterConfig.Toggle.ON);
     }
     if (nchw) {
@@ -146,7 +149,11 @@ public record SessionOptions(
 
   /** A short description for logs, e.g. {@code float32, xla}. */
   public String describe() {
-    StringBuilder s = new StringBuilder(bfloat16 ? "bfloat16 mixed precision" : "float32");
+    StringBuilder s =
+        new StringBuilder(
+            !bfloat16
+                ? "float32"
+                : nativeConvolutions ? "bfloat16 convolutions" : "bfloat16 mixed precision");
     if (xla) {
       s.append(", XLA JIT");
       String flags = System.getenv("XLA_FLAGS");

@@ -24,6 +24,13 @@ import org.tensorflow.types.TInt32;
  * product.
  */
 public final class Conv2d {
+  /**
+   * Convolutions with fewer input or output channels stay float32 in a {@link
+   * NetScope#bfloat16Convolutions() bfloat16 scope}: the ones that read the image and write the
+   * model output, where rounding costs the most accuracy and saves the least time.
+   */
+  public static final int MIN_BFLOAT16_CHANNELS = 16;
+
   private Conv2d() {}
 
   /** Applies a k×k convolution with the given stride (1 or 2) to x [B, H, W, in]. */
@@ -38,7 +45,11 @@ public final class Conv2d {
     Operand<TFloat32> y;
     boolean nativeKernel = kernel > 1 && scope.nativeConvolutions();
     if (nativeKernel) {
-      y = NativeConv.conv2d(tf, x, w, b, stride);
+      boolean bfloat16 =
+          scope.bfloat16Convolutions()
+              && in >= MIN_BFLOAT16_CHANNELS
+              && out >= MIN_BFLOAT16_CHANNELS;
+      y = NativeConv.conv2d(tf, x, w, b, stride, bfloat16);
     } else if (kernel == 1 && stride == 1 && scope.nativeConvolutions()) {
       y = pointwise(tf, x, w, in, out);
     } else if (stride == 1) {

@@ -66,6 +66,22 @@ public final class NativeConv {
    */
   public static Operand<TFloat32> conv2d(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> filter, Operand<TFloat32> bias, int stride) {
+    return conv2d(tf, x, filter, bias, stride, false);
+  }
+
+  /**
+   * {@link #conv2d(Ops, Operand, Operand, Operand, int)}, with {@code bfloat16} rounding the input
+   * and the filter to bfloat16 for oneDNN's bfloat16 kernels (AMX or AVX512_BF16 where the CPU has
+   * them; accumulation, bias and output stay float32). For inference: its gradient is the float32
+   * one.
+   */
+  public static Operand<TFloat32> conv2d(
+      Ops tf,
+      Operand<TFloat32> x,
+      Operand<TFloat32> filter,
+      Operand<TFloat32> bias,
+      int stride,
+      boolean bfloat16) {
     if (!available()) {
       throw new IllegalStateException(
           "the oneDNN convolution ops are not available: " + failure.orElse(""));
@@ -77,6 +93,7 @@ public final class NativeConv {
                 .apply(scope.opBuilder(opType(stride), opType(stride)).addInput(x.asOutput()))
                 .addInput(filter.asOutput())
                 .addInput(bias.asOutput())
+                .setAttr("bf16", bfloat16)
                 .build();
     return op.output(0);
   }

@@ -26,6 +26,7 @@ public final class NetScope {
   private final ModelLedger ledger;
   private final Optional<Operand<TInt64>> dropoutSeed;
   private final boolean nativeConvolutions;
+  private final boolean bfloat16Convolutions;
 
   private NetScope(
       Ops tf,
@@ -33,18 +34,20 @@ public final class NetScope {
       String path,
       ModelLedger ledger,
       Optional<Operand<TInt64>> dropoutSeed,
-      boolean nativeConvolutions) {
+      boolean nativeConvolutions,
+      boolean bfloat16Convolutions) {
     this.tf = tf;
     this.parameters = parameters;
     this.path = path;
     this.ledger = ledger;
     this.dropoutSeed = dropoutSeed;
     this.nativeConvolutions = nativeConvolutions;
+    this.bfloat16Convolutions = bfloat16Convolutions;
   }
 
   /** A root scope for inference: dropout off. */
   public static NetScope inference(Ops tf, Parameters parameters) {
-    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.empty(), false);
+    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.empty(), false, false);
   }
 
   /**
@@ -52,7 +55,8 @@ public final class NetScope {
    * (int64 [2], fed per step so each step draws new masks).
    */
   public static NetScope training(Ops tf, Parameters parameters, Operand<TInt64> dropoutSeed) {
-    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed), false);
+    return new NetScope(
+        tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed), false, false);
   }
 
   /** The scope of a sub-layer called {@code name}. */
@@ -63,7 +67,13 @@ public final class NetScope {
         name);
     String childPath = path.isEmpty() ? name : path + "." + name;
     return new NetScope(
-        tf.withSubScope(name), parameters, childPath, ledger, dropoutSeed, nativeConvolutions);
+        tf.withSubScope(name),
+        parameters,
+        childPath,
+        ledger,
+        dropoutSeed,
+        nativeConvolutions,
+        bfloat16Convolutions);
   }
 
   /**
@@ -81,7 +91,26 @@ public final class NetScope {
           "the oneDNN convolution ops are not available: "
               + NativeConv.unavailableReason().orElse(""));
     }
-    return new NetScope(tf, parameters, path, ledger, dropoutSeed, on);
+    return new NetScope(tf, parameters, path, ledger, dropoutSeed, on, on && bfloat16Convolutions);
+  }
+
+  /**
+   * This scope with its native convolutions between feature maps (16 channels or more on both
+   * sides) run in bfloat16: input and filter rounded to bfloat16, float32 accumulation and output
+   * ({@link NativeConv#conv2d(Ops, Operand, Operand, Operand, int, boolean)}). The convolutions
+   * that read the image or write the model output stay float32. Inference only.
+   *
+   * @throws IllegalStateException without native convolutions, or in a training scope
+   */
+  public NetScope withBfloat16Convolutions(boolean on) {
+    checkState(!on || nativeConvolutions, "bfloat16 convolutions need the native convolutions");
+    checkState(!on || !training(), "bfloat16 convolutions are for inference only");
+    return new NetScope(tf, parameters, path, ledger, dropoutSeed, nativeConvolutions, on);
+  }
+
+  /** Whether this scope's native convolutions between feature maps run in bfloat16. */
+  public boolean bfloat16Convolutions() {
+    return bfloat16Convolutions;
   }
 
   /** Whether this scope builds its k×k convolutions from the native oneDNN ops. */

@@ -19,6 +19,8 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.testing.NativeOps;
 import org.tfdiffusion.testing.Nhwc;
+import org.tfdiffusion.testing.ReferenceNn;
+import org.tfdiffusion.testing.SeededWeights;
 
 /**
  * {@link NativeConv}'s oneDNN ops against the naive double-precision convolution and its exact
@@ -55,6 +57,78 @@ class NativeConvTest {
   void matchesNaiveConvolutionWithPyTorchPadding(
       int kernel, int stride, int height, int width, int in, int out) {
     Conv2dTest.checkForward(kernel, stride, height, width, in, out, true);
+  }
+
+  /** Round to nearest even bfloat16 (8 bits of mantissa), as oneDNN's conversion does. */
+  static double bfloat16(double value) {
+    int bits = Float.floatToRawIntBits((float) value);
+    int lsb = (bits >>> 16) & 1;
+    return Float.intBitsToFloat((bits + 0x7FFF + lsb) & 0xFFFF0000);
+  }
+
+  /**
+   * The bfloat16 kernels against the naive convolution of the input and filter rounded to bfloat16
+   * in Java (float32 accumulation: the float32 tolerance), and clearly away from the float32
+   * result, so the rounding did happen; convolutions below 16 channels stay float32.
+   */
+  @ParameterizedTest(name = "k={0} stride={1} {2}x{3} {4}->{5}")
+  @CsvSource({"3, 1, 6, 6, 16, 32", "3, 2, 8, 8, 32, 16", "3, 1, 5, 4, 1, 16", "3, 1, 5, 4, 16, 1"})
+  void bfloat16KernelsMatchTheConvolutionOfRoundedOperands(
+      int kernel, int stride, int height, int width, int in, int out) {
+    Nhwc x = Nhwc.gaussian(21, 2, height, width, in);
+    SeededWeights weights = new SeededWeights(22);
+    double[] w = weights.uniform("conv.weight", 0.5, kernel, kernel, in, out);
+    double[] b = weights.uniform("conv.bias", 0.5, out);
+    SeededWeights.LayerOutput y =
+        weights.runInference(
+            scope ->
+                Conv2d.apply(
+                    scope.withNativeConvolutions(true).withBfloat16Convolutions(true).child("conv"),
+                    x.constant(scope.tf()),
+                    in,
+                    out,
+                    kernel,
+                    stride));
+    boolean rounded = in >= Conv2d.MIN_BFLOAT16_CHANNELS && out >= Conv2d.MIN_BFLOAT16_CHANNELS;
+    double[] xr = x.data().clone();
+    double[] wr = w.clone();
+    if (rounded) {
+      for (int i = 0; i < xr.length; i++) {
+        xr[i] = bfloat16(xr[i]);
+      }
+      for (int i = 0; i < wr.length; i++) {
+        wr[i] = bfloat16(wr[i]);
+      }
+    }
+    Nhwc xRounded = new Nhwc(x.batch(), x.height(), x.width(), x.channels(), xr);
+    Nhwc expected = ReferenceNn.conv2d(xRounded, wr, b, kernel, out, stride);
+    org.tfdiffusion.testing.ArrayAsserts.assertClose(
+        "bf16 conv", y.values(), expected.data(), REL, ABS);
+    double[] exact = ReferenceNn.conv2d(x, w, b, kernel, out, stride).data();
+    double largest = 0;
+    for (int i = 0; i < exact.length; i++) {
+      largest = Math.max(largest, Math.abs(y.values()[i] - exact[i]));
+    }
+    if (rounded) {
+      assertThat(largest).as("bfloat16 rounding shows against float32").isGreaterThan(1e-3);
+    } else {
+      assertThat(largest).as("image-facing convolutions stay float32").isLessThan(1e-4);
+    }
+  }
+
+  @Test
+  void bfloat16NeedsNativeConvolutionsAndInference() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      NetScope plain = NetScope.inference(tf, new VariableParameters(tf, 1));
+      assertThatThrownBy(() -> plain.withBfloat16Convolutions(true))
+          .hasMessageContaining("need the native convolutions");
+      NetScope training =
+          NetScope.training(tf, new VariableParameters(tf, 1), tf.constant(new long[] {1, 2}))
+              .withNativeConvolutions(true);
+      assertThatThrownBy(() -> training.withBfloat16Convolutions(true))
+          .hasMessageContaining("inference only");
+    }
   }
 
   /** dL/dx, dL/dW and dL/db of oneDNN's backward kernels against the exact plain-Java gradient. */

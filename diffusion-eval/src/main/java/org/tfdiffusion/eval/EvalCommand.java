@@ -16,8 +16,10 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.tfdiffusion.eval.classifier.Classifier;
+import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.train.SamplerOptions;
+import org.tfdiffusion.train.SamplingRuntime;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainedModel;
 import org.tfdiffusion.train.data.ImageDataset;
@@ -73,6 +75,8 @@ public final class EvalCommand implements Callable<Integer> {
   }
 
   @Mixin SamplerOptions sampler;
+
+  @Mixin SamplingRuntime runtime;
 
   @Option(
       names = "--guidance",
@@ -272,7 +276,7 @@ public final class EvalCommand implements Callable<Integer> {
     Figures generated;
     String samplerName;
     int steps;
-    try (ImageGenerator generator = model.open(chosen)) {
+    try (ImageGenerator generator = model.open(chosen, runtime.apply(SessionOptions.sampling()))) {
       samplerName = generator.samplerName();
       steps = generator.steps();
       log.printf(
@@ -294,6 +298,8 @@ public final class EvalCommand implements Callable<Integer> {
     json.put("steps", steps);
     json.put("network_evaluations", steps);
     json.put("guidance", conditional ? w : null);
+    json.put("x0_guard", sampler.guard().toString());
+    json.put("bf16", runtime.bf16());
     json.put("generated", Reports.toJson(generated));
     json.put("floor", Reports.toJson(floor));
     Path file =
@@ -301,10 +307,12 @@ public final class EvalCommand implements Callable<Integer> {
             model,
             String.format(
                 Locale.ROOT,
-                "%s-%d%s-n%d-seed%d-%s.json",
+                "%s-%d%s%s%s-n%d-seed%d-%s.json",
                 ModelSource.kindOf(chosen).configName(),
                 steps,
                 conditional ? "-g" + Reports.number(w) : "",
+                sampler.guard().active() ? "-" + sampler.guard().toString().replace('+', '_') : "",
+                runtime.bf16() ? "-bf16" : "",
                 settings.n(),
                 settings.seed(),
                 model.tag()));
@@ -400,7 +408,7 @@ public final class EvalCommand implements Callable<Integer> {
       double w,
       EvalSettings settings) {
     boolean conditional = classes > 0;
-    try (ImageGenerator generator = model.open(s)) {
+    try (ImageGenerator generator = model.open(s, runtime.apply(SessionOptions.sampling()))) {
       String label = label(ModelSource.kindOf(s).configName(), generator.steps(), conditional, w);
       Figures f =
           withProgress(

@@ -205,10 +205,14 @@ public final class ModelSource {
    *     or more steps than its sample signature offers
    */
   public ImageGenerator open(Sampler sampler) {
+    return open(sampler, SessionOptions.sampling());
+  }
+
+  /** {@link #open(Sampler)} with the given runtime options (runs; exports run as exported). */
+  public ImageGenerator open(Sampler sampler, SessionOptions options) {
     SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
     if (!export) {
-      ImageSampler images =
-          ImageSampler.open(path, weights, sampler, false, 0, SessionOptions.sampling());
+      ImageSampler images = ImageSampler.open(path, weights, sampler, false, 0, options);
       return new RunGenerator(images);
     }
     return new ExportGenerator(path, sampler, plan, exportSampler);

@@ -25,6 +25,7 @@ import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.BoundParameters;
 import org.tfdiffusion.nn.NetScope;
+import org.tfdiffusion.nn.Parameters;
 import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.HostLoop;
 import org.tfdiffusion.sampling.Sampler;
@@ -61,7 +62,8 @@ public final class ImageSampler implements AutoCloseable {
     this.host = host;
     this.snapshots = snapshots;
     SamplingPlan[] planHolder = new SamplingPlan[1];
-    this.model = TrainedModel.load(path, which, options, m -> planHolder[0] = build(m, sampler));
+    this.model =
+        TrainedModel.load(path, which, options, m -> planHolder[0] = build(m, sampler, options));
     this.plan = planHolder[0];
   }
 
@@ -81,7 +83,7 @@ public final class ImageSampler implements AutoCloseable {
     return new ImageSampler(path, which, sampler, host, snapshots, options);
   }
 
-  private SamplingPlan build(TrainedModel m, Sampler sampler) {
+  private SamplingPlan build(TrainedModel m, Sampler sampler, SessionOptions options) {
     Ops tf = m.tf();
     UNetConfig config = m.config().model();
     UNet unet = new UNet(config);
@@ -100,10 +102,10 @@ public final class ImageSampler implements AutoCloseable {
       conditioning.add(scales);
       net =
           ClassifierFreeGuidance.guided(
-              (f, w, x, t, y) -> unet.apply(NetScope.inference(f, w), x, t, Optional.of(y)),
+              (f, w, x, t, y) -> unet.apply(scope(f, w, options), x, t, Optional.of(y)),
               config.numClasses());
     } else {
-      net = (f, w, x, t, cond) -> unet.apply(NetScope.inference(f, w), x, t, Optional.empty());
+      net = (f, w, x, t, cond) -> unet.apply(scope(f, w, options), x, t, Optional.empty());
     }
     Shape image = Shape.of(config.imageSize(), config.imageSize(), config.channels());
     if (host) {
@@ -116,6 +118,15 @@ public final class ImageSampler implements AutoCloseable {
     samples = SamplingLoop.toUnitRange(tf, out.samples());
     x0Snapshots = out.x0Snapshots().map(s -> SamplingLoop.toUnitRange(tf, s));
     return p;
+  }
+
+  /**
+   * The network's scope: oneDNN's convolutions, in bfloat16 too, where the options ask for them.
+   */
+  static NetScope scope(Ops f, Parameters w, SessionOptions options) {
+    return NetScope.inference(f, w)
+        .withNativeConvolutions(options.nativeConvolutions())
+        .withBfloat16Convolutions(options.nativeConvolutions() && options.bfloat16());
   }
 
   public TrainedModel model() {
