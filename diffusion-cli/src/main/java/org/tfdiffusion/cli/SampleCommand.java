@@ -9,6 +9,8 @@ import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+import org.tfdiffusion.eval.ImageGenerator;
+import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
@@ -32,8 +34,9 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Generate images from a trained run with DDPM, DDIM or DPM-Solver++. Image i uses seed",
-      "--seed + i, so the same seed gives the same file in any batch size. EMA weights by default."
+      "Generate images from a trained run or an export with DDPM, DDIM or DPM-Solver++.",
+      "Image i uses seed --seed + i, so the same seed gives the same file in any batch size.",
+      "EMA weights by default."
     })
 final class SampleCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -52,8 +55,17 @@ final class SampleCommand implements Callable<Integer> {
         description = "A checkpoint folder (runs/X/checkpoints/ckpt-N).")
     Path checkpoint;
 
+    @Option(
+        names = "--model",
+        required = true,
+        description =
+            "An export: saved_models/NAME (its highest version) or saved_models/NAME/VERSION,"
+                + " e.g. saved_models/fashion-mnist; samples through its signatures (its sampler"
+                + " kind, the compiled loop).")
+    Path model;
+
     Path path() {
-      return run != null ? run : checkpoint;
+      return run != null ? run : checkpoint != null ? checkpoint : model;
     }
   }
 
@@ -101,6 +113,14 @@ final class SampleCommand implements Callable<Integer> {
   Integer columns;
 
   @Option(
+      names = "--scale",
+      description =
+          "Upscale factor of the grid and the strip (nearest neighbour; default: the smallest that"
+              + " makes a cell at least 56 pixels, 2 for 28x28). Files of --out-dir keep the"
+              + " model's size.")
+  Integer scale;
+
+  @Option(
       names = "--strip",
       description = "Also write a progress strip of predicted x0 (one row per image).")
   Path strip;
@@ -141,6 +161,9 @@ final class SampleCommand implements Callable<Integer> {
     if (count < 1) {
       throw new IllegalArgumentException("--n must be >= 1, got " + count);
     }
+    if (scale != null && (scale < 1 || scale > 64)) {
+      throw new IllegalArgumentException("--scale must be in [1, 64], got " + scale);
+    }
     boolean host =
         switch (loop.trim().toLowerCase(java.util.Locale.ROOT)) {
           case "compiled" -> false;
@@ -158,6 +181,10 @@ final class SampleCommand implements Callable<Integer> {
                   "unknown --weights '" + weights + "'; valid: ema, raw");
         };
     Path path = source.path();
+    PrintWriter log = spec.commandLine().getOut();
+    if (source.model != null) {
+      return sampleExport(path, log);
+    }
     if (!Files.exists(path)) {
       throw new IllegalArgumentException(
           path + " does not exist; give a run folder (runs/...) or a checkpoint");
@@ -167,7 +194,6 @@ final class SampleCommand implements Callable<Integer> {
     Requests requests = requests(trained);
     Sampler chosen = sampler.build(trained.noiseSchedule().timesteps());
     int stripColumns = strip == null ? 0 : stripSteps;
-    PrintWriter log = spec.commandLine().getOut();
     try (ImageSampler images =
         ImageSampler.open(
             path,
@@ -197,43 +223,91 @@ final class SampleCommand implements Callable<Integer> {
         result = images.sample(requests.seeds, requests.labels, requests.guidance, i -> {});
       }
       double seconds = (System.nanoTime() - start) / 1e9;
-      UNetConfig config = trained.model();
-      int s = config.imageSize();
-      int c = config.channels();
-      int total = requests.seeds.length;
-      boolean rows = config.conditional();
-      SampleGrid grid =
-          rows
-              ? SampleGrid.of(result.pixels(), total, s, s, c, count)
-              : columns == null
-                  ? SampleGrid.square(result.pixels(), total, s, s, c)
-                  : SampleGrid.of(result.pixels(), total, s, s, c, columns);
-      grid.writePng(out);
-      if (outDir != null) {
-        int per = s * s * c;
-        for (int i = 0; i < total; i++) {
-          float[] one = java.util.Arrays.copyOfRange(result.pixels(), i * per, (i + 1) * per);
-          String name =
-              (rows ? "class-" + requests.labels[i] + "-" : "")
-                  + "seed-"
-                  + requests.seeds[i]
-                  + ".png";
-          SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve(name));
-        }
-      }
-      result.snapshots().ifPresent(snapshots -> writeStrip(snapshots, total, s, c));
-      log.printf(
-          "sampled %d images%s in %.2f s (%.3f s per step, %s loop)%nwrote %s%s%s%n",
-          total,
-          rows ? ", one row per class, guidance " + requests.guidance[0] : "",
-          seconds,
-          seconds / images.plan().steps(),
-          host ? "host" : "compiled",
-          out,
-          outDir != null ? "\nwrote " + outDir + "/" : "",
-          result.snapshots().isPresent() ? "\nwrote " + strip : "");
+      writeImages(trained, requests, result.pixels());
+      result
+          .snapshots()
+          .ifPresent(snapshots -> writeStrip(snapshots, requests.seeds.length, trained));
+      report(log, requests, seconds, images.plan().steps(), host ? "host" : "compiled");
     }
     return 0;
+  }
+
+  /** {@code --model}: samples through an export's signatures. */
+  private int sampleExport(Path path, PrintWriter log) {
+    if (strip != null || !loop.trim().equalsIgnoreCase("compiled")) {
+      throw new IllegalArgumentException(
+          "--strip and --loop host need a run (--run or --checkpoint); an export samples with its"
+              + " compiled loop");
+    }
+    ModelSource export = ModelSource.export(path);
+    TrainConfig trained = export.config();
+    Requests requests = requests(trained);
+    boolean samplerGiven = spec.commandLine().getParseResult().hasMatchedOption("--sampler");
+    Sampler chosen =
+        samplerGiven
+            ? sampler.build(trained.noiseSchedule().timesteps())
+            : sampler
+                .withKind(export.exportSamplerKind())
+                .build(trained.noiseSchedule().timesteps());
+    try (ImageGenerator generator = export.open(chosen)) {
+      log.printf("model: %s%nsampler: %s%n", export.description(), generator.samplerName());
+      log.flush();
+      long start = System.nanoTime();
+      float[] pixels = generator.generate(requests.seeds, requests.labels, requests.guidance);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      writeImages(trained, requests, pixels);
+      report(log, requests, seconds, generator.steps(), "compiled");
+    }
+    return 0;
+  }
+
+  private void report(PrintWriter log, Requests requests, double seconds, int steps, String how) {
+    log.printf(
+        "sampled %d images%s in %.2f s (%.3f s per step, %s loop)%nwrote %s%s%s%n",
+        requests.seeds.length,
+        requests.labels.length > 0 ? ", one row per class, guidance " + requests.guidance[0] : "",
+        seconds,
+        seconds / steps,
+        how,
+        out,
+        outDir != null ? "\nwrote " + outDir + "/" : "",
+        strip != null ? "\nwrote " + strip : "");
+  }
+
+  /** The grid (and, with --out-dir, one PNG per image). */
+  private void writeImages(TrainConfig trained, Requests requests, float[] pixels) {
+    UNetConfig config = trained.model();
+    int s = config.imageSize();
+    int c = config.channels();
+    int total = requests.seeds.length;
+    boolean rows = config.conditional();
+    List<String> labels = new java.util.ArrayList<>();
+    if (rows) {
+      List<String> names = trained.conditioning().classNames();
+      for (int i = 0; i < total; i += count) {
+        int label = requests.labels[i];
+        labels.add(label < names.size() ? names.get(label) : "class " + label);
+      }
+    }
+    int gridColumns = rows ? count : columns != null ? columns : (int) Math.ceil(Math.sqrt(total));
+    SampleGrid.of(pixels, total, s, s, c, gridColumns, factor(s), labels).writePng(out);
+    if (outDir != null) {
+      int per = s * s * c;
+      for (int i = 0; i < total; i++) {
+        float[] one = java.util.Arrays.copyOfRange(pixels, i * per, (i + 1) * per);
+        String name =
+            (rows ? "class-" + requests.labels[i] + "-" : "")
+                + "seed-"
+                + requests.seeds[i]
+                + ".png";
+        SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve(name));
+      }
+    }
+  }
+
+  /** The grid's upscale factor: --scale, or a cell of at least 56 pixels. */
+  private int factor(int imageSize) {
+    return scale != null ? scale : SampleGrid.defaultScale(imageSize);
   }
 
   /** One seed (and label and guidance scale) per image. */
@@ -281,7 +355,9 @@ final class SampleCommand implements Callable<Integer> {
   }
 
   /** Rows = images, columns = x0 snapshots over the loop. */
-  private void writeStrip(float[] snapshots, int n, int s, int c) {
+  private void writeStrip(float[] snapshots, int n, TrainConfig trained) {
+    int s = trained.model().imageSize();
+    int c = trained.model().channels();
     int k = stripSteps;
     int per = s * s * c;
     float[] reordered = new float[snapshots.length];
@@ -290,6 +366,6 @@ final class SampleCommand implements Callable<Integer> {
         System.arraycopy(snapshots, (j * n + i) * per, reordered, (i * k + j) * per, per);
       }
     }
-    SampleGrid.of(reordered, n * k, s, s, c, k).writePng(strip);
+    SampleGrid.of(reordered, n * k, s, s, c, k, factor(s), List.of()).writePng(strip);
   }
 }

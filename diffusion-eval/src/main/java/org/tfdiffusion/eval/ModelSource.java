@@ -174,6 +174,18 @@ public final class ModelSource {
   }
 
   /**
+   * The sampler kind an export's signatures sample with.
+   *
+   * @throws IllegalStateException for a run (any kind samples a run)
+   */
+  public SamplerKind exportSamplerKind() {
+    if (!export) {
+      throw new IllegalStateException("a run samples with any sampler kind");
+    }
+    return kindOfPlanName(exportSampler);
+  }
+
+  /**
    * Refuses models the Fashion-MNIST classifier cannot judge.
    *
    * @throws IllegalArgumentException naming the model's shape when it is not 28×28×1
@@ -292,6 +304,17 @@ public final class ModelSource {
           max,
           exportKind.configName(),
           plan.steps());
+      String exportGuard =
+          exportSampler.contains(", x0=")
+              ? exportSampler.substring(exportSampler.indexOf(", x0=") + 5).replaceAll("[,)].*", "")
+              : "none";
+      checkArgument(
+          exportGuard.equals(plan.x0Guard().toString()),
+          "this export's x0 guard is %s (fixed when it was exported), asked for %s; pass"
+              + " --x0-guard %s, or export again with the guard you want",
+          exportGuard,
+          plan.x0Guard(),
+          exportGuard);
       this.plan = plan;
       this.runtimeSteps = !plan.name().equals(exportSampler);
       this.eta = sampler instanceof DdimSampler d ? d.eta() : null;

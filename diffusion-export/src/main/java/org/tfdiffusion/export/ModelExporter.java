@@ -2,8 +2,6 @@ package org.tfdiffusion.export;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -38,6 +36,7 @@ import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainedModel;
 
@@ -363,9 +362,7 @@ public final class ModelExporter {
     meta.put("config", model.config());
     Path extra = dir.resolve("assets.extra");
     Files.createDirectories(extra);
-    new ObjectMapper()
-        .enable(SerializationFeature.INDENT_OUTPUT)
-        .writeValue(extra.resolve(METADATA).toFile(), meta);
+    RunDirectory.json().writeValue(extra.resolve(METADATA).toFile(), meta);
   }
 
   /**

@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import org.tfdiffusion.diffusion.LossWeighting;
 
 /**
  * The folder of a training run:
@@ -31,9 +32,17 @@ public final class RunDirectory {
     this.config = config;
   }
 
+  /**
+   * {@link LossWeighting} in config.json: its kind and γ (derived flags are neither written nor
+   * read).
+   */
+  @com.fasterxml.jackson.annotation.JsonIgnoreProperties({"uniform"})
+  private abstract static class LossWeightingJson {}
+
   /** The JSON mapper for config.json and state.json (records, pretty-printed, strict). */
   public static ObjectMapper json() {
     return new ObjectMapper()
+        .addMixIn(LossWeighting.class, LossWeightingJson.class)
         .enable(SerializationFeature.INDENT_OUTPUT)
         .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
         .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);

@@ -20,34 +20,87 @@ public record SampleGrid(byte[] pixels, int height, int width, int channels) {
   /** The border between images, in pixels. */
   public static final int BORDER = 2;
 
+  /** The smallest cell, in pixels, that {@link #defaultScale} upscales images to. */
+  public static final int MIN_CELL = 56;
+
   /**
-   * Lays out {@code count} images in {@code columns} columns.
+   * Lays out {@code count} images in {@code columns} columns at their own size.
    *
    * @param images values in [0, 1], [count, h, w, c] row-major
    */
   public static SampleGrid of(float[] images, int count, int h, int w, int c, int columns) {
+    return of(images, count, h, w, c, columns, 1, java.util.List.of());
+  }
+
+  /** The upscale factor that makes a cell of an h-pixel image at least {@link #MIN_CELL} pixels. */
+  public static int defaultScale(int h) {
+    return Math.max(1, (MIN_CELL + h - 1) / h);
+  }
+
+  /**
+   * Lays out {@code count} images in {@code columns} columns, each pixel drawn as a {@code scale} ×
+   * {@code scale} block (nearest neighbour), with {@code rowLabels} (one per grid row, or none)
+   * written left of the rows on the grid's black background.
+   *
+   * @param images values in [0, 1], [count, h, w, c] row-major
+   */
+  public static SampleGrid of(
+      float[] images,
+      int count,
+      int h,
+      int w,
+      int c,
+      int columns,
+      int scale,
+      java.util.List<String> rowLabels) {
     checkArgument(c == 1 || c == 3, "a grid needs 1 or 3 channels, got %s", c);
     checkArgument(images.length == count * h * w * c, "expected %s values", count * h * w * c);
     checkArgument(columns >= 1, "columns must be >= 1");
+    checkArgument(scale >= 1 && scale <= 64, "--scale must be in [1, 64], got %s", scale);
     int rows = (count + columns - 1) / columns;
-    int gridH = rows * h + (rows + 1) * BORDER;
-    int gridW = columns * w + (columns + 1) * BORDER;
+    checkArgument(
+        rowLabels.isEmpty() || rowLabels.size() == rows,
+        "%s row labels for a grid of %s rows",
+        rowLabels.size(),
+        rows);
+    int cellH = h * scale;
+    int cellW = w * scale;
+    int fontScale = Math.max(1, Math.min(scale, cellH / (2 * BitmapFont.HEIGHT)));
+    int labelWidth = 0;
+    for (String label : rowLabels) {
+      labelWidth = Math.max(labelWidth, BitmapFont.width(label, fontScale));
+    }
+    int margin = labelWidth > 0 ? labelWidth + 2 * LABEL_PAD * fontScale : 0;
+    int gridH = rows * cellH + (rows + 1) * BORDER;
+    int gridW = margin + columns * cellW + (columns + 1) * BORDER;
     byte[] out = new byte[gridH * gridW * c];
     for (int i = 0; i < count; i++) {
-      int top = BORDER + (i / columns) * (h + BORDER);
-      int left = BORDER + (i % columns) * (w + BORDER);
-      for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
+      int top = BORDER + (i / columns) * (cellH + BORDER);
+      int left = margin + BORDER + (i % columns) * (cellW + BORDER);
+      for (int y = 0; y < cellH; y++) {
+        for (int x = 0; x < cellW; x++) {
           for (int k = 0; k < c; k++) {
-            float v = images[((i * h + y) * w + x) * c + k];
+            float v = images[((i * h + y / scale) * w + x / scale) * c + k];
             int b = Math.round(Math.max(0f, Math.min(1f, v)) * 255f);
             out[((top + y) * gridW + left + x) * c + k] = (byte) b;
           }
         }
       }
     }
+    for (int r = 0; r < rowLabels.size(); r++) {
+      String label = rowLabels.get(r);
+      int top = BORDER + r * (cellH + BORDER) + (cellH - BitmapFont.HEIGHT * fontScale) / 2;
+      int left = margin - LABEL_PAD * fontScale - BitmapFont.width(label, fontScale);
+      BitmapFont.draw(out, gridH, gridW, c, label, left, top, fontScale, (byte) LABEL_VALUE);
+    }
     return new SampleGrid(out, gridH, gridW, c);
   }
+
+  /** Space left and right of a row label, in font pixels. */
+  private static final int LABEL_PAD = 3;
+
+  /** The labels' gray level. */
+  private static final int LABEL_VALUE = 230;
 
   /** A square-ish grid: ⌈√count⌉ columns. */
   public static SampleGrid square(float[] images, int count, int h, int w, int c) {

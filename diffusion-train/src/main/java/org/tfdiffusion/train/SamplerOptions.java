@@ -91,6 +91,22 @@ public final class SamplerOptions {
     return X0Guard.clip(clipX0 == null ? 0 : clipX0);
   }
 
+  /** These options with another sampler kind (the other settings kept). */
+  public SamplerOptions withKind(SamplerKind kind) {
+    SamplerOptions copy = new SamplerOptions();
+    copy.sampler = kind.configName();
+    copy.steps = steps;
+    copy.eta = eta;
+    copy.spacing = spacing;
+    copy.stepsOffset = stepsOffset;
+    copy.clipX0 = clipX0;
+    copy.x0Guard = x0Guard;
+    copy.finalAlpha = finalAlpha;
+    copy.order = order;
+    copy.variance = variance;
+    return copy;
+  }
+
   /** The sampler kind. */
   public SamplerKind kind() {
     return SamplerKind.lookup(sampler);

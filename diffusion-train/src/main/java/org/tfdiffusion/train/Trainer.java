@@ -579,7 +579,23 @@ public final class Trainer {
       try (Result r = BigStack.call(runner::run)) {
         float[] images = TensorIO.toFloats(r.get(0));
         int s = model.imageSize();
-        SampleGrid grid = SampleGrid.of(images, seeds.length, s, s, model.channels(), columns);
+        java.util.List<String> rowNames = new java.util.ArrayList<>();
+        if (model.conditional()) {
+          java.util.List<String> names = config.conditioning().classNames();
+          for (int row = 0; row < seeds.length / columns; row++) {
+            rowNames.add(row < names.size() ? names.get(row) : "class " + row);
+          }
+        }
+        SampleGrid grid =
+            SampleGrid.of(
+                images,
+                seeds.length,
+                s,
+                s,
+                model.channels(),
+                columns,
+                SampleGrid.defaultScale(s),
+                rowNames);
         Path file = run.samplesDir().resolve(String.format("step-%06d.png", step));
         grid.writePng(file);
         graph.tensorBoard.image(

@@ -497,6 +497,8 @@ function showImages(answer, settings, millis) {
     label.textContent = `seed ${seed}`;
     const download = document.createElement('a');
     download.href = src;
+    // replaced by an upscaled copy once decoded: a 28-pixel image is hard to look at
+    img.addEventListener('load', () => { download.href = upscaledPng([img], null); }, {once: true});
     download.download = fileName(settings, seed);
     download.textContent = 'PNG ↓';
     download.title = 'Download this image';
@@ -505,12 +507,71 @@ function showImages(answer, settings, millis) {
     grid.append(figure);
   });
   $('gen-empty').hidden = true;
+  addGridDownload(info, settings);
+}
+
+/** Cells of downloaded PNGs are at least this many pixels (nearest-neighbour upscaling). */
+const DOWNLOAD_MIN_CELL = 56;
+
+/**
+ * One PNG (a data URL) of the given decoded images side by side, each upscaled to at least
+ * DOWNLOAD_MIN_CELL pixels, with `label` (if any) written left of them.
+ */
+function upscaledPng(images, label) {
+  const h = images[0].naturalHeight;
+  const w = images[0].naturalWidth;
+  const scale = Math.max(1, Math.ceil(DOWNLOAD_MIN_CELL / h));
+  const border = 2;
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d');
+  const font = `${Math.max(10, Math.round(h * scale / 4))}px sans-serif`;
+  ctx.font = font;
+  const margin = label ? Math.ceil(ctx.measureText(label).width) + 12 : 0;
+  const single = images.length === 1 && !label;
+  canvas.width = single ? w * scale : margin + images.length * (w * scale + border) + border;
+  canvas.height = single ? h * scale : h * scale + 2 * border;
+  ctx.fillStyle = '#000';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = false;
+  images.forEach((img, i) => {
+    const x = single ? 0 : margin + border + i * (w * scale + border);
+    ctx.drawImage(img, x, single ? 0 : border, w * scale, h * scale);
+  });
+  if (label) {
+    ctx.font = font;
+    ctx.fillStyle = '#e6e6e6';
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(label, margin - 6, canvas.height / 2);
+  }
+  return canvas.toDataURL('image/png');
+}
+
+/** A "grid PNG" link in the result line: every image of the answer in one labelled row. */
+function addGridDownload(info, settings) {
+  const images = [...$('results').querySelectorAll('img')];
+  if (images.length < 2) return;
+  const link = document.createElement('a');
+  link.id = 'grid-download';
+  link.textContent = 'grid PNG ↓';
+  link.title = 'Download all images as one upscaled grid';
+  link.download = fileName(settings, 'all');
+  link.href = '#';
+  link.addEventListener('click', (event) => {
+    if (!images.every((img) => img.complete && img.naturalWidth > 0)) {
+      event.preventDefault();
+      return;
+    }
+    const label = settings.class != null && settings.class !== UNCONDITIONAL ? String(settings.class) : null;
+    link.href = upscaledPng(images, label);
+  });
+  info.append(' · ', link);
 }
 
 function fileName(settings, seed) {
   const parts = [settings.model, `v${settings.version}`];
   if (settings.class != null) parts.push(String(settings.class).replace(/[^A-Za-z0-9_-]+/g, '-'));
-  parts.push(`seed${seed}`);
+  parts.push(seed === 'all' ? 'grid' : `seed${seed}`);
   return parts.join('-') + '.png';
 }
 

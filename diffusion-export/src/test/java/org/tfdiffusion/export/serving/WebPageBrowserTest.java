@@ -286,7 +286,36 @@ class WebPageBrowserTest {
         .contains("fashion v1", "Trouser", "guidance 3", "4 steps");
     WebElement download = driver.findElement(By.cssSelector("#results figure a[download]"));
     assertThat(download.getAttribute("download")).isEqualTo("fashion-v1-Trouser-seed1.png");
-    assertThat(download.getAttribute("href")).isEqualTo(first.get(0));
+    // the download is the same image upscaled (nearest neighbour) to a cell of at least 56 pixels
+    waitFor("the upscaled download", () -> !download.getAttribute("href").equals(first.get(0)));
+    @SuppressWarnings("unchecked")
+    List<Long> sizes =
+        (List<Long>)
+            ((org.openqa.selenium.JavascriptExecutor) driver)
+                .executeAsyncScript(
+                    "const done = arguments[arguments.length - 1];"
+                        + " const a = new Image(); a.onload = () => {"
+                        + " const b = document.querySelector('#results img');"
+                        + " const c = document.createElement('canvas');"
+                        + " c.width = a.naturalWidth; c.height = a.naturalHeight;"
+                        + " const g = c.getContext('2d'); g.drawImage(a, 0, 0);"
+                        + " const up = g.getImageData(0, 0, c.width, c.height).data;"
+                        + " const d = document.createElement('canvas');"
+                        + " d.width = b.naturalWidth; d.height = b.naturalHeight;"
+                        + " const h = d.getContext('2d'); h.drawImage(b, 0, 0);"
+                        + " const orig = h.getImageData(0, 0, d.width, d.height).data;"
+                        + " const s = a.naturalWidth / b.naturalWidth; let bad = 0;"
+                        + " for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++)"
+                        + " if (up[(y * c.width + x) * 4] !== orig[(Math.floor(y / s) * d.width"
+                        + " + Math.floor(x / s)) * 4]) bad++;"
+                        + " done([a.naturalWidth, a.naturalHeight, b.naturalWidth, bad]); };"
+                        + " a.src = arguments[0];",
+                    download.getAttribute("href"));
+    assertThat(sizes.get(1)).as("downloaded height").isGreaterThanOrEqualTo(56L);
+    assertThat(sizes.get(0) % sizes.get(2)).as("an integer upscale").isZero();
+    assertThat(sizes.get(3)).as("pixels that differ from the nearest source pixel").isZero();
+    WebElement grid = byId("grid-download");
+    assertThat(grid.getAttribute("download")).isEqualTo("fashion-v1-Trouser-grid.png");
     String link = driver.getCurrentUrl();
     assertThat(link)
         .contains("view=generate", "model=fashion", "version=1", "class=Trouser", "seeds=1,2")
