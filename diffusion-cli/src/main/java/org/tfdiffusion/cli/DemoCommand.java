@@ -1,6 +1,7 @@
 package org.tfdiffusion.cli;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -103,10 +104,22 @@ final class DemoCommand implements Callable<Integer> {
               () -> {});
       out.printf(
           "  exported:     %s (version %d, %s, EMA weights)%n"
-              + "  serve it:     ./tfdiffusion serve --base %s   (TensorFlow Serving's REST API"
-              + " on port 8501)%n"
-              + "  sample it:    ./tfdiffusion sample --run %s --class Trouser,Bag --guidance 3%n",
-          exported.directory(), exported.version(), exported.plan().name(), base, dir);
+              + "  web page:     ./tfdiffusion serve --base %s --runs %s   then open"
+              + " http://127.0.0.1:8501/%n"
+              + "  sample it:    ./tfdiffusion sample --run %s --class Trouser,Bag%n",
+          exported.directory(),
+          exported.version(),
+          exported.plan().name(),
+          base,
+          dir.getParent() != null ? dir.getParent() : Path.of("."),
+          dir);
+    }
+    Path shipped = Path.of("saved_models", "fashion-mnist");
+    if (Files.isDirectory(shipped)) {
+      out.printf(
+          "  pretrained:   ./tfdiffusion sample --model %s   (a longer-trained Fashion-MNIST"
+              + " model that ships in %s; see its README.md)%n",
+          shipped, shipped);
     }
     return 0;
   }

@@ -47,6 +47,13 @@ public final class ExportCommand implements Callable<Integer> {
       description = "ema or raw (default: ${DEFAULT-VALUE}).")
   String weights;
 
+  @Option(
+      names = "--guidance",
+      description =
+          "Class-conditional models: the export's default guidance scale, which the web page and"
+              + " sample --model start from (default: the run's).")
+  Double guidance;
+
   @Mixin SamplerOptions sampler;
 
   @Override
@@ -79,6 +86,7 @@ public final class ExportCommand implements Callable<Integer> {
             sampler.build(timesteps),
             sampler.kind(),
             n -> sampler.build(timesteps, n),
+            guidance,
             () -> {});
     out.printf(
         "exported %s version %d (%s, %s) in %.1f s%n  %s%n  serve it: ./tfdiffusion serve --base %s%n",

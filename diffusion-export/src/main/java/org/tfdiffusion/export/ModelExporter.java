@@ -101,6 +101,28 @@ public final class ModelExporter {
       SamplerKind kind,
       IntFunction<Sampler> plans,
       Runnable beforeRename) {
+    return export(run, name, base, weights, sampler, kind, plans, null, beforeRename);
+  }
+
+  /**
+   * Exports a run, with {@code defaultGuidance} (when not null) as the export's default guidance
+   * scale instead of the run's (its metadata and config; the web page and {@code sample --model}
+   * start from it).
+   */
+  public static Exported export(
+      Path run,
+      String name,
+      Path base,
+      TrainedModel.Weights weights,
+      Sampler sampler,
+      SamplerKind kind,
+      IntFunction<Sampler> plans,
+      Double defaultGuidance,
+      Runnable beforeRename) {
+    checkArgument(
+        defaultGuidance == null || (defaultGuidance >= 0 && Double.isFinite(defaultGuidance)),
+        "--guidance must be >= 0, got %s",
+        defaultGuidance);
     checkArgument(
         name.matches("[A-Za-z0-9][A-Za-z0-9_.-]*"),
         "model name '%s' must be letters, digits, '_', '.' or '-' (it becomes a folder and a URL part)",
@@ -125,7 +147,7 @@ public final class ModelExporter {
           SavedModelBundle.exporter(temp.toString()).withSession(model.session());
       signatures.forEach(exporter::withSignature);
       exporter.export();
-      writeMetadata(temp, model, plan[0], kind, name);
+      writeMetadata(temp, model, plan[0], kind, name, defaultGuidance);
       beforeRename.run();
       int version = moveIntoPlace(temp, modelDir);
       writeModelsConfig(base);
@@ -339,8 +361,20 @@ public final class ModelExporter {
   }
 
   private static void writeMetadata(
-      Path dir, TrainedModel model, SamplingPlan plan, SamplerKind kind, String name)
+      Path dir,
+      TrainedModel model,
+      SamplingPlan plan,
+      SamplerKind kind,
+      String name,
+      Double defaultGuidance)
       throws IOException {
+    TrainConfig config = model.config();
+    if (defaultGuidance != null && config.conditioning().enabled()) {
+      TrainConfig.Conditioning c = config.conditioning();
+      config =
+          config.withConditioning(
+              new TrainConfig.Conditioning(true, c.pUncond(), defaultGuidance, c.classNames()));
+    }
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("name", name);
     meta.put("exported_at", Instant.now().toString());
@@ -352,14 +386,14 @@ public final class ModelExporter {
     meta.put("sampler_kind", kind.configName());
     meta.put("max_steps", maxSampleSteps(kind, model.config().noiseSchedule().timesteps()));
     meta.put("class_names", model.config().conditioning().classNames());
-    meta.put("default_guidance", model.config().conditioning().guidance());
+    meta.put("default_guidance", config.conditioning().guidance());
     meta.put(
         "image_shape",
         List.of(
             model.config().model().imageSize(),
             model.config().model().imageSize(),
             model.config().model().channels()));
-    meta.put("config", model.config());
+    meta.put("config", config);
     Path extra = dir.resolve("assets.extra");
     Files.createDirectories(extra);
     RunDirectory.json().writeValue(extra.resolve(METADATA).toFile(), meta);

@@ -137,13 +137,23 @@ async function applyHash() {
 // ---------------------------------------------------------------------------------------------
 // Generate: models and versions
 
+/** The pretrained model that ships in saved_models/, offered first. */
+const SHIPPED_MODEL = 'fashion-mnist';
+
 async function loadModels() {
   const listing = await getJson('/v1/models');
-  state.models = listing.models || [];
+  const all = listing.models || [];
+  // only tfdiffusion exports generate images (a classifier or another SavedModel does not);
+  // the shipped pretrained model comes first
+  const generates = (m) => m.versions.some((v) => v.tfdiffusion);
+  state.models = all.filter(generates).sort((a, b) =>
+      (b.name === SHIPPED_MODEL) - (a.name === SHIPPED_MODEL) || a.name.localeCompare(b.name));
   state.maxBatch = listing.max_batch || state.maxBatch;
   $('count').max = state.maxBatch;
-  const names = state.models.map((m) => m.name);
-  $('server-info').textContent = `${names.length} model${names.length === 1 ? '' : 's'} · ` +
+  const others = all.length - state.models.length;
+  $('server-info').textContent =
+      `${state.models.length} generator${state.models.length === 1 ? '' : 's'}` +
+      (others > 0 ? ` (+${others} other model${others === 1 ? '' : 's'})` : '') + ' · ' +
       `up to ${state.maxBatch} images per request`;
   fillSelect($('model'), state.models.map((m) => [m.name, m.name]));
   if (state.models.length === 0) {
