@@ -10,21 +10,21 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.tfdiffusion.eval.ImageGenerator;
 import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.train.ImageSampler;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainedModel;
 
 /**
  * Generates images from a trained model: a run folder (its latest checkpoint, EMA weights), a
  * checkpoint folder, or an export ({@code saved_models/NAME} or {@code saved_models/NAME/VERSION}).
- * Runs sample with DPM-Solver++ on this machine's fastest float32 kernels; exports sample through
- * their own signatures, as TensorFlow Serving would.
+ * Both sample with DPM-Solver++ on this machine's fastest float32 kernels (an export's weights are
+ * loaded into this process's own sampling graph).
  *
  * <pre>{@code
  * try (Generator generator = Generator.open(Path.of("saved_models/fashion-mnist"))) {
@@ -41,7 +41,7 @@ public final class Generator implements AutoCloseable {
   private static final int DEFAULT_STEPS = 20;
 
   private final ModelSource source;
-  private final Map<Integer, ImageGenerator> bySteps = new HashMap<>();
+  private final Map<Integer, ImageSampler> bySteps = new HashMap<>();
   private boolean closed;
 
   private Generator(ModelSource source) {
@@ -119,7 +119,7 @@ public final class Generator implements AutoCloseable {
           "this model is unconditional: it takes no class or guidance");
     }
     int steps = request.steps().orElse(DEFAULT_STEPS);
-    float[] pixels = generator(steps).generate(seeds, labels, guidance);
+    float[] pixels = sampler(steps).sample(seeds, labels, guidance, i -> {}).pixels();
     int size = model.imageSize() * model.imageSize() * model.channels();
     List<GeneratedImage> out = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
@@ -139,10 +139,9 @@ public final class Generator implements AutoCloseable {
     return source.config();
   }
 
-  private ImageGenerator generator(int steps) {
-    ImageGenerator g = bySteps.get(steps);
-    if (g == null) {
-      SamplerKind kind = source.isExport() ? source.exportSamplerKind() : SamplerKind.DPMPP;
+  private ImageSampler sampler(int steps) {
+    ImageSampler sampler = bySteps.get(steps);
+    if (sampler == null) {
       int timesteps = config().noiseSchedule().timesteps();
       checkArgument(
           steps <= timesteps,
@@ -151,17 +150,17 @@ public final class Generator implements AutoCloseable {
           timesteps);
       SessionOptions options =
           SessionOptions.sampling().withNativeConvolutions(ConvKernels.AUTO.resolve(false, false));
-      g = source.open(kind.create(steps, 0), options);
-      bySteps.put(steps, g);
+      sampler = source.sampler(SamplerKind.DPMPP.create(steps, 0), false, 0, options);
+      bySteps.put(steps, sampler);
     }
-    return g;
+    return sampler;
   }
 
   @Override
   public void close() {
     if (!closed) {
       closed = true;
-      bySteps.values().forEach(ImageGenerator::close);
+      bySteps.values().forEach(ImageSampler::close);
       bySteps.clear();
     }
   }

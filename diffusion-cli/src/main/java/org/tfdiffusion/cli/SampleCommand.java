@@ -1,7 +1,6 @@
 package org.tfdiffusion.cli;
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -9,14 +8,11 @@ import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
-import org.tfdiffusion.eval.ImageGenerator;
 import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
-import org.tfdiffusion.train.Checkpoints;
 import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.SampleGrid;
 import org.tfdiffusion.train.SamplerOptions;
 import org.tfdiffusion.train.TrainConfig;
@@ -60,8 +56,8 @@ final class SampleCommand implements Callable<Integer> {
         required = true,
         description =
             "An export: saved_models/NAME (its highest version) or saved_models/NAME/VERSION,"
-                + " e.g. saved_models/fashion-mnist; samples through its signatures (its sampler"
-                + " kind, the compiled loop).")
+                + " e.g. saved_models/fashion-mnist: its weights, with any sampler and this"
+                + " machine's kernels.")
     Path model;
 
     Path path() {
@@ -182,29 +178,21 @@ final class SampleCommand implements Callable<Integer> {
         };
     Path path = source.path();
     PrintWriter log = spec.commandLine().getOut();
-    if (source.model != null) {
-      return sampleExport(path, log);
-    }
-    if (!Files.exists(path)) {
-      throw new IllegalArgumentException(
-          path + " does not exist; give a run folder (runs/...) or a checkpoint");
-    }
-    TrainConfig trained =
-        RunDirectory.open(Checkpoints.resolve(path).dir().getParent().getParent()).config();
+    ModelSource model =
+        source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
+    TrainConfig trained = model.config();
     Requests requests = requests(trained);
     Sampler chosen = sampler.build(trained.noiseSchedule().timesteps());
     int stripColumns = strip == null ? 0 : stripSteps;
+    if (strip != null && host) {
+      throw new IllegalArgumentException("--strip needs the compiled loop");
+    }
     try (ImageSampler images =
-        ImageSampler.open(
-            path,
-            which,
+        model.sampler(
             chosen,
             host,
             host ? 0 : stripColumns,
             runtime.apply(SessionOptions.sampling().withXla(xla)))) {
-      if (strip != null && host) {
-        throw new IllegalArgumentException("--strip needs the compiled loop");
-      }
       log.printf("model: %s%nsampler: %s%n", images.model().describe(), images.plan().name());
       log.flush();
       long start = System.nanoTime();
@@ -228,35 +216,6 @@ final class SampleCommand implements Callable<Integer> {
           .snapshots()
           .ifPresent(snapshots -> writeStrip(snapshots, requests.seeds.length, trained));
       report(log, requests, seconds, images.plan().steps(), host ? "host" : "compiled");
-    }
-    return 0;
-  }
-
-  /** {@code --model}: samples through an export's signatures. */
-  private int sampleExport(Path path, PrintWriter log) {
-    if (strip != null || !loop.trim().equalsIgnoreCase("compiled")) {
-      throw new IllegalArgumentException(
-          "--strip and --loop host need a run (--run or --checkpoint); an export samples with its"
-              + " compiled loop");
-    }
-    ModelSource export = ModelSource.export(path);
-    TrainConfig trained = export.config();
-    Requests requests = requests(trained);
-    boolean samplerGiven = spec.commandLine().getParseResult().hasMatchedOption("--sampler");
-    Sampler chosen =
-        samplerGiven
-            ? sampler.build(trained.noiseSchedule().timesteps())
-            : sampler
-                .withKind(export.exportSamplerKind())
-                .build(trained.noiseSchedule().timesteps());
-    try (ImageGenerator generator = export.open(chosen)) {
-      log.printf("model: %s%nsampler: %s%n", export.description(), generator.samplerName());
-      log.flush();
-      long start = System.nanoTime();
-      float[] pixels = generator.generate(requests.seeds, requests.labels, requests.guidance);
-      double seconds = (System.nanoTime() - start) / 1e9;
-      writeImages(trained, requests, pixels);
-      report(log, requests, seconds, generator.steps(), "compiled");
     }
     return 0;
   }

@@ -49,6 +49,7 @@ public final class ModelSource {
   private final TrainedModel.Weights weights;
   private final boolean export;
   private final String exportSampler;
+  private final long step;
 
   private ModelSource(
       TrainConfig config,
@@ -58,7 +59,8 @@ public final class ModelSource {
       Path path,
       TrainedModel.Weights weights,
       boolean export,
-      String exportSampler) {
+      String exportSampler,
+      long step) {
     this.config = config;
     this.description = description;
     this.evalDir = evalDir;
@@ -67,6 +69,7 @@ public final class ModelSource {
     this.weights = weights;
     this.export = export;
     this.exportSampler = exportSampler;
+    this.step = step;
   }
 
   /**
@@ -89,7 +92,15 @@ public final class ModelSource {
     String tag =
         "step" + checkpoint.state().step() + (weights == TrainedModel.Weights.RAW ? "-raw" : "");
     return new ModelSource(
-        config, what, runDir.resolve("eval"), tag, checkpoint.dir(), weights, false, null);
+        config,
+        what,
+        runDir.resolve("eval"),
+        tag,
+        checkpoint.dir(),
+        weights,
+        false,
+        null,
+        checkpoint.state().step());
   }
 
   /**
@@ -143,9 +154,12 @@ public final class ModelSource {
         versionDir.getParent().resolve("eval"),
         "v" + versionDir.getFileName(),
         versionDir,
-        TrainedModel.Weights.EMA,
+        meta.path("weights").asText("ema").equals("raw")
+            ? TrainedModel.Weights.RAW
+            : TrainedModel.Weights.EMA,
         true,
-        sampler);
+        sampler,
+        meta.path("training_step").asLong());
   }
 
   /** The model's training config (from config.json, or from the export's metadata). */
@@ -218,6 +232,18 @@ public final class ModelSource {
    */
   public ImageGenerator open(Sampler sampler) {
     return open(sampler, SessionOptions.sampling());
+  }
+
+  /**
+   * The model in a sampling graph of this process's own, for runs and exports alike: any sampler,
+   * the host or the compiled loop, this machine's kernels (an export's weights are loaded into it;
+   * its own signatures are not used).
+   */
+  public ImageSampler sampler(
+      Sampler sampler, boolean host, int snapshots, SessionOptions options) {
+    return export
+        ? ImageSampler.openExport(path, config, weights, step, sampler, host, snapshots, options)
+        : ImageSampler.open(path, weights, sampler, host, snapshots, options);
   }
 
   /** {@link #open(Sampler)} with the given runtime options (runs; exports run as exported). */

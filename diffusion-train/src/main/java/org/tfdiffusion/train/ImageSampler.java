@@ -33,9 +33,10 @@ import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
 
 /**
- * Images from a trained run: the model's weights restored from a checkpoint, the compiled sampling
- * loop (or the host loop) built over them, with classifier-free guidance for class-conditional
- * models. One seed per image; for conditional models a label and a guidance scale per image too.
+ * Images from a trained run or an export: the model's weights restored from a checkpoint (or the
+ * export's variables), the compiled sampling loop (or the host loop) built over them, with
+ * classifier-free guidance for class-conditional models. One seed per image; for conditional models
+ * a label and a guidance scale per image too.
  */
 public final class ImageSampler implements AutoCloseable {
   private final TrainedModel model;
@@ -52,18 +53,18 @@ public final class ImageSampler implements AutoCloseable {
   /** What one call returns: images in [0, 1] [N, H, W, C] and the optional x0 snapshots. */
   public record Images(float[] pixels, int count, Optional<float[]> snapshots) {}
 
+  /** How the model is loaded, with the sampler's ops added through the callback. */
+  @FunctionalInterface
+  private interface Loader {
+    TrainedModel load(java.util.function.Consumer<TrainedModel> build);
+  }
+
   private ImageSampler(
-      java.nio.file.Path path,
-      TrainedModel.Weights which,
-      Sampler sampler,
-      boolean host,
-      int snapshots,
-      SessionOptions options) {
+      Loader loader, Sampler sampler, boolean host, int snapshots, SessionOptions options) {
     this.host = host;
     this.snapshots = snapshots;
     SamplingPlan[] planHolder = new SamplingPlan[1];
-    this.model =
-        TrainedModel.load(path, which, options, m -> planHolder[0] = build(m, sampler, options));
+    this.model = loader.load(m -> planHolder[0] = build(m, sampler, options));
     this.plan = planHolder[0];
   }
 
@@ -80,7 +81,29 @@ public final class ImageSampler implements AutoCloseable {
       boolean host,
       int snapshots,
       SessionOptions options) {
-    return new ImageSampler(path, which, sampler, host, snapshots, options);
+    return new ImageSampler(
+        build -> TrainedModel.load(path, which, options, build), sampler, host, snapshots, options);
+  }
+
+  /**
+   * Loads an export's weights into a sampling graph of this process's own (any sampler, this
+   * machine's kernels), as {@link TrainedModel#loadExport}.
+   */
+  public static ImageSampler openExport(
+      java.nio.file.Path versionDir,
+      TrainConfig config,
+      TrainedModel.Weights which,
+      long step,
+      Sampler sampler,
+      boolean host,
+      int snapshots,
+      SessionOptions options) {
+    return new ImageSampler(
+        build -> TrainedModel.loadExport(versionDir, config, which, step, options, build),
+        sampler,
+        host,
+        snapshots,
+        options);
   }
 
   private SamplingPlan build(TrainedModel m, Sampler sampler, SessionOptions options) {

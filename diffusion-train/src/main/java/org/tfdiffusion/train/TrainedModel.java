@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -19,8 +20,9 @@ import org.tfdiffusion.nn.ParameterSpec;
 
 /**
  * A trained model loaded from a run: its config, and a graph holding one set of its weights (the
- * EMA weights by default, or the raw ones) restored from a checkpoint. Samplers, exports and
- * evaluations build on its graph and session.
+ * EMA weights by default, or the raw ones) restored from a checkpoint, or from an export's
+ * variables (which hold the one set the export was made with). Samplers, exports and evaluations
+ * build on its graph and session.
  */
 public final class TrainedModel implements AutoCloseable {
   /** Which weights of a checkpoint to use. */
@@ -43,7 +45,9 @@ public final class TrainedModel implements AutoCloseable {
   }
 
   private final TrainConfig config;
-  private final Checkpoints.Checkpoint checkpoint;
+  private final Optional<Checkpoints.Checkpoint> checkpoint;
+  private final long step;
+  private final String origin;
   private final Weights which;
   private final Graph graph;
   private final Ops tf;
@@ -52,12 +56,17 @@ public final class TrainedModel implements AutoCloseable {
 
   private TrainedModel(
       TrainConfig config,
-      Checkpoints.Checkpoint checkpoint,
+      Optional<Checkpoints.Checkpoint> checkpoint,
+      String variablesPrefix,
+      long step,
+      String origin,
       Weights which,
       SessionOptions options,
       java.util.function.Consumer<TrainedModel> build) {
     this.config = config;
     this.checkpoint = checkpoint;
+    this.step = step;
+    this.origin = origin;
     // an EMA of decay 0 is the weights themselves; such runs keep no ema/ copy
     this.which = which == Weights.EMA && !config.ema().keepsShadows() ? Weights.RAW : which;
     this.graph = new Graph();
@@ -71,15 +80,14 @@ public final class TrainedModel implements AutoCloseable {
     build.accept(this);
     this.session = new Session(graph, false, options.toConfigProto());
     try {
-      Checkpoints.restore(session, checkpoint);
+      session.restore(variablesPrefix);
     } catch (TensorFlowException | IllegalArgumentException | IllegalStateException e) {
       // TensorFlow reports a shape mismatch as TFInvalidArgumentException (an
       // IllegalArgumentException), a missing key as a TensorFlowException
       close();
       throw new IllegalArgumentException(
-          "checkpoint "
-              + checkpoint.dir()
-              + " does not match its run's config.json ("
+          origin
+              + " does not match its config ("
               + config.model().describe()
               + "): "
               + firstLine(e.getMessage()),
@@ -107,7 +115,48 @@ public final class TrainedModel implements AutoCloseable {
     Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
     Path runDir = checkpoint.dir().getParent().getParent();
     TrainConfig config = RunDirectory.open(runDir).config();
-    return new TrainedModel(config, checkpoint, which, options, build);
+    return new TrainedModel(
+        config,
+        Optional.of(checkpoint),
+        checkpoint.prefix(),
+        checkpoint.state().step(),
+        "checkpoint " + checkpoint.dir(),
+        which,
+        options,
+        build);
+  }
+
+  /**
+   * Loads the weights of an export (a SavedModel version folder written by the exporter) into a
+   * graph of this process's own, so that it samples with any sampler and this machine's kernels.
+   *
+   * @param versionDir {@code BASE/NAME/VERSION}
+   * @param config the export's training config (from its metadata)
+   * @param which the weights the export holds (its metadata's "weights")
+   * @param step the training step the weights are from
+   * @throws IllegalArgumentException when the export's variables do not match the config
+   */
+  public static TrainedModel loadExport(
+      Path versionDir,
+      TrainConfig config,
+      Weights which,
+      long step,
+      SessionOptions options,
+      java.util.function.Consumer<TrainedModel> build) {
+    Path variables = versionDir.resolve("variables");
+    checkArgument(
+        Files.isRegularFile(variables.resolve("variables.index")),
+        "%s has no variables/variables.index: not a complete SavedModel (still being copied?)",
+        versionDir);
+    return new TrainedModel(
+        config,
+        Optional.empty(),
+        variables.resolve("variables").toString(),
+        step,
+        "export " + versionDir,
+        which,
+        options,
+        build);
   }
 
   private static String firstLine(String message) {
@@ -123,8 +172,20 @@ public final class TrainedModel implements AutoCloseable {
     return config;
   }
 
+  /**
+   * The checkpoint the weights came from.
+   *
+   * @throws IllegalStateException for a model loaded from an export
+   */
   public Checkpoints.Checkpoint checkpoint() {
-    return checkpoint;
+    return checkpoint.orElseThrow(
+        () ->
+            new IllegalStateException(origin + " has no checkpoint: it was loaded from an export"));
+  }
+
+  /** The training step of the weights. */
+  public long step() {
+    return step;
   }
 
   /** The weights loaded: {@link Weights#RAW} where EMA was asked of a run with EMA decay 0. */
@@ -154,10 +215,7 @@ public final class TrainedModel implements AutoCloseable {
   public String describe() {
     return String.format(
         "%s, %s weights of step %d (%s)",
-        config.model().describe(),
-        which.name().toLowerCase(java.util.Locale.ROOT),
-        checkpoint.state().step(),
-        checkpoint.dir());
+        config.model().describe(), which.name().toLowerCase(java.util.Locale.ROOT), step, origin);
   }
 
   @Override
