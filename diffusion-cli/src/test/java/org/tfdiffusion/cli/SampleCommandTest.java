@@ -248,7 +248,9 @@ class SampleCommandTest {
                 "--out",
                 grid.toString(),
                 "--out-dir",
-                each.toString()))
+                each.toString(),
+                "--scale",
+                "1"))
         .as(err.toString())
         .isZero();
     assertThat(out.toString()).contains("sampled 4 images, one row per class, guidance 2.0");
@@ -258,9 +260,60 @@ class SampleCommandTest {
     assertThat(Files.readAllBytes(each.resolve("class-1-seed-0.png")))
         .isNotEqualTo(Files.readAllBytes(each.resolve("class-8-seed-0.png")));
     java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(grid.toFile());
-    // 2 rows of 2 images of 28 pixels with 2-pixel borders
+    // 2 rows of 2 images of 28 pixels with 2-pixel borders, the class names in a left margin
     assertThat(image.getHeight()).isEqualTo(2 * 28 + 3 * 2);
-    assertThat(image.getWidth()).isEqualTo(2 * 28 + 3 * 2);
+    assertThat(image.getWidth()).isGreaterThan(2 * 28 + 3 * 2 + "Trouser".length() * 6);
+    // by default the cells are upscaled to at least 56 pixels
+    Path big = dir.resolve("classes-big.png");
+    assertThat(
+            run(
+                "sample",
+                "--run",
+                conditionalRun.toString(),
+                "--steps",
+                "3",
+                "-n",
+                "2",
+                "--class",
+                "Trouser,8",
+                "--out",
+                big.toString()))
+        .as(err.toString())
+        .isZero();
+    assertThat(javax.imageio.ImageIO.read(big.toFile()).getHeight()).isEqualTo(2 * 56 + 3 * 2);
+  }
+
+  @Test
+  void anExportSamplesTheSameImagesAsItsRun() throws Exception {
+    Path base = dir.resolve("models");
+    org.tfdiffusion.export.ModelExporter.export(
+        conditionalRun,
+        "tiny",
+        base,
+        org.tfdiffusion.train.TrainedModel.Weights.EMA,
+        org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.of(4),
+        org.tfdiffusion.sampling.SamplerKind.DPMPP,
+        org.tfdiffusion.sampling.DpmSolverPlusPlusSampler::of,
+        () -> {});
+    Path fromRun = dir.resolve("from-run");
+    Path fromExport = dir.resolve("from-export");
+    String[] common = {
+      "--steps", "3", "-n", "2", "--class", "Bag", "--sampler", "ddim", "--x0-guard", "dynamic"
+    };
+    List<String> a = new ArrayList<>(List.of("sample", "--run", conditionalRun.toString()));
+    a.addAll(List.of(common));
+    a.addAll(List.of("--out", dir.resolve("r.png").toString(), "--out-dir", fromRun.toString()));
+    assertThat(run(a.toArray(String[]::new))).as(err.toString()).isZero();
+    List<String> b = new ArrayList<>(List.of("sample", "--model", base.resolve("tiny").toString()));
+    b.addAll(List.of(common));
+    b.addAll(List.of("--out", dir.resolve("e.png").toString(), "--out-dir", fromExport.toString()));
+    assertThat(run(b.toArray(String[]::new))).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("export " + base.resolve("tiny").resolve("1"));
+    for (String file : List.of("class-8-seed-0.png", "class-8-seed-1.png")) {
+      assertThat(Files.readAllBytes(fromExport.resolve(file)))
+          .as(file)
+          .isEqualTo(Files.readAllBytes(fromRun.resolve(file)));
+    }
   }
 
   @Test

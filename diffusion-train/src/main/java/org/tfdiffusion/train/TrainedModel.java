@@ -87,7 +87,9 @@ public final class TrainedModel implements AutoCloseable {
       close();
       throw new IllegalArgumentException(
           origin
-              + " does not match its config ("
+              + (checkpoint.isPresent()
+                  ? " does not match its run's config.json ("
+                  : " does not match the config in its metadata (")
               + config.model().describe()
               + "): "
               + firstLine(e.getMessage()),
