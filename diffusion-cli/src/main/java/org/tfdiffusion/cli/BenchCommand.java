@@ -136,9 +136,20 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--sample-bf16",
       description =
-          "bfloat16 auto mixed precision for the sampling graphs (default: off); turns their XLA"
-              + " off unless --sample-xla is given too.")
+          "bfloat16 for the sampling graphs (default: off): oneDNN's bfloat16 convolutions with"
+              + " --sample-conv auto/onednn, else oneDNN's auto mixed precision (which turns their"
+              + " XLA off unless --sample-xla is given too).")
   boolean sampleBf16;
+
+  @Option(
+      names = "--sample-conv",
+      paramLabel = "KERNELS",
+      defaultValue = "auto",
+      description =
+          "Convolution kernels of the sampling graphs, as sample's --conv: auto, onednn or"
+              + " tensorflow (default: ${DEFAULT-VALUE}); with --sample-bf16, oneDNN's bfloat16"
+              + " kernels.")
+  String sampleConv;
 
   @Option(names = "--no-sampling", description = "Measure the training step only.")
   boolean noSampling;
@@ -313,7 +324,8 @@ final class BenchCommand implements Callable<Integer> {
                 DdimSampler.of(sampleSteps, 0),
                 sampleBatch,
                 SessionOptions.sampling()
-                    .withFlags(sampleXla, explicit("--sample-xla"), sampleBf16),
+                    .withFlags(sampleXla, explicit("--sample-xla"), sampleBf16)
+                    .withNativeConvolutions(ConvKernels.parse(sampleConv).resolve(false, false)),
                 3,
                 profile
                     ? Optional.of(

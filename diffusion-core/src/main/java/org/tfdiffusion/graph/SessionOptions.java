@@ -113,6 +113,18 @@ public record SessionOptions(
     return new SessionOptions(intraOpThreads, interOpThreads, xla, bfloat16, nchw, on);
   }
 
+  /**
+   * The root scope of an inference graph built under these options: oneDNN's convolutions where
+   * {@link #nativeConvolutions} asks for them, and their bfloat16 kernels too with {@link
+   * #bfloat16}.
+   */
+  public org.tfdiffusion.nn.NetScope inferenceScope(
+      org.tensorflow.op.Ops tf, org.tfdiffusion.nn.Parameters weights) {
+    return org.tfdiffusion.nn.NetScope.inference(tf, weights)
+        .withNativeConvolutions(nativeConvolutions)
+        .withBfloat16Convolutions(nativeConvolutions && bfloat16);
+  }
+
   /** Whether XLA is asked for but the CPU global-JIT flag is missing from the environment. */
   public boolean xlaFlagMissing() {
     String flags = System.getenv("TF_XLA_FLAGS");

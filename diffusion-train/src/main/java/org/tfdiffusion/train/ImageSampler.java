@@ -125,10 +125,10 @@ public final class ImageSampler implements AutoCloseable {
       conditioning.add(scales);
       net =
           ClassifierFreeGuidance.guided(
-              (f, w, x, t, y) -> unet.apply(scope(f, w, options), x, t, Optional.of(y)),
+              (f, w, x, t, y) -> unet.apply(options.inferenceScope(f, w), x, t, Optional.of(y)),
               config.numClasses());
     } else {
-      net = (f, w, x, t, cond) -> unet.apply(scope(f, w, options), x, t, Optional.empty());
+      net = (f, w, x, t, cond) -> unet.apply(options.inferenceScope(f, w), x, t, Optional.empty());
     }
     Shape image = Shape.of(config.imageSize(), config.imageSize(), config.channels());
     if (host) {

@@ -21,7 +21,6 @@ import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
-import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.sampling.HostLoop;
 import org.tfdiffusion.sampling.Sampler;
@@ -83,9 +82,11 @@ public final class SamplingBenchmark {
       Placeholder<TFloat32> x =
           tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, s, s, config.channels())));
       Placeholder<TInt32> t = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
-      Operand<TFloat32> eps = unet.apply(NetScope.inference(tf, weights), x, t, Optional.empty());
+      Operand<TFloat32> eps =
+          unet.apply(options.inferenceScope(tf, weights), x, t, Optional.empty());
       SamplingLoop.Model net =
-          (f, w, xi, ti, cond) -> unet.apply(NetScope.inference(f, w), xi, ti, Optional.empty());
+          (f, w, xi, ti, cond) ->
+              unet.apply(options.inferenceScope(f, w), xi, ti, Optional.empty());
       // the compiled loop reads the same variables as loop invariants
       Placeholder<TInt64> seeds = tf.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
       Map<String, Operand<TFloat32>> vars = Map.copyOf(weights.variables());
