@@ -468,24 +468,17 @@ public class TrainCommand implements Callable<Integer> {
     return given != null ? given : fallback;
   }
 
-  /** The command line with clear errors for bad input (exit status 2). */
+  /**
+   * The command line with clear errors for bad input: one line, exit status 2 (see {@link
+   * CommandLineErrors}).
+   */
   public static CommandLine commandLine(Object command) {
     CommandLine cli = new CommandLine(command);
     CommandLine train = command instanceof TrainCommand ? cli : cli.getSubcommands().get("train");
     if (train != null) {
       train.getCommandSpec().usageMessage().footer(presetDefaults());
     }
-    cli.setExecutionExceptionHandler(
-        (e, commandLine, parseResult) -> {
-          if (e instanceof IllegalArgumentException
-              || e instanceof IllegalStateException
-              || e instanceof java.io.UncheckedIOException) {
-            commandLine.getErr().println("error: " + e.getMessage());
-            return 2;
-          }
-          throw e;
-        });
-    return cli;
+    return CommandLineErrors.install(cli);
   }
 
   /** {@code mvn -pl diffusion-train exec:java -Dexec.args="--preset demo"}. */

@@ -10,6 +10,7 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.zip.Deflater;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
@@ -33,6 +34,13 @@ final class IdxFiles {
   static final int LABELS_MAGIC = 0x00000801;
 
   private static final int UNSIGNED_BYTE = 0x08;
+
+  /** The size of a source that is not known before reading it (a stream, gzipped data). */
+  private static final long UNKNOWN_LENGTH = -1;
+
+  /** The first buffer for the data of a source whose size is not known (it grows as data comes). */
+  private static final int FIRST_CHUNK = 1 << 20;
+
   private static final int GZIP_MAGIC_0 = 0x1f;
   private static final int GZIP_MAGIC_1 = 0x8b;
   private static final String REDOWNLOAD =
@@ -47,7 +55,7 @@ final class IdxFiles {
   /** Reads an IDX image file, gzipped or not. */
   static Images readImages(Path file) {
     try (InputStream in = open(file)) {
-      return readImages(in, file.toString());
+      return readImages(in, file.toString(), Files.size(file));
     } catch (IOException e) {
       throw unreadable(file.toString(), e);
     }
@@ -55,7 +63,16 @@ final class IdxFiles {
 
   /** Reads IDX images from {@code in}; {@code name} names the source in error messages. */
   static Images readImages(InputStream raw, String name) {
-    try (InputStream in = decompressed(raw)) {
+    return readImages(raw, name, UNKNOWN_LENGTH);
+  }
+
+  /**
+   * Reads IDX images; {@code length} is the size of the (possibly gzipped) source, or {@link
+   * #UNKNOWN_LENGTH}.
+   */
+  private static Images readImages(InputStream raw, String name, long length) {
+    try (Source source = decompressed(raw, length)) {
+      InputStream in = source.in();
       int magic = readHeaderInt(in, name, "magic number");
       int dims = magic & 0xFF;
       if ((magic >>> 8) != UNSIGNED_BYTE || (dims != 3 && dims != 4)) {
@@ -78,6 +95,9 @@ final class IdxFiles {
                 name, count, height, width, channels, REDOWNLOAD));
       }
       long total = (long) count * height * width * channels;
+      int header = Integer.BYTES * (dims + 1);
+      String what = count + " images of " + height + "x" + width;
+      checkLength(source, header, total, name, what);
       if (total > Integer.MAX_VALUE - 8) {
         throw new DataException(
             String.format(
@@ -85,7 +105,7 @@ final class IdxFiles {
                     + " file or use a subset",
                 name, count, height, width, channels, total));
       }
-      byte[] pixels = readBody(in, name, (int) total, count + " images of " + height + "x" + width);
+      byte[] pixels = readBody(source, header, name, (int) total, what);
       return new Images(count, height, width, channels, pixels);
     } catch (IOException e) {
       throw unreadable(name, e);
@@ -95,7 +115,7 @@ final class IdxFiles {
   /** Reads an IDX label file, gzipped or not: one unsigned byte per image. */
   static byte[] readLabels(Path file) {
     try (InputStream in = open(file)) {
-      return readLabels(in, file.toString());
+      return readLabels(in, file.toString(), Files.size(file));
     } catch (IOException e) {
       throw unreadable(file.toString(), e);
     }
@@ -103,7 +123,16 @@ final class IdxFiles {
 
   /** Reads IDX labels from {@code in}; {@code name} names the source in error messages. */
   static byte[] readLabels(InputStream raw, String name) {
-    try (InputStream in = decompressed(raw)) {
+    return readLabels(raw, name, UNKNOWN_LENGTH);
+  }
+
+  /**
+   * Reads IDX labels; {@code length} is the size of the (possibly gzipped) source, or {@link
+   * #UNKNOWN_LENGTH}.
+   */
+  private static byte[] readLabels(InputStream raw, String name, long length) {
+    try (Source source = decompressed(raw, length)) {
+      InputStream in = source.in();
       int magic = readHeaderInt(in, name, "magic number");
       if (magic != LABELS_MAGIC) {
         throw new DataException(
@@ -119,7 +148,7 @@ final class IdxFiles {
             String.format(
                 "%s: negative label count %d in the header; %s", name, count, REDOWNLOAD));
       }
-      return readBody(in, name, count, count + " labels");
+      return readBody(source, 2 * Integer.BYTES, name, count, count + " labels");
     } catch (IOException e) {
       throw unreadable(name, e);
     }
@@ -175,17 +204,32 @@ final class IdxFiles {
     }
   }
 
-  /** Buffers {@code raw} and un-gzips it when it starts with the gzip magic bytes. */
-  private static InputStream decompressed(InputStream raw) throws IOException {
+  /**
+   * The bytes after the gzip layer, if any; {@code plainLength} is the number of bytes they hold
+   * when known before reading them (an uncompressed file: its size), else {@link #UNKNOWN_LENGTH}.
+   */
+  private record Source(InputStream in, long plainLength) implements AutoCloseable {
+    @Override
+    public void close() throws IOException {
+      in.close();
+    }
+  }
+
+  /**
+   * Buffers {@code raw} and un-gzips it when it starts with the gzip magic bytes; {@code length} is
+   * the size of {@code raw} when known.
+   */
+  private static Source decompressed(InputStream raw, long length) throws IOException {
     BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
     in.mark(2);
     int b0 = in.read();
     int b1 = in.read();
     in.reset();
     if (b0 == GZIP_MAGIC_0 && b1 == GZIP_MAGIC_1) {
-      return new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
+      return new Source(
+          new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16), UNKNOWN_LENGTH);
     }
-    return in;
+    return new Source(in, length);
   }
 
   private static int readHeaderInt(InputStream in, String name, String what) throws IOException {
@@ -199,26 +243,62 @@ final class IdxFiles {
     return ((b[0] & 0xFF) << 24) | ((b[1] & 0xFF) << 16) | ((b[2] & 0xFF) << 8) | (b[3] & 0xFF);
   }
 
-  /** Reads exactly {@code size} bytes and checks that nothing follows them. */
-  private static byte[] readBody(InputStream in, String name, int size, String what)
+  /**
+   * Reads exactly {@code size} bytes after a header of {@code header} bytes and checks that nothing
+   * follows them. The declared size is checked against the file's size before anything is allocated
+   * when that is known; otherwise (gzip, a stream) the buffer grows only with the bytes that
+   * arrive, so a damaged header cannot make it allocate what the data does not hold.
+   */
+  private static byte[] readBody(Source source, int header, String name, int size, String what)
       throws IOException {
-    byte[] body = new byte[size];
-    int n = in.readNBytes(body, 0, size);
-    if (n < size) {
-      throw new DataException(
-          String.format(
-              "%s: truncated: the header declares %s (%d bytes of data) but only %d bytes follow;"
-                  + " %s",
-              name, what, size, n, REDOWNLOAD));
+    checkLength(source, header, size, name, what);
+    InputStream in = source.in();
+    byte[] body = new byte[Math.min(size, FIRST_CHUNK)];
+    int n = 0;
+    while (n < size) {
+      if (n == body.length) {
+        body = Arrays.copyOf(body, (int) Math.min(size, 2L * body.length));
+      }
+      int read = in.read(body, n, body.length - n);
+      if (read < 0) {
+        throw truncated(name, what, size, n);
+      }
+      n += read;
     }
     if (in.read() != -1) {
-      throw new DataException(
-          String.format(
-              "%s: more data than the header declares (%s, %d bytes); the file is damaged or not"
-                  + " IDX, %s",
-              name, what, size, REDOWNLOAD));
+      throw tooLong(name, what, size);
     }
     return body;
+  }
+
+  /** Checks the declared {@code size} against the source's size, when that is known. */
+  private static void checkLength(Source source, int header, long size, String name, String what) {
+    if (source.plainLength() == UNKNOWN_LENGTH) {
+      return;
+    }
+    long follow = source.plainLength() - header;
+    if (follow < size) {
+      throw truncated(name, what, size, Math.max(0, follow));
+    }
+    if (follow > size) {
+      throw tooLong(name, what, size);
+    }
+  }
+
+  private static DataException truncated(String name, String what, long size, long found) {
+    return new DataException(
+        String.format(
+            "%s: truncated: the header declares %s (%d bytes of data) but only %d bytes follow;"
+                + " %s",
+            name, what, size, found, REDOWNLOAD));
+  }
+
+  private static DataException tooLong(String name, String what, long size) {
+    return new DataException(
+        String.format(
+            "%s: more data than the header declares (%s, %d bytes); the file is damaged or not"
+                + " IDX, %s",
+            name, what, size, REDOWNLOAD));
   }
 
   private static DataException unreadable(String name, IOException e) {
