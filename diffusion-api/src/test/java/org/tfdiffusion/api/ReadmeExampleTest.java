@@ -15,13 +15,25 @@ import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
 
 /**
- * The README's Java example, compiled and run here: the code between the markers below must be the
- * README's code block, line for line.
+ * The README's Java example, compiled and run here: the README's code block is {@link #IMPORTS}
+ * followed by the code between the markers below, line for line.
  */
 class ReadmeExampleTest {
   private static final Path SOURCE =
       Path.of("src/test/java/org/tfdiffusion/api/ReadmeExampleTest.java");
   private static final Path README = Path.of("../README.md");
+
+  /**
+   * The imports the README's example starts with. This test imports each of them too (the API's own
+   * classes are its package's), so a class that moves or is renamed breaks it.
+   */
+  private static final List<String> IMPORTS =
+      List.of(
+          "java.nio.file.Path",
+          "java.util.List",
+          "org.tfdiffusion.api.*",
+          "org.tfdiffusion.train.TrainConfig",
+          "org.tfdiffusion.train.TrainPreset");
 
   @Test
   void theReadmeExampleTrainsSamplesAndWritesPngs(@TempDir Path dir) throws Exception {
@@ -78,7 +90,15 @@ class ReadmeExampleTest {
             .replace(
                 "dir.resolve(\"bag-\" + image.seed() + \".png\")",
                 "Path.of(\"bag-\" + image.seed() + \".png\")");
-    assertThat(Files.readString(README)).contains("```java\n" + code + "```\n");
+    StringBuilder imports = new StringBuilder();
+    for (String name : IMPORTS) {
+      imports.append("import ").append(name).append(";\n");
+      if (name.equals(ReadmeExampleTest.class.getPackageName() + ".*")) {
+        continue;
+      }
+      assertThat(source).contains("import " + name + ";\n");
+    }
+    assertThat(Files.readString(README)).contains("```java\n" + imports + "\n" + code + "```\n");
   }
 
   @Test
