@@ -558,7 +558,9 @@ public final class RestServer implements AutoCloseable {
     try {
       SignatureSpec signature = model.predictSignature(request.signatureName());
       Map<String, HostTensor> inputs = request.inputs(signature, options.maxBatch());
+      ValueChecks.checkInputs(model, inputs);
       Map<String, HostTensor> outputs = run(model, signature, inputs);
+      ValueChecks.checkOutputs(model, outputs);
       return PredictResponse.write(request.format(), outputs);
     } finally {
       model.release();
