@@ -22,6 +22,8 @@ public enum ErrorCode {
   UNIMPLEMENTED(501),
   INTERNAL(500),
   UNAVAILABLE(503),
+  /** Unrecoverable data loss or corruption, such as a truncated file. */
+  DATA_LOSS(500),
   /** Not one of TensorFlow's codes: a URL asked with the wrong HTTP method. */
   METHOD_NOT_ALLOWED(405),
   /** Not one of TensorFlow's codes: a request body over the server's limit. */
@@ -40,6 +42,9 @@ public enum ErrorCode {
 
   /** The code of an exception thrown by TensorFlow's C API (UNKNOWN for any other exception). */
   public static ErrorCode of(Throwable tensorFlowError) {
+    if (tensorFlowError instanceof ServingException e) {
+      return e.code();
+    }
     if (tensorFlowError instanceof TFInvalidArgumentException) {
       return INVALID_ARGUMENT;
     }

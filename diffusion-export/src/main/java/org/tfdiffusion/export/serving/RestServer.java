@@ -73,7 +73,8 @@ public final class RestServer implements AutoCloseable {
       Duration queueTimeout,
       long maxBodyBytes,
       boolean logRequests,
-      Optional<Path> runs) {
+      Optional<Path> runs,
+      ModelRegistry.LoadRetries loadRetries) {
     public Options {
       if (maxBatch < 1) {
         throw new IllegalArgumentException("--max-batch must be at least 1, not " + maxBatch);
@@ -86,9 +87,13 @@ public final class RestServer implements AutoCloseable {
         throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
       }
       Objects.requireNonNull(runs, "runs (Optional.empty() for none)");
+      Objects.requireNonNull(loadRetries, "loadRetries");
     }
 
-    /** Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, no runs. */
+    /**
+     * Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, no runs, TensorFlow
+     * Serving's load retries.
+     */
     public static Options defaults() {
       return new Options(
           "127.0.0.1",
@@ -99,32 +104,93 @@ public final class RestServer implements AutoCloseable {
           Duration.ofSeconds(60),
           64L << 20,
           false,
-          Optional.empty());
+          Optional.empty(),
+          ModelRegistry.LoadRetries.defaults());
     }
 
     public Options withPort(int p) {
       return new Options(
-          host, p, maxBatch, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests, runs);
+          host,
+          p,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          maxBodyBytes,
+          logRequests,
+          runs,
+          loadRetries);
     }
 
     public Options withMaxBatch(int b) {
       return new Options(
-          host, port, b, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests, runs);
+          host,
+          port,
+          b,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          maxBodyBytes,
+          logRequests,
+          runs,
+          loadRetries);
     }
 
     public Options withMaxConcurrent(int c) {
       return new Options(
-          host, port, maxBatch, c, poll, queueTimeout, maxBodyBytes, logRequests, runs);
+          host,
+          port,
+          maxBatch,
+          c,
+          poll,
+          queueTimeout,
+          maxBodyBytes,
+          logRequests,
+          runs,
+          loadRetries);
     }
 
     public Options withPoll(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, d, queueTimeout, maxBodyBytes, logRequests, runs);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          d,
+          queueTimeout,
+          maxBodyBytes,
+          logRequests,
+          runs,
+          loadRetries);
     }
 
     public Options withQueueTimeout(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, d, maxBodyBytes, logRequests, runs);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          d,
+          maxBodyBytes,
+          logRequests,
+          runs,
+          loadRetries);
+    }
+
+    /** How failed model loads are retried. */
+    public Options withLoadRetries(ModelRegistry.LoadRetries r) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          maxBodyBytes,
+          logRequests,
+          runs,
+          r);
     }
 
     /** Training runs for the web page: a folder of run folders (or one run folder). */
@@ -138,7 +204,8 @@ public final class RestServer implements AutoCloseable {
           queueTimeout,
           maxBodyBytes,
           logRequests,
-          Optional.of(folder));
+          Optional.of(folder),
+          loadRetries);
     }
   }
 
@@ -234,7 +301,7 @@ public final class RestServer implements AutoCloseable {
       throw new UncheckedIOException(
           "cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
     }
-    ModelRegistry registry = new ModelRegistry(base, options.poll(), log);
+    ModelRegistry registry = new ModelRegistry(base, options.poll(), options.loadRetries(), log);
     RestServer server = new RestServer(options, registry, log, http);
     http.start();
     return server;

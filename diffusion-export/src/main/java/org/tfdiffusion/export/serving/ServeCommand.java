@@ -36,7 +36,8 @@ import picocli.CommandLine.Spec;
       "",
       "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown",
       "model, version or signature), 405 (wrong method) or 429 (no free slot",
-      "within --queue-timeout). Runs until Ctrl-C.",
+      "within --queue-timeout). A version is served once it has loaded",
+      "completely; failed loads are retried. Runs until Ctrl-C.",
       "",
       "A web page at http://HOST:PORT/ generates images (model, version, class,",
       "seeds, guidance, steps; the link keeps the settings) and, with --runs,",
@@ -114,6 +115,22 @@ public final class ServeCommand implements Callable<Integer> {
   int queueTimeoutSeconds;
 
   @Option(
+      names = {"--max-num-load-retries", "--max_num_load_retries"},
+      defaultValue = "" + ModelRegistry.LoadRetries.MAX_RETRIES,
+      description =
+          "Retries of a failed model load, as TensorFlow Serving's flag (default:"
+              + " ${DEFAULT-VALUE}; 0: one attempt).")
+  int maxNumLoadRetries;
+
+  @Option(
+      names = {"--load-retry-interval-micros", "--load_retry_interval_micros"},
+      defaultValue = "" + ModelRegistry.LoadRetries.INTERVAL_MICROS,
+      description =
+          "Microseconds between load attempts, as TensorFlow Serving's flag (default:"
+              + " ${DEFAULT-VALUE}, a minute; negative: no wait).")
+  long loadRetryIntervalMicros;
+
+  @Option(
       names = "--poll-seconds",
       defaultValue = "2",
       description =
@@ -147,7 +164,9 @@ public final class ServeCommand implements Callable<Integer> {
             Duration.ofSeconds(queueTimeoutSeconds),
             64L << 20,
             !quiet,
-            Optional.ofNullable(runs));
+            Optional.ofNullable(runs),
+            new ModelRegistry.LoadRetries(
+                maxNumLoadRetries, Duration.ofNanos(Math.max(0, loadRetryIntervalMicros) * 1000)));
     if (!Files.isDirectory(base)) {
       throw new IllegalArgumentException(
           base

@@ -582,6 +582,11 @@ class RestServerTest {
                 }
               });
       assertThat(v2.version()).isEqualTo(2);
+      // version 1 serves until version 2 has loaded (in the background), then version 2
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      while (!defaultVersion(s).equals("2") && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
       assertThat(defaultVersion(s)).isEqualTo("2");
       assertThat(versions(s)).containsExactly("2", "1");
       Answer latest =
