@@ -8,11 +8,14 @@ import org.tensorflow.exceptions.TFUnimplementedException;
 
 /**
  * The canonical error codes that TensorFlow Serving reports, with the HTTP status its REST server
- * answers for each (TensorFlow Serving's {@code http_server.cc}, {@code ToHTTPStatusCode}), and two
- * HTTP-only ones. The names appear as {@code error_code} in model status JSON.
+ * answers for each (TensorFlow Serving's {@code http_server.cc}, {@code ToHTTPStatusCode}), and the
+ * HTTP-only ones of this server's HTTP layer. The names appear as {@code error_code} in model
+ * status JSON.
  */
 public enum ErrorCode {
   OK(200),
+  /** The client went away before the answer (nginx's 499, as TensorFlow Serving maps it). */
+  CANCELLED(499),
   UNKNOWN(500),
   INVALID_ARGUMENT(400),
   NOT_FOUND(404),
@@ -22,10 +25,18 @@ public enum ErrorCode {
   UNIMPLEMENTED(501),
   INTERNAL(500),
   UNAVAILABLE(503),
+  /** Unrecoverable data loss or corruption, such as a truncated file. */
+  DATA_LOSS(500),
   /** Not one of TensorFlow's codes: a URL asked with the wrong HTTP method. */
   METHOD_NOT_ALLOWED(405),
+  /** Not one of TensorFlow's codes: a request whose headers or body did not arrive in time. */
+  REQUEST_TIMEOUT(408),
   /** Not one of TensorFlow's codes: a request body over the server's limit. */
-  PAYLOAD_TOO_LARGE(413);
+  PAYLOAD_TOO_LARGE(413),
+  /** Not one of TensorFlow's codes: a request line over the server's header limit. */
+  URI_TOO_LONG(414),
+  /** Not one of TensorFlow's codes: request headers over the server's limit. */
+  HEADERS_TOO_LARGE(431);
 
   private final int httpStatus;
 
@@ -40,6 +51,9 @@ public enum ErrorCode {
 
   /** The code of an exception thrown by TensorFlow's C API (UNKNOWN for any other exception). */
   public static ErrorCode of(Throwable tensorFlowError) {
+    if (tensorFlowError instanceof ServingException e) {
+      return e.code();
+    }
     if (tensorFlowError instanceof TFInvalidArgumentException) {
       return INVALID_ARGUMENT;
     }

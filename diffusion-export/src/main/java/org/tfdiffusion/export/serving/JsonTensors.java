@@ -68,14 +68,14 @@ public final class JsonTensors {
           case DT_FLOAT -> {
             float[] v = new float[leaves.size()];
             for (int i = 0; i < v.length; i++) {
-              v[i] = (float) number(where, leaves.get(i), i, shape, dtype);
+              v[i] = (float) number(where, leaves.get(i), i, shape, dtype, Float.MAX_VALUE);
             }
             yield v;
           }
           case DT_DOUBLE -> {
             double[] v = new double[leaves.size()];
             for (int i = 0; i < v.length; i++) {
-              v[i] = number(where, leaves.get(i), i, shape, dtype);
+              v[i] = number(where, leaves.get(i), i, shape, dtype, Double.MAX_VALUE);
             }
             yield v;
           }
@@ -232,11 +232,26 @@ public final class JsonTensors {
     }
   }
 
-  private static double number(String where, JsonNode leaf, int i, long[] shape, DataType dtype) {
+  /**
+   * A number of a floating-point tensor: finite, and within {@code max} in magnitude (a float32
+   * beyond about 3.4e38 would become infinity, and the model's answer NaN).
+   */
+  private static double number(
+      String where, JsonNode leaf, int i, long[] shape, DataType dtype, double max) {
     if (!leaf.isNumber()) {
       throw wrongType(where, leaf, i, shape, dtype, "a number");
     }
-    return leaf.doubleValue();
+    double v = leaf.doubleValue();
+    if (!(Math.abs(v) <= max)) {
+      throw ServingException.invalid(
+          "%s%s is %s, out of range for %s (a finite number of magnitude at most %s)",
+          where,
+          index(i, shape),
+          Double.isFinite(v) ? String.valueOf(v) : "a number too large for a double",
+          dtype,
+          dtype == DataType.DT_FLOAT ? String.valueOf(Float.MAX_VALUE) : String.valueOf(max));
+    }
+    return v;
   }
 
   private static long integer(

@@ -29,7 +29,9 @@ import org.tfdiffusion.export.ModelExporter;
  *
  * A version without tfdiffusion.json (a SavedModel from elsewhere) lists only its version, state
  * and {@code "tfdiffusion": false}; its signatures are at {@code /v1/models/NAME/metadata}. The
- * default version is the newest that has not failed to load, as {@code :predict} picks it.
+ * default version is the one {@code :predict} picks now (see {@link ModelRegistry#defaultVersion});
+ * a version's state is LOADING while it loads or waits to retry a failed load, END once it failed
+ * for good, with the error of its last attempt.
  */
 final class ModelListing {
   private ModelListing() {}
@@ -49,12 +51,7 @@ final class ModelListing {
             g.writeStartObject();
             g.writeStringField("name", name);
             g.writeNumberField(
-                "default_version",
-                versions.stream()
-                    .filter(v -> v.failure().isEmpty())
-                    .findFirst()
-                    .orElse(versions.get(0))
-                    .version());
+                "default_version", registry.defaultVersion(name).orElse(versions.get(0).version()));
             g.writeArrayFieldStart("versions");
             for (ModelRegistry.VersionEntry v : versions) {
               writeVersion(g, v);
@@ -71,9 +68,7 @@ final class ModelListing {
       throws IOException {
     g.writeStartObject();
     g.writeNumberField("version", v.version());
-    g.writeStringField(
-        "state",
-        (v.failure().isEmpty() ? ModelRegistry.State.AVAILABLE : ModelRegistry.State.END).name());
+    g.writeStringField("state", v.state().name());
     g.writeBooleanField("loaded", v.loaded());
     g.writeStringField("error", v.failure().orElse(""));
     Optional<JsonNode> meta = readMetadata(v.directory());

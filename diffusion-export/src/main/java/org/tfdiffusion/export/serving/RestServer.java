@@ -1,34 +1,30 @@
 package org.tfdiffusion.export.serving;
 
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.tfdiffusion.graph.BigStack;
 
 /**
  * A server for every model under a base path that speaks TensorFlow Serving's REST API:
@@ -53,17 +49,33 @@ import org.tfdiffusion.graph.BigStack;
  *       RunCatalog}).
  * </ul>
  *
- * Errors are {@code {"error": "..."}} with TensorFlow Serving's status codes (400 bad request, 404
- * unknown model, version or signature, 405 wrong method, 429 busy, 503 a version that failed to
- * load, 500 anything else, whose details go only to the server log).
+ * Every error, the HTTP layer's included, is {@code {"error": "..."}} with TensorFlow Serving's
+ * status codes (400 bad request, 404 unknown model, version or signature, 405 wrong method, 429
+ * busy, 503 a version that is not loaded, 500 anything else, whose details go only to the server
+ * log) and the HTTP layer's (408, 413, 414, 431; see {@link HttpTransport}). A client mistake never
+ * gets a 5xx.
  *
- * <p>Requests run in parallel on a fixed pool of threads with {@link BigStack}-sized stacks (the
- * sampling loop nests on the calling thread's stack). At most {@code maxConcurrent} predictions run
- * at once; others wait for a slot up to {@code queueTimeout} and then get 429. A request may carry
- * at most {@code maxBatch} rows.
+ * <p>The HTTP layer ({@link HttpTransport}, {@link HttpLimits}) reads requests without holding a
+ * thread; complete requests run on a small pool of threads. At most {@code maxConcurrent}
+ * predictions run at once, in a {@link PredictionQueue}: others wait for a slot, holding no thread,
+ * up to {@code queueTimeout} and then get 429; a prediction whose client hangs up leaves the queue
+ * or gives up its slot. A request may carry at most {@code maxBatch} rows.
  */
 public final class RestServer implements AutoCloseable {
-  /** How the server runs. */
+  /**
+   * How the server runs.
+   *
+   * @param host the address to listen on
+   * @param port the port (0: a free one)
+   * @param maxBatch the most rows a request may carry
+   * @param maxConcurrent predictions that run at once
+   * @param poll how often the base path is scanned for new versions (zero: on request only)
+   * @param queueTimeout how long a prediction waits for a slot before 429
+   * @param logRequests whether each request is logged
+   * @param runs the training runs the web page shows
+   * @param limits the HTTP layer's timeouts and limits
+   * @param loadRetries how failed model loads are retried
+   */
   public record Options(
       String host,
       int port,
@@ -71,9 +83,13 @@ public final class RestServer implements AutoCloseable {
       int maxConcurrent,
       Duration poll,
       Duration queueTimeout,
-      long maxBodyBytes,
       boolean logRequests,
-      Optional<Path> runs) {
+      Optional<Path> runs,
+      HttpLimits limits,
+      ModelRegistry.LoadRetries loadRetries) {
+    /**
+     * @throws IllegalArgumentException naming the serve option of a value out of range
+     */
     public Options {
       if (maxBatch < 1) {
         throw new IllegalArgumentException("--max-batch must be at least 1, not " + maxBatch);
@@ -85,10 +101,19 @@ public final class RestServer implements AutoCloseable {
       if (port < 0 || port > 65535) {
         throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
       }
+      if (queueTimeout.isNegative()) {
+        throw new IllegalArgumentException(
+            "--queue-timeout must be at least 0, not " + Durations.seconds(queueTimeout));
+      }
       Objects.requireNonNull(runs, "runs (Optional.empty() for none)");
+      Objects.requireNonNull(limits, "limits");
+      Objects.requireNonNull(loadRetries, "loadRetries");
     }
 
-    /** Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, no runs. */
+    /**
+     * Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, a 60 s queue, no
+     * runs, {@link HttpLimits#defaults()} and TensorFlow Serving's load retries.
+     */
     public static Options defaults() {
       return new Options(
           "127.0.0.1",
@@ -97,34 +122,79 @@ public final class RestServer implements AutoCloseable {
           Math.max(1, Runtime.getRuntime().availableProcessors()),
           Duration.ofSeconds(2),
           Duration.ofSeconds(60),
-          64L << 20,
           false,
-          Optional.empty());
+          Optional.empty(),
+          HttpLimits.defaults(),
+          ModelRegistry.LoadRetries.defaults());
     }
 
+    /** These options with another address to listen on. */
+    public Options withHost(String h) {
+      return new Options(
+          h,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries);
+    }
+
+    /** These options with another port (0: a free one). */
     public Options withPort(int p) {
       return new Options(
-          host, p, maxBatch, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests, runs);
+          host,
+          p,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries);
     }
 
+    /** These options with another limit of rows per request. */
     public Options withMaxBatch(int b) {
       return new Options(
-          host, port, b, maxConcurrent, poll, queueTimeout, maxBodyBytes, logRequests, runs);
+          host, port, b, maxConcurrent, poll, queueTimeout, logRequests, runs, limits, loadRetries);
     }
 
+    /** These options with another number of predictions that run at once. */
     public Options withMaxConcurrent(int c) {
       return new Options(
-          host, port, maxBatch, c, poll, queueTimeout, maxBodyBytes, logRequests, runs);
+          host, port, maxBatch, c, poll, queueTimeout, logRequests, runs, limits, loadRetries);
     }
 
+    /** These options with another scan interval of the base path (zero: on request only). */
     public Options withPoll(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, d, queueTimeout, maxBodyBytes, logRequests, runs);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          d,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries);
     }
 
+    /** These options with another wait for a prediction slot before 429. */
     public Options withQueueTimeout(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, d, maxBodyBytes, logRequests, runs);
+          host, port, maxBatch, maxConcurrent, poll, d, logRequests, runs, limits, loadRetries);
+    }
+
+    /** Whether each request is logged (method, path, status, time). */
+    public Options withLogRequests(boolean log) {
+      return new Options(
+          host, port, maxBatch, maxConcurrent, poll, queueTimeout, log, runs, limits, loadRetries);
     }
 
     /** Training runs for the web page: a folder of run folders (or one run folder). */
@@ -136,18 +206,31 @@ public final class RestServer implements AutoCloseable {
           maxConcurrent,
           poll,
           queueTimeout,
-          maxBodyBytes,
           logRequests,
-          Optional.of(folder));
+          Optional.of(folder),
+          limits,
+          loadRetries);
     }
-  }
 
-  static {
-    // The JDK's HTTP server leaves Nagle's algorithm on: each answer then waits for the client's
-    // delayed ACK, about 40 ms per request on Linux (measured: 50 ms -> 5 ms for a status request).
-    // Read once, when the server classes load, so it must be set before the first HttpServer.
-    if (System.getProperty("sun.net.httpserver.nodelay") == null) {
-      System.setProperty("sun.net.httpserver.nodelay", "true");
+    /** The HTTP layer's timeouts and limits. */
+    public Options withLimits(HttpLimits l) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          l,
+          loadRetries);
+    }
+
+    /** How failed model loads are retried. */
+    public Options withLoadRetries(ModelRegistry.LoadRetries r) {
+      return new Options(
+          host, port, maxBatch, maxConcurrent, poll, queueTimeout, logRequests, runs, limits, r);
     }
   }
 
@@ -158,48 +241,50 @@ public final class RestServer implements AutoCloseable {
       Pattern.compile(
           "/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/([^/:]+))?(/metadata|:[A-Za-z]+)?/?");
 
-  /** Threads beyond maxConcurrent: for status and metadata and predictions waiting for a slot. */
-  private static final int SPARE_THREADS = 16;
+  /**
+   * Threads that serve complete requests: status, metadata, files, parsing predictions and loading
+   * models. Predictions run on the {@link PredictionQueue}'s own threads.
+   */
+  private static final int REQUEST_THREADS = 8;
 
   private final Options options;
   private final ModelRegistry registry;
   private final RunCatalog runs;
   private final WebPage page;
   private final ServerLog log;
-  private final HttpServer http;
-  private final ThreadPoolExecutor pool;
-  private final Semaphore slots;
-  private final AtomicInteger running = new AtomicInteger();
+  private final ExecutorService requests;
+  private final PredictionQueue predictions;
   private final AtomicInteger active = new AtomicInteger();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final HttpTransport transport;
   private volatile boolean closing;
-  private final java.util.concurrent.atomic.AtomicBoolean closed =
-      new java.util.concurrent.atomic.AtomicBoolean();
 
-  private RestServer(Options options, ModelRegistry registry, ServerLog log, HttpServer http) {
+  private RestServer(Options options, ModelRegistry registry, ServerLog log) {
     this.options = options;
     this.registry = registry;
     this.runs = new RunCatalog(options.runs());
     this.page = WebPage.load();
     this.log = log;
-    this.http = http;
-    this.slots = new Semaphore(options.maxConcurrent(), true);
     AtomicInteger n = new AtomicInteger();
-    int threads = options.maxConcurrent() + SPARE_THREADS;
-    this.pool =
-        new ThreadPoolExecutor(
-            threads,
-            threads,
-            60,
-            TimeUnit.SECONDS,
-            new LinkedBlockingQueue<>(),
+    this.requests =
+        Executors.newFixedThreadPool(
+            REQUEST_THREADS,
             r -> {
-              Thread t = new Thread(null, r, "serve-" + n.incrementAndGet(), BigStack.STACK_BYTES);
+              Thread t = new Thread(r, "serve-" + n.incrementAndGet());
               t.setDaemon(true);
               return t;
             });
-    pool.allowCoreThreadTimeOut(true);
-    http.createContext("/", this::handle);
-    http.setExecutor(pool);
+    this.predictions = new PredictionQueue(options.maxConcurrent());
+    HttpTransport bound;
+    try {
+      bound =
+          HttpTransport.bind(options.host(), options.port(), options.limits(), this::dispatch, log);
+    } catch (RuntimeException e) {
+      requests.shutdownNow();
+      predictions.close();
+      throw e;
+    }
+    this.transport = bound;
   }
 
   /**
@@ -227,22 +312,18 @@ public final class RestServer implements AutoCloseable {
                       + " is not a folder; --runs takes a folder of training runs (such as runs/,"
                       + " where ./tfdiffusion train and demo write them)");
             });
-    HttpServer http;
+    ModelRegistry registry = new ModelRegistry(base, options.poll(), options.loadRetries(), log);
     try {
-      http = HttpServer.create(new InetSocketAddress(options.host(), options.port()), 0);
-    } catch (IOException e) {
-      throw new UncheckedIOException(
-          "cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
+      return new RestServer(options, registry, log);
+    } catch (RuntimeException e) {
+      registry.close();
+      throw e;
     }
-    ModelRegistry registry = new ModelRegistry(base, options.poll(), log);
-    RestServer server = new RestServer(options, registry, log, http);
-    http.start();
-    return server;
   }
 
   /** The port the server listens on (the real one when started with port 0). */
   public int port() {
-    return http.getAddress().getPort();
+    return transport.port();
   }
 
   /** The server's root URL, e.g. {@code http://127.0.0.1:8501}. */
@@ -275,110 +356,137 @@ public final class RestServer implements AutoCloseable {
     return options;
   }
 
-  /** Predictions running now. */
+  /** Predictions running now (including those whose client hung up, until they end). */
   public int running() {
-    return running.get();
+    return predictions.running();
   }
 
-  private void handle(HttpExchange exchange) {
+  /** Predictions waiting for a slot now. */
+  public int queued() {
+    return predictions.waiting();
+  }
+
+  /** Predictions that left the queue unrun because their client hung up, since the start. */
+  public long abandonedInQueue() {
+    return predictions.leftWaiting();
+  }
+
+  /** Connections open now. */
+  public int openConnections() {
+    return transport.openConnections();
+  }
+
+  /** Bytes of request bodies held now (being received, or received and being served). */
+  public long bodyBytesInFlight() {
+    return transport.bodyBytesInFlight();
+  }
+
+  /** A complete request from the HTTP layer (on an I/O thread): served on the request pool. */
+  private void dispatch(HttpCall call) {
     active.incrementAndGet();
     try {
-      answer(exchange);
+      requests.execute(() -> serve(call));
+    } catch (RejectedExecutionException e) {
+      finish(call, HttpReply.error(ErrorCode.UNAVAILABLE, "the server is shutting down"));
+    }
+  }
+
+  private void serve(HttpCall call) {
+    CompletionStage<HttpReply> reply;
+    try {
+      reply = route(call);
+    } catch (RuntimeException | Error e) {
+      reply = CompletableFuture.completedFuture(errorReply(call, e));
+    }
+    reply.whenComplete((r, e) -> finish(call, e == null ? r : errorReply(call, e)));
+  }
+
+  private void finish(HttpCall call, HttpReply reply) {
+    try {
+      call.answer(reply);
+      if (options.logRequests()) {
+        log.info(
+            String.format(
+                "%s %s %d %.0f ms",
+                call.method(),
+                call.rawPath(),
+                reply.status(),
+                (System.nanoTime() - call.startNanos()) / 1e6));
+      }
     } finally {
       active.decrementAndGet();
     }
   }
 
-  private void answer(HttpExchange exchange) {
-    long start = System.nanoTime();
-    String method = exchange.getRequestMethod();
-    String path = exchange.getRequestURI().getRawPath();
-    int status;
-    Reply reply;
-    try {
-      reply = route(exchange, method, path);
-      status = 200;
-    } catch (ServingException e) {
-      status = e.code().httpStatus();
-      reply = Reply.json(error(e.getMessage()));
-      if (status >= 500) {
-        log.error(method + " " + path + ": " + e.getMessage(), null);
+  /**
+   * The answer to a failure: TensorFlow Serving's error shape; details of a 500 only in the log.
+   */
+  private HttpReply errorReply(HttpCall call, Throwable failure) {
+    Throwable e = failure;
+    while (e instanceof CompletionException && e.getCause() != null) {
+      e = e.getCause();
+    }
+    String where = call.method() + " " + call.rawPath();
+    if (e instanceof ServingException s) {
+      if (s.code().httpStatus() >= 500) {
+        log.error(where + ": " + s.getMessage(), null);
+      } else if (s.code() == ErrorCode.CANCELLED) {
+        log.info(where + ": " + s.getMessage());
       }
-    } catch (RuntimeException | Error e) {
-      log.error(method + " " + path + " failed", e);
-      status = ErrorCode.INTERNAL.httpStatus();
-      reply =
-          Reply.json(
-              error(
-                  "internal error ("
-                      + e.getClass().getSimpleName()
-                      + "); the details are in the server's log"));
+      HttpReply r = HttpReply.error(s.code(), s.getMessage());
+      return s.allow().map(m -> r.with("Allow", m)).orElse(r);
     }
-    try {
-      exchange.getResponseHeaders().set("Content-Type", reply.contentType());
-      reply.headers().forEach((k, v) -> exchange.getResponseHeaders().set(k, v));
-      exchange.sendResponseHeaders(status, reply.body().length);
-      try (OutputStream out = exchange.getResponseBody()) {
-        out.write(reply.body());
-      }
-    } catch (IOException e) {
-      log.info(method + " " + path + ": the client went away before the answer (" + e + ")");
-    } finally {
-      exchange.close();
-    }
-    if (options.logRequests()) {
-      log.info(
-          String.format(
-              "%s %s %d %.0f ms", method, path, status, (System.nanoTime() - start) / 1e6));
-    }
+    log.error(where + " failed", e);
+    return HttpReply.error(
+        ErrorCode.INTERNAL,
+        "internal error ("
+            + e.getClass().getSimpleName()
+            + "); the details are in the server's log");
   }
 
-  /** A successful answer: its content type, body and any headers besides Content-Type. */
-  record Reply(String contentType, byte[] body, Map<String, String> headers) {
-    static Reply json(byte[] body) {
-      return new Reply("application/json", body, Map.of());
-    }
-
-    /** A file of the web page or of a run: revalidated on each use, never sniffed. */
-    static Reply file(String contentType, byte[] body) {
-      return new Reply(
-          contentType,
-          body,
-          Map.of("Cache-Control", "no-cache", "X-Content-Type-Options", "nosniff"));
-    }
-
-    /** This reply with one more header. */
-    Reply with(String header, String value) {
-      Map<String, String> more = new LinkedHashMap<>(headers);
-      more.put(header, value);
-      return new Reply(contentType, body, Map.copyOf(more));
-    }
+  private CompletionStage<HttpReply> route(HttpCall call) {
+    return predictRoute(call).orElseGet(() -> CompletableFuture.completedFuture(routeNow(call)));
   }
 
-  private Reply route(HttpExchange exchange, String method, String path) {
+  /** The answer to {@code POST ...:predict}, which completes once the prediction has run. */
+  private Optional<CompletionStage<HttpReply>> predictRoute(HttpCall call) {
+    if (closing) {
+      return Optional.empty();
+    }
+    Matcher m = ROUTE.matcher(call.rawPath());
+    if (!m.matches() || !":predict".equals(m.group(4)) || m.group(3) != null) {
+      return Optional.empty();
+    }
+    requireMethod(call, "POST");
+    return Optional.of(predict(call, m.group(1), version(call, m.group(2))));
+  }
+
+  private HttpReply routeNow(HttpCall call) {
+    String method = call.method();
+    String path = call.rawPath();
     if (closing) {
       throw new ServingException(ErrorCode.UNAVAILABLE, "the server is shutting down");
     }
     Optional<WebPage.Resource> file = page.find(path);
     if (file.isPresent()) {
-      requireMethod(exchange, "GET");
-      Reply r = Reply.file(file.get().contentType(), file.get().body());
+      requireMethod(call, "GET");
+      HttpReply r = HttpReply.file(file.get().contentType(), file.get().body());
       return file.get().isPage()
           ? r.with("Content-Security-Policy", WebPage.CONTENT_SECURITY_POLICY)
               .with("Referrer-Policy", "no-referrer")
           : r;
     }
     if (path.equals("/v1/models") || path.equals("/v1/models/")) {
-      requireMethod(exchange, "GET");
+      requireMethod(call, "GET");
       registry.scanAll();
-      return Reply.json(ModelListing.write(registry, options.maxBatch()));
+      return HttpReply.json(ModelListing.write(registry, options.maxBatch()));
     }
     if (path.equals("/v1/runs") || path.equals("/v1/runs/")) {
-      requireMethod(exchange, "GET");
-      return Reply.json(runs.listing());
+      requireMethod(call, "GET");
+      return HttpReply.json(runs.listing());
     }
     if (path.startsWith("/v1/runs/")) {
-      return runFile(exchange, path);
+      return runFile(call, path);
     }
     Matcher m = ROUTE.matcher(path);
     if (!m.matches()) {
@@ -393,27 +501,16 @@ public final class RestServer implements AutoCloseable {
       throw ServingException.notFound(
           "version labels are not supported by this server; use /versions/N (%s %s)", method, path);
     }
-    OptionalLong version = OptionalLong.empty();
-    if (m.group(2) != null) {
-      if (!m.group(2).matches("[0-9]{1,18}")) {
-        throw ServingException.notFound(
-            "Malformed request: %s %s (the version must be a number)", method, path);
-      }
-      version = OptionalLong.of(Long.parseLong(m.group(2)));
-    }
+    OptionalLong version = version(call, m.group(2));
     String verb = m.group(4);
     if (verb == null || verb.equals("/metadata")) {
-      requireMethod(exchange, "GET");
-      return Reply.json(verb == null ? status(name, version) : metadata(name, version));
+      requireMethod(call, "GET");
+      return HttpReply.json(verb == null ? status(name, version) : metadata(name, version));
     }
     switch (verb) {
-      case ":predict" -> {
-        requireMethod(exchange, "POST");
-        return Reply.json(predict(exchange, name, version));
-      }
       case ":classify", ":regress" ->
           throw new ServingException(
-              ErrorCode.UNIMPLEMENTED,
+              ErrorCode.INVALID_ARGUMENT,
               String.format(
                   "%s is not served; the models here have predict signatures: use :predict", verb));
       default ->
@@ -422,11 +519,23 @@ public final class RestServer implements AutoCloseable {
     }
   }
 
+  /** The version number of a URL, or empty for the default. */
+  private static OptionalLong version(HttpCall call, String segment) {
+    if (segment == null) {
+      return OptionalLong.empty();
+    }
+    if (!segment.matches("[0-9]{1,18}")) {
+      throw ServingException.notFound(
+          "Malformed request: %s %s (the version must be a number)", call.method(), call.rawPath());
+    }
+    return OptionalLong.of(Long.parseLong(segment));
+  }
+
   /**
    * {@code GET /v1/runs/NAME/metrics.csv}, {@code config.json} or {@code samples/step-N.png}: only
    * names that {@code GET /v1/runs} lists (see {@link RunCatalog}).
    */
-  private Reply runFile(HttpExchange exchange, String path) {
+  private HttpReply runFile(HttpCall call, String path) {
     Matcher m = RUN_FILE.matcher(path);
     if (!m.matches()) {
       throw ServingException.notFound(
@@ -434,7 +543,7 @@ public final class RestServer implements AutoCloseable {
               + " and /v1/runs/NAME/samples/step-N.png)",
           path);
     }
-    requireMethod(exchange, "GET");
+    requireMethod(call, "GET");
     String name = decode(m.group(1));
     Path file;
     String type;
@@ -449,7 +558,7 @@ public final class RestServer implements AutoCloseable {
       type = "application/json";
     }
     try {
-      return Reply.file(type, Files.readAllBytes(file));
+      return HttpReply.file(type, Files.readAllBytes(file));
     } catch (IOException e) {
       throw ServingException.notFound("cannot read %s of run %s: %s", file.getFileName(), name, e);
     }
@@ -464,14 +573,10 @@ public final class RestServer implements AutoCloseable {
     }
   }
 
-  private static void requireMethod(HttpExchange exchange, String wanted) {
-    String method = exchange.getRequestMethod();
-    String path = exchange.getRequestURI().getRawPath();
-    if (!method.equals(wanted)) {
-      exchange.getResponseHeaders().set("Allow", wanted);
-      throw new ServingException(
-          ErrorCode.METHOD_NOT_ALLOWED,
-          String.format("%s %s: this URL takes %s", method, path, wanted));
+  private static void requireMethod(HttpCall call, String wanted) {
+    if (!call.method().equals(wanted)) {
+      throw ServingException.methodNotAllowed(
+          String.format("%s %s: this URL takes %s", call.method(), call.rawPath(), wanted), wanted);
     }
   }
 
@@ -552,58 +657,58 @@ public final class RestServer implements AutoCloseable {
     g.writeEndObject();
   }
 
-  private byte[] predict(HttpExchange exchange, String name, OptionalLong version) {
-    PredictRequest request = PredictRequest.parse(readBody(exchange));
+  /**
+   * {@code :predict}: parsed and checked on the request thread, run in a slot of the {@link
+   * PredictionQueue}; the version stays acquired until the run ends.
+   */
+  private CompletionStage<HttpReply> predict(HttpCall call, String name, OptionalLong version) {
+    PredictRequest request = PredictRequest.parse(call.body());
     ServableModel model = registry.acquire(name, version);
     try {
       SignatureSpec signature = model.predictSignature(request.signatureName());
       Map<String, HostTensor> inputs = request.inputs(signature, options.maxBatch());
-      Map<String, HostTensor> outputs = run(model, signature, inputs);
-      return PredictResponse.write(request.format(), outputs);
+      ValueChecks.checkInputs(model, inputs);
+      ServableModel running = model;
+      CompletableFuture<Map<String, HostTensor>> outputs =
+          predictions.submit(
+              call.client(), options.queueTimeout(), () -> running.predict(signature, inputs));
+      model = null; // released when the run ends
+      outputs.whenComplete((o, e) -> running.release());
+      return outputs.thenApply(
+          out -> {
+            ValueChecks.checkOutputs(running, out);
+            return HttpReply.json(PredictResponse.write(request.format(), out));
+          });
     } finally {
-      model.release();
+      if (model != null) {
+        model.release();
+      }
     }
   }
 
-  /** Runs a prediction in one of the {@code maxConcurrent} slots, waiting for one if need be. */
+  /**
+   * Runs a prediction in one of the {@code maxConcurrent} slots, waiting for one if need be (for
+   * in-process callers such as the serving benchmark).
+   *
+   * @throws ServingException 429 when no slot frees within the queue timeout, or the model's error
+   */
   Map<String, HostTensor> run(
       ServableModel model, SignatureSpec signature, Map<String, HostTensor> inputs) {
-    boolean acquired;
     try {
-      acquired = slots.tryAcquire(options.queueTimeout().toMillis(), TimeUnit.MILLISECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new ServingException(ErrorCode.UNAVAILABLE, "the server is shutting down");
-    }
-    if (!acquired) {
-      throw new ServingException(
-          ErrorCode.RESOURCE_EXHAUSTED,
-          String.format(
-              "the server is busy: %d predictions are running (serve --max-concurrent) and this"
-                  + " one waited %d s for a slot (--queue-timeout); retry later",
-              options.maxConcurrent(), options.queueTimeout().toSeconds()));
-    }
-    running.incrementAndGet();
-    try {
-      return model.predict(signature, inputs);
-    } finally {
-      running.decrementAndGet();
-      slots.release();
-    }
-  }
-
-  private byte[] readBody(HttpExchange exchange) {
-    try (InputStream in = exchange.getRequestBody()) {
-      long limit = options.maxBodyBytes();
-      byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
-      if (body.length > limit) {
-        throw new ServingException(
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            String.format("the request body is over this server's limit of %d bytes", limit));
+      return predictions
+          .submit(
+              ClientConnection.detached(),
+              options.queueTimeout(),
+              () -> model.predict(signature, inputs))
+          .join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
       }
-      return body;
-    } catch (IOException e) {
-      throw ServingException.invalid("cannot read the request body: %s", e.getMessage());
+      if (e.getCause() instanceof Error err) {
+        throw err;
+      }
+      throw e;
     }
   }
 
@@ -632,14 +737,15 @@ public final class RestServer implements AutoCloseable {
   }
 
   /**
-   * Stops accepting requests, lets the running ones finish (up to {@code grace}), then closes every
-   * loaded model.
+   * Stops accepting requests, lets the running ones finish (up to {@code grace}), then closes the
+   * connections and every loaded model.
    */
   public void close(Duration grace) {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
     closing = true;
+    transport.stopAccepting();
     long deadline = System.nanoTime() + grace.toNanos();
     while (active.get() > 0 && System.nanoTime() < deadline) {
       try {
@@ -653,11 +759,12 @@ public final class RestServer implements AutoCloseable {
       log.info(
           active.get()
               + " requests still running after "
-              + grace.toSeconds()
+              + Durations.seconds(grace)
               + " s; closing anyway");
     }
-    http.stop(0);
-    pool.shutdownNow();
+    transport.close();
+    predictions.close();
+    requests.shutdownNow();
     registry.close();
   }
 

@@ -33,9 +33,11 @@ import org.tfdiffusion.train.RunDirectory;
  * </ul>
  *
  * A run is a folder directly under DIR that holds {@code config.json} or {@code metrics.csv} (DIR
- * itself when it is one run folder). Only names from the listing are served, and only sample files
- * named {@code step-N.png} whose real path lies inside the run: anything else, {@code ..} and
- * encoded slashes included, is a 404.
+ * itself when it is one run folder). One rule holds for the listing and the files alike: nothing is
+ * read whose real path (every symbolic link followed) lies outside DIR's real path, and a run's
+ * files must lie inside the run's own real path. A link that leads out is treated as if it were not
+ * there. Only names from the listing are served, and only sample files named {@code step-N.png}:
+ * anything else, {@code ..} and encoded slashes included, is a 404.
  */
 final class RunCatalog {
   /** A sample grid's file name, as the trainer writes it. */
@@ -56,12 +58,18 @@ final class RunCatalog {
     return dir;
   }
 
-  /** The run folders by name, newest first. */
+  /** The run folders by name, newest first (only folders whose real path lies inside DIR's). */
   Map<String, Path> runs() {
     if (dir.isEmpty() || !Files.isDirectory(dir.get())) {
       return Map.of();
     }
     Path root = dir.get();
+    Path rootReal;
+    try {
+      rootReal = root.toRealPath();
+    } catch (IOException e) {
+      return Map.of();
+    }
     List<Path> found = new ArrayList<>();
     if (isRun(root)) {
       found.add(root);
@@ -69,6 +77,7 @@ final class RunCatalog {
       try (Stream<Path> entries = Files.list(root)) {
         entries
             .filter(p -> !p.getFileName().toString().startsWith("."))
+            .filter(p -> Files.isDirectory(p) && realPathWithin(rootReal, p))
             .filter(RunCatalog::isRun)
             .forEach(found::add);
       } catch (IOException e) {
@@ -86,17 +95,19 @@ final class RunCatalog {
 
   private static boolean isRun(Path p) {
     return Files.isDirectory(p)
-        && (Files.isRegularFile(p.resolve(RunDirectory.CONFIG))
-            || Files.isRegularFile(p.resolve(METRICS)));
+        && (inside(p, p.resolve(RunDirectory.CONFIG)) || inside(p, p.resolve(METRICS)));
   }
 
   /** When the run last logged: metrics.csv's time, else config.json's. */
   private static FileTime updated(Path run) {
     for (String f : new String[] {METRICS, RunDirectory.CONFIG}) {
-      try {
-        return Files.getLastModifiedTime(run.resolve(f));
-      } catch (IOException e) {
-        // try the next
+      Path file = run.resolve(f);
+      if (inside(run, file)) {
+        try {
+          return Files.getLastModifiedTime(file);
+        } catch (IOException e) {
+          // try the next
+        }
       }
     }
     return FileTime.fromMillis(0);
@@ -178,7 +189,7 @@ final class RunCatalog {
   /** The data rows of metrics.csv (no header, no blank lines); none when it is missing. */
   private static List<String> metricRows(Path run) {
     Path file = run.resolve(METRICS);
-    if (!Files.isRegularFile(file)) {
+    if (!inside(run, file)) {
       return List.of();
     }
     try {
@@ -192,7 +203,7 @@ final class RunCatalog {
 
   private static Optional<JsonNode> readConfig(Path run) {
     Path file = run.resolve(RunDirectory.CONFIG);
-    if (!Files.isRegularFile(file)) {
+    if (!inside(run, file)) {
       return Optional.empty();
     }
     try {
@@ -246,12 +257,24 @@ final class RunCatalog {
     throw ServingException.notFound("run %s has no %s", name, relative);
   }
 
-  /** Whether a file exists and its real path (links followed) lies inside the run's. */
+  /**
+   * Whether a file exists and its real path (links followed) lies inside the run's: the one rule
+   * for every file the listing reads and every file the endpoints serve.
+   */
   private static boolean inside(Path run, Path file) {
     try {
-      return Files.isRegularFile(file) && file.toRealPath().startsWith(run.toRealPath());
+      return Files.isRegularFile(file) && realPathWithin(run.toRealPath(), file);
     } catch (IOException e) {
       return false; // gone since the listing
+    }
+  }
+
+  /** Whether {@code p}'s real path (links followed) lies inside {@code realFolder}. */
+  private static boolean realPathWithin(Path realFolder, Path p) {
+    try {
+      return p.toRealPath().startsWith(realFolder);
+    } catch (IOException e) {
+      return false;
     }
   }
 }

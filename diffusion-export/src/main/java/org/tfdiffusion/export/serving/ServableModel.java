@@ -1,6 +1,10 @@
 package org.tfdiffusion.export.serving;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.InvalidProtocolBufferException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -8,13 +12,21 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.tensorflow.Result;
 import org.tensorflow.SavedModelBundle;
 import org.tensorflow.SessionFunction;
 import org.tensorflow.Tensor;
+import org.tensorflow.exceptions.TFOutOfRangeException;
 import org.tensorflow.exceptions.TensorFlowException;
+import org.tensorflow.proto.MetaGraphDef;
+import org.tensorflow.proto.NodeDef;
+import org.tensorflow.proto.SavedModel;
 import org.tfdiffusion.export.ModelExporter;
 
 /**
@@ -28,12 +40,32 @@ public final class ServableModel {
   /** The method name of signatures that {@code :predict} runs. */
   public static final String PREDICT_METHOD = ModelExporter.PREDICT;
 
+  /** The SavedModel's graph and signatures, in binary form. */
+  public static final String SAVED_MODEL_PB = "saved_model.pb";
+
+  /** The same in text form. */
+  public static final String SAVED_MODEL_PBTXT = "saved_model.pbtxt";
+
+  /** The checkpoint index TensorFlow restores the variables from. */
+  static final String VARIABLES_INDEX = "variables/variables.index";
+
+  /** A shard of the checkpoint's data: {@code variables.data-00000-of-00001}. */
+  private static final Pattern DATA_SHARD =
+      Pattern.compile("variables\\.data-([0-9]{5})-of-([0-9]{5})");
+
+  /** The ops that hold variables, whose values a SavedModel's checkpoint must restore. */
+  private static final Set<String> VARIABLE_OPS = Set.of("VariableV2", "Variable", "VarHandleOp");
+
+  /** How often a version without tfdiffusion.json looks for it again (it may be copied last). */
+  private static final long METADATA_RECHECK_NANOS = 2_000_000_000L;
+
   private final String name;
   private final long version;
   private final Path dir;
   private final SavedModelBundle bundle;
   private final SortedMap<String, SignatureSpec> signatures;
-  private final Optional<JsonNode> metadata;
+  private volatile Optional<JsonNode> metadata;
+  private volatile long metadataCheckedNanos = System.nanoTime();
   private int users;
   private boolean retired;
   private boolean closed;
@@ -53,8 +85,17 @@ public final class ServableModel {
     this.metadata = metadata;
   }
 
-  /** Loads the SavedModel in {@code dir}. */
+  /**
+   * Loads the SavedModel in {@code dir}, once its files are complete: a {@code saved_model.pb} that
+   * parses and, when its graph holds variables, the checkpoint index and every data shard
+   * (TensorFlow itself would load a graph whose {@code variables/} is missing with uninitialised
+   * weights). TensorFlow then restores the variables, failing on a truncated shard.
+   *
+   * @throws ServingException with the code of what is missing or damaged (NOT_FOUND, DATA_LOSS)
+   * @throws RuntimeException a TensorFlow error of the load itself
+   */
   public static ServableModel load(String name, long version, Path dir) {
+    checkComplete(dir);
     SavedModelBundle bundle = SavedModelBundle.load(dir.toString(), SavedModelBundle.DEFAULT_TAG);
     try {
       SortedMap<String, SignatureSpec> signatures = new TreeMap<>();
@@ -92,9 +133,123 @@ public final class ServableModel {
     return signatures;
   }
 
-  /** The contents of {@code assets.extra/tfdiffusion.json}, when the export wrote one. */
+  /**
+   * The contents of {@code assets.extra/tfdiffusion.json}, when the export wrote one (looked for
+   * again every few seconds while it is missing: a copy may write it after the model loaded).
+   */
   public Optional<JsonNode> metadata() {
-    return metadata;
+    Optional<JsonNode> m = metadata;
+    if (m.isEmpty() && System.nanoTime() - metadataCheckedNanos > METADATA_RECHECK_NANOS) {
+      metadataCheckedNanos = System.nanoTime();
+      m = ModelListing.readMetadata(dir);
+      metadata = m;
+    }
+    return m;
+  }
+
+  /**
+   * Checks that a version folder holds a complete SavedModel (see {@link #load}).
+   *
+   * @throws ServingException NOT_FOUND for a missing file, DATA_LOSS for a damaged {@code
+   *     saved_model.pb}
+   */
+  static void checkComplete(Path dir) {
+    Path pb = dir.resolve(SAVED_MODEL_PB);
+    if (!Files.isRegularFile(pb)) {
+      return; // saved_model.pbtxt: TensorFlow checks it
+    }
+    SavedModel saved;
+    try (InputStream in = Files.newInputStream(pb)) {
+      saved = SavedModel.parseFrom(in);
+    } catch (InvalidProtocolBufferException e) {
+      throw new ServingException(
+          ErrorCode.DATA_LOSS,
+          SAVED_MODEL_PB
+              + " cannot be read ("
+              + e.getMessage()
+              + "); it is damaged or still being"
+              + " copied");
+    } catch (IOException e) {
+      throw new ServingException(
+          ErrorCode.NOT_FOUND, SAVED_MODEL_PB + " cannot be read: " + e.getMessage());
+    }
+    boolean variables = false;
+    for (MetaGraphDef meta : saved.getMetaGraphsList()) {
+      if (meta.getMetaInfoDef().getTagsList().contains(SavedModelBundle.DEFAULT_TAG)) {
+        for (NodeDef node : meta.getGraphDef().getNodeList()) {
+          variables |= VARIABLE_OPS.contains(node.getOp());
+        }
+      }
+    }
+    if (!variables) {
+      return;
+    }
+    if (!Files.isRegularFile(dir.resolve(VARIABLES_INDEX))) {
+      throw new ServingException(
+          ErrorCode.NOT_FOUND,
+          VARIABLES_INDEX
+              + " is missing, but the graph has variables: the version's files are"
+              + " incomplete (still being copied?)");
+    }
+    int shards = -1;
+    List<Integer> present = new ArrayList<>();
+    try (Stream<Path> files = Files.list(dir.resolve("variables"))) {
+      for (Path f : files.toList()) {
+        Matcher m = DATA_SHARD.matcher(f.getFileName().toString());
+        if (m.matches() && Files.isRegularFile(f)) {
+          present.add(Integer.parseInt(m.group(1)));
+          shards = Integer.parseInt(m.group(2));
+        }
+      }
+    } catch (IOException e) {
+      throw new ServingException(ErrorCode.NOT_FOUND, "cannot list variables/: " + e.getMessage());
+    }
+    if (shards < 0) {
+      throw new ServingException(
+          ErrorCode.NOT_FOUND,
+          "variables/ has no variables.data-* file: the version's files are incomplete (still"
+              + " being copied?)");
+    }
+    for (int i = 0; i < shards; i++) {
+      if (!present.contains(i)) {
+        throw new ServingException(
+            ErrorCode.NOT_FOUND,
+            String.format(
+                "variables/variables.data-%05d-of-%05d is missing: the version's files are"
+                    + " incomplete (still being copied?)",
+                i, shards));
+      }
+    }
+  }
+
+  /** The status code of a failed {@link #load}, as model status reports it. */
+  static ErrorCode loadErrorCode(RuntimeException e) {
+    if (e instanceof ServingException s) {
+      return s.code();
+    }
+    if (e instanceof TFOutOfRangeException) {
+      return ErrorCode.DATA_LOSS; // a truncated file: "Read less bytes than requested"
+    }
+    if (isTensorFlowError(e)) {
+      ErrorCode code = ErrorCode.of(e);
+      String m = String.valueOf(e.getMessage());
+      return code == ErrorCode.UNKNOWN && m.contains("No such file or directory")
+          ? ErrorCode.NOT_FOUND
+          : code;
+    }
+    return ErrorCode.UNKNOWN;
+  }
+
+  /** The one-line message of a failed {@link #load}. */
+  static String loadErrorMessage(RuntimeException e) {
+    if (e instanceof ServingException) {
+      return e.getMessage();
+    }
+    String m = isTensorFlowError(e) ? tensorFlowMessage(e) : String.valueOf(e.getMessage());
+    if (e instanceof TFOutOfRangeException) {
+      m += " (a file of the version is truncated: still being copied?)";
+    }
+    return m.lines().findFirst().orElse(e.getClass().getSimpleName());
   }
 
   /** The loaded bundle (for in-process comparisons; do not close it). */

@@ -35,8 +35,11 @@ import picocli.CommandLine.Spec;
       "       or {\"inputs\": {...}}, with an optional \"signature_name\"",
       "",
       "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown",
-      "model, version or signature), 405 (wrong method) or 429 (no free slot",
-      "within --queue-timeout). Runs until Ctrl-C.",
+      "model, version or signature), 405 (wrong method), 408 (request too slow),",
+      "413 (body too large), 429 (no free slot within --queue-timeout) or 503",
+      "(version not loaded). A version is served once it has loaded completely;",
+      "failed loads are retried. Limits and timeouts: docs/serving-reliability.md.",
+      "Runs until Ctrl-C.",
       "",
       "A web page at http://HOST:PORT/ generates images (model, version, class,",
       "seeds, guidance, steps; the link keeps the settings) and, with --runs,",
@@ -114,6 +117,78 @@ public final class ServeCommand implements Callable<Integer> {
   int queueTimeoutSeconds;
 
   @Option(
+      names = "--max-connections",
+      defaultValue = "" + HttpLimits.MAX_CONNECTIONS,
+      description = "Open connections at most; more are answered 503 (default: ${DEFAULT-VALUE}).")
+  int maxConnections;
+
+  @Option(
+      names = "--header-timeout",
+      defaultValue = "" + HttpLimits.HEADER_TIMEOUT_SECONDS,
+      paramLabel = "SECONDS",
+      description =
+          "From a request's first byte to the end of its headers; slower: 408 (default:"
+              + " ${DEFAULT-VALUE}).")
+  double headerTimeoutSeconds;
+
+  @Option(
+      names = "--body-timeout",
+      defaultValue = "" + HttpLimits.BODY_TIMEOUT_SECONDS,
+      paramLabel = "SECONDS",
+      description =
+          "From the end of a request's headers to the end of its body; slower: 408 (default:"
+              + " ${DEFAULT-VALUE}).")
+  double bodyTimeoutSeconds;
+
+  @Option(
+      names = "--idle-timeout",
+      defaultValue = "" + HttpLimits.IDLE_TIMEOUT_SECONDS,
+      paramLabel = "SECONDS",
+      description =
+          "A connection with no request in progress (or an answer its client does not read) is"
+              + " closed after this (default: ${DEFAULT-VALUE}).")
+  double idleTimeoutSeconds;
+
+  @Option(
+      names = "--max-header-bytes",
+      defaultValue = "" + HttpLimits.MAX_HEADER_BYTES,
+      description =
+          "The request line, and the headers together, at most; more: 414 or 431 (default:"
+              + " ${DEFAULT-VALUE}).")
+  int maxHeaderBytes;
+
+  @Option(
+      names = "--max-body-bytes",
+      defaultValue = "" + HttpLimits.MAX_BODY_BYTES,
+      description =
+          "A request body at most, checked before and while it is read; more: 413 (default:"
+              + " ${DEFAULT-VALUE}).")
+  long maxBodyBytes;
+
+  @Option(
+      names = "--max-body-bytes-in-flight",
+      description =
+          "All request bodies held at once; a request that would go over: 429 (default: twice"
+              + " --max-body-bytes).")
+  Long maxBodyBytesInFlight;
+
+  @Option(
+      names = {"--max-num-load-retries", "--max_num_load_retries"},
+      defaultValue = "" + ModelRegistry.LoadRetries.MAX_RETRIES,
+      description =
+          "Retries of a failed model load, as TensorFlow Serving's flag (default:"
+              + " ${DEFAULT-VALUE}; 0: one attempt).")
+  int maxNumLoadRetries;
+
+  @Option(
+      names = {"--load-retry-interval-micros", "--load_retry_interval_micros"},
+      defaultValue = "" + ModelRegistry.LoadRetries.INTERVAL_MICROS,
+      description =
+          "Microseconds between load attempts, as TensorFlow Serving's flag (default:"
+              + " ${DEFAULT-VALUE}, a minute; negative: no wait).")
+  long loadRetryIntervalMicros;
+
+  @Option(
       names = "--poll-seconds",
       defaultValue = "2",
       description =
@@ -136,18 +211,33 @@ public final class ServeCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     PrintWriter out = spec.commandLine().getOut();
     RestServer.Options options =
-        new RestServer.Options(
-            host,
-            port,
-            maxBatch,
-            maxConcurrent != null
-                ? maxConcurrent
-                : Math.max(1, Runtime.getRuntime().availableProcessors()),
-            Duration.ofMillis(Math.round(pollSeconds * 1000)),
-            Duration.ofSeconds(queueTimeoutSeconds),
-            64L << 20,
-            !quiet,
-            Optional.ofNullable(runs));
+        RestServer.Options.defaults()
+            .withHost(host)
+            .withPort(port)
+            .withMaxBatch(maxBatch)
+            .withMaxConcurrent(
+                maxConcurrent != null
+                    ? maxConcurrent
+                    : Math.max(1, Runtime.getRuntime().availableProcessors()))
+            .withPoll(Duration.ofMillis(Math.round(pollSeconds * 1000)))
+            .withQueueTimeout(Duration.ofSeconds(queueTimeoutSeconds))
+            .withLogRequests(!quiet)
+            .withLimits(
+                new HttpLimits(
+                    maxConnections,
+                    seconds(headerTimeoutSeconds),
+                    seconds(bodyTimeoutSeconds),
+                    seconds(idleTimeoutSeconds),
+                    maxHeaderBytes,
+                    maxBodyBytes,
+                    maxBodyBytesInFlight != null ? maxBodyBytesInFlight : 2 * maxBodyBytes))
+            .withLoadRetries(
+                new ModelRegistry.LoadRetries(
+                    maxNumLoadRetries,
+                    Duration.ofNanos(Math.max(0, loadRetryIntervalMicros) * 1000)));
+    if (runs != null) {
+      options = options.withRuns(runs);
+    }
     if (!Files.isDirectory(base)) {
       throw new IllegalArgumentException(
           base
@@ -188,6 +278,11 @@ public final class ServeCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** Seconds as a duration; not finite: infinite (refused by the limits' check). */
+  private static Duration seconds(double s) {
+    return Double.isFinite(s) ? Duration.ofNanos(Math.round(s * 1e9)) : Duration.ZERO;
+  }
+
   /** What the server prints when it starts: where it listens, the models, example requests. */
   static String banner(RestServer s) {
     ModelRegistry registry = s.registry();
@@ -200,6 +295,19 @@ public final class ServeCommand implements Callable<Integer> {
             url,
             s.options().maxBatch(),
             s.options().maxConcurrent()));
+    HttpLimits limits = s.options().limits();
+    ModelRegistry.LoadRetries retries = s.options().loadRetries();
+    b.append(
+        String.format(
+            "limits: %d connections; headers within %s s, bodies within %s s and %d bytes; idle"
+                + " connections closed after %s s; failed loads retried %d times, %s s apart%n",
+            limits.maxConnections(),
+            Durations.seconds(limits.headerTimeout()),
+            Durations.seconds(limits.bodyTimeout()),
+            limits.maxBodyBytes(),
+            Durations.seconds(limits.idleTimeout()),
+            retries.maxRetries(),
+            Durations.seconds(retries.interval())));
     b.append("web page: ").append(s.pageUrl()).append('\n');
     RunCatalog runs = s.runs();
     runs.dir()

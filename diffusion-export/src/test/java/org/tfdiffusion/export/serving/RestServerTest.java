@@ -404,6 +404,40 @@ class RestServerTest {
         },
         new Object[] {"empty batch", "POST", predict, "{\"instances\": []}", 400, "empty"},
         new Object[] {
+          "guidance beyond float32",
+          "POST",
+          predict,
+          "{\"instances\": [{\"seed\": 1, \"class_label\": 1, \"guidance_scale\": 1e39}]}",
+          400,
+          "instances[0].guidance_scale is 1.0E39, out of range for DT_FLOAT"
+        },
+        new Object[] {
+          "absurd guidance",
+          "POST",
+          predict,
+          "{\"inputs\": {\"seed\": [1], \"class_label\": [1], \"guidance_scale\": [1e30]}}",
+          400,
+          "guidance_scale must be in [0, 100]"
+        },
+        new Object[] {
+          "negative guidance",
+          "POST",
+          predict,
+          "{\"instances\": [{\"seed\": 1, \"class_label\": 1, \"guidance_scale\": -2}]}",
+          400,
+          "guidance_scale must be in [0, 100]"
+        },
+        new Object[] {
+          "x_t beyond float32 range",
+          "POST",
+          predict,
+          "{\"signature_name\": \"denoise\", \"inputs\": {\"x_t\": "
+              + zeros().replaceFirst("0\\.0", "1e300")
+              + ", \"t\": [1], \"class_label\": [1]}}",
+          400,
+          "out of range for DT_FLOAT"
+        },
+        new Object[] {
           "label out of range (assert op)",
           "POST",
           predict,
@@ -548,6 +582,11 @@ class RestServerTest {
                 }
               });
       assertThat(v2.version()).isEqualTo(2);
+      // version 1 serves until version 2 has loaded (in the background), then version 2
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      while (!defaultVersion(s).equals("2") && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
       assertThat(defaultVersion(s)).isEqualTo("2");
       assertThat(versions(s)).containsExactly("2", "1");
       Answer latest =

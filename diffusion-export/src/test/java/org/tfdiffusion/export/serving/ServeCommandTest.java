@@ -117,4 +117,82 @@ class ServeCommandTest {
     assertThat(out.toString())
         .contains("--runs=DIR", "A web page at http://HOST:PORT/", "GET  /v1/models", "/v1/runs");
   }
+
+  @Test
+  void theLimitsAndLoadRetriesAreOptionsWithTfServingsSpellingsToo() throws Exception {
+    Path base = Files.createDirectories(dir.resolve("models"));
+    ServeCommand command = new ServeCommand();
+    CommandLine cli = TrainCommand.commandLine(command);
+    StringWriter out = new StringWriter();
+    cli.setOut(new PrintWriter(out, true));
+    AtomicInteger status = new AtomicInteger(-1);
+    Thread thread =
+        new Thread(
+            () ->
+                status.set(
+                    cli.execute(
+                        "--base",
+                        base.toString(),
+                        "--port",
+                        "0",
+                        "--max-connections",
+                        "7",
+                        "--header-timeout",
+                        "2.5",
+                        "--body-timeout",
+                        "3",
+                        "--idle-timeout",
+                        "4",
+                        "--max-header-bytes",
+                        "4096",
+                        "--max-body-bytes",
+                        "1000",
+                        "--max_num_load_retries",
+                        "2",
+                        "--load_retry_interval_micros",
+                        "250000")));
+    thread.start();
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while ((command.server == null || !out.toString().contains("Ctrl-C"))
+        && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertThat(command.server).isNotNull();
+    HttpLimits limits = command.server.options().limits();
+    assertThat(limits.maxConnections()).isEqualTo(7);
+    assertThat(limits.headerTimeout()).isEqualTo(java.time.Duration.ofMillis(2500));
+    assertThat(limits.bodyTimeout()).isEqualTo(java.time.Duration.ofSeconds(3));
+    assertThat(limits.idleTimeout()).isEqualTo(java.time.Duration.ofSeconds(4));
+    assertThat(limits.maxHeaderBytes()).isEqualTo(4096);
+    assertThat(limits.maxBodyBytes()).isEqualTo(1000);
+    assertThat(limits.maxBodyBytesInFlight()).isEqualTo(2000);
+    ModelRegistry.LoadRetries retries = command.server.options().loadRetries();
+    assertThat(retries.maxRetries()).isEqualTo(2);
+    assertThat(retries.interval()).isEqualTo(java.time.Duration.ofMillis(250));
+    assertThat(out.toString())
+        .contains("limits: 7 connections; headers within 2.5 s, bodies within 3 s and 1000 bytes")
+        .contains("failed loads retried 2 times, 0.25 s apart");
+    command.stop.countDown();
+    thread.join(30_000);
+    assertThat(status.get()).isZero();
+  }
+
+  @Test
+  void aLimitThatWouldRefuseEverythingIsAClearError() {
+    for (String[] bad :
+        new String[][] {
+          {"--header-timeout", "0", "--header-timeout must be more than 0 seconds"},
+          {"--max-body-bytes", "0", "--max-body-bytes must be at least 1"},
+          {"--max-connections", "0", "--max-connections must be at least 1"},
+          {"--max-num-load-retries", "-1", "--max-num-load-retries must be at least 0"}
+        }) {
+      CommandLine cli = TrainCommand.commandLine(new ServeCommand());
+      StringWriter err = new StringWriter();
+      cli.setErr(new PrintWriter(err, true));
+      assertThat(cli.execute("--base", dir.toString(), "--port", "0", bad[0], bad[1]))
+          .as(bad[0])
+          .isEqualTo(2);
+      assertThat(err.toString()).as(bad[0]).contains(bad[2]).doesNotContain("\tat ");
+    }
+  }
 }
