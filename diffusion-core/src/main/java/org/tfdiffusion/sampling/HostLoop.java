@@ -24,15 +24,17 @@ import org.tfdiffusion.nn.Parameters;
  */
 public final class HostLoop {
   private final SamplingPlan plan;
-  private final Placeholder<TInt64> seeds;
+  private final Optional<Placeholder<TInt64>> ownSeeds;
   private final Placeholder<TInt32> index;
   private final Placeholder<TFloat32> x;
   private final Placeholder<TFloat32> x0Prev;
   private final Operand<TFloat32> initial;
   private final SamplerStep.Result step;
+  private final Operand<TFloat32> after;
 
   /**
-   * Builds the step graph.
+   * Builds the step graph for plain sampling, with its own seeds placeholder ({@link #run(Session,
+   * TInt64, Map, IntConsumer)} feeds it).
    *
    * @param weights the model's weights in this graph
    * @param conditioning placeholders (or constants) for the model's per-batch inputs; the caller
@@ -45,14 +47,49 @@ public final class HostLoop {
       SamplingLoop.Model model,
       Parameters weights,
       List<Operand<?>> conditioning) {
+    this(tf, Optional.empty(), plan, imageShape, model, weights, conditioning);
+  }
+
+  /**
+   * Builds the step graph for a {@link Trajectory}: its plan's steps from its start x, its hook
+   * applied after every step. The trajectory's seeds and whatever its start and hook read
+   * (placeholders for an image, a mask) are fed by the caller on {@link #run(Session, Map,
+   * IntConsumer)}.
+   *
+   * @throws IllegalArgumentException if the start x does not fit {@code imageShape}
+   */
+  public HostLoop(
+      Ops tf,
+      Trajectory trajectory,
+      Shape imageShape,
+      SamplingLoop.Model model,
+      Parameters weights,
+      List<Operand<?>> conditioning) {
+    this(tf, Optional.of(trajectory), trajectory.plan(), imageShape, model, weights, conditioning);
+  }
+
+  private HostLoop(
+      Ops tf,
+      Optional<Trajectory> given,
+      SamplingPlan plan,
+      Shape imageShape,
+      SamplingLoop.Model model,
+      Parameters weights,
+      List<Operand<?>> conditioning) {
     Ops ops = tf.withSubScope("host_sample");
     Shape batch = Shape.of(-1, imageShape.size(0), imageShape.size(1), imageShape.size(2));
     this.plan = plan;
-    this.seeds = ops.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
+    this.ownSeeds =
+        given.isPresent()
+            ? Optional.empty()
+            : Optional.of(ops.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1))));
+    Trajectory trajectory = given.orElseGet(() -> Trajectory.sampling(plan, ownSeeds.get()));
+    trajectory.checkStartFits(imageShape);
+    Operand<TInt64> seeds = trajectory.seeds();
     this.index = ops.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
     this.x = ops.placeholder(TFloat32.class, Placeholder.shape(batch));
     this.x0Prev = ops.placeholder(TFloat32.class, Placeholder.shape(batch));
-    this.initial = RowNoise.normal(ops, seeds, ops.constant(0L), imageShape);
+    this.initial = SamplingLoop.startOf(ops, trajectory, imageShape);
     SamplerStep sampler = new SamplerStep(ops, plan);
     Operand<TInt32> t = ops.fill(ops.shape.size(seeds, ops.constant(0)), sampler.timestep(index));
     Operand<TFloat32> output = model.apply(ops, weights, x, t, conditioning);
@@ -66,6 +103,11 @@ public final class HostLoop {
                     imageShape))
             : Optional.empty();
     this.step = sampler.apply(index, x, output, noise, Optional.of(x0Prev));
+    this.after =
+        trajectory
+            .afterStep()
+            .map(h -> h.apply(ops, index, step.x(), seeds, h.inputs()))
+            .orElse(step.x());
   }
 
   public SamplingPlan plan() {
@@ -73,31 +115,49 @@ public final class HostLoop {
   }
 
   /**
-   * Runs all steps.
+   * Runs all steps of plain sampling (a loop built without a {@link Trajectory}).
    *
    * @param seedValues int64 [B]
    * @param feeds values for the conditioning placeholders
    * @param afterStep called with the number of finished steps (for a progress bar)
    * @return the final samples, [B, H, W, C]; the caller closes it
+   * @throws IllegalStateException for a loop built for a trajectory (its seeds are fed with the
+   *     other feeds)
    */
   public TFloat32 run(
       Session session, TInt64 seedValues, Map<Operand<?>, Tensor> feeds, IntConsumer afterStep) {
+    Placeholder<TInt64> seeds =
+        ownSeeds.orElseThrow(
+            () ->
+                new IllegalStateException(
+                    "this loop samples a trajectory: feed its seeds with the other feeds"));
+    Map<Operand<?>, Tensor> all = new java.util.LinkedHashMap<>(feeds);
+    all.put(seeds, seedValues);
+    return run(session, all, afterStep);
+  }
+
+  /**
+   * Runs all steps.
+   *
+   * @param feeds values for every placeholder the loop reads: the trajectory's seeds, the model's
+   *     conditioning, the start's and the hook's inputs
+   * @param afterStep called with the number of finished steps (for a progress bar)
+   * @return the final samples, [B, H, W, C]; the caller closes it
+   */
+  public TFloat32 run(Session session, Map<Operand<?>, Tensor> feeds, IntConsumer afterStep) {
     TFloat32 current;
-    try (Result r = session.runner().feed(seeds, seedValues).fetch(initial).run()) {
+    Session.Runner first = session.runner();
+    feeds.forEach(first::feed);
+    try (Result r = first.fetch(initial).run()) {
       current = copy(r, 0);
     }
     TFloat32 previousX0 = copy(current);
     for (int i = 0; i < plan.steps(); i++) {
       try (TInt32 idx = TInt32.scalarOf(i)) {
         Session.Runner runner =
-            session
-                .runner()
-                .feed(seeds, seedValues)
-                .feed(index, idx)
-                .feed(x, current)
-                .feed(x0Prev, previousX0);
+            session.runner().feed(index, idx).feed(x, current).feed(x0Prev, previousX0);
         feeds.forEach(runner::feed);
-        try (Result r = runner.fetch(step.x()).fetch(step.x0()).run()) {
+        try (Result r = runner.fetch(after).fetch(step.x0()).run()) {
           current.close();
           previousX0.close();
           current = copy(r, 0);

@@ -17,6 +17,19 @@ import org.tfdiffusion.graph.Loops;
  * batch ({@code StatelessWhile}) that writes each row with {@code TensorScatterNdUpdate}.
  */
 public final class RowNoise {
+  /**
+   * The counter of the start noise: x_T of plain sampling, and the ε that image-to-image noises its
+   * image with (so that strength 1 is plain sampling). Step k of a loop draws its z from counter k
+   * + 1.
+   */
+  public static final long START_COUNTER = 0;
+
+  /** Inpainting's known-region noise at step k comes from counter {@code KNOWN_REGION + k}. */
+  public static final long KNOWN_REGION_COUNTERS = 1L << 32;
+
+  /** RePaint's noise for a jump back after step k comes from counter {@code RESAMPLING + k}. */
+  public static final long RESAMPLING_COUNTERS = 2L << 32;
+
   private RowNoise() {}
 
   /**

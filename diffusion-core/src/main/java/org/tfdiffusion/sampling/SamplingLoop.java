@@ -29,6 +29,9 @@ import org.tfdiffusion.nn.Parameters;
  *   for i in 0..N-1:   out = model(x, t_i);  x, x̂_0 = step_i(x, out, z_i), z_i per row from (seed_b, i+1)
  * </pre>
  *
+ * <p>A {@link Trajectory} generalizes this: a given start x (a start at step k of a plan, image
+ * editing) and a hook applied to x after every step (inpainting).
+ *
  * <p>Stack: TensorFlow (Java 1.1.0, CPU) runs the {@code While} op's iterations as callbacks nested
  * on the thread that calls {@code Session.run}, about 9 KB of that thread's stack per step whatever
  * the model. Past the end of the stack the JVM dies with SIGSEGV: measured, a 1 MB thread stack
@@ -88,10 +91,34 @@ public final class SamplingLoop {
       Operand<TInt64> seeds,
       List<Operand<?>> conditioning,
       int snapshots) {
-    checkArgument(
-        snapshots >= 0 && snapshots <= plan.steps(), "snapshots must be in [0, %s]", plan.steps());
+    return compiled(
+        tf, Trajectory.sampling(plan, seeds), imageShape, model, weights, conditioning, snapshots);
+  }
+
+  /**
+   * Builds the compiled loop for a {@link Trajectory}: its plan's steps, from its start x (or x_T ~
+   * N(0, I) per row from (seed_b, 0)), with its hook applied to x after every step. The hook's
+   * inputs enter the loop as loop invariants.
+   *
+   * @param imageShape [H, W, C]
+   * @param weights the model's weights in the outer graph, keyed by weight name
+   * @param conditioning per-batch tensors carried through the loop for the model
+   * @param snapshots 0 for none, else K &gt;= 1 x̂_0 snapshots
+   * @throws IllegalArgumentException if the start x does not fit {@code imageShape}, or for
+   *     snapshots outside [0, steps]
+   */
+  public static Outputs compiled(
+      Ops tf,
+      Trajectory trajectory,
+      Shape imageShape,
+      Model model,
+      Map<String, ? extends Operand<TFloat32>> weights,
+      List<Operand<?>> conditioning,
+      int snapshots) {
+    int steps = trajectory.plan().steps();
+    checkArgument(snapshots >= 0 && snapshots <= steps, "snapshots must be in [0, %s]", steps);
     return build(
-        tf, plan, Optional.empty(), imageShape, model, weights, seeds, conditioning, snapshots);
+        tf, trajectory, Optional.empty(), imageShape, model, weights, conditioning, snapshots);
   }
 
   /**
@@ -117,27 +144,37 @@ public final class SamplingLoop {
       Operand<TInt64> seeds,
       List<Operand<?>> conditioning) {
     return build(
-        tf, table, Optional.of(runtime), imageShape, model, weights, seeds, conditioning, 0);
+        tf,
+        Trajectory.sampling(table, seeds),
+        Optional.of(runtime),
+        imageShape,
+        model,
+        weights,
+        conditioning,
+        0);
   }
 
   private static Outputs build(
       Ops tf,
-      SamplingPlan plan,
+      Trajectory trajectory,
       Optional<RuntimeSteps> runtime,
       Shape imageShape,
       Model model,
       Map<String, ? extends Operand<TFloat32>> weights,
-      Operand<TInt64> seeds,
       List<Operand<?>> conditioning,
       int snapshots) {
     checkArgument(imageShape.numDimensions() == 3, "image shape is [H, W, C], got %s", imageShape);
+    trajectory.checkStartFits(imageShape);
+    SamplingPlan plan = trajectory.plan();
+    Operand<TInt64> seeds = trajectory.seeds();
     boolean runtimeEta = runtime.isPresent() && runtime.get().eta().isPresent();
     boolean noisy = plan.stochastic() || runtimeEta;
     Ops outer = tf.withSubScope("sample");
-    Operand<TFloat32> x = RowNoise.normal(outer, seeds, outer.constant(0L), imageShape);
+    Operand<TFloat32> x = startOf(outer, trajectory, imageShape);
     List<String> names = new ArrayList<>(weights.keySet());
+    List<Operand<?>> hookInputs = trajectory.afterStep().map(StepHook::inputs).orElse(List.of());
     // loop variables: i, x, x̂_0 of the previous step, seeds, offset, N, [η], conditioning...,
-    // weights..., [snapshots]; a function body sees nothing else of the outer graph
+    // hook inputs..., weights..., [snapshots]; a function body sees nothing else of the outer graph
     List<Operand<?>> vars = new ArrayList<>();
     vars.add(outer.constant(0));
     vars.add(x);
@@ -151,6 +188,8 @@ public final class SamplingLoop {
       conditioningAt++;
     }
     vars.addAll(conditioning);
+    int hookAt = vars.size();
+    vars.addAll(hookInputs);
     int weightsAt = vars.size();
     for (String name : names) {
       vars.add(weights.get(name));
@@ -202,9 +241,14 @@ public final class SamplingLoop {
                               imageShape))
                       : Optional.empty();
               SamplerStep.Result r = step.apply(index, xi, output, noise, Optional.of(x0Prev), eta);
+              Operand<TFloat32> after = r.x();
+              if (trajectory.afterStep().isPresent()) {
+                List<Operand<?>> inputs = v.subList(hookAt, hookAt + hookInputs.size());
+                after = trajectory.afterStep().get().apply(f, i, after, rowSeeds, inputs);
+              }
               List<Operand<?>> next = new ArrayList<>(v);
               next.set(0, f.math.add(i, f.constant(1)));
-              next.set(1, r.x());
+              next.set(1, after);
               next.set(2, r.x0());
               if (snapshots > 0) {
                 Operand<TInt32> slot = f.gather(f.constant(slotOfStep), i, f.constant(0));
@@ -222,6 +266,32 @@ public final class SamplingLoop {
     Optional<Operand<TFloat32>> strip =
         snapshots > 0 ? Optional.of(RowNoise.float32(out.get(snapshotsAt))) : Optional.empty();
     return new Outputs(samples, strip);
+  }
+
+  /**
+   * x before the first step: the trajectory's start broadcast to the rows, or x_T ~ N(0, I) per row
+   * from (seed_b, 0). A loop variable keeps its shape, so the start is [B, H, W, C] with B the
+   * number of seeds.
+   */
+  static Operand<TFloat32> startOf(Ops tf, Trajectory trajectory, Shape imageShape) {
+    if (trajectory.start().isEmpty()) {
+      return RowNoise.normal(tf, trajectory.seeds(), tf.constant(0L), imageShape);
+    }
+    // [1, H, W, C] or [B, H, W, C] to [B, H, W, C]
+    Operand<TInt32> rows =
+        tf.reshape(tf.shape.size(trajectory.seeds(), tf.constant(0)), tf.constant(new int[] {1}));
+    Operand<TInt32> shape =
+        tf.concat(
+            List.of(
+                rows,
+                tf.constant(
+                    new int[] {
+                      (int) imageShape.size(0), (int) imageShape.size(1), (int) imageShape.size(2)
+                    })),
+            tf.constant(0));
+    return tf.ensureShape(
+        tf.broadcastTo(trajectory.start().get(), shape),
+        Shape.of(-1, imageShape.size(0), imageShape.size(1), imageShape.size(2)));
   }
 
   /** Step i writes its x̂_0 into slot floor(i · K / N); the last write of each slot stays. */

@@ -118,6 +118,71 @@ public record SamplingPlan(
     return b.build(name, first.x0Guard(), first.prediction());
   }
 
+  /**
+   * The steps {@code start..N-1} of this plan, for a loop that starts from a given x at step {@code
+   * start} (image-to-image, inpainting with a strength below 1). The multistep history is reset:
+   * the first step of the cut uses no previous x̂_0 (d = 0), so DPM-Solver++ takes it at first
+   * order, as diffusers' {@code DPMSolverMultistepScheduler} does when it starts at a later index
+   * ({@code set_begin_index}: {@code lower_order_nums} counts from 0 there). Every other
+   * coefficient is the full plan's, so each later step is exactly the full plan's step.
+   *
+   * @param start k, the first step to run, in [0, N); 0 returns this plan
+   * @throws IllegalArgumentException if {@code start} is outside [0, N)
+   */
+  public SamplingPlan startingAt(int start) {
+    checkArgument(
+        start >= 0 && start < steps(),
+        "%s: the start step must be in [0, %s), got %s",
+        name,
+        steps(),
+        start);
+    if (start == 0) {
+      return this;
+    }
+    int[] path = new int[steps() - start];
+    for (int k = 0; k < path.length; k++) {
+      path[k] = start + k;
+    }
+    return onPath(name + " from step " + start, path);
+  }
+
+  /**
+   * This plan's steps run in the order {@code path} gives, repeats allowed (RePaint's resampling
+   * goes back and runs steps again). Step k of the result is step {@code path[k]} of this plan with
+   * all its coefficients, except that the multistep history is reset wherever the path does not go
+   * on from the step before ({@code k = 0}, or {@code path[k] != path[k-1] + 1}): there d = 0 and
+   * the step uses no previous x̂_0 (first order for DPM-Solver++).
+   *
+   * @param name the result's name
+   * @param path indices into this plan's steps, each in [0, N)
+   * @throws IllegalArgumentException for an empty path or an index outside [0, N)
+   */
+  public SamplingPlan onPath(String name, int... path) {
+    checkArgument(path.length >= 1, "%s: a path needs at least one step", this.name);
+    Builder b = new Builder();
+    for (int k = 0; k < path.length; k++) {
+      int i = path[k];
+      checkArgument(
+          i >= 0 && i < steps(),
+          "%s: path entry %s is step %s, outside [0, %s)",
+          this.name,
+          k,
+          i,
+          steps());
+      boolean continues = k > 0 && path[k - 1] == i - 1;
+      b.step(
+          timesteps.get(i),
+          alphasCumprod.get(i),
+          xCoef.get(i),
+          x0Coef.get(i),
+          epsCoef.get(i),
+          continues ? x0DeltaCoef.get(i) : 0,
+          noiseCoef.get(i));
+      etaTerms.ifPresent(e -> b.eta(e.sigmaUnit().get(i), e.oneMinusAlphaBarPrev().get(i)));
+    }
+    return b.build(name, x0Guard, prediction);
+  }
+
   /** N, the number of model evaluations. */
   public int steps() {
     return timesteps.length();

@@ -34,7 +34,8 @@ public final class ReferenceSamplers {
      *
      * @param modelOutput the model's output at (x, t_i)
      * @param noise z of this step (ignored by deterministic steps)
-     * @param x0Prev x̂_0 of the previous step (ignored by single-step samplers)
+     * @param x0Prev x̂_0 of the previous step (ignored by single-step samplers); NaN for none (a
+     *     start mid-way: a multistep solver takes the step at first order)
      */
     Update step(int i, double x, double modelOutput, double noise, double x0Prev);
   }
@@ -460,7 +461,9 @@ public final class ReferenceSamplers {
         double x0Coef = -alphaT * (Math.exp(-h) - 1.0);
         double next;
         double magnitude;
-        if (solverOrder == 1 || i == 0 || lowerOrderFinalHere) {
+        // diffusers: first order while lower_order_nums < 1 (the first step after set_timesteps
+        // or set_begin_index: no previous model output, here i = 0 or x0Prev = NaN)
+        if (solverOrder == 1 || i == 0 || Double.isNaN(x0Prev) || lowerOrderFinalHere) {
           next = (sigmaT / sigmaS0) * x + x0Coef * m0;
           magnitude = (sigmaT / sigmaS0) * Math.abs(x) + Math.abs(x0Coef) * m0Magnitude;
         } else {
@@ -494,8 +497,10 @@ public final class ReferenceSamplers {
    * @param x the final samples
    * @param roundingBound per element, a first-order bound on how far a float32 evaluation of the
    *     same loop from the same x_T and noise can be from {@code x}
+   * @param startSensitivity per element, |∂x_N/∂x_start|: what an error in the start x becomes in
+   *     the final sample
    */
-  public record Run(double[] x, double[] roundingBound) {}
+  public record Run(double[] x, double[] roundingBound, double[] startSensitivity) {}
 
   /** diffusers' dummy model for scheduler tests: {@code sample * t / (t + 1)}. */
   public static double dummyModel(double x, int t) {
@@ -560,6 +565,7 @@ public final class ReferenceSamplers {
       }
     }
     double[] bound = new double[n];
+    double[] startSensitivity = new double[n];
     for (int k = 0; k < n; k++) {
       // (sx, sp) = (∂x_N/∂x_{i+1}, ∂x_N/∂x̂_0^{(i)}), walking i down from N - 1
       double sx = 1;
@@ -572,7 +578,8 @@ public final class ReferenceSamplers {
         sx = nextSx;
       }
       bound[k] = b;
+      startSensitivity[k] = Math.abs(sx);
     }
-    return new Run(x, bound);
+    return new Run(x, bound, startSensitivity);
   }
 }
