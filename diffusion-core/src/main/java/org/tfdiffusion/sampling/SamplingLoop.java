@@ -154,6 +154,23 @@ public final class SamplingLoop {
         0);
   }
 
+  /**
+   * Builds the compiled loop for a trajectory whose plan is a table of plans laid end to end, the
+   * steps chosen at run time: {@code runtime.steps()} entries from {@code runtime.offset()}, from
+   * the trajectory's start (an edit whose start step is a request's input, e.g. {@code
+   * ImageToImage.atRuntime}). The hook, if any, sees the loop's own step index 0..steps-1.
+   */
+  public static Outputs compiled(
+      Ops tf,
+      Trajectory trajectory,
+      RuntimeSteps runtime,
+      Shape imageShape,
+      Model model,
+      Map<String, ? extends Operand<TFloat32>> weights,
+      List<Operand<?>> conditioning) {
+    return build(tf, trajectory, Optional.of(runtime), imageShape, model, weights, conditioning, 0);
+  }
+
   private static Outputs build(
       Ops tf,
       Trajectory trajectory,

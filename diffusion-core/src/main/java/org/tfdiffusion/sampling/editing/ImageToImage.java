@@ -2,13 +2,19 @@ package org.tfdiffusion.sampling.editing;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
+import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
+import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.sampling.RowNoise;
+import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.Trajectory;
 
@@ -66,6 +72,91 @@ public record ImageToImage(Strength strength) {
     Operand<TFloat32> xt = qSample(ops, plan.alphasCumprod().get(start), image, noise);
     return new Trajectory(plan.startingAt(start), seeds, Optional.of(xt), Optional.empty());
   }
+
+  /**
+   * Image-to-image with the strength a run-time input (an export's or a server's request): the loop
+   * runs over a table of the plan's N cuts ({@link SamplingPlan#startingAt} k for k = 0..N-1, laid
+   * end to end, N (N + 1) / 2 steps in all), from entry {@code k N - k (k - 1) / 2}, for N - k
+   * steps, with k computed in the graph by the rule of {@link Strength}. The start is x_{t_k} as
+   * above, and pure ε at s = 1 (its coefficients (0, 1)), so every strength gives what {@link
+   * #trajectory} gives for it. Build the loop with {@link SamplingLoop#compiled(Ops, Trajectory,
+   * SamplingLoop.RuntimeSteps, Shape, SamplingLoop.Model, java.util.Map, java.util.List)}; for DDIM
+   * with η at run time, add η to the returned steps.
+   *
+   * @param strength float64 scalar s: float64 so that ⌊N · s⌋ is the one Java and Python compute
+   *     for a decimal s (in float32, 10 · 0.7f &lt; 7); a run with s outside (0, 1] or ⌊N · s⌋ = 0
+   *     fails with an InvalidArgument error naming the allowed range
+   * @param image x_0, float32 [B, H, W, C] or [1, H, W, C]
+   * @param seeds int64 [B]
+   * @throws IllegalArgumentException if the image does not fit the model or the seeds
+   */
+  public static AtRuntime atRuntime(
+      Ops tf,
+      SamplingPlan plan,
+      Shape imageShape,
+      Operand<TFloat64> strength,
+      Operand<TFloat32> image,
+      Operand<TInt64> seeds) {
+    EditImages.checkImage("init image", image.shape(), imageShape);
+    EditImages.checkRows("init image", image.shape(), seeds.shape().size(0));
+    checkArgument(
+        strength.shape().numDimensions() == 0,
+        "the strength must be a float64 scalar, got shape %s",
+        strength.shape());
+    int n = plan.steps();
+    List<SamplingPlan> cuts = new ArrayList<>();
+    float[] sqrtAlphaBar = new float[n];
+    float[] sqrtOneMinusAlphaBar = new float[n];
+    for (int k = 0; k < n; k++) {
+      cuts.add(plan.startingAt(k));
+      double alphaBar = k == 0 ? 0 : plan.alphasCumprod().get(k); // s = 1: x = ε
+      sqrtAlphaBar[k] = (float) Math.sqrt(alphaBar);
+      sqrtOneMinusAlphaBar[k] = (float) Math.sqrt(1 - alphaBar);
+    }
+    SamplingPlan table = SamplingPlan.concat(plan.name() + ", from step 0.." + (n - 1), cuts);
+    Ops ops = tf.withSubScope("image_to_image");
+    // init = min(⌊N s⌋, N), k = N - init, in float64
+    Operand<TFloat64> steps = ops.constant((double) n);
+    Operand<TFloat64> init = ops.math.minimum(ops.math.floor(ops.math.mul(steps, strength)), steps);
+    Operand<TBool> valid =
+        ops.math.logicalAnd(
+            ops.math.logicalAnd(
+                ops.math.greater(strength, ops.constant(0.0)),
+                ops.math.lessEqual(strength, ops.constant(1.0))),
+            ops.math.greaterEqual(init, ops.constant(1.0)));
+    String message =
+        String.format(
+            "strength must be in (0, 1] and run at least one of the %d steps (at least %s)",
+            n, 1.0 / n);
+    Operand<TInt32> k =
+        ops.withControlDependencies(List.of(ops.assertThat(valid, List.of(ops.constant(message)))))
+            .dtypes
+            .cast(ops.math.sub(steps, init), TInt32.class);
+    // plan k's first step sits after the cuts 0..k-1: Σ_{j<k} (N - j) = k N - k (k - 1) / 2
+    Operand<TInt32> offset =
+        ops.math.sub(
+            ops.math.mul(k, ops.constant(n)),
+            ops.math.div(ops.math.mul(k, ops.math.sub(k, ops.constant(1))), ops.constant(2)));
+    Operand<TInt32> count = ops.math.sub(ops.constant(n), k);
+    Operand<TFloat32> noise =
+        RowNoise.normal(ops, seeds, ops.constant(RowNoise.START_COUNTER), imageShape);
+    Operand<TFloat32> xt =
+        ops.math.add(
+            ops.math.mul(ops.gather(ops.constant(sqrtAlphaBar), k, ops.constant(0)), image),
+            ops.math.mul(
+                ops.gather(ops.constant(sqrtOneMinusAlphaBar), k, ops.constant(0)), noise));
+    return new AtRuntime(
+        new Trajectory(table, seeds, Optional.of(xt), Optional.empty()),
+        new SamplingLoop.RuntimeSteps(offset, count, Optional.empty()));
+  }
+
+  /**
+   * An edit whose steps are chosen at run time.
+   *
+   * @param trajectory its start and its table of plans
+   * @param steps where in the table the loop starts and how many steps it runs
+   */
+  public record AtRuntime(Trajectory trajectory, SamplingLoop.RuntimeSteps steps) {}
 
   /**
    * A sample of q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I): {@code √ᾱ_t x_0 + √(1 - ᾱ_t) ε}, with the

@@ -2,6 +2,7 @@ package org.tfdiffusion.sampling.editing;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.List;
 import java.util.Optional;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
@@ -57,6 +58,63 @@ public record Interpolation(int frames) {
    */
   public Trajectory trajectory(
       Ops tf, SamplingPlan plan, Shape imageShape, Operand<TInt64> seedA, Operand<TInt64> seedB) {
+    check(plan, seedA, seedB);
+    Ops ops = tf.withSubScope("interpolation");
+    return strip(
+        ops,
+        plan,
+        imageShape,
+        seedA,
+        seedB,
+        ops.constant(fractions()),
+        ops.constant(new int[] {frames}));
+  }
+
+  /**
+   * The strip with F a run-time input (an export's or a server's request), int32 scalar: α_f = f /
+   * (F - 1) computed in float64, so the ends are exactly 0 and 1 and the strip is the one {@link
+   * #trajectory} gives for that F. A run with F &lt; 2 fails with an InvalidArgument error.
+   *
+   * @throws IllegalArgumentException for a plan that draws noise at its steps
+   */
+  public static Trajectory atRuntime(
+      Ops tf,
+      SamplingPlan plan,
+      Shape imageShape,
+      Operand<TInt64> seedA,
+      Operand<TInt64> seedB,
+      Operand<TInt32> frames) {
+    check(plan, seedA, seedB);
+    checkArgument(
+        frames.shape().numDimensions() == 0,
+        "the frame count must be an int32 scalar, got shape %s",
+        frames.shape());
+    Ops ops = tf.withSubScope("interpolation");
+    Operand<TInt32> count =
+        ops.withControlDependencies(
+                List.of(
+                    ops.assertThat(
+                        ops.math.greaterEqual(frames, ops.constant(2)),
+                        List.of(
+                            ops.constant(
+                                "interpolation needs at least 2 frames (the two seeds' own images"
+                                    + " at the ends)")))))
+            .identity(frames);
+    Operand<TFloat64> fractions =
+        ops.math.div(
+            ops.dtypes.cast(ops.range(ops.constant(0), count, ops.constant(1)), TFloat64.class),
+            ops.dtypes.cast(ops.math.sub(count, ops.constant(1)), TFloat64.class));
+    return strip(
+        ops,
+        plan,
+        imageShape,
+        seedA,
+        seedB,
+        fractions,
+        ops.reshape(count, ops.constant(new int[] {1})));
+  }
+
+  private static void check(SamplingPlan plan, Operand<TInt64> seedA, Operand<TInt64> seedB) {
     checkArgument(
         !plan.stochastic(),
         "interpolation needs a deterministic sampler, so that each frame depends on its start only;"
@@ -67,7 +125,17 @@ public record Interpolation(int frames) {
         "the two seeds must be int64 scalars, got shapes %s and %s",
         seedA.shape(),
         seedB.shape());
-    Ops ops = tf.withSubScope("interpolation");
+  }
+
+  /** The rows: frame f from slerp(x_T^A, x_T^B; fractions[f]), every row's seed seed A. */
+  private static Trajectory strip(
+      Ops ops,
+      SamplingPlan plan,
+      Shape imageShape,
+      Operand<TInt64> seedA,
+      Operand<TInt64> seedB,
+      Operand<TFloat64> fractions,
+      Operand<TInt32> rows) {
     Operand<TInt32> one = ops.constant(new int[] {1});
     Operand<TFloat32> a =
         RowNoise.normal(
@@ -75,8 +143,8 @@ public record Interpolation(int frames) {
     Operand<TFloat32> b =
         RowNoise.normal(
             ops, ops.reshape(seedB, one), ops.constant(RowNoise.START_COUNTER), imageShape);
-    Operand<TFloat32> start = slerp(ops, a, b, ops.constant(fractions()));
-    Operand<TInt64> seeds = ops.fill(ops.constant(new int[] {frames}), seedA);
+    Operand<TFloat32> start = slerp(ops, a, b, fractions);
+    Operand<TInt64> seeds = ops.fill(rows, seedA);
     return new Trajectory(plan, seeds, Optional.of(start), Optional.empty());
   }
 

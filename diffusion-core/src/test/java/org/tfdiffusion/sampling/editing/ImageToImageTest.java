@@ -16,10 +16,15 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
+import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
@@ -242,6 +247,68 @@ class ImageToImageTest {
             false);
     assertThat(Arrays.copyOfRange(pair, PIXELS, 2 * PIXELS)).containsExactly(alone);
     assertThat(Arrays.copyOfRange(pair, 0, PIXELS)).isNotEqualTo(alone);
+  }
+
+  /**
+   * The strength as a run-time input (an export's) gives what the fixed strength gives: the same
+   * start and the same steps, from a table of the plan's cuts.
+   */
+  @Test
+  void theStrengthAtRunTimeGivesWhatTheFixedStrengthGives() {
+    float[] image = EditingHarness.image(1);
+    for (Case c : List.of(EditingHarness.DDIM_STOCHASTIC, EditingHarness.DPMPP)) {
+      SamplingPlan plan = c.plan();
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        Placeholder<TFloat64> strength =
+            tf.placeholder(TFloat64.class, Placeholder.shape(Shape.scalar()));
+        ImageToImage.AtRuntime edit =
+            ImageToImage.atRuntime(
+                tf,
+                plan,
+                IMAGE,
+                strength,
+                EditingHarness.constant(tf, image, 1),
+                tf.constant(SEEDS));
+        Operand<TFloat32> samples =
+            SamplingLoop.compiled(
+                    tf,
+                    edit.trajectory(),
+                    edit.steps(),
+                    IMAGE,
+                    EditingHarness.DUMMY,
+                    java.util.Map.of(),
+                    List.of())
+                .samples();
+        try (Session s = new Session(g)) {
+          for (double value : new double[] {1, 0.7, 0.3, 0.25, 0.1}) {
+            float[] fixed =
+                EditingHarness.run(
+                    (f, seeds) ->
+                        ImageToImage.of(value)
+                            .trajectory(
+                                f, plan, IMAGE, EditingHarness.constant(f, image, 1), seeds),
+                    SEEDS,
+                    false);
+            try (TFloat64 fed = TFloat64.scalarOf(value);
+                Result r = s.runner().feed(strength, fed).fetch(samples).run()) {
+              assertThat(TensorIO.toFloats(r.get(0)))
+                  .as("%s, strength %s at run time", c, value)
+                  .containsExactly(fixed);
+            }
+          }
+          for (double bad : new double[] {0.05, 0, 1.5}) {
+            try (TFloat64 fed = TFloat64.scalarOf(bad)) {
+              assertThatThrownBy(() -> s.runner().feed(strength, fed).fetch(samples).run().close())
+                  .as("strength %s", bad)
+                  .hasMessageContaining(
+                      "strength must be in (0, 1] and run at least one of the 10 steps (at least"
+                          + " 0.1)");
+            }
+          }
+        }
+      }
+    }
   }
 
   @Test

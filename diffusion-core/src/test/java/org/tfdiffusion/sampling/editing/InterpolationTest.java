@@ -11,10 +11,18 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.RowNoise;
+import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.sampling.Trajectory;
 import org.tfdiffusion.sampling.editing.EditingHarness.Case;
 import org.tfdiffusion.testing.ArrayAsserts;
 import org.tfdiffusion.testing.GraphRunner;
@@ -142,6 +150,44 @@ class InterpolationTest {
         assertThat(Arrays.copyOfRange(strip, PIXELS, 2 * PIXELS))
             .as("%s: a middle frame", what)
             .isNotEqualTo(Arrays.copyOfRange(strip, 0, PIXELS));
+      }
+    }
+  }
+
+  /** The frame count as a run-time input (an export's) gives the strip of that fixed count. */
+  @Test
+  void theFrameCountAtRunTimeGivesTheStripOfThatCount() {
+    SamplingPlan plan = EditingHarness.DPMPP.plan();
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Placeholder<TInt32> frames = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      Trajectory strip =
+          Interpolation.atRuntime(
+              tf, plan, IMAGE, tf.constant(SEED_A), tf.constant(SEED_B), frames);
+      Operand<TFloat32> samples =
+          SamplingLoop.compiled(
+                  tf, strip, IMAGE, EditingHarness.DUMMY, java.util.Map.of(), List.of(), 0)
+              .samples();
+      try (Session s = new Session(g)) {
+        for (int count : new int[] {2, 5}) {
+          float[] fixed =
+              EditingHarness.run(
+                  (f, seeds) ->
+                      new Interpolation(count)
+                          .trajectory(f, plan, IMAGE, f.constant(SEED_A), f.constant(SEED_B)),
+                  new long[] {SEED_A},
+                  false);
+          try (TInt32 fed = TInt32.scalarOf(count);
+              Result r = s.runner().feed(frames, fed).fetch(samples).run()) {
+            assertThat(TensorIO.toFloats(r.get(0)))
+                .as("%s frames at run time", count)
+                .containsExactly(fixed);
+          }
+        }
+        try (TInt32 fed = TInt32.scalarOf(1)) {
+          assertThatThrownBy(() -> s.runner().feed(frames, fed).fetch(samples).run().close())
+              .hasMessageContaining("interpolation needs at least 2 frames");
+        }
       }
     }
   }
