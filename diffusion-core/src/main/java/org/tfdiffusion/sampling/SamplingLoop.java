@@ -303,12 +303,12 @@ public final class SamplingLoop {
                 rows,
                 tf.constant(
                     new int[] {
-                      (int) imageShape.size(0), (int) imageShape.size(1), (int) imageShape.size(2)
+                      (int) imageShape.get(0), (int) imageShape.get(1), (int) imageShape.get(2)
                     })),
             tf.constant(0));
     return tf.ensureShape(
         tf.broadcastTo(trajectory.start().get(), shape),
-        Shape.of(-1, imageShape.size(0), imageShape.size(1), imageShape.size(2)));
+        Shape.of(-1, imageShape.get(0), imageShape.get(1), imageShape.get(2)));
   }
 
   /** Step i writes its x̂_0 into slot floor(i · K / N); the last write of each slot stays. */

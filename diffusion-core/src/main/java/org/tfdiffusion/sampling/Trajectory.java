@@ -88,15 +88,15 @@ public record Trajectory(
         x -> {
           Shape s = x.shape();
           for (int d = 0; d < 3; d++) {
-            long given = s.size(d + 1);
+            long given = s.get(d + 1);
             checkArgument(
-                given == Shape.UNKNOWN_SIZE || given == imageShape.size(d),
+                given == Shape.UNKNOWN_SIZE || given == imageShape.get(d),
                 "the start x is %s but the model makes [B, %s, %s, %s] images: give x of the"
                     + " model's image size and channels",
                 s,
-                imageShape.size(0),
-                imageShape.size(1),
-                imageShape.size(2));
+                imageShape.get(0),
+                imageShape.get(1),
+                imageShape.get(2));
           }
         });
   }

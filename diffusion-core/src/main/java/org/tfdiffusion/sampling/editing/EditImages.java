@@ -30,24 +30,24 @@ public final class EditImages {
         "the %s must be a batch [B, H, W, C] (a leading axis of 1 for one image), got shape %s",
         role,
         image);
-    long h = imageShape.size(0);
-    long w = imageShape.size(1);
-    long c = imageShape.size(2);
+    long h = imageShape.get(0);
+    long w = imageShape.get(1);
+    long c = imageShape.get(2);
     checkArgument(
-        fits(image.size(1), h) && fits(image.size(2), w),
+        fits(image.get(1), h) && fits(image.get(2), w),
         "the %s is %s×%s but the model makes %s×%s images: resize it to %s×%s",
         role,
-        image.size(1),
-        image.size(2),
+        image.get(1),
+        image.get(2),
         h,
         w,
         h,
         w);
     checkArgument(
-        fits(image.size(3), c),
+        fits(image.get(3), c),
         "the %s has %s but the model makes %s-channel images: convert it to %s",
         role,
-        channels(image.size(3)),
+        channels(image.get(3)),
         c,
         c == 1 ? "grayscale" : c == 3 ? "RGB" : c + " channels");
   }
@@ -58,7 +58,7 @@ public final class EditImages {
    * @param rows the number of seeds, or {@link Shape#UNKNOWN_SIZE}
    */
   public static void checkRows(String role, Shape image, long rows) {
-    long b = image.size(0);
+    long b = image.get(0);
     checkArgument(
         b == Shape.UNKNOWN_SIZE || rows == Shape.UNKNOWN_SIZE || b == 1 || b == rows,
         "the %s batch holds %s images but there are %s seeds: give one image (used for every seed)"
@@ -82,14 +82,14 @@ public final class EditImages {
             + " shape %s",
         mask);
     checkArgument(
-        fits(mask.size(1), image.size(1)) && fits(mask.size(2), image.size(2)),
+        fits(mask.get(1), image.get(1)) && fits(mask.get(2), image.get(2)),
         "the mask is %s×%s but the image is %s×%s: give a mask of the image's size",
-        mask.size(1),
-        mask.size(2),
-        image.size(1),
-        image.size(2));
-    long c = mask.size(3);
-    long imageChannels = image.size(3);
+        mask.get(1),
+        mask.get(2),
+        image.get(1),
+        image.get(2));
+    long c = mask.get(3);
+    long imageChannels = image.get(3);
     checkArgument(
         c == Shape.UNKNOWN_SIZE || c == 1 || fits(c, imageChannels),
         "the mask has %s but the image has %s: give %s",
@@ -98,12 +98,12 @@ public final class EditImages {
         imageChannels == 1
             ? "a 1-channel mask"
             : "1 channel (the same for every channel) or " + imageChannels);
-    long b = mask.size(0);
+    long b = mask.get(0);
     checkArgument(
-        b == Shape.UNKNOWN_SIZE || b == 1 || fits(b, image.size(0)),
+        b == Shape.UNKNOWN_SIZE || b == 1 || fits(b, image.get(0)),
         "there are %s masks for %s images: give 1 mask (used for every image) or one per image",
         b,
-        image.size(0));
+        image.get(0));
   }
 
   /**

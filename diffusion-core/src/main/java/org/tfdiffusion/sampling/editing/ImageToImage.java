@@ -61,7 +61,7 @@ public record ImageToImage(Strength strength) {
   public Trajectory trajectory(
       Ops tf, SamplingPlan plan, Shape imageShape, Operand<TFloat32> image, Operand<TInt64> seeds) {
     EditImages.checkImage("init image", image.shape(), imageShape);
-    EditImages.checkRows("init image", image.shape(), seeds.shape().size(0));
+    EditImages.checkRows("init image", image.shape(), seeds.shape().get(0));
     int start = strength.startStep(plan.steps());
     if (strength.full()) {
       return Trajectory.sampling(plan, seeds);
@@ -84,8 +84,8 @@ public record ImageToImage(Strength strength) {
    * with η at run time, add η to the returned steps.
    *
    * @param strength float64 scalar s: float64 so that ⌊N · s⌋ is the one Java and Python compute
-   *     for a decimal s (in float32, 10 · 0.7f &lt; 7); a run with s outside (0, 1] or ⌊N · s⌋ = 0
-   *     fails with an InvalidArgument error naming the allowed range
+   *     for a decimal s (0.7 as a float32 is 0.69999999, and ⌊10 · 0.69999999⌋ = 6); a run with s
+   *     outside (0, 1] or ⌊N · s⌋ = 0 fails with an InvalidArgument error naming the allowed range
    * @param image x_0, float32 [B, H, W, C] or [1, H, W, C]
    * @param seeds int64 [B]
    * @throws IllegalArgumentException if the image does not fit the model or the seeds
@@ -98,7 +98,7 @@ public record ImageToImage(Strength strength) {
       Operand<TFloat32> image,
       Operand<TInt64> seeds) {
     EditImages.checkImage("init image", image.shape(), imageShape);
-    EditImages.checkRows("init image", image.shape(), seeds.shape().size(0));
+    EditImages.checkRows("init image", image.shape(), seeds.shape().get(0));
     checkArgument(
         strength.shape().numDimensions() == 0,
         "the strength must be a float64 scalar, got shape %s",

@@ -23,6 +23,7 @@ import org.tfdiffusion.sampling.Trajectory;
  * level is ᾱ = 1 and the known pixels are x_0 exactly:
  *
  * <pre>
+ *   loop step k runs plan step i (i = k + start without resampling)
  *   ᾱ_next,i = ᾱ_{t_{i+1}} for i &lt; N-1,  1 for i = N-1
  *   x ← step_i(x)                                                   (any sampler)
  *   x ← m ⊙ x + (1 - m) ⊙ (√ᾱ_next,i x_0 + √(1 - ᾱ_next,i) ε_k),   ε_k per row from
@@ -91,7 +92,7 @@ public record Inpainting(Strength strength, Resampling resampling) {
       Operand<TFloat32> mask,
       Operand<TInt64> seeds) {
     EditImages.checkImage("image to inpaint", image.shape(), imageShape);
-    EditImages.checkRows("image to inpaint", image.shape(), seeds.shape().size(0));
+    EditImages.checkRows("image to inpaint", image.shape(), seeds.shape().get(0));
     EditImages.checkMask(mask.shape(), image.shape());
     int start = strength.startStep(plan.steps());
     int[] path = resampling.path(plan.steps(), start);
