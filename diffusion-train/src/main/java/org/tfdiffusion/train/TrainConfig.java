@@ -408,7 +408,10 @@ public record TrainConfig(
       boolean cosineDecay,
       double minLearningRate) {
     public Optimizer {
-      checkArgument(learningRate > 0, "learning rate must be > 0, got %s", learningRate);
+      checkArgument(
+          learningRate > 0 && Double.isFinite(learningRate),
+          "learning rate must be finite and > 0, got %s",
+          learningRate);
       checkArgument(warmupSteps >= 0, "warm-up steps must be >= 0, got %s", warmupSteps);
       checkArgument(
           minLearningRate >= 0 && minLearningRate <= learningRate,
