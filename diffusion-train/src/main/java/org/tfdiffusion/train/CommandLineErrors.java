@@ -41,7 +41,7 @@ final class CommandLineErrors {
     if (message.isEmpty()) {
       throw e;
     }
-    commandLine.getErr().println("error: " + message.get());
+    commandLine.getErr().println("error: " + oneLine(message.get()));
     commandLine.getErr().flush();
     return USER_ERROR;
   }

@@ -580,6 +580,17 @@ public record TrainConfig(
         return this;
       }
 
+      /** The sampler of the grids: ddpm, ddim or dpmpp. */
+      public Builder sampler(String value) {
+        sampler = value;
+        return this;
+      }
+
+      public Builder samplerSteps(int value) {
+        samplerSteps = value;
+        return this;
+      }
+
       public Training build() {
         return new Training(
             steps,
