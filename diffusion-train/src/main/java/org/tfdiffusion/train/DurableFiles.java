@@ -66,11 +66,13 @@ public final class DurableFiles {
   }
 
   /**
-   * Replaces {@code file} with {@code content} durably: written to a hidden sibling, forced,
-   * renamed over the file, and the folder forced.
+   * Replaces {@code file} with {@code content} durably: written to a hidden sibling of this
+   * process's own, forced, renamed over the file, and the folder forced.
    */
   public static void write(Path file, byte[] content, FileSync sync) throws IOException {
-    Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+    Path tmp =
+        file.resolveSibling(
+            "." + file.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
     try {
       Files.write(tmp, content);
       sync.force(tmp);
