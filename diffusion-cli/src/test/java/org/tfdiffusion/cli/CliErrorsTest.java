@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.tfdiffusion.train.FloatOptions;
 import picocli.CommandLine;
 
@@ -87,5 +90,35 @@ class CliErrorsTest {
         "--guidance 1e39 is out of range",
         "bench-serve --help");
     oneLine(run("serve", "--poll-seconds", "-1"), "--poll-seconds -1 is out of range");
+  }
+
+  /** Damaged run files and data given to any command: one line naming the file, no trace. */
+  @Test
+  void damagedRunFilesAndDataAreOneLineInEveryCommand(@TempDir Path dir) throws Exception {
+    Path checkpoint = Files.createDirectories(dir.resolve("run/checkpoints/ckpt-000004"));
+    Files.writeString(dir.resolve("run/config.json"), "{ \"format\" : 1,\n  \"model\" : {\n");
+    String state =
+        "{\"step\":4,\"epoch\":0,\"cursor\":8,\"seed\":0,\"loss\":0.5,\"datasetSize\":9,"
+            + "\"dataset\":\"x\"}";
+    Files.writeString(checkpoint.resolve("state.json"), state);
+    String run = dir.resolve("run").toString();
+    oneLine(run("sample", "--run", run), "config.json");
+    oneLine(run("export", "--run", run, "--base", dir.resolve("models").toString()), "config.json");
+    oneLine(run("eval", "--run", run, "--data", "embedded"), "config.json");
+    oneLine(run("train", "--resume", "--run-dir", run), "config.json");
+    oneLine(run("finetune", "--from", run), "config.json");
+
+    Files.writeString(checkpoint.resolve("state.json"), "{\"step\": 4");
+    oneLine(run("sample", "--run", run), "holds no intact checkpoint", "state.json");
+    oneLine(run("sample", "--checkpoint", checkpoint.toString()), "state.json");
+    oneLine(run("finetune", "--from", checkpoint.toString()), "state.json");
+
+    Path idx = Files.createDirectories(dir.resolve("idx"));
+    Files.write(idx.resolve("train-images-idx3-ubyte"), new byte[] {0, 0, 8, 3, 0, 0, 0, 9});
+    Files.write(idx.resolve("train-labels-idx1-ubyte"), new byte[] {0, 0, 8, 1, 127, 0, 0, 0});
+    oneLine(
+        run("train", "--data", idx.toString(), "--run-dir", dir.resolve("r").toString()),
+        "train-images-idx3-ubyte");
+    assertThat(dir.resolve("r")).doesNotExist();
   }
 }

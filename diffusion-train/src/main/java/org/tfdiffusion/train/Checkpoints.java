@@ -151,16 +151,21 @@ public final class Checkpoints {
       return new Checkpoint(
           path, new Checkpoints(path.getParent(), RunDirectory.json()).readState(path));
     }
-    return of(path)
+    Checkpoints checkpoints = of(path);
+    return checkpoints
         .latest()
         .orElseThrow(
             () ->
                 new IllegalArgumentException(
-                    path
-                        + " holds no complete checkpoint (expected a run folder with checkpoints/ckpt-N/"
-                        + " or a ckpt-N folder with "
-                        + STATE
-                        + ")"));
+                    checkpoints.damaged().isEmpty()
+                        ? path
+                            + " holds no complete checkpoint (expected a run folder with"
+                            + " checkpoints/ckpt-N/ or a ckpt-N folder with "
+                            + STATE
+                            + ")"
+                        : path
+                            + " holds no intact checkpoint: "
+                            + checkpoints.damaged().get(0).reason()));
   }
 
   /**
