@@ -243,7 +243,10 @@ public final class Checkpoints {
     try {
       return json.readValue(file.toFile(), State.class);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+      String reason = e.getMessage() == null ? e.toString() : e.getMessage().strip();
+      int nl = reason.indexOf('\n');
+      throw new UncheckedIOException(
+          "cannot read " + file + ": " + (nl < 0 ? reason : reason.substring(0, nl)), e);
     }
   }
 

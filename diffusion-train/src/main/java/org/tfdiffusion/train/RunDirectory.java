@@ -65,6 +65,10 @@ public final class RunDirectory {
                   + " choose another --run-dir",
               root, latest.get().state().step()));
     }
+    if (!Checkpoints.of(root).damaged().isEmpty()) {
+      throw new IllegalArgumentException(
+          root + " already holds a run (its checkpoints are damaged); choose another --run-dir");
+    }
     if (Files.exists(root.resolve(CONFIG))) {
       throw new IllegalArgumentException(
           root

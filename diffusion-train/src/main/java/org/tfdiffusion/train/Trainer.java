@@ -229,6 +229,13 @@ public final class Trainer {
     List<Checkpoints.Checkpoint> candidates = new ArrayList<>(checkpoints.list());
     Collections.reverse(candidates);
     int total = config.training().steps();
+    if (candidates.isEmpty() && !checkpoints.damaged().isEmpty()) {
+      throw new IllegalStateException(
+          String.format(
+              "every checkpoint of %s is damaged (%s): nothing to resume from; repair its %s, or"
+                  + " start a new run with another --run-dir",
+              runDir, checkpoints.damaged().get(0).reason(), Checkpoints.STATE));
+    }
     if (candidates.isEmpty()) {
       out.printf(
           "%s has no checkpoint yet (it stopped before its first one): training it from step 0"

@@ -180,6 +180,16 @@ class ResumeTest {
     assertThat(Files.readAllBytes(run.resolve(RunDirectory.CONFIG)))
         .as("a resume that fails changes nothing")
         .isEqualTo(config);
+
+    // a run whose every checkpoint is damaged is neither restarted from 0 nor started over
+    Path state = run.resolve("checkpoints/ckpt-000020/" + Checkpoints.STATE);
+    Files.writeString(state, "{\"step\": 20,");
+    assertThat(error(resume(run))).contains("every checkpoint of " + run + " is damaged");
+    assertThat(error(train(run, "--steps", "30"))).contains("its checkpoints are damaged");
+    assertThat(error(train(run, "--steps", "30", "--restart")))
+        .contains("has checkpoints (damaged");
+    assertThat(Files.readAllBytes(run.resolve(RunDirectory.CONFIG))).isEqualTo(config);
+    assertThat(state).exists();
   }
 
   @Test
