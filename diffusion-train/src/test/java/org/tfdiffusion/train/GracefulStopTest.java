@@ -31,8 +31,8 @@ class GracefulStopTest {
   }
 
   /**
-   * SIGTERM to a {@code train} process: it saves a checkpoint, says so and exits within seconds (it
-   * used to hang for the whole 120 s wait after its checkpoint).
+   * SIGTERM to a {@code train} process that ends with {@code System.exit}, as the launcher's does:
+   * it saves a checkpoint, says so and exits within seconds, not after the whole 120 s wait.
    */
   @Test
   void sigtermSavesACheckpointAndExitsPromptly() throws Exception {
