@@ -35,6 +35,14 @@ import picocli.CommandLine.Spec;
       "EMA weights by default."
     })
 final class SampleCommand implements Callable<Integer> {
+  /** The most images one command draws (all rows of all classes together). */
+  static final int MAX_IMAGES = 10_000;
+
+  /**
+   * The most images sampled at once: larger requests run in batches (same images, bounded memory).
+   */
+  static final int BATCH = 256;
+
   @Spec CommandSpec spec;
 
   @ArgGroup(multiplicity = "1")
@@ -91,7 +99,12 @@ final class SampleCommand implements Callable<Integer> {
       names = {"-n", "--n"},
       defaultValue = "16",
       description =
-          "Number of images, per class for conditional models (default: ${DEFAULT-VALUE}).")
+          "Number of images, per class for conditional models (default: ${DEFAULT-VALUE}; at"
+              + " most "
+              + MAX_IMAGES
+              + " in all, drawn "
+              + BATCH
+              + " at a time).")
   int count;
 
   @Option(
@@ -157,6 +170,11 @@ final class SampleCommand implements Callable<Integer> {
     if (count < 1) {
       throw new IllegalArgumentException("--n must be >= 1, got " + count);
     }
+    checkTotal(count, 1);
+    if (strip != null && count > BATCH) {
+      throw new IllegalArgumentException(
+          "--strip draws one row per image: give --n " + BATCH + " or less with it");
+    }
     if (scale != null && (scale < 1 || scale > 64)) {
       throw new IllegalArgumentException("--scale must be in [1, 64], got " + scale);
     }
@@ -196,28 +214,80 @@ final class SampleCommand implements Callable<Integer> {
       log.printf("model: %s%nsampler: %s%n", images.model().describe(), images.plan().name());
       log.flush();
       long start = System.nanoTime();
-      ImageSampler.Images result;
+      Sampled result;
       if (host) {
         try (ProgressBar bar =
             new ProgressBarBuilder()
                 .setTaskName("sample")
-                .setInitialMax(images.plan().steps())
+                .setInitialMax((long) images.plan().steps() * batches(requests.seeds.length))
                 .setStyle(ProgressBarStyle.ASCII)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err))
                 .build()) {
-          result = images.sample(requests.seeds, requests.labels, requests.guidance, bar::stepTo);
+          result = sampleInBatches(images, requests, stripColumns, trained, bar::stepTo);
         }
       } else {
-        result = images.sample(requests.seeds, requests.labels, requests.guidance, i -> {});
+        result = sampleInBatches(images, requests, stripColumns, trained, i -> {});
       }
       double seconds = (System.nanoTime() - start) / 1e9;
       writeImages(trained, requests, result.pixels());
-      result
-          .snapshots()
-          .ifPresent(snapshots -> writeStrip(snapshots, requests.seeds.length, trained));
+      result.strip().ifPresent(strip -> writeStrip(strip, requests.seeds.length, trained));
       report(log, requests, seconds, images.plan().steps(), host ? "host" : "compiled");
     }
     return 0;
+  }
+
+  /** The images in [0, 1], and the strip's x0 snapshots with one row per image. */
+  private record Sampled(float[] pixels, java.util.Optional<float[]> strip) {}
+
+  private static int batches(int images) {
+    return (images + BATCH - 1) / BATCH;
+  }
+
+  /**
+   * Samples the requests {@link #BATCH} images at a time: image i has its own seed, so the images
+   * are those of one call, with memory bounded by the batch.
+   *
+   * @param progress the host loop's steps, counted over all batches
+   */
+  private static Sampled sampleInBatches(
+      ImageSampler images,
+      Requests requests,
+      int stripColumns,
+      TrainConfig trained,
+      java.util.function.LongConsumer progress) {
+    int total = requests.seeds.length;
+    int per =
+        trained.model().imageSize() * trained.model().imageSize() * trained.model().channels();
+    float[] pixels = new float[total * per];
+    float[] strip = stripColumns > 0 ? new float[total * stripColumns * per] : null;
+    int steps = images.plan().steps();
+    for (int from = 0, batch = 0; from < total; from += BATCH, batch++) {
+      int to = Math.min(total, from + BATCH);
+      int n = to - from;
+      long done = (long) batch * steps;
+      ImageSampler.Images result =
+          images.sample(
+              java.util.Arrays.copyOfRange(requests.seeds, from, to),
+              requests.labels.length == 0
+                  ? requests.labels
+                  : java.util.Arrays.copyOfRange(requests.labels, from, to),
+              requests.guidance.length == 0
+                  ? requests.guidance
+                  : java.util.Arrays.copyOfRange(requests.guidance, from, to),
+              i -> progress.accept(done + i));
+      System.arraycopy(result.pixels(), 0, pixels, from * per, n * per);
+      if (strip != null) {
+        float[] snapshots = result.snapshots().orElseThrow();
+        // snapshot j of image i sits at (j * n + i); the strip has one row of columns per image
+        for (int i = 0; i < n; i++) {
+          for (int j = 0; j < stripColumns; j++) {
+            System.arraycopy(
+                snapshots, (j * n + i) * per, strip, ((from + i) * stripColumns + j) * per, per);
+          }
+        }
+      }
+    }
+    return new Sampled(pixels, java.util.Optional.ofNullable(strip));
   }
 
   private void report(PrintWriter log, Requests requests, double seconds, int steps, String how) {
@@ -280,6 +350,7 @@ final class SampleCommand implements Callable<Integer> {
             "this model is unconditional (trained without labels): it takes no --class or"
                 + " --guidance");
       }
+      checkTotal(count, 1);
       long[] seeds = new long[count];
       for (int i = 0; i < count; i++) {
         seeds[i] = seed + i;
@@ -301,7 +372,7 @@ final class SampleCommand implements Callable<Integer> {
     if (!(w >= 0) || Double.isInfinite(w)) {
       throw new IllegalArgumentException("--guidance must be >= 0, got " + w);
     }
-    int total = rows.size() * count;
+    int total = checkTotal(count, rows.size());
     long[] seeds = new long[total];
     int[] labels = new int[total];
     float[] scales = new float[total];
@@ -313,18 +384,31 @@ final class SampleCommand implements Callable<Integer> {
     return new Requests(seeds, labels, scales);
   }
 
-  /** Rows = images, columns = x0 snapshots over the loop. */
-  private void writeStrip(float[] snapshots, int n, TrainConfig trained) {
+  /**
+   * The number of images, {@code perRow} in each of {@code rows} rows.
+   *
+   * @throws IllegalArgumentException above {@link #MAX_IMAGES}, before anything is allocated
+   */
+  private static int checkTotal(int perRow, int rows) {
+    long total = (long) perRow * rows;
+    if (total > MAX_IMAGES) {
+      throw new IllegalArgumentException(
+          String.format(
+              "--n %d asks for %d images%s; one command draws at most %d: lower --n, or run"
+                  + " several commands with --seed N, N + %d, ... (image i has seed --seed + i)",
+              perRow,
+              total,
+              rows > 1 ? " (" + rows + " classes x " + perRow + ")" : "",
+              MAX_IMAGES,
+              perRow));
+    }
+    return (int) total;
+  }
+
+  /** Rows = images, columns = x0 snapshots over the loop (already in that order). */
+  private void writeStrip(float[] rows, int n, TrainConfig trained) {
     int s = trained.model().imageSize();
     int c = trained.model().channels();
-    int k = stripSteps;
-    int per = s * s * c;
-    float[] reordered = new float[snapshots.length];
-    for (int i = 0; i < n; i++) {
-      for (int j = 0; j < k; j++) {
-        System.arraycopy(snapshots, (j * n + i) * per, reordered, (i * k + j) * per, per);
-      }
-    }
-    SampleGrid.of(reordered, n * k, s, s, c, k, factor(s), List.of()).writePng(strip);
+    SampleGrid.of(rows, n * stripSteps, s, s, c, stripSteps, factor(s), List.of()).writePng(strip);
   }
 }

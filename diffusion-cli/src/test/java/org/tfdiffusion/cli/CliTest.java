@@ -134,7 +134,7 @@ class CliTest {
     assertThat(run.resolve("checkpoints/ckpt-000003/state.json")).exists();
     assertThat(base.resolve("demo/1/saved_model.pb")).exists();
     assertThat(base.resolve("demo/1/assets.extra/tfdiffusion.json")).exists();
-    assertThat(out.toString()).contains("exported:", "serve it:", "--base " + base);
+    assertThat(out.toString()).contains("exported:", "web page:", "serve --base " + base);
   }
 
   @Test

@@ -191,6 +191,41 @@ class SampleCommandTest {
         .isNotEqualTo(Files.readAllBytes(many.resolve("seed-12.png")));
   }
 
+  /**
+   * Requests beyond one batch are drawn in batches with the same images; requests beyond what one
+   * command draws are refused before anything is allocated.
+   */
+  @Test
+  void largeRequestsAreDrawnInBatchesAndHugeOnesRefused() throws Exception {
+    Path all = dir.resolve("batched");
+    Path last = dir.resolve("last");
+    int n = SampleCommand.BATCH + 2;
+    assertThat(ddimEta1(0, n, dir.resolve("b.png"), "--out-dir", all.toString()))
+        .as(err.toString())
+        .isZero();
+    assertThat(ddimEta1(n - 3, 3, dir.resolve("l.png"), "--out-dir", last.toString())).isZero();
+    for (int seed = n - 3; seed < n; seed++) { // across the batch boundary
+      assertThat(Files.readAllBytes(last.resolve("seed-" + seed + ".png")))
+          .as("seed %s", seed)
+          .isEqualTo(Files.readAllBytes(all.resolve("seed-" + seed + ".png")));
+    }
+    try (var files = Files.list(all)) {
+      assertThat(files.count()).isEqualTo(n);
+    }
+
+    for (String huge : new String[] {"2147483647", "100000", "10001"}) {
+      err.getBuffer().setLength(0);
+      assertThat(run("sample", "--run", run.toString(), "-n", huge)).isEqualTo(2);
+      assertThat(err.toString().lines().toList())
+          .singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
+          .contains("--n " + huge + " asks for " + huge + " images")
+          .contains("at most " + SampleCommand.MAX_IMAGES);
+    }
+    err.getBuffer().setLength(0);
+    assertThat(run("sample", "--run", conditionalRun.toString(), "-n", "1001")).isEqualTo(2);
+    assertThat(err.toString()).contains("asks for 10010 images (10 classes x 1001)");
+  }
+
   @Test
   void theHostLoopWritesTheSameFileAsTheCompiledLoop() throws Exception {
     Path a = dir.resolve("compiled.png");
@@ -335,7 +370,8 @@ class SampleCommandTest {
     assertThat(err.toString()).contains("unknown sampler 'euler'; valid: ddpm, ddim, dpmpp");
     assertThat(run("sample", "--run", run.toString(), "--sampler", "ddim", "--eta", "1.5"))
         .isEqualTo(2);
-    assertThat(err.toString()).contains("--eta 1.5 must be in [0, 1]");
+    assertThat(err.toString())
+        .contains("--eta 1.5 is out of range: give a finite number in [0, 1]");
     assertThat(run("sample", "--run", dir.resolve("missing").toString())).isEqualTo(2);
     assertThat(err.toString()).contains("missing does not exist");
     // a checkpoint whose run config describes another model

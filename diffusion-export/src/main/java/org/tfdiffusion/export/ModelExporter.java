@@ -9,14 +9,17 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.IntFunction;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.tensorflow.Operand;
 import org.tensorflow.SavedModelBundle;
@@ -36,6 +39,7 @@ import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.train.DurableFiles;
 import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainedModel;
@@ -54,9 +58,16 @@ import org.tfdiffusion.train.TrainedModel;
  *       {@code eps}.
  * </ul>
  *
- * The version is the next integer. The model is written into a hidden temporary folder under
- * BASE/NAME (which TensorFlow Serving ignores: its name is not a number) and renamed into place
- * only when complete, so a server watching BASE never sees half a model.
+ * The version is the next integer after the highest one there; versions are 64-bit, as in
+ * TensorFlow Serving (a folder named like a timestamp is a version). The model is written into a
+ * hidden temporary folder under BASE/NAME (which TensorFlow Serving ignores: its name is not a
+ * number), forced to disk, and renamed into place only when complete, together with BASE's
+ * models.config; an export that fails at any point publishes nothing. So a server watching BASE
+ * never sees half a model, and a crash or power cut leaves either no new version or a complete one.
+ *
+ * <p>A temporary folder carries the name of its host and the id of the process writing it; ones
+ * left by a killed export (a process that is gone, or for another host's or an older name, one
+ * untouched for {@link #STALE_AFTER}) are removed by the next export to the same model.
  */
 public final class ModelExporter {
   /** TensorFlow Serving's method name for predict signatures. */
@@ -73,13 +84,22 @@ public final class ModelExporter {
 
   private static final String TEMP_PREFIX = ".tmp-export-";
 
+  /** How long a temporary folder of an unknown writer must be untouched to count as stale. */
+  static final Duration STALE_AFTER = Duration.ofHours(1);
+
+  /** models.config, written next to the model folders. */
+  static final String MODELS_CONFIG = "models.config";
+
+  /** A version folder's name: digits (64-bit, as TensorFlow Serving's versions). */
+  private static final Pattern VERSION = Pattern.compile("[0-9]{1,19}");
+
   /** The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes. */
   static int maxSampleSteps(SamplerKind kind, int timesteps) {
     return Math.min(kind == SamplerKind.DPMPP ? MAX_DPM_STEPS : MAX_STEPS, timesteps);
   }
 
   /** What an export wrote. */
-  public record Exported(Path directory, int version, String name, SamplingPlan plan) {}
+  public record Exported(Path directory, long version, String name, SamplingPlan plan) {}
 
   private ModelExporter() {}
 
@@ -131,7 +151,8 @@ public final class ModelExporter {
     Path temp;
     try {
       Files.createDirectories(modelDir);
-      temp = modelDir.resolve(TEMP_PREFIX + System.nanoTime());
+      removeStaleTemporaries(modelDir, Instant.now());
+      temp = modelDir.resolve(temporaryName());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create " + modelDir, e);
     }
@@ -149,8 +170,7 @@ public final class ModelExporter {
       exporter.export();
       writeMetadata(temp, model, plan[0], kind, name, defaultGuidance);
       beforeRename.run();
-      int version = moveIntoPlace(temp, modelDir);
-      writeModelsConfig(base);
+      long version = publish(temp, base, name, DurableFiles.FileSync.DISK);
       return new Exported(modelDir.resolve(String.valueOf(version)), version, name, plan[0]);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot export to " + modelDir + ": " + e.getMessage(), e);
@@ -159,8 +179,33 @@ public final class ModelExporter {
     }
   }
 
-  /** The existing versions of a model folder: its integer-named sub-folders. */
+  /**
+   * The existing versions of a model folder as {@code int}s, for callers that predate 64-bit
+   * versions; see {@link #versionNumbers}.
+   *
+   * @throws IllegalArgumentException naming the version when one does not fit an {@code int} (a
+   *     timestamp-sized version), rather than leaving it out and taking an older one for the latest
+   */
   public static List<Integer> versions(Path modelDir) {
+    List<Long> all = versionNumbers(modelDir);
+    for (long v : all) {
+      checkArgument(
+          v <= Integer.MAX_VALUE,
+          "%s holds version %s, beyond what this command reads (%s); give the version folder"
+              + " itself, %s",
+          modelDir,
+          v,
+          Integer.MAX_VALUE,
+          modelDir.resolve(String.valueOf(v)));
+    }
+    return all.stream().map(Long::intValue).toList();
+  }
+
+  /**
+   * The existing versions of a model folder: its sub-folders named by a 64-bit number, in ascending
+   * order (other names, and numbers beyond 64 bits, are not versions).
+   */
+  public static List<Long> versionNumbers(Path modelDir) {
     if (!Files.isDirectory(modelDir)) {
       return List.of();
     }
@@ -168,8 +213,9 @@ public final class ModelExporter {
       return entries
           .filter(Files::isDirectory)
           .map(p -> p.getFileName().toString())
-          .filter(n -> n.matches("[0-9]+"))
-          .map(Integer::parseInt)
+          .filter(n -> VERSION.matcher(n).matches())
+          .map(ModelExporter::parseVersion)
+          .flatMap(Optional::stream)
           .sorted()
           .toList();
     } catch (IOException e) {
@@ -177,17 +223,104 @@ public final class ModelExporter {
     }
   }
 
+  private static Optional<Long> parseVersion(String digits) {
+    try {
+      return Optional.of(Long.parseLong(digits));
+    } catch (NumberFormatException beyond64Bits) {
+      return Optional.empty();
+    }
+  }
+
+  /**
+   * Publishes the complete export in {@code temp} as the next version of {@code base/name},
+   * together with BASE/models.config: the export is forced to disk and renamed into place, then
+   * models.config is replaced (durably, see {@link DurableFiles}); if that fails, the version is
+   * taken back, so a failed export publishes nothing.
+   *
+   * @return the version published
+   */
+  static long publish(Path temp, Path base, String name, DurableFiles.FileSync sync)
+      throws IOException {
+    Path modelDir = base.resolve(name);
+    DurableFiles.syncTree(temp, sync);
+    long version = moveIntoPlace(temp, modelDir, sync);
+    try {
+      DurableFiles.write(
+          base.resolve(MODELS_CONFIG), modelsConfig(base).getBytes(StandardCharsets.UTF_8), sync);
+    } catch (IOException | RuntimeException e) {
+      Files.move(modelDir.resolve(String.valueOf(version)), temp, StandardCopyOption.ATOMIC_MOVE);
+      sync.force(modelDir);
+      throw new IOException(
+          "cannot write " + base.resolve(MODELS_CONFIG) + " (" + e + "); nothing was published", e);
+    }
+    return version;
+  }
+
   /** Renames the complete export to the next free version; never reuses an existing one. */
-  private static int moveIntoPlace(Path temp, Path modelDir) throws IOException {
+  private static long moveIntoPlace(Path temp, Path modelDir, DurableFiles.FileSync sync)
+      throws IOException {
     while (true) {
-      List<Integer> existing = versions(modelDir);
-      int version = existing.isEmpty() ? 1 : existing.get(existing.size() - 1) + 1;
+      List<Long> existing = versionNumbers(modelDir);
+      long highest = existing.isEmpty() ? 0 : existing.get(existing.size() - 1);
+      if (highest == Long.MAX_VALUE) {
+        throw new IOException(
+            modelDir + " already holds the highest 64-bit version; remove or renumber it");
+      }
+      long version = highest + 1;
       Path target = modelDir.resolve(String.valueOf(version));
       try {
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+        DurableFiles.rename(temp, target, false, sync);
         return version;
       } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException raced) {
         // another export took this version first: try the next one
+      }
+    }
+  }
+
+  /**
+   * A temporary folder's name: host, process id and time, so that others can tell if it is live.
+   */
+  private static String temporaryName() {
+    return TEMP_PREFIX + hostName() + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+  }
+
+  static String hostName() {
+    String host;
+    try {
+      host = java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.net.UnknownHostException e) {
+      host = "localhost";
+    }
+    return host.replaceAll("[^A-Za-z0-9.]", "_");
+  }
+
+  /**
+   * Removes the temporary folders of exports that were killed: those of a process of this host that
+   * is gone, and those of other hosts or without a process id that were not touched for {@link
+   * #STALE_AFTER}. A live export's folder is never removed.
+   */
+  static void removeStaleTemporaries(Path modelDir, Instant now) throws IOException {
+    List<Path> temporaries;
+    try (Stream<Path> entries = Files.list(modelDir)) {
+      temporaries =
+          entries.filter(p -> p.getFileName().toString().startsWith(TEMP_PREFIX)).toList();
+    }
+    String host = hostName();
+    for (Path temp : temporaries) {
+      String[] parts = temp.getFileName().toString().substring(TEMP_PREFIX.length()).split("-");
+      Optional<Long> pid =
+          parts.length >= 3 ? parseVersion(parts[parts.length - 2]) : Optional.empty();
+      String writer =
+          parts.length >= 3 ? String.join("-", Arrays.copyOf(parts, parts.length - 2)) : "";
+      boolean stale;
+      if (pid.isPresent() && writer.equals(host)) {
+        stale = ProcessHandle.of(pid.get()).map(p -> !p.isAlive()).orElse(true);
+      } else {
+        Instant touched = Files.getLastModifiedTime(temp).toInstant();
+        stale = touched.plus(STALE_AFTER).isBefore(now);
+      }
+      if (stale) {
+        deleteQuietly(temp);
       }
     }
   }
@@ -400,37 +533,34 @@ public final class ModelExporter {
   }
 
   /**
-   * Writes BASE/models.config for {@code tensorflow_model_server --model_config_file}: every model
-   * folder under BASE, with base paths under /models (the docker image's convention).
+   * BASE/models.config for {@code tensorflow_model_server --model_config_file}: every model folder
+   * under BASE that holds a version, with base paths under /models (the docker image's convention).
    */
-  static void writeModelsConfig(Path base) throws IOException {
+  static String modelsConfig(Path base) throws IOException {
     StringBuilder s = new StringBuilder("model_config_list {\n");
+    List<String> names;
     try (Stream<Path> entries = Files.list(base)) {
-      for (Path model :
-          entries.filter(Files::isDirectory).sorted(Comparator.naturalOrder()).toList()) {
-        if (versions(model).isEmpty()) {
-          continue;
-        }
-        String n = model.getFileName().toString();
-        s.append("  config {\n")
-            .append("    name: \"")
-            .append(n)
-            .append("\"\n")
-            .append("    base_path: \"/models/")
-            .append(n)
-            .append("\"\n")
-            .append("    model_platform: \"tensorflow\"\n")
-            .append("  }\n");
-      }
+      names =
+          entries
+              .filter(Files::isDirectory)
+              .filter(m -> !versionNumbers(m).isEmpty())
+              .map(m -> m.getFileName().toString())
+              .sorted()
+              .toList();
+    }
+    for (String n : names) {
+      s.append("  config {\n")
+          .append("    name: \"")
+          .append(n)
+          .append("\"\n")
+          .append("    base_path: \"/models/")
+          .append(n)
+          .append("\"\n")
+          .append("    model_platform: \"tensorflow\"\n")
+          .append("  }\n");
     }
     s.append("}\n");
-    Path tmp = base.resolve(".models.config.tmp");
-    Files.writeString(tmp, s.toString(), StandardCharsets.UTF_8);
-    Files.move(
-        tmp,
-        base.resolve("models.config"),
-        StandardCopyOption.REPLACE_EXISTING,
-        StandardCopyOption.ATOMIC_MOVE);
+    return s.toString();
   }
 
   private static void deleteQuietly(Path root) {

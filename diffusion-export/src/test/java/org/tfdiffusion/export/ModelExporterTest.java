@@ -200,10 +200,40 @@ class ModelExporterTest {
       assertThat(entries.map(p -> p.getFileName().toString()).sorted().toList())
           .containsExactly("1", "2");
     }
-    assertThat(ModelExporter.versions(base.resolve("fashion"))).containsExactly(1, 2);
+    assertThat(ModelExporter.versionNumbers(base.resolve("fashion"))).containsExactly(1L, 2L);
     assertThat(Files.readString(base.resolve("models.config")))
         .contains("name: \"fashion\"")
         .contains("base_path: \"/models/fashion\"");
+  }
+
+  /**
+   * Versions are 64-bit, as in TensorFlow Serving: a timestamp-sized version (which serve accepts)
+   * is followed by the next number, and does not break exports of other models into the base; a
+   * killed export's temporary folder is removed by the next one.
+   */
+  @Test
+  void timestampVersionsAreVersionsAndKilledExportsAreCleanedUp() throws Exception {
+    Path base = dir.resolve("timestamps");
+    long timestamp = 1_733_330_000_000L;
+    Files.createDirectories(base.resolve("other").resolve(String.valueOf(timestamp)));
+    Path fashion = Files.createDirectories(base.resolve("fashion"));
+    Files.createDirectories(fashion.resolve(String.valueOf(timestamp)));
+    Path killed =
+        Files.createDirectories(
+            fashion.resolve(".tmp-export-" + ModelExporter.hostName() + "-999999999-1"));
+    Files.writeString(killed.resolve("saved_model.pb"), "half a model");
+
+    ModelExporter.Exported exported = export(base, () -> {});
+
+    assertThat(exported.version()).isEqualTo(timestamp + 1);
+    assertThat(ModelExporter.versionNumbers(fashion)).containsExactly(timestamp, timestamp + 1);
+    assertThat(killed).doesNotExist();
+    try (var entries = Files.list(fashion)) {
+      assertThat(entries.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("."));
+    }
+    assertThat(Files.readString(base.resolve("models.config")))
+        .contains("name: \"fashion\"")
+        .contains("name: \"other\"");
   }
 
   @Test

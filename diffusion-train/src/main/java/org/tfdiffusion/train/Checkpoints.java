@@ -8,13 +8,11 @@ import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.Consumer;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.tensorflow.Session;
@@ -27,9 +25,14 @@ import org.tensorflow.Session;
  *   checkpoints/ckpt-000600/state.json   the step, the data position and the seed
  * </pre>
  *
- * A checkpoint is written into a hidden temporary folder and renamed into place only when complete,
- * so a crash or kill during a write never leaves a half checkpoint under a checkpoint's name: the
+ * A checkpoint is written into a hidden temporary folder, forced to disk (every file and the
+ * folder) and renamed into place only when complete, and the rename itself is forced; so a crash, a
+ * kill or a power cut during a write never leaves a half checkpoint under a checkpoint's name: the
  * previous one stays the latest. Only the newest {@code keep} are kept.
+ *
+ * <p>A checkpoint folder whose {@code state.json} cannot be read is not listed (it is damaged, see
+ * {@link #damaged()}); one whose variables cannot be restored is skipped by a resume, which
+ * continues from the newest intact one.
  */
 public final class Checkpoints {
   /** The variables' file inside a checkpoint folder (the prefix given to {@code Session.save}). */
@@ -42,6 +45,7 @@ public final class Checkpoints {
 
   private final Path dir;
   private final ObjectMapper json;
+  private final DurableFiles.FileSync sync;
 
   /**
    * The run state stored with each checkpoint.
@@ -65,9 +69,18 @@ public final class Checkpoints {
     }
   }
 
+  /** A damaged checkpoint folder and what is wrong with it. */
+  public record Damaged(Path dir, String reason) {}
+
   Checkpoints(Path dir, ObjectMapper json) {
+    this(dir, json, DurableFiles.FileSync.DISK);
+  }
+
+  /** Checkpoints whose writes are forced to disk with {@code sync} (tests record the calls). */
+  Checkpoints(Path dir, ObjectMapper json, DurableFiles.FileSync sync) {
     this.dir = dir;
     this.json = json;
+    this.sync = sync;
   }
 
   /** Opens the checkpoints of a run folder (read-only use: sampling, export). */
@@ -79,24 +92,47 @@ public final class Checkpoints {
     return dir;
   }
 
-  /** All complete checkpoints, oldest first. */
+  /** All complete checkpoints, oldest first; damaged ones (unreadable state.json) are left out. */
   public List<Checkpoint> list() {
-    if (!Files.isDirectory(dir)) {
-      return List.of();
-    }
     List<Checkpoint> out = new ArrayList<>();
-    try (Stream<Path> entries = Files.list(dir)) {
-      for (Path p : entries.sorted().toList()) {
-        Matcher m = NAME.matcher(p.getFileName().toString());
-        if (m.matches() && Files.isRegularFile(p.resolve(STATE))) {
-          out.add(new Checkpoint(p, readState(p)));
-        }
+    for (Path p : folders()) {
+      try {
+        out.add(new Checkpoint(p, readState(p)));
+      } catch (UncheckedIOException damaged) {
+        // listed by damaged()
       }
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot list " + dir, e);
     }
     out.sort(Comparator.comparingLong(c -> c.state().step()));
     return out;
+  }
+
+  /** The checkpoint folders whose state.json cannot be read, with the reason. */
+  public List<Damaged> damaged() {
+    List<Damaged> out = new ArrayList<>();
+    for (Path p : folders()) {
+      try {
+        readState(p);
+      } catch (UncheckedIOException e) {
+        out.add(new Damaged(p, e.getMessage()));
+      }
+    }
+    return out;
+  }
+
+  /** The folders named like a checkpoint that hold a state.json, sorted by name. */
+  private List<Path> folders() {
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    try (Stream<Path> entries = Files.list(dir)) {
+      return entries
+          .sorted()
+          .filter(p -> NAME.matcher(p.getFileName().toString()).matches())
+          .filter(p -> Files.isRegularFile(p.resolve(STATE)))
+          .toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + dir, e);
+    }
   }
 
   /** The newest complete checkpoint. */
@@ -115,16 +151,21 @@ public final class Checkpoints {
       return new Checkpoint(
           path, new Checkpoints(path.getParent(), RunDirectory.json()).readState(path));
     }
-    return of(path)
+    Checkpoints checkpoints = of(path);
+    return checkpoints
         .latest()
         .orElseThrow(
             () ->
                 new IllegalArgumentException(
-                    path
-                        + " holds no complete checkpoint (expected a run folder with checkpoints/ckpt-N/"
-                        + " or a ckpt-N folder with "
-                        + STATE
-                        + ")"));
+                    checkpoints.damaged().isEmpty()
+                        ? path
+                            + " holds no complete checkpoint (expected a run folder with"
+                            + " checkpoints/ckpt-N/ or a ckpt-N folder with "
+                            + STATE
+                            + ")"
+                        : path
+                            + " holds no intact checkpoint: "
+                            + checkpoints.damaged().get(0).reason()));
   }
 
   /**
@@ -151,13 +192,14 @@ public final class Checkpoints {
       Files.createDirectories(temp);
       variables.accept(temp.resolve(VARIABLES).toString());
       json.writerWithDefaultPrettyPrinter().writeValue(temp.resolve(STATE).toFile(), state);
+      DurableFiles.syncTree(temp, sync);
       beforeRename.run();
       Path target = dir.resolve(String.format("ckpt-%06d", state.step()));
       if (Files.exists(target)) {
         deleteTree(target);
       }
       try {
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+        DurableFiles.rename(temp, target, false, sync);
       } catch (AtomicMoveNotSupportedException e) {
         throw new IOException("the file system of " + dir + " cannot rename atomically", e);
       }
@@ -201,7 +243,10 @@ public final class Checkpoints {
     try {
       return json.readValue(file.toFile(), State.class);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+      String reason = e.getMessage() == null ? e.toString() : e.getMessage().strip();
+      int nl = reason.indexOf('\n');
+      throw new UncheckedIOException(
+          "cannot read " + file + ": " + (nl < 0 ? reason : reason.substring(0, nl)), e);
     }
   }
 

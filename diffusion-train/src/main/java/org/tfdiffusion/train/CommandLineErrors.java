@@ -23,10 +23,14 @@ final class CommandLineErrors {
 
   private CommandLineErrors() {}
 
-  /** Installs both handlers on {@code cli} (and so on its subcommands). */
+  /**
+   * Installs both handlers on {@code cli} (and so on its subcommands), and the check of every
+   * floating-point option's range ({@link FloatOptions}) before any command runs.
+   */
   static CommandLine install(CommandLine cli) {
     cli.setExecutionExceptionHandler(CommandLineErrors::execution);
     cli.setParameterExceptionHandler(CommandLineErrors::parameter);
+    cli.setExecutionStrategy(FloatOptions.checkedBefore(new CommandLine.RunLast()));
     return cli;
   }
 
@@ -37,7 +41,7 @@ final class CommandLineErrors {
     if (message.isEmpty()) {
       throw e;
     }
-    commandLine.getErr().println("error: " + message.get());
+    commandLine.getErr().println("error: " + oneLine(message.get()));
     commandLine.getErr().flush();
     return USER_ERROR;
   }

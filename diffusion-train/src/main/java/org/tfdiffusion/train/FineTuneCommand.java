@@ -55,17 +55,21 @@ public final class FineTuneCommand extends TrainCommand {
       description = "Parts not trained: down, mid, up, time, labels, or weight-name prefixes.")
   List<String> freeze;
 
+  /** The weight-name prefixes of {@code --freeze}: named parts expanded, prefixes as given. */
+  static List<String> frozenPrefixes(List<String> parts) {
+    List<String> frozen = new ArrayList<>();
+    for (String part : parts) {
+      frozen.addAll(PARTS.getOrDefault(part.trim(), List.of(part.trim())));
+    }
+    return frozen;
+  }
+
   @Override
   TrainConfig baseConfig() {
     Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(from);
     Path parentRun = checkpoint.dir().getParent().getParent();
     TrainConfig parent = RunDirectory.open(parentRun).config();
-    List<String> frozen = new ArrayList<>();
-    if (freeze != null) {
-      for (String part : freeze) {
-        frozen.addAll(PARTS.getOrDefault(part.trim(), List.of(part.trim())));
-      }
-    }
+    List<String> frozen = freeze == null ? List.of() : frozenPrefixes(freeze);
     TrainConfig.Optimizer o = parent.optimizer();
     double lr = o.learningRate() * LEARNING_RATE_FRACTION;
     return new TrainConfig(

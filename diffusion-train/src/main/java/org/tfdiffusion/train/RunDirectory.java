@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import org.tfdiffusion.diffusion.LossWeighting;
 
 /**
@@ -23,6 +22,9 @@ import org.tfdiffusion.diffusion.LossWeighting;
  */
 public final class RunDirectory {
   public static final String CONFIG = "config.json";
+
+  /** The metrics file of a run. */
+  static final String METRICS = "metrics.csv";
 
   private final Path root;
   private final TrainConfig config;
@@ -51,12 +53,29 @@ public final class RunDirectory {
   /**
    * Starts a new run in {@code root}.
    *
-   * @throws IllegalArgumentException if the folder already holds a run (no silent overwrite)
+   * @throws IllegalArgumentException if the folder already holds a run (no silent overwrite); the
+   *     message names the way on: resume a run with checkpoints, restart one without
    */
   static RunDirectory create(Path root, TrainConfig config) {
-    if (Files.exists(root.resolve(CONFIG)) || Checkpoints.of(root).latest().isPresent()) {
+    java.util.Optional<Checkpoints.Checkpoint> latest = Checkpoints.of(root).latest();
+    if (latest.isPresent()) {
       throw new IllegalArgumentException(
-          root + " already holds a run; continue it with --resume, or choose another --run-dir");
+          String.format(
+              "%s already holds a run (latest checkpoint: step %d); continue it with --resume, or"
+                  + " choose another --run-dir",
+              root, latest.get().state().step()));
+    }
+    if (!Checkpoints.of(root).damaged().isEmpty()) {
+      throw new IllegalArgumentException(
+          root + " already holds a run (its checkpoints are damaged); choose another --run-dir");
+    }
+    if (Files.exists(root.resolve(CONFIG))) {
+      throw new IllegalArgumentException(
+          root
+              + " holds a run that stopped before its first checkpoint; start it over with"
+              + " --restart (the options given now, replacing its config.json, metrics and"
+              + " samples), continue it from step 0 with --resume (its config.json), or choose"
+              + " another --run-dir");
     }
     try {
       Files.createDirectories(root);
@@ -68,6 +87,37 @@ public final class RunDirectory {
       throw new UncheckedIOException("cannot create the run folder " + root, e);
     }
     return new RunDirectory(root, config);
+  }
+
+  /**
+   * Clears a run that stopped before its first checkpoint, so that it can start over in place:
+   * removes its config.json, metrics.csv, sample grids, TensorBoard events and any half-written
+   * checkpoint; other files in the folder are kept.
+   *
+   * @throws IllegalArgumentException if the run has a checkpoint (training that would be lost)
+   */
+  static void discardUncheckpointed(Path root) {
+    Checkpoints checkpoints = Checkpoints.of(root);
+    java.util.Optional<Checkpoints.Checkpoint> latest = checkpoints.latest();
+    if (latest.isPresent() || !checkpoints.damaged().isEmpty()) {
+      throw new IllegalArgumentException(
+          String.format(
+              "%s has checkpoints (%s); --restart only starts over a run that stopped before its"
+                  + " first one: continue it with --resume, or choose another --run-dir",
+              root,
+              latest
+                  .map(c -> "latest: step " + c.state().step())
+                  .orElseGet(() -> "damaged: " + checkpoints.damaged().get(0).dir())));
+    }
+    try {
+      Files.deleteIfExists(root.resolve(CONFIG));
+      Files.deleteIfExists(root.resolve(METRICS));
+      for (String sub : new String[] {"tensorboard", "samples", "checkpoints"}) {
+        Checkpoints.deleteTree(root.resolve(sub));
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot clear the run folder " + root, e);
+    }
   }
 
   /**
@@ -93,15 +143,10 @@ public final class RunDirectory {
     }
   }
 
-  /** Replaces config.json atomically (a resumed run may change the number of steps). */
+  /** Replaces config.json atomically and durably (see {@link DurableFiles}). */
   static void writeConfig(Path root, TrainConfig config) throws IOException {
-    Path tmp = root.resolve(CONFIG + ".tmp");
-    json().writeValue(tmp.toFile(), config);
-    Files.move(
-        tmp,
-        root.resolve(CONFIG),
-        StandardCopyOption.REPLACE_EXISTING,
-        StandardCopyOption.ATOMIC_MOVE);
+    DurableFiles.write(
+        root.resolve(CONFIG), json().writeValueAsBytes(config), DurableFiles.FileSync.DISK);
   }
 
   RunDirectory withConfig(TrainConfig newConfig) {
@@ -122,7 +167,7 @@ public final class RunDirectory {
   }
 
   public Path metricsFile() {
-    return root.resolve("metrics.csv");
+    return root.resolve(METRICS);
   }
 
   public Path tensorBoardDir() {

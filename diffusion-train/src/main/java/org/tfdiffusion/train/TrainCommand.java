@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.diffusion.LossWeighting;
@@ -63,8 +64,23 @@ public class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--resume",
-      description = "Continue the run in --run-dir from its latest checkpoint.")
+      description = {
+        "Continue the run in --run-dir from its newest intact checkpoint (from step 0 when it",
+        "stopped before its first one), with the settings of its config.json. Taken from the",
+        "command line: --steps, --log-every, --checkpoint-every, --keep-checkpoints,",
+        "--sample-every, --sample-count, --sampler, --sampler-steps (recorded in config.json)",
+        "and how this process runs (--progress, --xla, --conv, --bf16, the cluster options).",
+        "Any other run setting given with another value than the run's is an error."
+      })
   boolean resume;
+
+  @Option(
+      names = "--restart",
+      description =
+          "Start the run in --run-dir over with the options given now: for a run that stopped"
+              + " before its first checkpoint (its config.json, metrics and samples are replaced;"
+              + " a run with checkpoints is refused).")
+  boolean restart;
 
   @Option(names = "--steps", description = "Total optimizer steps of the run.")
   Integer steps;
@@ -303,14 +319,32 @@ public class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (resume && restart) {
+      throw new IllegalArgumentException(
+          "--resume and --restart exclude each other: --resume continues the run in --run-dir,"
+              + " --restart starts it over");
+    }
+    if ((resume || restart) && runDir == null) {
+      throw new IllegalArgumentException(
+          (resume ? "--resume" : "--restart") + " needs the --run-dir of the run");
+    }
     PrintWriter out = spec.commandLine().getOut();
     Optional<DistributedTraining> distributed = distributed();
     if (distributed.isPresent() && !distributed.get().cluster().isChief()) {
       distributed.get().serve(out);
       return 0;
     }
+    // every check of the options before waiting for the other tasks of a cluster
+    Optional<ResumeSettings.Resumed> resumed =
+        resume
+            ? Optional.of(
+                ResumeSettings.apply(
+                    RunDirectory.open(runDir).config(),
+                    spec.commandLine().getParseResult().matchedOptions(),
+                    runDir))
+            : Optional.empty();
     if (distributed.isPresent() && !resume) {
-      distributed.get().check(config()); // before waiting for the other tasks
+      distributed.get().check(config());
     }
     distributed.ifPresent(d -> d.startChief(out));
     Trainer trainer =
@@ -322,14 +356,22 @@ public class TrainCommand implements Callable<Integer> {
                 .withNativeConvolutions(
                     ConvKernels.parse(conv).resolve(distributed.isPresent(), bf16)),
             distributed);
-    if (resume) {
-      if (runDir == null) {
-        throw new IllegalArgumentException("--resume needs the --run-dir of the run to continue");
-      }
-      trainer.resume(runDir, Optional.ofNullable(steps));
+    if (resumed.isPresent()) {
+      List<String> changes = resumed.get().changes();
+      out.printf(
+          "resume: the run's settings from %s%s%n",
+          runDir.resolve(RunDirectory.CONFIG),
+          changes.isEmpty() ? "" : "; from the command line: " + String.join(", ", changes));
+      out.flush();
+      TrainConfig settings = resumed.get().config();
+      trainer.resume(runDir, recorded -> settings);
       return 0;
     }
     TrainConfig config = config();
+    if (restart) {
+      trainer.restart(runDir, config);
+      return 0;
+    }
     Path dir =
         runDir != null
             ? runDir

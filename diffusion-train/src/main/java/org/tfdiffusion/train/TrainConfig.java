@@ -408,7 +408,10 @@ public record TrainConfig(
       boolean cosineDecay,
       double minLearningRate) {
     public Optimizer {
-      checkArgument(learningRate > 0, "learning rate must be > 0, got %s", learningRate);
+      checkArgument(
+          learningRate > 0 && Double.isFinite(learningRate),
+          "learning rate must be finite and > 0, got %s",
+          learningRate);
       checkArgument(warmupSteps >= 0, "warm-up steps must be >= 0, got %s", warmupSteps);
       checkArgument(
           minLearningRate >= 0 && minLearningRate <= learningRate,
@@ -574,6 +577,17 @@ public record TrainConfig(
 
       public Builder sampleCount(int value) {
         sampleCount = value;
+        return this;
+      }
+
+      /** The sampler of the grids: ddpm, ddim or dpmpp. */
+      public Builder sampler(String value) {
+        sampler = value;
+        return this;
+      }
+
+      public Builder samplerSteps(int value) {
+        samplerSteps = value;
         return this;
       }
 

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Pattern;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -43,6 +44,12 @@ public final class TrainedModel implements AutoCloseable {
       return prefix + weight;
     }
   }
+
+  /** TensorFlow's words for checkpoint files that are damaged or missing (not a mismatch). */
+  private static final Pattern DAMAGED =
+      Pattern.compile(
+          "(?i)checksum|data ?loss|corrupt|truncat|read less bytes|failed to find any matching"
+              + " files|unable to open table|not an sstable|bad magic");
 
   private final TrainConfig config;
   private final Optional<Checkpoints.Checkpoint> checkpoint;
@@ -85,6 +92,11 @@ public final class TrainedModel implements AutoCloseable {
       // TensorFlow reports a shape mismatch as TFInvalidArgumentException (an
       // IllegalArgumentException), a missing key as a TensorFlowException
       close();
+      String reason = firstLine(e.getMessage());
+      if (DAMAGED.matcher(reason).find()) {
+        throw new IllegalArgumentException(
+            origin + " is damaged (" + reason + "); " + damagedFix(checkpoint), e);
+      }
       throw new IllegalArgumentException(
           origin
               + (checkpoint.isPresent()
@@ -92,7 +104,7 @@ public final class TrainedModel implements AutoCloseable {
                   : " does not match the config in its metadata (")
               + config.model().describe()
               + "): "
-              + firstLine(e.getMessage()),
+              + reason,
           e);
     }
   }
@@ -159,6 +171,25 @@ public final class TrainedModel implements AutoCloseable {
         which,
         options,
         build);
+  }
+
+  /** What to do about a damaged checkpoint or export. */
+  private static String damagedFix(Optional<Checkpoints.Checkpoint> damaged) {
+    if (damaged.isEmpty()) {
+      return "export the run again";
+    }
+    Path dir = damaged.get().dir();
+    Optional<Checkpoints.Checkpoint> older =
+        Checkpoints.of(dir.getParent().getParent()).list().stream()
+            .filter(c -> c.state().step() < damaged.get().state().step())
+            .reduce((first, second) -> second);
+    return older
+        .map(
+            c ->
+                "give an older one, e.g. --checkpoint "
+                    + c.dir()
+                    + ", or resume the training (it continues from the newest intact checkpoint)")
+        .orElse("no older checkpoint is left: resume or restart the training");
   }
 
   private static String firstLine(String message) {

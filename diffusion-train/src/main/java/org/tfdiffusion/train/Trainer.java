@@ -2,10 +2,13 @@ package org.tfdiffusion.train;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -82,8 +85,9 @@ public final class Trainer {
   private final Progress progress;
   private final SessionOptions sessionOptions;
   private final Optional<DistributedTraining> cluster;
-  private volatile boolean stopRequested;
+  private final GracefulStop stop = new GracefulStop();
   private Runnable beforeCheckpointRename = () -> {};
+  private Runnable beforeSampleGrid = () -> {};
 
   public Trainer(PrintWriter out, Progress progress, SessionOptions sessionOptions) {
     this(out, progress, sessionOptions, Optional.empty());
@@ -106,12 +110,26 @@ public final class Trainer {
 
   /** Asks the loop to save a checkpoint and stop after the current step (e.g. on Ctrl-C). */
   public void requestStop() {
-    stopRequested = true;
+    stop.request();
+  }
+
+  /**
+   * What the shutdown hook does on Ctrl-C or SIGTERM: asks the loop to stop, waits until its
+   * checkpoint is saved (at most {@code saveWait}), then at most {@code finishWait} for the final
+   * sample grid.
+   */
+  GracefulStop.Ending stopAndWait(java.time.Duration saveWait, java.time.Duration finishWait) {
+    return stop.requestAndAwait(saveWait, finishWait);
   }
 
   /** For tests: runs between writing a checkpoint's files and renaming it into place. */
   void beforeCheckpointRename(Runnable hook) {
     this.beforeCheckpointRename = hook;
+  }
+
+  /** For tests: runs before each sample grid is drawn. */
+  void beforeSampleGrid(Runnable hook) {
+    this.beforeSampleGrid = hook;
   }
 
   /** Loads the run's dataset, fitted to the model. */
@@ -156,12 +174,29 @@ public final class Trainer {
 
   /** Starts a new run in {@code runDir}. */
   public Outcome train(Path runDir, TrainConfig config) {
+    return start(runDir, config, false);
+  }
+
+  /**
+   * Starts a run over in {@code runDir}, which holds a run that stopped before its first
+   * checkpoint: its config.json, metrics.csv, sample grids and TensorBoard events are replaced.
+   *
+   * @throws IllegalArgumentException if the run has a checkpoint (continue it with resume)
+   */
+  public Outcome restart(Path runDir, TrainConfig config) {
+    return start(runDir, config, true);
+  }
+
+  private Outcome start(Path runDir, TrainConfig config, boolean over) {
     TrainConfig given = config;
     cluster.ifPresent(c -> c.check(given));
     ImageDataset dataset = loadData(config);
     config = withClasses(config, dataset);
+    if (over) {
+      RunDirectory.discardUncheckpointed(runDir);
+    }
     RunDirectory run = RunDirectory.create(runDir, config);
-    return loop(run, dataset, Optional.empty());
+    return loop(run, config, dataset, List.of());
   }
 
   /**
@@ -169,37 +204,146 @@ public final class Trainer {
    * configured steps when empty).
    */
   public Outcome resume(Path runDir, Optional<Integer> totalSteps) {
-    RunDirectory run = RunDirectory.open(runDir);
-    TrainConfig config = run.config();
-    if (totalSteps.isPresent() && totalSteps.get() != config.training().steps()) {
-      config = config.withTraining(config.training().withSteps(totalSteps.get()));
-      run = run.withConfig(config);
-    }
-    Checkpoints.Checkpoint latest =
-        run.checkpoints()
-            .latest()
-            .orElseThrow(
-                () ->
-                    new IllegalArgumentException(
-                        runDir
-                            + " has no checkpoint to resume from; start it again without --resume"));
-    TrainConfig resumed = config;
-    cluster.ifPresent(c -> c.check(resumed));
-    ImageDataset dataset = loadData(config);
-    Checkpoints.State state = latest.state();
-    if (state.datasetSize() != dataset.size() || !state.dataset().equals(dataset.description())) {
-      throw new IllegalArgumentException(
-          String.format(
-              "the run was trained on %s (%d images) but the data now is %s (%d images);"
-                  + " resuming would not continue the same run",
-              state.dataset(), state.datasetSize(), dataset.description(), dataset.size()));
-    }
-    return loop(run, dataset, Optional.of(latest));
+    return resume(
+        runDir, c -> totalSteps.map(n -> c.withTraining(c.training().withSteps(n))).orElse(c));
   }
 
+  /**
+   * Continues the run in {@code runDir} from its newest intact checkpoint, with the run's
+   * config.json changed by {@code changes} (the command line's total steps and schedule of logs,
+   * checkpoints and grids; see {@link TrainCommand}). A run that stopped before its first
+   * checkpoint starts from step 0 with its config.json. config.json is rewritten only when the
+   * changes pass every check.
+   *
+   * @throws IllegalArgumentException when the total steps lie below the latest checkpoint, or the
+   *     data no longer is the run's
+   */
+  public Outcome resume(Path runDir, UnaryOperator<TrainConfig> changes) {
+    RunDirectory run = RunDirectory.open(runDir);
+    TrainConfig recorded = run.config();
+    TrainConfig config = changes.apply(recorded);
+    Checkpoints checkpoints = run.checkpoints();
+    for (Checkpoints.Damaged d : checkpoints.damaged()) {
+      out.printf("warning: %s is damaged (%s); it is skipped%n", d.dir(), d.reason());
+    }
+    List<Checkpoints.Checkpoint> candidates = new ArrayList<>(checkpoints.list());
+    Collections.reverse(candidates);
+    int total = config.training().steps();
+    if (candidates.isEmpty() && !checkpoints.damaged().isEmpty()) {
+      throw new IllegalStateException(
+          String.format(
+              "every checkpoint of %s is damaged (%s): nothing to resume from; repair its %s, or"
+                  + " start a new run with another --run-dir",
+              runDir, checkpoints.damaged().get(0).reason(), Checkpoints.STATE));
+    }
+    if (candidates.isEmpty()) {
+      out.printf(
+          "%s has no checkpoint yet (it stopped before its first one): training it from step 0"
+              + " with its %s%n",
+          runDir, RunDirectory.CONFIG);
+    } else {
+      long at = candidates.get(0).state().step();
+      if (total < at) {
+        throw new IllegalArgumentException(
+            String.format(
+                "--steps %d is below step %d of the run's latest checkpoint (%s): a resume"
+                    + " continues from there; give --steps %d or more, or leave --steps out (the"
+                    + " run's total: %d)",
+                total, at, candidates.get(0).dir(), at, recorded.training().steps()));
+      }
+      if (total != recorded.training().steps()) {
+        describeNewTotal(recorded, config, at);
+      }
+    }
+    out.flush();
+    cluster.ifPresent(c -> c.check(config));
+    ImageDataset dataset = loadData(config);
+    if (!candidates.isEmpty()) {
+      Checkpoints.State state = candidates.get(0).state();
+      if (state.datasetSize() != dataset.size() || !state.dataset().equals(dataset.description())) {
+        throw new IllegalArgumentException(
+            String.format(
+                "the run was trained on %s (%d images) but the data now is %s (%d images);"
+                    + " resuming would not continue the same run",
+                state.dataset(), state.datasetSize(), dataset.description(), dataset.size()));
+      }
+    }
+    return loop(run, config, dataset, candidates);
+  }
+
+  /**
+   * Says what a new total of steps changes: the end of the run and, with cosine decay, the learning
+   * rates from the checkpoint on (the schedule is planned over the total).
+   */
+  private void describeNewTotal(TrainConfig recorded, TrainConfig config, long at) {
+    int was = recorded.training().steps();
+    int now = config.training().steps();
+    LearningRateSchedule before = LearningRateSchedule.of(recorded);
+    LearningRateSchedule after = LearningRateSchedule.of(config);
+    long next = at + 1;
+    if (next <= now && before.at(next) != after.at(next)) {
+      out.printf(
+          "warning: --steps %d (the run's total was %d) re-plans the cosine learning-rate decay"
+              + " to end at step %d: from step %d on the rates differ from the run's plan (step"
+              + " %d: %.3g instead of %.3g)%n",
+          now, was, now, next, next, after.at(next), before.at(next));
+    } else {
+      out.printf("  total steps: %d (the run's was %d)%n", now, was);
+    }
+  }
+
+  /**
+   * Restores the newest checkpoint of {@code candidates} (newest first) that restores, saying so
+   * when it is not the newest.
+   *
+   * @throws IllegalStateException when none restores, with each one's reason
+   */
+  private Checkpoints.Checkpoint restoreNewestIntact(
+      TrainingGraph graph, Session session, List<Checkpoints.Checkpoint> candidates, Path root) {
+    List<String> failures = new ArrayList<>();
+    for (Checkpoints.Checkpoint c : candidates) {
+      try {
+        graph.restore(session, c.prefix());
+        if (!failures.isEmpty()) {
+          out.printf(
+              "  resuming from the newest intact checkpoint: %s (step %d)%n",
+              c.dir(), c.state().step());
+        }
+        return c;
+      } catch (TensorFlowException | IllegalArgumentException | IllegalStateException e) {
+        String reason = firstLine(e.getMessage());
+        failures.add(c.dir().getFileName() + ": " + reason);
+        out.printf("warning: checkpoint %s cannot be restored (%s)%n", c.dir(), reason);
+        out.flush();
+      }
+    }
+    throw new IllegalStateException(
+        String.format(
+            "no checkpoint of %s can be restored (%s); if its config.json was edited, put it back,"
+                + " else start the run over in another --run-dir",
+            root, String.join("; ", failures)));
+  }
+
+  private static String firstLine(String message) {
+    if (message == null) {
+      return "no message";
+    }
+    String line = message.strip();
+    int nl = line.indexOf('\n');
+    return nl < 0 ? line : line.substring(0, nl);
+  }
+
+  /**
+   * Trains {@code run} with {@code config} from the newest of {@code candidates} (newest first)
+   * that restores, or from freshly initialised weights when there are none. A config that differs
+   * from the run's config.json replaces it once the weights are restored.
+   */
   private Outcome loop(
-      RunDirectory run, ImageDataset dataset, Optional<Checkpoints.Checkpoint> from) {
-    TrainConfig config = run.config();
+      RunDirectory recorded,
+      TrainConfig config,
+      ImageDataset dataset,
+      List<Checkpoints.Checkpoint> candidates) {
+    RunDirectory run = recorded;
     TrainConfig.Training t = config.training();
     UNetConfig model = config.model();
     Checkpoints checkpoints = run.checkpoints();
@@ -208,10 +352,6 @@ public final class Trainer {
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     }
-    long startStep = from.map(c -> c.state().step()).orElse(0L);
-    BatchPosition position =
-        from.map(c -> new BatchPosition(c.state().epoch(), c.state().cursor()))
-            .orElse(BatchPosition.START);
     if (model.conditional()
         && (!dataset.labelled() || dataset.numClasses() != model.numClasses())) {
       throw new IllegalArgumentException(
@@ -221,17 +361,10 @@ public final class Trainer {
               + dataset.description()
               + (dataset.labelled() ? " has " + dataset.numClasses() : " has no labels"));
     }
-    BatchIterator batches =
-        BatchIterator.builder(dataset)
-            .batchSize(t.microBatch())
-            .seed(t.seed())
-            .horizontalFlip(config.data().flip())
-            .startAt(position)
-            .build();
     LearningRateSchedule lr = LearningRateSchedule.of(config);
     out.printf(
         "%s run %s: %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
-        from.isPresent() ? "resuming" : "starting",
+        candidates.isEmpty() ? "starting" : "resuming",
         run.root(),
         config.preset(),
         dataset.description(),
@@ -241,7 +374,6 @@ public final class Trainer {
         t.batchSize(),
         t.accumulation() > 1 ? " (" + t.accumulation() + " micro-batches)" : "",
         sessionOptions.describe());
-    from.ifPresent(c -> out.printf("  from checkpoint %s (step %d)%n", c.dir(), c.state().step()));
     cluster.ifPresent(
         c ->
             out.printf(
@@ -259,33 +391,33 @@ public final class Trainer {
     }
     out.flush();
 
-    Thread trainingThread = Thread.currentThread();
     Thread hook =
         new Thread(
-            () -> {
-              stopRequested = true;
-              try {
-                trainingThread.join(120_000);
-              } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-              }
-            },
+            () -> stop.requestAndAwait(GracefulStop.SAVE_WAIT, GracefulStop.FINISH_WAIT),
             "tfdiffusion-stop");
     Runtime.getRuntime().addShutdownHook(hook);
     String during = "opening the session";
-    Optional<Checkpoints.Checkpoint> saved = from;
+    Optional<Checkpoints.Checkpoint> saved = Optional.empty();
     try (TrainingGraph graph =
             new TrainingGraph(
                 config,
                 Optional.of(run.tensorBoardDir()),
                 cluster.map(c -> c.cluster().devices()).orElse(List.of()),
                 sessionOptions.nativeConvolutions());
-        OpenSession open = openSession(graph);
-        TrainingMetrics metrics = TrainingMetrics.open(run.metricsFile(), startStep)) {
+        OpenSession open = openSession(graph)) {
       Session session = open.session();
-      during = from.isPresent() ? "restoring the checkpoint" : "initialising the variables";
+      during = candidates.isEmpty() ? "initialising the variables" : "restoring the checkpoint";
+      Optional<Checkpoints.Checkpoint> from =
+          candidates.isEmpty()
+              ? Optional.empty()
+              : Optional.of(restoreNewestIntact(graph, session, candidates, run.root()));
+      saved = from;
+      if (!config.equals(run.config())) {
+        run = run.withConfig(config);
+      }
       if (from.isPresent()) {
-        graph.restore(session, from.get().prefix());
+        out.printf("  from checkpoint %s (step %d)%n", from.get().dir(), from.get().state().step());
+        out.flush();
       } else {
         graph.initialize(session);
         if (config.fineTune().active()) {
@@ -300,9 +432,20 @@ public final class Trainer {
           out.flush();
         }
       }
+      long startStep = from.map(c -> c.state().step()).orElse(0L);
+      BatchPosition position =
+          from.map(c -> new BatchPosition(c.state().epoch(), c.state().cursor()))
+              .orElse(BatchPosition.START);
+      BatchIterator batches =
+          BatchIterator.builder(dataset)
+              .batchSize(t.microBatch())
+              .seed(t.seed())
+              .horizontalFlip(config.data().flip())
+              .startAt(position)
+              .build();
       graph.tensorBoard.open(session);
       long step = startStep;
-      double lastLoss = Double.NaN;
+      double lastLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
       Optional<Checkpoints.Checkpoint> lastCheckpoint = from;
       Optional<Path> lastGrid = Optional.empty();
       long started = System.nanoTime();
@@ -310,8 +453,11 @@ public final class Trainer {
       int intervalCount = 0;
       long intervalStart = System.nanoTime();
       long intervalImages = 0;
-      try (ProgressBar bar = progressBar(startStep, t.steps())) {
-        while (step < t.steps() && !stopRequested) {
+      try (TrainingMetrics metrics =
+              TrainingMetrics.open(
+                  run.metricsFile(), startStep, w -> out.println("warning: " + w));
+          ProgressBar bar = progressBar(startStep, t.steps())) {
+        while (step < t.steps() && !stop.requested()) {
           long n = step + 1;
           during = "step " + n;
           double rate = lr.at(n);
@@ -396,11 +542,9 @@ public final class Trainer {
           if (bar != null) {
             bar.stepTo(step);
           }
-          boolean end = step == t.steps() || stopRequested;
-          if (t.sampleEvery() > 0 && step % t.sampleEvery() == 0 || end) {
-            during = "the sample grid of step " + step;
-            lastGrid = Optional.of(sampleGrid(session, graph, run, config, step));
-          }
+          boolean stopping = stop.requested() && step < t.steps();
+          boolean end = step == t.steps() || stopping;
+          // the checkpoint first: a stop waits for it, and only briefly for the grid after it
           if (t.checkpointEvery() > 0 && step % t.checkpointEvery() == 0 || end) {
             during = "the checkpoint of step " + step;
             if (graph.replication.isPresent()) {
@@ -422,13 +566,24 @@ public final class Trainer {
                         beforeCheckpointRename));
             saved = lastCheckpoint;
             graph.tensorBoard.flush(session);
+            if (stopping) {
+              out.printf(
+                  "stopped at step %d: checkpoint %s saved; continue with --resume --run-dir %s%n",
+                  step, lastCheckpoint.get().dir(), run.root());
+              out.flush();
+            }
+            if (end) {
+              stop.checkpointSaved();
+            }
+          }
+          if (t.sampleEvery() > 0 && step % t.sampleEvery() == 0 || end) {
+            during = "the sample grid of step " + step;
+            beforeSampleGrid.run();
+            lastGrid = Optional.of(sampleGrid(session, graph, run, config, step));
           }
         }
       }
       graph.tensorBoard.close(session);
-      if (stopRequested && step < t.steps()) {
-        out.printf("stopped at step %d; continue with --resume --run-dir %s%n", step, run.root());
-      }
       out.printf(
           "done: step %d, loss %.4f, %.1f min%n  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
               + "  metrics:      %s%n  TensorBoard:  tensorboard --logdir %s%n",
@@ -457,10 +612,11 @@ public final class Trainer {
                       c -> "the last checkpoint is " + c.dir() + " (step " + c.state().step() + ")")
                   .orElse("no checkpoint was written"));
     } finally {
+      stop.finished();
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException shuttingDown) {
-        // the JVM is exiting: the hook is already running and waits for this thread
+        // the JVM is exiting: the hook is already running and waits for the loop's latches
       }
     }
   }

@@ -6,11 +6,13 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
 
 /**
  * The run's {@code metrics.csv}: one row every {@code logEvery} steps. A resumed run first drops
@@ -47,6 +49,9 @@ final class TrainingMetrics implements AutoCloseable {
     }
   }
 
+  /** How many malformed line numbers a warning names. */
+  private static final int MAX_LINES_NAMED = 5;
+
   private final BufferedWriter out;
   private final double elapsedBefore;
 
@@ -65,36 +70,76 @@ final class TrainingMetrics implements AutoCloseable {
 
   /**
    * Opens metrics.csv for appending, first keeping only the rows up to {@code lastStep} (all rows
-   * of a new run: none exist).
+   * of a new run: none exist). Lines that are not a complete row (a row cut short by a kill, an
+   * edit) are dropped, and {@code warnings} is told how many and where.
    */
-  static TrainingMetrics open(Path file, long lastStep) {
+  static TrainingMetrics open(Path file, long lastStep, Consumer<String> warnings) {
     try {
       double elapsedBefore = 0;
       if (Files.exists(file)) {
         List<String> kept = new ArrayList<>();
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        List<Integer> malformed = new ArrayList<>();
+        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        for (int i = 0; i < lines.size(); i++) {
+          String line = lines.get(i);
           if (line.startsWith("step") || line.isBlank()) {
             continue;
           }
-          if (Long.parseLong(line.substring(0, line.indexOf(','))) <= lastStep) {
+          Optional<Row> row = parse(line);
+          if (row.isEmpty()) {
+            malformed.add(i + 1);
+          } else if (row.get().step() <= lastStep) {
             kept.add(line);
-            elapsedBefore = Double.parseDouble(line.substring(line.lastIndexOf(',') + 1));
+            elapsedBefore = row.get().elapsedSeconds();
           }
         }
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        List<String> lines = new ArrayList<>();
-        lines.add(HEADER);
-        lines.addAll(kept);
-        Files.write(tmp, lines, StandardCharsets.UTF_8);
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        if (!malformed.isEmpty()) {
+          warnings.accept(
+              String.format(
+                  "%s: dropped %d malformed line%s (line %s)",
+                  file,
+                  malformed.size(),
+                  malformed.size() == 1 ? "" : "s",
+                  malformed.stream()
+                      .limit(MAX_LINES_NAMED)
+                      .map(String::valueOf)
+                      .collect(Collectors.joining(", "))));
+        }
+        StringBuilder text = new StringBuilder(HEADER).append('\n');
+        kept.forEach(l -> text.append(l).append('\n'));
+        DurableFiles.writeString(file, text.toString());
       } else {
-        Files.writeString(file, HEADER + "\n", StandardCharsets.UTF_8);
+        DurableFiles.writeString(file, HEADER + "\n");
       }
       return new TrainingMetrics(
           Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND),
           elapsedBefore);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
+    }
+  }
+
+  /** A row of metrics.csv; empty for a line that is not one (wrong field count, not a number). */
+  static Optional<Row> parse(String line) {
+    String[] f = line.split(",", -1);
+    if (f.length != HEADER.split(",").length) {
+      return Optional.empty();
+    }
+    try {
+      Row row =
+          new Row(
+              Long.parseLong(f[0].trim()),
+              Long.parseLong(f[1].trim()),
+              Double.parseDouble(f[2].trim()),
+              Double.parseDouble(f[3].trim()),
+              Double.parseDouble(f[4].trim()),
+              Double.parseDouble(f[5].trim()),
+              Double.parseDouble(f[6].trim()));
+      return row.step() >= 1 && Double.isFinite(row.elapsedSeconds())
+          ? Optional.of(row)
+          : Optional.empty();
+    } catch (NumberFormatException e) {
+      return Optional.empty();
     }
   }
 
@@ -108,23 +153,13 @@ final class TrainingMetrics implements AutoCloseable {
     }
   }
 
-  /** Reads the rows of a metrics.csv (for tests and the web page). */
+  /** Reads the rows of a metrics.csv (for tests and the web page); malformed lines are skipped. */
   static List<Row> read(Path file) throws IOException {
     List<Row> rows = new ArrayList<>();
     for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-      if (line.startsWith("step") || line.isBlank()) {
-        continue;
+      if (!line.startsWith("step") && !line.isBlank()) {
+        parse(line).ifPresent(rows::add);
       }
-      String[] f = line.split(",");
-      rows.add(
-          new Row(
-              Long.parseLong(f[0]),
-              Long.parseLong(f[1]),
-              Double.parseDouble(f[2]),
-              Double.parseDouble(f[3]),
-              Double.parseDouble(f[4]),
-              Double.parseDouble(f[5]),
-              Double.parseDouble(f[6])));
     }
     return rows;
   }

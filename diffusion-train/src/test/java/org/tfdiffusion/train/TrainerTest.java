@@ -266,4 +266,95 @@ class TrainerTest {
       }
     }
   }
+
+  /** Waits until the run in {@code run} has logged a step (its metrics.csv has a row). */
+  private static void awaitFirstStep(Path run, Thread training) throws Exception {
+    Path metrics = run.resolve("metrics.csv");
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(120);
+    while (System.nanoTime() < deadline && training.isAlive()) {
+      if (Files.exists(metrics) && !TrainingMetrics.read(metrics).isEmpty()) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("no step was logged in " + run);
+  }
+
+  /**
+   * Ctrl-C or SIGTERM while the final sample grid takes long: the checkpoint is saved before the
+   * grid, and the stop waits for the grid only briefly.
+   */
+  @Test
+  void aStopSavesTheCheckpointBeforeASlowFinalGrid() throws Exception {
+    TrainConfig config = tiny(100_000, 0, 1e-3);
+    Path run = temp.resolve("stopped");
+    Trainer trainer = trainer();
+    java.util.concurrent.CountDownLatch gridStarted = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch gridMayEnd = new java.util.concurrent.CountDownLatch(1);
+    trainer.beforeSampleGrid(
+        () -> {
+          gridStarted.countDown();
+          try {
+            gridMayEnd.await(2, java.util.concurrent.TimeUnit.MINUTES);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        });
+    java.util.concurrent.atomic.AtomicReference<Trainer.Outcome> outcome =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    Thread training = new Thread(() -> outcome.set(trainer.train(run, config)));
+    training.start();
+    awaitFirstStep(run, training);
+
+    long start = System.nanoTime();
+    GracefulStop.Ending ending =
+        trainer.stopAndWait(java.time.Duration.ofMinutes(1), java.time.Duration.ofMillis(300));
+    double seconds = (System.nanoTime() - start) / 1e9;
+
+    assertThat(ending).isEqualTo(GracefulStop.Ending.SAVED);
+    assertThat(seconds).as("the stop waits for one step, the checkpoint and 0.3 s").isLessThan(30);
+    assertThat(gridStarted.getCount()).as("the grid comes after the checkpoint").isZero();
+    List<Checkpoints.Checkpoint> saved = RunDirectory.open(run).checkpoints().list();
+    assertThat(saved).hasSize(1);
+    assertThat(log.toString()).contains("stopped at step " + saved.get(0).state().step());
+    gridMayEnd.countDown();
+    training.join(60_000);
+    assertThat(outcome.get().step()).isEqualTo(saved.get(0).state().step()).isLessThan(100_000);
+  }
+
+  /**
+   * The stop waits for the loop, not for the training thread: that thread goes on to call
+   * System.exit, which blocks while the shutdown hooks run, so waiting for it held every stop.
+   */
+  @Test
+  void aStopEndsAsSoonAsTheLoopEndsWhateverTheTrainingThreadDoesNext() throws Exception {
+    TrainConfig config = tiny(100_000, 0, 1e-3);
+    Path run = temp.resolve("exit");
+    Trainer trainer = trainer();
+    java.util.concurrent.CountDownLatch exiting = new java.util.concurrent.CountDownLatch(1);
+    Thread training =
+        new Thread(
+            () -> {
+              trainer.train(run, config);
+              try {
+                exiting.await(2, java.util.concurrent.TimeUnit.MINUTES); // as System.exit blocks
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
+    training.start();
+    awaitFirstStep(run, training);
+
+    long start = System.nanoTime();
+    GracefulStop.Ending ending =
+        trainer.stopAndWait(java.time.Duration.ofMinutes(2), java.time.Duration.ofMinutes(2));
+    double seconds = (System.nanoTime() - start) / 1e9;
+
+    assertThat(ending).isEqualTo(GracefulStop.Ending.FINISHED);
+    assertThat(seconds).isLessThan(30);
+    assertThat(training.isAlive()).isTrue();
+    assertThat(RunDirectory.open(run).checkpoints().list()).hasSize(1);
+    exiting.countDown();
+    training.join(60_000);
+  }
 }

@@ -61,7 +61,13 @@ final class IdxDatasets {
             "%s %s split from %s",
             dataset.displayName(), splitName(imagesFile), source.toAbsolutePath().normalize());
     return assemble(
-        images, labels, imagesFile.toString(), labelsFile.toString(), dataset, description);
+        images,
+        labels,
+        imagesFile.toString(),
+        labelsFile.toString(),
+        dataset,
+        guessedGeneric(options.dataset(), dataset),
+        description);
   }
 
   /**
@@ -77,13 +83,63 @@ final class IdxDatasets {
       String description) {
     IdxFiles.Images read = IdxFiles.readImages(images, imagesName);
     byte[] labelBytes = IdxFiles.readLabels(labels, labelsName);
+    KnownDataset resolved = dataset.resolve(imagesName, maxLabel(labelBytes));
     return assemble(
         read,
         labelBytes,
         imagesName,
         labelsName,
-        dataset.resolve(imagesName, maxLabel(labelBytes)),
+        resolved,
+        guessedGeneric(dataset, resolved),
         description);
+  }
+
+  /**
+   * Whether the classes are only guessed from the labels: {@link KnownDataset#AUTO} found no
+   * dataset name in the path and labels beyond MNIST's, so the class count is the largest label
+   * plus one, and one damaged label would make it anything up to 256.
+   */
+  private static boolean guessedGeneric(KnownDataset requested, KnownDataset resolved) {
+    return requested == KnownDataset.AUTO && resolved == KnownDataset.GENERIC;
+  }
+
+  /**
+   * Refuses a largest label that stands apart from the others: the classes of a guessed dataset are
+   * 0..max, so labels 0..9 and one 200 would make 201 classes of which 190 have no image. A largest
+   * label with no label right below it is a damaged byte, not a class.
+   */
+  private static void checkLargestLabel(byte[] labels, int max, String labelsName) {
+    boolean[] used = new boolean[max + 1];
+    for (byte b : labels) {
+      used[b & 0xFF] = true;
+    }
+    int below = max - 1;
+    while (below >= 0 && !used[below]) {
+      below--;
+    }
+    if (below < max - 1) {
+      throw new DataException(
+          String.format(
+              "%s: label %d (at index %d) is out of range: the other labels end at %d, so classes"
+                  + " %d..%d would have no image; the labels file is damaged, %s",
+              labelsName,
+              max,
+              firstIndexOf(labels, max),
+              below,
+              below + 1,
+              max - 1,
+              IdxFiles.REDOWNLOAD));
+    }
+  }
+
+  /** The index of the first label equal to {@code label}. */
+  private static int firstIndexOf(byte[] labels, int label) {
+    for (int i = 0; i < labels.length; i++) {
+      if ((labels[i] & 0xFF) == label) {
+        return i;
+      }
+    }
+    return -1;
   }
 
   private static ImageDataset assemble(
@@ -92,6 +148,7 @@ final class IdxDatasets {
       String imagesName,
       String labelsName,
       KnownDataset dataset,
+      boolean guessed,
       String description) {
     if (images.count() == 0) {
       throw new DataException(
@@ -109,9 +166,20 @@ final class IdxDatasets {
     if (max >= names.size()) {
       throw new DataException(
           String.format(
-              "%s: label %d is outside the %d classes of %s (%s); pass the right dataset"
-                  + " (--dataset generic names classes 0..%d)",
-              labelsName, max, names.size(), dataset.displayName(), names, max));
+              "%s: label %d (at index %d) is outside the %d classes of %s (%s): the labels file is"
+                  + " damaged or belongs to another dataset; %s (a folder whose path does not"
+                  + " name a dataset loads with classes 0..%d)",
+              labelsName,
+              max,
+              firstIndexOf(labelBytes, max),
+              names.size(),
+              dataset.displayName(),
+              names,
+              IdxFiles.REDOWNLOAD,
+              max));
+    }
+    if (guessed) {
+      checkLargestLabel(labelBytes, max, labelsName);
     }
     int[] labels = new int[labelBytes.length];
     for (int i = 0; i < labels.length; i++) {

@@ -43,7 +43,9 @@ final class IdxFiles {
 
   private static final int GZIP_MAGIC_0 = 0x1f;
   private static final int GZIP_MAGIC_1 = 0x8b;
-  private static final String REDOWNLOAD =
+
+  /** The fix of a damaged file, for messages. */
+  static final String REDOWNLOAD =
       "re-download it, or reinstall the dataset (apt-get install --reinstall"
           + " dataset-fashion-mnist)";
 

@@ -20,9 +20,16 @@ public record AdamWConfig(
   public AdamWConfig {
     checkArgument(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1), got %s", beta1);
     checkArgument(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1), got %s", beta2);
-    checkArgument(epsilon > 0, "epsilon must be > 0, got %s", epsilon);
-    checkArgument(weightDecay >= 0, "weight decay must be >= 0, got %s", weightDecay);
-    checkArgument(clipNorm >= 0, "clip norm must be >= 0 (0 = off), got %s", clipNorm);
+    checkArgument(
+        epsilon > 0 && Double.isFinite(epsilon), "epsilon must be finite and > 0, got %s", epsilon);
+    checkArgument(
+        weightDecay >= 0 && Double.isFinite(weightDecay),
+        "weight decay must be finite and >= 0, got %s",
+        weightDecay);
+    checkArgument(
+        clipNorm >= 0 && Double.isFinite(clipNorm),
+        "clip norm must be finite and >= 0 (0 = off), got %s",
+        clipNorm);
   }
 
   /** PyTorch's AdamW defaults with weight decay 0.01 and clipping at global norm 1. */

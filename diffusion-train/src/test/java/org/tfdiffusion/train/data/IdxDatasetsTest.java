@@ -211,11 +211,40 @@ class IdxDatasetsTest {
     assertThatThrownBy(() -> IdxDatasets.load(folder, TRAIN))
         .isInstanceOf(DataException.class)
         .hasMessageContaining(folder.resolve("train-labels-idx1-ubyte").toString())
-        .hasMessageContaining("label 12 is outside the 10 classes of Fashion-MNIST")
-        .hasMessageContaining("--dataset generic");
-    // a folder without a hint and labels beyond 9 is generic: classes 0..12
+        .hasMessageContaining("label 12 (at index 4) is outside the 10 classes of Fashion-MNIST")
+        .hasMessageContaining("re-download");
+    // given as a generic dataset, labels beyond 9 are classes: 0..12
     Path other = standardFolder("other", "");
     write(other, "train-labels-idx1-ubyte", labelsFile(3, 1, 4, 1, 12));
-    assertThat(IdxDatasets.load(other, TRAIN).numClasses()).isEqualTo(13);
+    assertThat(IdxDatasets.load(other, TRAIN.withDataset(KnownDataset.GENERIC)).numClasses())
+        .isEqualTo(13);
+  }
+
+  /**
+   * Without a dataset name in the path, the classes are 0..max of the labels; one damaged label
+   * must not turn a 10-class dataset into a 201-class one.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"", ".gz"})
+  void aDamagedLabelIsRefusedNotTakenForMoreClasses(String suffix) throws Exception {
+    Path folder = dir.resolve("digits-damaged" + suffix);
+    int[] labels = new int[13];
+    for (int i = 0; i < labels.length; i++) {
+      labels[i] = i % 10;
+    }
+    labels[12] = 200;
+    write(folder, "train-images-idx3-ubyte" + suffix, imagesFile(13, 3, 2));
+    write(folder, "train-labels-idx1-ubyte" + suffix, labelsFile(labels));
+    assertThatThrownBy(() -> IdxDatasets.load(folder, TRAIN))
+        .isInstanceOf(DataException.class)
+        .hasMessageContaining(folder.resolve("train-labels-idx1-ubyte" + suffix).toString())
+        .hasMessageContaining("label 200 (at index 12) is out of range")
+        .hasMessageContaining("the other labels end at 9, so classes 10..199 would have no image")
+        .hasMessageContaining("re-download");
+    // a guessed dataset whose largest labels follow each other is accepted: 0..11
+    labels[11] = 10;
+    labels[12] = 11;
+    write(folder, "train-labels-idx1-ubyte" + suffix, labelsFile(labels));
+    assertThat(IdxDatasets.load(folder, TRAIN).numClasses()).isEqualTo(12);
   }
 }

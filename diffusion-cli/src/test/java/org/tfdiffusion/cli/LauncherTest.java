@@ -1,0 +1,184 @@
+package org.tfdiffusion.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code ./tfdiffusion} launcher and the JVM it starts: signals reach the JVM, the JVM ends
+ * with the launcher, and the copied class path lives exactly as long as the JVM. The launcher runs
+ * from a copy of the project's layout whose "build" is a stand-in main class that reports its
+ * process id and class path, then sleeps.
+ */
+class LauncherTest {
+  @TempDir Path temp;
+
+  private Path root;
+  private Path tmp;
+
+  private static final long WAIT_SECONDS = 30;
+
+  /** The stand-in for org.tfdiffusion.cli.Main. */
+  private static final String MAIN =
+      """
+      package org.tfdiffusion.cli;
+      import java.nio.file.*;
+      public final class Main {
+        public static void main(String[] args) throws Exception {
+          Path report = Path.of(args[0]);
+          Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+              Files.writeString(report.resolveSibling(report.getFileName() + ".stopped"), "hook");
+            } catch (Exception e) {
+              throw new RuntimeException(e);
+            }
+          }));
+          Files.writeString(report, ProcessHandle.current().pid() + "\\n"
+              + System.getProperty("java.class.path"));
+          Thread.sleep(Long.MAX_VALUE);
+        }
+      }
+      """;
+
+  @BeforeEach
+  void layOutAProject() throws IOException {
+    root = Files.createDirectories(temp.resolve("project"));
+    tmp = Files.createDirectories(temp.resolve("tmp"));
+    Files.copy(Path.of("..", "tfdiffusion").toAbsolutePath(), root.resolve("tfdiffusion"));
+    Path target = Files.createDirectories(root.resolve("diffusion-cli/target"));
+    Path classes = Files.createDirectories(target.resolve("classes"));
+    Path lib = Files.createDirectories(root.resolve("diffusion-core/target/classes"));
+    Files.writeString(lib.resolve("marker.txt"), "a project entry, copied per run");
+    Files.writeString(target.resolve("launcher.classpath"), lib.toString());
+    Path source = Files.createDirectories(temp.resolve("src/org/tfdiffusion/cli"));
+    Files.writeString(source.resolve("Main.java"), MAIN);
+    JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+    assertThat(
+            javac.run(
+                null, null, null, "-d", classes.toString(), source.resolve("Main.java").toString()))
+        .isZero();
+    Path stamp = Files.writeString(target.resolve(".launcher-built"), "");
+    Files.setLastModifiedTime(stamp, FileTime.from(Instant.now().plusSeconds(60)));
+  }
+
+  private Process launch(Path report) throws IOException {
+    ProcessBuilder builder =
+        new ProcessBuilder("bash", root.resolve("tfdiffusion").toString(), report.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(temp.resolve(report.getFileName() + ".log").toFile());
+    builder.environment().put("TMPDIR", tmp.toString());
+    builder.environment().put("TFDIFFUSION_JAVA_OPTS", "-Xmx32m -XX:+UseSerialGC");
+    return builder.start();
+  }
+
+  /** The JVM's report: its process id and class path. */
+  private static List<String> awaitReport(Path report, Process launcher) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+    while (System.nanoTime() < deadline && launcher.isAlive()) {
+      if (Files.exists(report) && Files.readString(report).contains("\n")) {
+        return Files.readString(report).lines().toList();
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("the JVM did not start: " + launcher.info());
+  }
+
+  private List<Path> snapshots() throws IOException {
+    try (Stream<Path> entries = Files.list(tmp)) {
+      return entries
+          .filter(p -> p.getFileName().toString().startsWith("tfdiffusion-run-"))
+          .toList();
+    }
+  }
+
+  private void awaitNoSnapshot() throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+    while (!snapshots().isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertThat(snapshots()).as("the class-path copy outlives its JVM").isEmpty();
+  }
+
+  @Test
+  void sigtermToTheLauncherReachesTheJvmAndTheClassPathCopyGoesWithIt() throws Exception {
+    Path report = temp.resolve("term");
+    Process launcher = launch(report);
+    try {
+      stopsWithItsJvm(report, launcher);
+    } finally {
+      launcher.destroyForcibly();
+    }
+  }
+
+  private void stopsWithItsJvm(Path report, Process launcher) throws Exception {
+    List<String> lines = awaitReport(report, launcher);
+    assertThat(Long.parseLong(lines.get(0)))
+        .as("the launcher is the JVM")
+        .isEqualTo(launcher.pid());
+    List<Path> classPath = Arrays.stream(lines.get(1).split(":")).map(Path::of).toList();
+    assertThat(classPath).allSatisfy(p -> assertThat(p).startsWith(tmp).exists());
+    Thread.sleep(2500); // past the watcher's first poll: the copy stays while the JVM lives
+    assertThat(classPath).allSatisfy(p -> assertThat(p).exists());
+
+    launcher.destroy(); // SIGTERM to the launcher's process
+    assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+    assertThat(launcher.exitValue()).isEqualTo(128 + 15);
+    assertThat(report.resolveSibling("term.stopped")).as("the JVM's shutdown hooks ran").exists();
+    assertThat(ProcessHandle.of(launcher.pid()).map(ProcessHandle::isAlive))
+        .isNotEqualTo(java.util.Optional.of(true));
+    awaitNoSnapshot();
+  }
+
+  @Test
+  void killingTheLauncherKillsTheJvmAndACopyLeftByADeadJvmIsRemovedByTheNextLaunch()
+      throws Exception {
+    Path report = temp.resolve("kill");
+    Process launcher = launch(report);
+    try {
+      awaitReport(report, launcher);
+    } finally {
+      launcher.destroyForcibly(); // SIGKILL: nothing of the launcher can react
+    }
+    assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+    assertThat(ProcessHandle.allProcesses())
+        .as("no JVM of the killed launcher is left")
+        .noneMatch(
+            p ->
+                p.info().command().orElse("").endsWith("/java")
+                    && p.info()
+                        .arguments()
+                        .map(a -> Arrays.asList(a).contains(report.toString()))
+                        .orElse(false));
+    awaitNoSnapshot();
+
+    // copies of processes that are gone are removed; a live one's and foreign names are kept
+    Path dead = Files.createDirectories(tmp.resolve("tfdiffusion-run-pid999999999-abcdef"));
+    Path live =
+        Files.createDirectories(
+            tmp.resolve("tfdiffusion-run-pid" + ProcessHandle.current().pid() + "-abcdef"));
+    Path other = Files.createDirectories(tmp.resolve("tfdiffusion-run-123456"));
+    Path next = temp.resolve("next");
+    Process second = launch(next);
+    try {
+      awaitReport(next, second);
+      assertThat(dead).doesNotExist();
+      assertThat(live).exists();
+      assertThat(other).exists();
+    } finally {
+      second.destroyForcibly().waitFor();
+    }
+  }
+}
