@@ -90,6 +90,10 @@ class CliErrorsTest {
         "--guidance 1e39 is out of range",
         "bench-serve --help");
     oneLine(run("serve", "--poll-seconds", "-1"), "--poll-seconds -1 is out of range");
+    oneLine(
+        run("serve", "--header-timeout", "0"),
+        "--header-timeout 0 is out of range: give a finite number in (0, 86400]");
+    oneLine(run("serve", "--idle-timeout", "NaN"), "--idle-timeout NaN is out of range");
   }
 
   /** Damaged run files and data given to any command: one line naming the file, no trace. */

@@ -87,6 +87,9 @@ public final class FloatOptions {
   /** The longest poll interval of {@code serve}: a day. */
   static final double MAX_POLL_SECONDS = 86_400;
 
+  /** The longest connection timeout of {@code serve}: a day. */
+  static final double MAX_TIMEOUT_SECONDS = 86_400;
+
   /** Each floating-point option's allowed values, by its longest name. */
   static final Map<String, Range> RANGES =
       Map.ofEntries(
@@ -101,7 +104,10 @@ public final class FloatOptions {
           Map.entry("--sweep-guidance", Range.closed(0, MAX_GUIDANCE)),
           Map.entry("--eta", Range.closed(0, 1)),
           Map.entry("--clip-x0", Range.closed(0, MAX_CLIP_X0)),
-          Map.entry("--poll-seconds", Range.closed(0, MAX_POLL_SECONDS)));
+          Map.entry("--poll-seconds", Range.closed(0, MAX_POLL_SECONDS)),
+          Map.entry("--header-timeout", Range.aboveUpTo(0, MAX_TIMEOUT_SECONDS)),
+          Map.entry("--body-timeout", Range.aboveUpTo(0, MAX_TIMEOUT_SECONDS)),
+          Map.entry("--idle-timeout", Range.aboveUpTo(0, MAX_TIMEOUT_SECONDS)));
 
   /** Options whose values are numbers given as text (parsed by their command). */
   private static final Set<String> NUMBERS_AS_TEXT = Set.of("--sweep-guidance");
