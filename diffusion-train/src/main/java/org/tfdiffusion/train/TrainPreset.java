@@ -3,15 +3,19 @@ package org.tfdiffusion.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.stream.Collectors;
+import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.model.UNetConfig;
 
 /** Named starting points for {@code train}; every value can be overridden by an option. */
 public enum TrainPreset {
   /**
    * Minutes on a 2-core CPU: a small U-Net (28×28×1, width 32, 3 levels) on the embedded
-   * Fashion-MNIST subset, a higher learning rate with warm-up and cosine decay, DPM-Solver++ grids.
+   * Fashion-MNIST subset, a higher learning rate with warm-up and cosine decay, v-prediction with
+   * min-SNR-5 loss weighting (docs/recipes.md: it halves the Fréchet distance of the same budget
+   * with ε-prediction and a uniform loss, and keeps x̂₀ from running away), DPM-Solver++ grids.
    */
   DEMO("demo") {
     @Override
@@ -20,35 +24,46 @@ public enum TrainPreset {
           TrainConfig.FORMAT,
           UNetConfig.builder().imageSize(28).channels(1).baseWidth(32).levels(3).build(),
           TrainConfig.Schedule.tutorial(),
-          "epsilon",
+          "v_prediction",
           TrainConfig.Data.embedded(),
           new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 50, true, 1e-4),
           new TrainConfig.Ema(0.995, true),
           new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, "dpmpp", 20),
           TrainConfig.Conditioning.labels(3.0),
           TrainConfig.FineTune.none(),
-          configName());
+          configName(),
+          LossWeighting.minSnr(5));
     }
   },
   /**
-   * A real Fashion-MNIST model: width 64, 3 levels at 28×28, the full training split from Debian's
-   * package (apt-get install dataset-fashion-mnist), flips, EMA 0.9995.
+   * The shipped Fashion-MNIST model's recipe (saved_models/fashion-mnist): width 32, channel
+   * multipliers 1,2,4 with two blocks per level at 28×28, the full training split from Debian's
+   * package (apt-get install dataset-fashion-mnist), batch 64 for 8000 steps, lr 1e-3 with 500
+   * warm-up steps and a cosine decay to 1e-5, min-SNR-5 loss weighting, EMA 0.9995, no flips (every
+   * shoe in Fashion-MNIST faces left: flipped ones are off the data).
    */
   FASHION_MNIST("fashion-mnist") {
     @Override
     public TrainConfig config() {
       return new TrainConfig(
           TrainConfig.FORMAT,
-          UNetConfig.builder().imageSize(28).channels(1).baseWidth(64).levels(3).build(),
+          UNetConfig.builder()
+              .imageSize(28)
+              .channels(1)
+              .baseWidth(32)
+              .channelMultipliers(List.of(1, 2, 4))
+              .blocksPerLevel(2)
+              .build(),
           TrainConfig.Schedule.tutorial(),
           "epsilon",
-          new TrainConfig.Data("/usr/share/datasets/fashion-mnist", "train", "auto", true),
-          new TrainConfig.Optimizer(5e-4, 0.9, 0.999, 1e-8, 0.01, 1.0, 500, true, 1e-5),
+          new TrainConfig.Data("/usr/share/datasets/fashion-mnist", "train", "auto", false),
+          new TrainConfig.Optimizer(1e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 500, true, 1e-5),
           new TrainConfig.Ema(0.9995, true),
-          new TrainConfig.Training(30000, 64, 1, 0, 50, 1000, 3, 2000, 64, "dpmpp", 25),
-          TrainConfig.Conditioning.labels(3.0),
+          new TrainConfig.Training(8000, 64, 1, 0, 50, 250, 3, 1000, 60, "dpmpp", 25),
+          TrainConfig.Conditioning.labels(2.0),
           TrainConfig.FineTune.none(),
-          configName());
+          configName(),
+          LossWeighting.minSnr(5));
     }
   },
   /**

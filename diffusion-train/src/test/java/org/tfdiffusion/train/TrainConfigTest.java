@@ -21,6 +21,29 @@ class TrainConfigTest {
     }
   }
 
+  /** The preset is the recipe of the shipped export, as its metadata records it. */
+  @Test
+  void theFashionMnistPresetIsTheShippedModelsRecipe() throws Exception {
+    Path metadata = Path.of("../saved_models/fashion-mnist/1/assets.extra/tfdiffusion.json");
+    assertThat(metadata).exists();
+    TrainConfig shipped =
+        RunDirectory.json()
+            .treeToValue(
+                RunDirectory.json().readTree(metadata.toFile()).get("config"), TrainConfig.class);
+    TrainConfig preset = TrainPreset.FASHION_MNIST.config();
+    // the class count comes from the data when training starts
+    assertThat(preset.model().toBuilder().numClasses(10).build()).isEqualTo(shipped.model());
+    assertThat(preset.schedule()).isEqualTo(shipped.schedule());
+    assertThat(preset.prediction()).isEqualTo(shipped.prediction());
+    assertThat(preset.data()).isEqualTo(shipped.data());
+    assertThat(preset.optimizer()).isEqualTo(shipped.optimizer());
+    assertThat(preset.ema()).isEqualTo(shipped.ema());
+    assertThat(preset.loss()).isEqualTo(shipped.loss());
+    assertThat(preset.conditioning().pUncond()).isEqualTo(shipped.conditioning().pUncond());
+    assertThat(preset.conditioning().guidance()).isEqualTo(shipped.conditioning().guidance());
+    assertThat(preset.training().batchSize()).isEqualTo(shipped.training().batchSize());
+  }
+
   @Test
   void configJsonRebuildsTheRun() throws Exception {
     TrainConfig config = TrainPreset.DEMO.config();
