@@ -33,6 +33,9 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
+  /** The option that shows TensorFlow's native log lines (read by the launcher). */
+  static final String VERBOSE = "--verbose";
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -42,12 +45,35 @@ public final class Main implements Runnable {
 
   /** Runs the launcher and exits with its status. */
   public static void main(String[] args) {
-    System.exit(commandLine().execute(args));
+    int status = commandLine().execute(args);
+    LauncherLogFilter.finish(System.getenv(), System.err);
+    System.exit(status);
   }
 
   /** The configured command line (exposed for tests). */
   public static CommandLine commandLine() {
-    return TrainCommand.commandLine(new Main());
+    CommandLine cli = TrainCommand.commandLine(new Main());
+    addVerbose(cli);
+    return cli;
+  }
+
+  /**
+   * {@code --verbose} in every command: the launcher reads it (TensorFlow's native info lines are
+   * dropped from stderr without it); the command itself ignores it.
+   */
+  private static void addVerbose(CommandLine cli) {
+    if (cli.getCommandSpec().findOption(VERBOSE) != null) {
+      return;
+    }
+    cli.getCommandSpec()
+        .addOption(
+            CommandLine.Model.OptionSpec.builder(VERBOSE)
+                .type(boolean.class)
+                .description("Also show TensorFlow's native info lines (MLIR, XLA, absl).")
+                .build());
+    cli.getSubcommands().values().stream()
+        .filter(sub -> !(sub.getCommandSpec().userObject() instanceof CommandLine.HelpCommand))
+        .forEach(Main::addVerbose);
   }
 
   /** Prints the project and TensorFlow versions. */
