@@ -50,11 +50,18 @@ public final class Trainer {
     QUIET
   }
 
-  /** What a finished (or stopped) run reports. */
+  /**
+   * What a finished (or stopped) run reports.
+   *
+   * @param loss the loss as metrics.csv, TensorBoard and the progress report show it: the mean over
+   *     the last logged interval (the last {@code --log-every} steps)
+   * @param lossSteps the steps that {@code loss} is the mean of, e.g. "591-600"
+   */
   public record Outcome(
       Path runDir,
       long step,
-      double lastLoss,
+      double loss,
+      String lossSteps,
       Optional<Path> lastGrid,
       Optional<Path> checkpoint) {}
 
@@ -445,7 +452,10 @@ public final class Trainer {
               .build();
       graph.tensorBoard.open(session);
       long step = startStep;
-      double lastLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
+      // the loss of the latest metrics row: what the progress report, metrics.csv, TensorBoard,
+      // the checkpoints and the closing line all show
+      double loggedLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
+      String loggedSteps = from.map(c -> "before " + (c.state().step() + 1)).orElse("none");
       Optional<Checkpoints.Checkpoint> lastCheckpoint = from;
       Optional<Path> lastGrid = Optional.empty();
       long started = System.nanoTime();
@@ -509,14 +519,15 @@ public final class Trainer {
                 n, Double.isFinite(stepLoss) ? gradNorm : stepLoss, lastCheckpoint);
           }
           step = n;
-          lastLoss = stepLoss;
           intervalLoss += stepLoss;
           intervalCount++;
           intervalImages += t.batchSize();
-          if (step % t.logEvery() == 0 || step == t.steps()) {
+          if (step % t.logEvery() == 0 || step == t.steps() || stop.requested()) {
             double seconds = (System.nanoTime() - intervalStart) / 1e9;
             double imagesPerSecond = intervalImages / seconds;
             double meanLoss = intervalLoss / intervalCount;
+            loggedLoss = meanLoss;
+            loggedSteps = lossSteps(step - intervalCount + 1, step);
             TrainingMetrics.Row row =
                 new TrainingMetrics.Row(
                     step,
@@ -559,7 +570,7 @@ public final class Trainer {
                             batches.position().epoch(),
                             batches.position().cursor(),
                             t.seed(),
-                            lastLoss,
+                            loggedLoss,
                             dataset.size(),
                             dataset.description()),
                         t.keepCheckpoints(),
@@ -585,10 +596,12 @@ public final class Trainer {
       }
       graph.tensorBoard.close(session);
       out.printf(
-          "done: step %d, loss %.4f, %.1f min%n  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
+          "done: step %d, loss %.4f (mean of steps %s, as in metrics.csv), %.1f min%n"
+              + "  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
               + "  metrics:      %s%n  TensorBoard:  tensorboard --logdir %s%n",
           step,
-          lastLoss,
+          loggedLoss,
+          loggedSteps,
           (System.nanoTime() - started) / 6e10,
           run.root(),
           lastCheckpoint.map(c -> c.dir().toString()).orElse("(none)"),
@@ -597,7 +610,12 @@ public final class Trainer {
           run.tensorBoardDir());
       out.flush();
       return new Outcome(
-          run.root(), step, lastLoss, lastGrid, lastCheckpoint.map(Checkpoints.Checkpoint::dir));
+          run.root(),
+          step,
+          loggedLoss,
+          loggedSteps,
+          lastGrid,
+          lastCheckpoint.map(Checkpoints.Checkpoint::dir));
     } catch (TensorFlowException e) {
       if (cluster.isEmpty()) {
         throw e;
@@ -691,6 +709,11 @@ public final class Trainer {
       out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta(remaining));
       out.flush();
     }
+  }
+
+  /** "591-600", or "600" for one step. */
+  static String lossSteps(long first, long last) {
+    return first == last ? Long.toString(last) : first + "-" + last;
   }
 
   private static String eta(double seconds) {
