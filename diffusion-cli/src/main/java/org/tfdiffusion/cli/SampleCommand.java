@@ -4,15 +4,12 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.train.ImageSampler;
+import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.SampleGrid;
 import org.tfdiffusion.train.SamplerOptions;
 import org.tfdiffusion.train.TrainConfig;
@@ -216,13 +213,12 @@ final class SampleCommand implements Callable<Integer> {
       long start = System.nanoTime();
       Sampled result;
       if (host) {
-        try (ProgressBar bar =
-            new ProgressBarBuilder()
-                .setTaskName("sample")
-                .setInitialMax((long) images.plan().steps() * batches(requests.seeds.length))
-                .setStyle(ProgressBarStyle.ASCII)
-                .setConsumer(new ConsoleProgressBarConsumer(System.err))
-                .build()) {
+        try (ProgressMeter bar =
+            ProgressMeter.create(
+                "sample",
+                (long) images.plan().steps() * batches(requests.seeds.length),
+                "steps",
+                System.err)) {
           result = sampleInBatches(images, requests, stripColumns, trained, bar::stepTo);
         }
       } else {

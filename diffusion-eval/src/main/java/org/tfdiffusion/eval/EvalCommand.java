@@ -11,13 +11,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.IntConsumer;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tfdiffusion.eval.classifier.Classifier;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.SamplerOptions;
 import org.tfdiffusion.train.SamplingRuntime;
 import org.tfdiffusion.train.TrainConfig;
@@ -461,15 +458,7 @@ public final class EvalCommand implements Callable<Integer> {
     if (quiet) {
       return work.apply(done -> {});
     }
-    try (ProgressBar bar =
-        new ProgressBarBuilder()
-            .setTaskName(task)
-            .setInitialMax(total)
-            .setStyle(ProgressBarStyle.ASCII)
-            .setUnit(" img", 1)
-            .setUpdateIntervalMillis(1000)
-            .setConsumer(new ConsoleProgressBarConsumer(System.err))
-            .build()) {
+    try (ProgressMeter bar = ProgressMeter.create(task, total, "img", System.err)) {
       return work.apply(bar::stepTo);
     }
   }

@@ -9,9 +9,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.UnaryOperator;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.exceptions.TensorFlowException;
@@ -466,7 +463,9 @@ public final class Trainer {
       try (TrainingMetrics metrics =
               TrainingMetrics.open(
                   run.metricsFile(), startStep, w -> out.println("warning: " + w));
-          ProgressBar bar = progressBar(startStep, t.steps())) {
+          ProgressMeter bar = progressBar(startStep, t.steps())) {
+        ProgressMeter.SteadyRate steady = new ProgressMeter.SteadyRate();
+        steady.observe(startStep, started);
         while (step < t.steps() && !stop.requested()) {
           long n = step + 1;
           during = "step " + n;
@@ -519,6 +518,7 @@ public final class Trainer {
                 n, Double.isFinite(stepLoss) ? gradNorm : stepLoss, lastCheckpoint);
           }
           step = n;
+          steady.observe(step, System.nanoTime());
           intervalLoss += stepLoss;
           intervalCount++;
           intervalImages += t.batchSize();
@@ -544,7 +544,7 @@ public final class Trainer {
             scalars.put("grad_norm", gradNorm);
             scalars.put("images_per_second", (float) imagesPerSecond);
             graph.tensorBoard.scalars(session, step, scalars);
-            report(bar, row, t.steps(), (step - startStep) / ((System.nanoTime() - started) / 1e9));
+            report(bar, row, t.steps(), steady);
             intervalLoss = 0;
             intervalCount = 0;
             intervalImages = 0;
@@ -679,25 +679,19 @@ public final class Trainer {
     }
   }
 
-  private ProgressBar progressBar(long start, int total) {
+  private ProgressMeter progressBar(long start, int total) {
     if (progress != Progress.BAR) {
       return null;
     }
-    return new ProgressBarBuilder()
-        .setTaskName("train")
-        .setInitialMax(total)
-        .startsFrom(start, java.time.Duration.ZERO)
-        .setStyle(ProgressBarStyle.ASCII)
-        .setUpdateIntervalMillis(1000)
-        .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))
-        .build();
+    return ProgressMeter.create("train", start, total, "steps", System.err, true);
   }
 
   /**
-   * Shows a logged row; {@code stepsPerSecond} counts this process's steps only, so the ETA of a
-   * resumed run is not skewed by the steps done before it.
+   * Shows a logged row; {@code steady} counts this process's steps after its first one only, so the
+   * ETA is skewed neither by the steps of a resumed run nor by the first step's compilation.
    */
-  private void report(ProgressBar bar, TrainingMetrics.Row row, int total, double stepsPerSecond) {
+  private void report(
+      ProgressMeter bar, TrainingMetrics.Row row, int total, ProgressMeter.SteadyRate steady) {
     String line =
         String.format(
             "loss %.4f | lr %.2e | %.1f img/s",
@@ -705,8 +699,8 @@ public final class Trainer {
     if (bar != null) {
       bar.setExtraMessage(line);
     } else if (progress == Progress.LINES) {
-      double remaining = (total - row.step()) / stepsPerSecond;
-      out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta(remaining));
+      String eta = steady.remaining(row.step(), total).map(ProgressMeter::formatEta).orElse("?");
+      out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta);
       out.flush();
     }
   }
@@ -714,13 +708,6 @@ public final class Trainer {
   /** "591-600", or "600" for one step. */
   static String lossSteps(long first, long last) {
     return first == last ? Long.toString(last) : first + "-" + last;
-  }
-
-  private static String eta(double seconds) {
-    long s = Math.round(seconds);
-    return s >= 3600
-        ? String.format("%dh%02dm", s / 3600, (s % 3600) / 60)
-        : String.format("%dm%02ds", s / 60, s % 60);
   }
 
   private Path sampleGrid(
