@@ -106,8 +106,9 @@ final class SampleCommand implements Callable<Integer> {
 
   @Option(
       names = "--out",
-      defaultValue = "samples.png",
-      description = "The grid PNG (default: ${DEFAULT-VALUE}).")
+      description =
+          "The grid PNG (default: RUN/samples/sample-stepK-SAMPLER-STEPS-seedS.png, next to the"
+              + " run's training grids; for an export saved_models/NAME/samples/sample-vN-...).")
   Path out;
 
   @Option(
@@ -197,6 +198,14 @@ final class SampleCommand implements Callable<Integer> {
         source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
     TrainConfig trained = model.config();
     Requests requests = requests(trained);
+    if (out == null) {
+      out =
+          defaultGrid(
+              model,
+              sampler.kind().configName(),
+              sampler.steps(trained.noiseSchedule().timesteps()),
+              seed);
+    }
     Sampler chosen = sampler.build(trained.noiseSchedule().timesteps());
     int stripColumns = strip == null ? 0 : stripSteps;
     if (strip != null && host) {
@@ -299,6 +308,17 @@ final class SampleCommand implements Callable<Integer> {
         strip != null ? "\nwrote " + strip : "");
   }
 
+  /**
+   * Where the grid goes without --out: the model's {@code samples/} folder (a run's, beside its
+   * training grids, or an export's, beside its versions), named after the model, sampler and seed.
+   */
+  static Path defaultGrid(ModelSource model, String sampler, int steps, long seed) {
+    return model
+        .evalDir()
+        .resolveSibling("samples")
+        .resolve(String.format("sample-%s-%s-%d-seed%d.png", model.tag(), sampler, steps, seed));
+  }
+
   /** The grid (and, with --out-dir, one PNG per image). */
   private void writeImages(TrainConfig trained, Requests requests, float[] pixels) {
     UNetConfig config = trained.model();
@@ -315,6 +335,7 @@ final class SampleCommand implements Callable<Integer> {
       }
     }
     int gridColumns = rows ? count : columns != null ? columns : (int) Math.ceil(Math.sqrt(total));
+    createParent(out);
     SampleGrid.of(pixels, total, s, s, c, gridColumns, factor(s), labels).writePng(out);
     if (outDir != null) {
       int per = s * s * c;
@@ -327,6 +348,15 @@ final class SampleCommand implements Callable<Integer> {
                 + ".png";
         SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve(name));
       }
+    }
+  }
+
+  private static void createParent(Path file) {
+    Path parent = file.toAbsolutePath().getParent();
+    try {
+      java.nio.file.Files.createDirectories(parent);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
   }
 
