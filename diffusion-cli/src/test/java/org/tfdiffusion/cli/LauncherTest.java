@@ -39,6 +39,10 @@ class LauncherTest {
       import java.nio.file.*;
       public final class Main {
         public static void main(String[] args) throws Exception {
+          if (args[0].equals("--print-native")) {
+            System.out.print(System.getenv("TFDIFFUSION_NATIVE_CONV"));
+            return;
+          }
           if (args[0].equals("--print-logs")) {
             System.out.println("the program's own output");
             System.err.print("WARNING: All log messages before absl::InitializeLog() is called"
@@ -163,6 +167,50 @@ class LauncherTest {
         .startsWith("WARNING: All log messages before absl::InitializeLog()")
         .contains("MLIR V1 optimization pass", "Compiled cluster using XLA!", "a native error")
         .contains("written after the end mark");
+  }
+
+  @Test
+  void theOneDnnOpsAreBuiltOnceWhenTheirToolsAppearAfterTheBuild() throws Exception {
+    Path build = Files.createDirectories(root.resolve("diffusion-core/src/main/native"));
+    Files.writeString(
+        build.resolve("build.sh"), "mkdir -p \"$1\"; echo ops > \"$1/libtfdconv.so\"\n");
+    Path bin = Files.createDirectories(temp.resolve("bin"));
+    Path gxx = Files.writeString(bin.resolve("g++"), "#!/bin/sh\nexit 0\n");
+    assertThat(gxx.toFile().setExecutable(true)).isTrue();
+    List<String> first = outputs(bin, "--print-native");
+    assertThat(root.resolve("diffusion-core/target/native/libtfdconv.so")).hasContent("ops");
+    assertThat(first.get(1)).contains("building oneDNN's convolution ops");
+    assertThat(Path.of(first.get(0))).startsWith(tmp).hasFileName("libtfdconv.so");
+    assertThat(outputs(bin, "--print-native").get(1)).as("built once").isEmpty();
+  }
+
+  /** The stand-in's stdout and stderr, with {@code bin} first on the PATH. */
+  private List<String> outputs(Path bin, String... args) throws Exception {
+    List<String> command =
+        new java.util.ArrayList<>(List.of("bash", root.resolve("tfdiffusion").toString()));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command);
+    builder.environment().put("TMPDIR", tmp.toString());
+    builder.environment().put("TFDIFFUSION_JAVA_OPTS", "-Xmx32m -XX:+UseSerialGC");
+    builder.environment().remove("TFDIFFUSION_NATIVE_CONV");
+    builder.environment().put("PATH", bin + ":" + System.getenv("PATH"));
+    Process launcher = builder.start();
+    try {
+      java.util.concurrent.CompletableFuture<byte[]> stderr =
+          java.util.concurrent.CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return launcher.getErrorStream().readAllBytes();
+                } catch (IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              });
+      String stdout = new String(launcher.getInputStream().readAllBytes(), UTF_8);
+      assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+      return List.of(stdout, new String(stderr.get(), UTF_8));
+    } finally {
+      launcher.destroyForcibly();
+    }
   }
 
   @Test

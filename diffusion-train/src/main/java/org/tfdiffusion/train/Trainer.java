@@ -367,10 +367,11 @@ public final class Trainer {
     }
     LearningRateSchedule lr = LearningRateSchedule.of(config);
     out.printf(
-        "%s run %s: %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
+        "%s run %s: %s, %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
         candidates.isEmpty() ? "starting" : "resuming",
         run.root(),
         config.preset(),
+        org.tfdiffusion.nn.ConvKernels.summary(sessionOptions.nativeConvolutions()),
         dataset.description(),
         dataset.size(),
         model.describe(),
