@@ -27,9 +27,10 @@ import picocli.CommandLine.Spec;
     name = "demo",
     mixinStandardHelpOptions = true,
     description = {
-      "Train a small class-conditional U-Net on the embedded Fashion-MNIST subset for a few",
-      "minutes (the demo preset of train), write guided sample grids, export it to",
-      "saved_models/demo/VERSION for TensorFlow Serving, and print where everything is."
+      "Train, sample and export a small Fashion-MNIST model in a few minutes; say where everything is.",
+      "Train a small class-conditional U-Net on the embedded Fashion-MNIST subset for a "
+          + "few minutes (the demo preset of train), write guided sample grids, export it to "
+          + "saved_models/demo/VERSION for TensorFlow Serving, and print where everything is.",
     })
 final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

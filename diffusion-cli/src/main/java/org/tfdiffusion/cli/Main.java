@@ -1,5 +1,8 @@
 package org.tfdiffusion.cli;
 
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.tfdiffusion.eval.EvalCommand;
 import org.tfdiffusion.eval.classifier.TrainClassifierCommand;
 import org.tfdiffusion.export.ExportCommand;
@@ -36,6 +39,8 @@ public final class Main implements Runnable {
   /** The option that shows TensorFlow's native log lines (read by the launcher). */
   static final String VERBOSE = "--verbose";
 
+  private static final Pattern SENTENCE_END = Pattern.compile("\\.(\\s|$)");
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -54,7 +59,48 @@ public final class Main implements Runnable {
   public static CommandLine commandLine() {
     CommandLine cli = TrainCommand.commandLine(new Main());
     addVerbose(cli);
+    cli.getHelpSectionMap()
+        .put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, Main::commandList);
     return cli;
+  }
+
+  /** The list of commands, each with the first sentence of its description. */
+  static String commandList(CommandLine.Help help) {
+    Map<String, CommandLine.Help> commands = help.subcommands();
+    if (commands.isEmpty()) {
+      return "";
+    }
+    int nameWidth = commands.keySet().stream().mapToInt(String::length).max().orElse(0) + 4;
+    int width = help.commandSpec().usageMessage().width();
+    CommandLine.Help.TextTable table =
+        CommandLine.Help.TextTable.forColumns(
+            help.colorScheme(),
+            new CommandLine.Help.Column(nameWidth, 2, CommandLine.Help.Column.Overflow.SPAN),
+            new CommandLine.Help.Column(
+                width - nameWidth, 0, CommandLine.Help.Column.Overflow.WRAP));
+    commands.forEach(
+        (name, command) ->
+            table.addRowValues(
+                name, firstSentence(summaryText(command.commandSpec().usageMessage()))));
+    return table.toString();
+  }
+
+  /** A command's header if it has one (picocli's help command), else its description. */
+  private static String summaryText(CommandLine.Model.UsageMessageSpec usage) {
+    String[] text = usage.header().length > 0 ? usage.header() : usage.description();
+    return String.join(" ", text).replace("%n", " ").strip();
+  }
+
+  /** The text up to its first full stop that ends a sentence ("e.g." and "i.e." do not). */
+  static String firstSentence(String text) {
+    Matcher end = SENTENCE_END.matcher(text);
+    while (end.find()) {
+      String before = text.substring(0, end.start() + 1);
+      if (!before.endsWith("e.g.") && !before.endsWith("i.e.")) {
+        return before;
+      }
+    }
+    return text.strip();
   }
 
   /**

@@ -27,9 +27,9 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Generate images from a trained run or an export with DDPM, DDIM or DPM-Solver++.",
-      "Image i uses seed --seed + i, so the same seed gives the same file in any batch size.",
-      "EMA weights by default."
+      "Generate images from a trained run or an export with DDPM, DDIM or DPM-Solver++. "
+          + "Image i uses seed --seed + i, so the same seed gives the same file in any batch "
+          + "size. EMA weights by default.",
     })
 final class SampleCommand implements Callable<Integer> {
   /** The most images one command draws (all rows of all classes together). */
@@ -110,6 +110,11 @@ final class SampleCommand implements Callable<Integer> {
           "The grid PNG (default: RUN/samples/sample-stepK-SAMPLER-STEPS-seedS.png, next to the"
               + " run's training grids; for an export saved_models/NAME/samples/sample-vN-...).")
   Path out;
+
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "No progress output.")
+  boolean quiet;
 
   @Option(
       names = "--out-dir",
@@ -221,7 +226,7 @@ final class SampleCommand implements Callable<Integer> {
       log.flush();
       long start = System.nanoTime();
       Sampled result;
-      if (host) {
+      if (host && !quiet) {
         try (ProgressMeter bar =
             ProgressMeter.create(
                 "sample",
