@@ -110,7 +110,14 @@ class HelpTest {
     }
     assertThat(ModelPreset.Name.DEMO.config().imageSize()).isEqualTo(28);
     assertThat(ModelPreset.Name.FASHION_MNIST.config().baseWidth()).isEqualTo(64);
-    assertThat(commands().get("finetune").getCommandSpec().findOption("--preset")).isNull();
+    CommandSpec finetune = commands().get("finetune").getCommandSpec();
+    assertThat(finetune.findOption("--preset")).isNull();
+    for (OptionSpec option : finetune.options()) {
+      String text = String.join(" ", option.description());
+      if (text.contains("the preset's")) {
+        assertThat(text).as(option.longestName()).contains("finetune: the parent's");
+      }
+    }
     assertThat(commands().get("train").getCommandSpec().findOption("--preset")).isNotNull();
   }
 

@@ -46,7 +46,7 @@ public class TrainCommand implements Callable<Integer> {
       names = "--data",
       description =
           "embedded, a folder with the four IDX files, or an image folder (labels from"
-              + " sub-folders) (default: the preset's).")
+              + " sub-folders) (default: the preset's; finetune: the parent's).")
   String data;
 
   @Option(names = "--split", description = "IDX split: train or test.")
@@ -60,7 +60,10 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--flip", negatable = true, description = "Random horizontal flips.")
   Boolean flip;
 
-  @Option(names = "--run-dir", description = "The run folder (default: runs/<preset>-<time>).")
+  @Option(
+      names = "--run-dir",
+      description =
+          "The run folder (default: runs/<preset>-<time>; finetune: runs/finetune-<time>).")
   Path runDir;
 
   @Option(
@@ -130,14 +133,14 @@ public class TrainCommand implements Callable<Integer> {
       names = "--loss-weighting",
       description =
           "How the loss weights its timesteps: uniform (the tutorial's) or min-snr-GAMMA"
-              + " (Min-SNR-γ, Hang et al. 2023; min-snr = min-snr-5) (default: the preset's).")
+              + " (Min-SNR-γ, Hang et al. 2023; min-snr = min-snr-5) (default: the preset's; finetune: the parent's).")
   String lossWeighting;
 
   @Option(
       names = "--schedule",
       description =
           "Noise schedule: linear (the tutorial's, beta 1e-4..0.02), cosine (Nichol & Dhariwal"
-              + " 2021), scaled_linear or sigmoid (default: the preset's).")
+              + " 2021), scaled_linear or sigmoid (default: the preset's; finetune: the parent's).")
   String schedule;
 
   @Option(names = "--log-every", description = "Steps between metrics rows.")
@@ -164,7 +167,8 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--conditional",
       negatable = true,
-      description = "Train on the dataset's class labels (default: the preset's).")
+      description =
+          "Train on the dataset's class labels (default: the preset's; finetune: the parent's).")
   Boolean conditional;
 
   @Option(
