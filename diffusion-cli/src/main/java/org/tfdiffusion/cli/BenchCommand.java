@@ -45,11 +45,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Time the training step of the tutorial's model (32x32x3, hidden 128, 4 levels)",
-      "and the small one (32x32x1, 64, 3) at batch 32, each in its own JVM, with its",
-      "resident memory (graph and session built, initialised, peak), next to the",
-      "tutorial's PyTorch code (../shared/peer/seed_bench.py, needs apt-get install",
-      "python3-torch) as ratios."
+      "Time training and sampling steps, with peak memory, optionally next to PyTorch.",
+      "The training step of the tutorial's model (32x32x3, hidden 128, 4 levels) and the small"
+          + " one (32x32x1, 64, 3) at batch 32, each in its own JVM, with its resident memory"
+          + " (graph and session built, initialised, peak); with --peer FILE, next to the"
+          + " tutorial's PyTorch code (its seed_bench.py; Debian: apt-get install python3-torch)"
+          + " as ratios.",
     })
 final class BenchCommand implements Callable<Integer> {
   private static final String RESULT_MARK = "BENCH_RESULT ";
@@ -72,10 +73,19 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--peer",
-      defaultValue = "../shared/peer/seed_bench.py",
+      paramLabel = "FILE",
       description =
-          "The PyTorch peer's seed_bench.py; skipped when missing (default: ${DEFAULT-VALUE}).")
+          "The PyTorch peer: the tutorial's seed_bench.py, run next to each model (default:"
+              + " none, no peer).")
   Path peer;
+
+  @Option(
+      names = "--peer-python",
+      paramLabel = "PYTHON",
+      defaultValue = "python3",
+      description =
+          "The Python that runs --peer, with torch installed (default: ${DEFAULT-VALUE}).")
+  String peerPython;
 
   @Option(
       names = "--ema-decay",
@@ -263,7 +273,7 @@ final class BenchCommand implements Callable<Integer> {
               ours.residentAfterSetupMib(),
               ours.residentAfterInitMib());
       out().flush();
-      Optional<double[]> theirs = noPeer ? Optional.empty() : runPeer(config);
+      Optional<double[]> theirs = noPeer || peer == null ? Optional.empty() : runPeer(config);
       Result full = theirs.map(ours::withPeer).orElse(ours);
       theirs.ifPresent(
           t ->
@@ -432,15 +442,24 @@ final class BenchCommand implements Callable<Integer> {
     }
     command.addAll(
         List.of(
-            "/usr/bin/python3", peer.toString(),
-            "--hidden", String.valueOf(config.baseWidth()),
-            "--layers", String.valueOf(config.levels()),
-            "--size", String.valueOf(config.imageSize()),
-            "--channels", String.valueOf(config.channels()),
-            "--batch", String.valueOf(timing.batch),
-            "--steps", String.valueOf(timing.steps),
-            "--sample-batch", String.valueOf(sampleBatch),
-            "--sample-steps", String.valueOf(Math.max(5, sampleSteps))));
+            peerPython,
+            peer.toString(),
+            "--hidden",
+            String.valueOf(config.baseWidth()),
+            "--layers",
+            String.valueOf(config.levels()),
+            "--size",
+            String.valueOf(config.imageSize()),
+            "--channels",
+            String.valueOf(config.channels()),
+            "--batch",
+            String.valueOf(timing.batch),
+            "--steps",
+            String.valueOf(timing.steps),
+            "--sample-batch",
+            String.valueOf(sampleBatch),
+            "--sample-steps",
+            String.valueOf(Math.max(5, sampleSteps))));
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     peerEnvironment(pb.environment());
     Process p = pb.start();

@@ -25,10 +25,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Time data-parallel training on this machine: the training step in one process and on",
-      "loopback clusters of worker processes (one JVM per task, train --cluster), with the time",
-      "of one gradient exchange. All processes share this machine's cores: more processes only",
-      "pay off with more machines; this measures the distributed runtime's cost."
+      "Time data-parallel training on loopback clusters of this machine.",
+      "Time data-parallel training on this machine: the training step in one process "
+          + "and on loopback clusters of worker processes (one JVM per task, train "
+          + "--cluster), with the time of one gradient exchange. All processes share this "
+          + "machine's cores: more processes only pay off with more machines; this measures "
+          + "the distributed runtime's cost.",
     })
 final class ClusterBenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -27,9 +27,10 @@ import picocli.CommandLine.Spec;
     name = "demo",
     mixinStandardHelpOptions = true,
     description = {
-      "Train a small class-conditional U-Net on the embedded Fashion-MNIST subset for a few",
-      "minutes (the demo preset of train), write guided sample grids, export it to",
-      "saved_models/demo/VERSION for TensorFlow Serving, and print where everything is."
+      "Train, sample and export a small Fashion-MNIST model in a few minutes; say where everything is.",
+      "Train a small class-conditional U-Net on the embedded Fashion-MNIST subset for a "
+          + "few minutes (the demo preset of train), write guided sample grids, export it to "
+          + "saved_models/demo/VERSION for TensorFlow Serving, and print where everything is.",
     })
 final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -103,13 +104,14 @@ final class DemoCommand implements Callable<Integer> {
               n -> kind.create(n, 0),
               () -> {});
       out.printf(
-          "  exported:     %s (version %d, %s, EMA weights)%n"
+          "  exported:     %s (version %d, %s %d steps, EMA weights)%n"
               + "  web page:     ./tfdiffusion serve --base %s --runs %s   then open"
               + " http://127.0.0.1:8501/%n"
               + "  sample it:    ./tfdiffusion sample --run %s --class Trouser,Bag%n",
           exported.directory(),
           exported.version(),
-          exported.plan().name(),
+          label(kind),
+          samplerSteps,
           base,
           dir.getParent() != null ? dir.getParent() : Path.of("."),
           dir);
@@ -122,5 +124,14 @@ final class DemoCommand implements Callable<Integer> {
           shipped, shipped);
     }
     return 0;
+  }
+
+  /** The sampler's name as papers and diffusers write it. */
+  static String label(SamplerKind kind) {
+    return switch (kind) {
+      case DDPM -> "DDPM";
+      case DDIM -> "DDIM";
+      case DPMPP -> "DPM-Solver++";
+    };
   }
 }

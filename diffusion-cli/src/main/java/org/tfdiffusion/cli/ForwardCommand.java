@@ -34,8 +34,10 @@ import picocli.CommandLine.Spec;
     name = "forward",
     mixinStandardHelpOptions = true,
     description = {
-      "Build the tutorial's U-Net, print its summary and run one forward pass of the DDPM loss:",
-      "x_t = q_sample(x_0, t, eps) for a batch of test images, eps_theta(x_t, t), MSE vs eps."
+      "Print a U-Net's summary and run one forward pass of the DDPM loss.",
+      "Build the tutorial's U-Net, print its summary and run one forward pass of the "
+          + "DDPM loss: x_t = q_sample(x_0, t, eps) for a batch of test images, "
+          + "eps_theta(x_t, t), MSE vs eps.",
     })
 final class ForwardCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -1,5 +1,8 @@
 package org.tfdiffusion.cli;
 
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.tfdiffusion.eval.EvalCommand;
 import org.tfdiffusion.eval.classifier.TrainClassifierCommand;
 import org.tfdiffusion.export.ExportCommand;
@@ -33,6 +36,11 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
+  /** The option that shows TensorFlow's native log lines (read by the launcher). */
+  static final String VERBOSE = "--verbose";
+
+  private static final Pattern SENTENCE_END = Pattern.compile("\\.(\\s|$)");
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -42,12 +50,76 @@ public final class Main implements Runnable {
 
   /** Runs the launcher and exits with its status. */
   public static void main(String[] args) {
-    System.exit(commandLine().execute(args));
+    int status = commandLine().execute(args);
+    LauncherLogFilter.finish(System.getenv(), System.err);
+    System.exit(status);
   }
 
   /** The configured command line (exposed for tests). */
   public static CommandLine commandLine() {
-    return TrainCommand.commandLine(new Main());
+    CommandLine cli = TrainCommand.commandLine(new Main());
+    addVerbose(cli);
+    cli.getHelpSectionMap()
+        .put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, Main::commandList);
+    return cli;
+  }
+
+  /** The list of commands, each with the first sentence of its description. */
+  static String commandList(CommandLine.Help help) {
+    Map<String, CommandLine.Help> commands = help.subcommands();
+    if (commands.isEmpty()) {
+      return "";
+    }
+    int nameWidth = commands.keySet().stream().mapToInt(String::length).max().orElse(0) + 4;
+    int width = help.commandSpec().usageMessage().width();
+    CommandLine.Help.TextTable table =
+        CommandLine.Help.TextTable.forColumns(
+            help.colorScheme(),
+            new CommandLine.Help.Column(nameWidth, 2, CommandLine.Help.Column.Overflow.SPAN),
+            new CommandLine.Help.Column(
+                width - nameWidth, 0, CommandLine.Help.Column.Overflow.WRAP));
+    commands.forEach(
+        (name, command) ->
+            table.addRowValues(
+                name, firstSentence(summaryText(command.commandSpec().usageMessage()))));
+    return table.toString();
+  }
+
+  /** A command's header if it has one (picocli's help command), else its description. */
+  private static String summaryText(CommandLine.Model.UsageMessageSpec usage) {
+    String[] text = usage.header().length > 0 ? usage.header() : usage.description();
+    return String.join(" ", text).replace("%n", " ").strip();
+  }
+
+  /** The text up to its first full stop that ends a sentence ("e.g." and "i.e." do not). */
+  static String firstSentence(String text) {
+    Matcher end = SENTENCE_END.matcher(text);
+    while (end.find()) {
+      String before = text.substring(0, end.start() + 1);
+      if (!before.endsWith("e.g.") && !before.endsWith("i.e.")) {
+        return before;
+      }
+    }
+    return text.strip();
+  }
+
+  /**
+   * {@code --verbose} in every command: the launcher reads it (TensorFlow's native info lines are
+   * dropped from stderr without it); the command itself ignores it.
+   */
+  private static void addVerbose(CommandLine cli) {
+    if (cli.getCommandSpec().findOption(VERBOSE) != null) {
+      return;
+    }
+    cli.getCommandSpec()
+        .addOption(
+            CommandLine.Model.OptionSpec.builder(VERBOSE)
+                .type(boolean.class)
+                .description("Also show TensorFlow's native info lines (MLIR, XLA, absl).")
+                .build());
+    cli.getSubcommands().values().stream()
+        .filter(sub -> !(sub.getCommandSpec().userObject() instanceof CommandLine.HelpCommand))
+        .forEach(Main::addVerbose);
   }
 
   /** Prints the project and TensorFlow versions. */

@@ -4,15 +4,12 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.train.ImageSampler;
+import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.SampleGrid;
 import org.tfdiffusion.train.SamplerOptions;
 import org.tfdiffusion.train.TrainConfig;
@@ -30,9 +27,9 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Generate images from a trained run or an export with DDPM, DDIM or DPM-Solver++.",
-      "Image i uses seed --seed + i, so the same seed gives the same file in any batch size.",
-      "EMA weights by default."
+      "Generate images from a trained run or an export with DDPM, DDIM or DPM-Solver++. "
+          + "Image i uses seed --seed + i, so the same seed gives the same file in any batch "
+          + "size. EMA weights by default.",
     })
 final class SampleCommand implements Callable<Integer> {
   /** The most images one command draws (all rows of all classes together). */
@@ -109,9 +106,15 @@ final class SampleCommand implements Callable<Integer> {
 
   @Option(
       names = "--out",
-      defaultValue = "samples.png",
-      description = "The grid PNG (default: ${DEFAULT-VALUE}).")
+      description =
+          "The grid PNG (default: RUN/samples/sample-stepK-SAMPLER-STEPS-seedS.png, next to the"
+              + " run's training grids; for an export saved_models/NAME/samples/sample-vN-...).")
   Path out;
+
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "No progress output.")
+  boolean quiet;
 
   @Option(
       names = "--out-dir",
@@ -200,6 +203,14 @@ final class SampleCommand implements Callable<Integer> {
         source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
     TrainConfig trained = model.config();
     Requests requests = requests(trained);
+    if (out == null) {
+      out =
+          defaultGrid(
+              model,
+              sampler.kind().configName(),
+              sampler.steps(trained.noiseSchedule().timesteps()),
+              seed);
+    }
     Sampler chosen = sampler.build(trained.noiseSchedule().timesteps());
     int stripColumns = strip == null ? 0 : stripSteps;
     if (strip != null && host) {
@@ -215,14 +226,13 @@ final class SampleCommand implements Callable<Integer> {
       log.flush();
       long start = System.nanoTime();
       Sampled result;
-      if (host) {
-        try (ProgressBar bar =
-            new ProgressBarBuilder()
-                .setTaskName("sample")
-                .setInitialMax((long) images.plan().steps() * batches(requests.seeds.length))
-                .setStyle(ProgressBarStyle.ASCII)
-                .setConsumer(new ConsoleProgressBarConsumer(System.err))
-                .build()) {
+      if (host && !quiet) {
+        try (ProgressMeter bar =
+            ProgressMeter.create(
+                "sample",
+                (long) images.plan().steps() * batches(requests.seeds.length),
+                "steps",
+                System.err)) {
           result = sampleInBatches(images, requests, stripColumns, trained, bar::stepTo);
         }
       } else {
@@ -303,6 +313,17 @@ final class SampleCommand implements Callable<Integer> {
         strip != null ? "\nwrote " + strip : "");
   }
 
+  /**
+   * Where the grid goes without --out: the model's {@code samples/} folder (a run's, beside its
+   * training grids, or an export's, beside its versions), named after the model, sampler and seed.
+   */
+  static Path defaultGrid(ModelSource model, String sampler, int steps, long seed) {
+    return model
+        .evalDir()
+        .resolveSibling("samples")
+        .resolve(String.format("sample-%s-%s-%d-seed%d.png", model.tag(), sampler, steps, seed));
+  }
+
   /** The grid (and, with --out-dir, one PNG per image). */
   private void writeImages(TrainConfig trained, Requests requests, float[] pixels) {
     UNetConfig config = trained.model();
@@ -319,6 +340,7 @@ final class SampleCommand implements Callable<Integer> {
       }
     }
     int gridColumns = rows ? count : columns != null ? columns : (int) Math.ceil(Math.sqrt(total));
+    createParent(out);
     SampleGrid.of(pixels, total, s, s, c, gridColumns, factor(s), labels).writePng(out);
     if (outDir != null) {
       int per = s * s * c;
@@ -331,6 +353,15 @@ final class SampleCommand implements Callable<Integer> {
                 + ".png";
         SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve(name));
       }
+    }
+  }
+
+  private static void createParent(Path file) {
+    Path parent = file.toAbsolutePath().getParent();
+    try {
+      java.nio.file.Files.createDirectories(parent);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
   }
 

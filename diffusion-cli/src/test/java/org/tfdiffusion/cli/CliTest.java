@@ -134,7 +134,12 @@ class CliTest {
     assertThat(run.resolve("checkpoints/ckpt-000003/state.json")).exists();
     assertThat(base.resolve("demo/1/saved_model.pb")).exists();
     assertThat(base.resolve("demo/1/assets.extra/tfdiffusion.json")).exists();
-    assertThat(out.toString()).contains("exported:", "web page:", "serve --base " + base);
+    assertThat(out.toString())
+        .contains("exported:", "web page:", "serve --base " + base)
+        .contains(
+            "  exported:     "
+                + base.resolve("demo/1")
+                + " (version 1, DPM-Solver++ 20 steps, EMA weights)");
   }
 
   @Test

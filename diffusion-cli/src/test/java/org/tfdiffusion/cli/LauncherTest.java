@@ -1,5 +1,6 @@
 package org.tfdiffusion.cli;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -38,6 +39,27 @@ class LauncherTest {
       import java.nio.file.*;
       public final class Main {
         public static void main(String[] args) throws Exception {
+          if (args[0].equals("--print-native")) {
+            System.out.print(System.getenv("TFDIFFUSION_NATIVE_CONV"));
+            return;
+          }
+          if (args[0].equals("--print-logs")) {
+            System.out.println("the program's own output");
+            System.err.print("WARNING: All log messages before absl::InitializeLog() is called"
+                + " are written to STDERR\\n"
+                + "I0000 00:00:1796409953.197064   12193 mlir_graph_optimization_pass.cc:401]"
+                + " MLIR V1 optimization pass is not enabled\\n"
+                + "a line of the program\\n"
+                + "W0000 00:00:1796409953.997356   12252 some_op.cc:12] a native warning\\n"
+                + "I0000 00:00:1796409954.033217   12252 device_compiler.h:188] Compiled cluster"
+                + " using XLA!\\n"
+                + "E0000 00:00:1796409954.033217   12252 some_op.cc:34] a native error\\n"
+                + "Image 1 of 2\\rImage 2 of 2\\n"
+                + "\\0tfdiffusion: end of output\\0"
+                + "written after the end mark\\n");
+            System.err.flush();
+            return;
+          }
           Path report = Path.of(args[0]);
           Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -110,6 +132,85 @@ class LauncherTest {
       Thread.sleep(100);
     }
     assertThat(snapshots()).as("the class-path copy outlives its JVM").isEmpty();
+  }
+
+  /** Runs the stand-in with {@code args}; its stderr as the launcher passes it on. */
+  private String stderrOf(String... args) throws Exception {
+    List<String> command =
+        new java.util.ArrayList<>(List.of("bash", root.resolve("tfdiffusion").toString()));
+    command.addAll(List.of(args));
+    ProcessBuilder builder =
+        new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    builder.environment().put("TMPDIR", tmp.toString());
+    builder.environment().put("TFDIFFUSION_JAVA_OPTS", "-Xmx32m -XX:+UseSerialGC");
+    builder.environment().remove("TF_CPP_MIN_LOG_LEVEL");
+    Process launcher = builder.start();
+    try {
+      // read to the end: the end of the filter's output, not only of the JVM
+      String stderr = new String(launcher.getErrorStream().readAllBytes(), UTF_8);
+      assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+      return stderr;
+    } finally {
+      launcher.destroyForcibly();
+    }
+  }
+
+  @Test
+  void tensorFlowsNativeInfoLinesAreDroppedUnlessVerbose() throws Exception {
+    assertThat(stderrOf("--print-logs"))
+        .isEqualTo(
+            "a line of the program\n"
+                + "W0000 00:00:1796409953.997356   12252 some_op.cc:12] a native warning\n"
+                + "E0000 00:00:1796409954.033217   12252 some_op.cc:34] a native error\n"
+                + "Image 1 of 2\rImage 2 of 2\n");
+    assertThat(stderrOf("--print-logs", "--verbose"))
+        .startsWith("WARNING: All log messages before absl::InitializeLog()")
+        .contains("MLIR V1 optimization pass", "Compiled cluster using XLA!", "a native error")
+        .contains("written after the end mark");
+  }
+
+  @Test
+  void theOneDnnOpsAreBuiltOnceWhenTheirToolsAppearAfterTheBuild() throws Exception {
+    Path build = Files.createDirectories(root.resolve("diffusion-core/src/main/native"));
+    Files.writeString(
+        build.resolve("build.sh"), "mkdir -p \"$1\"; echo ops > \"$1/libtfdconv.so\"\n");
+    Path bin = Files.createDirectories(temp.resolve("bin"));
+    Path gxx = Files.writeString(bin.resolve("g++"), "#!/bin/sh\nexit 0\n");
+    assertThat(gxx.toFile().setExecutable(true)).isTrue();
+    List<String> first = outputs(bin, "--print-native");
+    assertThat(root.resolve("diffusion-core/target/native/libtfdconv.so")).hasContent("ops");
+    assertThat(first.get(1)).contains("building oneDNN's convolution ops");
+    assertThat(Path.of(first.get(0))).startsWith(tmp).hasFileName("libtfdconv.so");
+    assertThat(outputs(bin, "--print-native").get(1)).as("built once").isEmpty();
+  }
+
+  /** The stand-in's stdout and stderr, with {@code bin} first on the PATH. */
+  private List<String> outputs(Path bin, String... args) throws Exception {
+    List<String> command =
+        new java.util.ArrayList<>(List.of("bash", root.resolve("tfdiffusion").toString()));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command);
+    builder.environment().put("TMPDIR", tmp.toString());
+    builder.environment().put("TFDIFFUSION_JAVA_OPTS", "-Xmx32m -XX:+UseSerialGC");
+    builder.environment().remove("TFDIFFUSION_NATIVE_CONV");
+    builder.environment().put("PATH", bin + ":" + System.getenv("PATH"));
+    Process launcher = builder.start();
+    try {
+      java.util.concurrent.CompletableFuture<byte[]> stderr =
+          java.util.concurrent.CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return launcher.getErrorStream().readAllBytes();
+                } catch (IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              });
+      String stdout = new String(launcher.getInputStream().readAllBytes(), UTF_8);
+      assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+      return List.of(stdout, new String(stderr.get(), UTF_8));
+    } finally {
+      launcher.destroyForcibly();
+    }
   }
 
   @Test

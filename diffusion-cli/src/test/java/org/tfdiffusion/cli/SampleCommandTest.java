@@ -398,4 +398,26 @@ class SampleCommandTest {
       }
     }
   }
+
+  @Test
+  void withoutOutTheGridGoesIntoTheRunsSamplesFolder() {
+    assertThat(
+            run(
+                "sample",
+                "--run",
+                run.toString(),
+                "--sampler",
+                "ddim",
+                "--steps",
+                "2",
+                "--seed",
+                "5",
+                "-n",
+                "1"))
+        .as(err.toString())
+        .isZero();
+    Path grid = run.resolve("samples/sample-step3-ddim-2-seed5.png");
+    assertThat(grid).isRegularFile();
+    assertThat(out.toString()).contains("wrote " + grid);
+  }
 }

@@ -1,6 +1,7 @@
 package org.tfdiffusion.nn;
 
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * Which kernels a training graph's k×k convolutions run: TensorFlow's {@code Conv2D} (compiled by
@@ -54,5 +55,29 @@ public enum ConvKernels {
         yield true;
       }
     };
+  }
+
+  /** What the faster kernels need where their library is not built. */
+  public static final String HOW_TO_GET_ONEDNN =
+      "apt-get install g++ libdnnl-dev, then run ./tfdiffusion again to build them";
+
+  /**
+   * Which convolution kernels a graph uses, in a few words, with how to get oneDNN's (the faster
+   * ones) when their library is not there.
+   *
+   * @param used whether the graph uses oneDNN's kernels
+   */
+  public static String summary(boolean used) {
+    return summary(used, used ? Optional.empty() : NativeConv.unavailableReason());
+  }
+
+  /** As {@link #summary(boolean)}, given why the library is unavailable (empty: it is loaded). */
+  static String summary(boolean used, Optional<String> unavailable) {
+    if (used) {
+      return "oneDNN's convolutions";
+    }
+    return unavailable.isPresent()
+        ? "TensorFlow's Conv2D (oneDNN's are faster: " + HOW_TO_GET_ONEDNN + ")"
+        : "TensorFlow's Conv2D";
   }
 }

@@ -43,4 +43,16 @@ class ConvKernelsTest {
           .hasMessageContaining("apt-get install g++ libdnnl-dev");
     }
   }
+
+  @Test
+  void theSummarySaysWhichKernelsAndHowToGetOneDnns() {
+    assertThat(ConvKernels.summary(true, java.util.Optional.empty()))
+        .isEqualTo("oneDNN's convolutions");
+    assertThat(ConvKernels.summary(false, java.util.Optional.empty()))
+        .isEqualTo("TensorFlow's Conv2D");
+    assertThat(ConvKernels.summary(false, java.util.Optional.of("libtfdconv.so not found")))
+        .isEqualTo(
+            "TensorFlow's Conv2D (oneDNN's are faster: apt-get install g++ libdnnl-dev, then run"
+                + " ./tfdiffusion again to build them)");
+  }
 }

@@ -11,13 +11,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.IntConsumer;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tfdiffusion.eval.classifier.Classifier;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.SamplerOptions;
 import org.tfdiffusion.train.SamplingRuntime;
 import org.tfdiffusion.train.TrainConfig;
@@ -37,16 +34,16 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "How good a model's samples are: FD, KID, class accuracy; or a sweep.",
-      "Generates N images and compares them with the 10,000 real Fashion-MNIST test",
-      "images through the 128-d features of saved_models/fashion-mnist-classifier:",
-      "FD (the FID recipe with this classifier), KID (unbiased, cubic polynomial",
-      "kernel, mean and std over subsets) and, for class-conditional models, how",
-      "often the classifier names the requested class (N split evenly over the",
-      "classes). The floor: the same figures for N real training images.",
-      "Writes RUN/eval/<sampler>-<steps>-g<w>-n<N>-seed<S>-step<K>.json.",
-      "With --sweep: FD, KID and seconds over samplers and guidance scales as CSV,",
-      "markdown, JSON and PNG plots in RUN/eval/sweep-n<N>-seed<S>-step<K>/."
+      "How good a model's samples are: FD, KID, class accuracy; or a sweep. Generates N "
+          + "images and compares them with the 10,000 real Fashion-MNIST test images through "
+          + "the 128-d features of saved_models/fashion-mnist-classifier: FD (the FID recipe "
+          + "with this classifier), KID (unbiased, cubic polynomial kernel, mean and std over "
+          + "subsets) and, for class-conditional models, how often the classifier names the "
+          + "requested class (N split evenly over the classes). The floor: the same figures "
+          + "for N real training images. Writes "
+          + "RUN/eval/<sampler>-<steps>-g<w>-n<N>-seed<S>-step<K>.json. With --sweep: FD, KID "
+          + "and seconds over samplers and guidance scales as CSV, markdown, JSON and PNG "
+          + "plots in RUN/eval/sweep-n<N>-seed<S>-step<K>/.",
     })
 public final class EvalCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -160,7 +157,9 @@ public final class EvalCommand implements Callable<Integer> {
               + " ${DEFAULT-VALUE}).")
   List<String> sweepGuidance;
 
-  @Option(names = "--quiet", description = "No progress bar.")
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "No progress output.")
   boolean quiet;
 
   @Override
@@ -461,15 +460,7 @@ public final class EvalCommand implements Callable<Integer> {
     if (quiet) {
       return work.apply(done -> {});
     }
-    try (ProgressBar bar =
-        new ProgressBarBuilder()
-            .setTaskName(task)
-            .setInitialMax(total)
-            .setStyle(ProgressBarStyle.ASCII)
-            .setUnit(" img", 1)
-            .setUpdateIntervalMillis(1000)
-            .setConsumer(new ConsoleProgressBarConsumer(System.err))
-            .build()) {
+    try (ProgressMeter bar = ProgressMeter.create(task, total, "img", System.err)) {
       return work.apply(bar::stepTo);
     }
   }

@@ -21,10 +21,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Export a trained run as a SavedModel in TensorFlow Serving's layout,",
-      "BASE/NAME/VERSION/ (the next version; written to a hidden folder and renamed into place),",
-      "with signatures serving_default (seed -> images, images_png_bytes), sample (num_steps,",
-      "and eta for DDIM, per request) and denoise; also writes BASE/models.config."
+      "Export a trained run as a SavedModel for TensorFlow Serving.",
+      "Export a trained run as a SavedModel in TensorFlow Serving's layout, "
+          + "BASE/NAME/VERSION/ (the next version; written to a hidden folder and renamed "
+          + "into place), with signatures serving_default (seed -> images, images_png_bytes), "
+          + "sample (num_steps, and eta for DDIM, per request) and denoise; also writes "
+          + "BASE/models.config.",
     })
 public final class ExportCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -16,10 +16,12 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Fine-tune a trained run: weights whose name and shape match are loaded (EMA by default),",
-      "new ones (e.g. a larger label table) are initialised; the log lists which is which.",
-      "An unconditional model becomes conditional with --conditional. Defaults are the parent's,",
-      "with a tenth of its learning rate and 500 steps; the new run records its parent."
+      "Fine-tune a trained run on new data or new classes.",
+      "Fine-tune a trained run: weights whose name and shape match are loaded (EMA by "
+          + "default), new ones (e.g. a larger label table) are initialised; the log lists "
+          + "which is which. An unconditional model becomes conditional with --conditional. "
+          + "Defaults are the parent's, with a tenth of its learning rate and 500 steps; the "
+          + "new run records its parent.",
     })
 public final class FineTuneCommand extends TrainCommand {
   /** Weight-name prefixes of the named parts of the U-Net. */

@@ -58,7 +58,7 @@ public final class SamplerOptions {
           "What is done to predicted x0 before each update: none, clip[-R] (diffusers'"
               + " clip_sample, R = 1), dynamic[-P[-MAX]] (Imagen's dynamic thresholding, diffusers'"
               + " thresholding: P = 0.995, MAX = none); append +eps to recompute eps from the"
-              + " guarded x0 (diffusers' use_clipped_model_output). Default: none.")
+              + " guarded x0 (diffusers' use_clipped_model_output) (default: none).")
   String x0Guard;
 
   @Option(

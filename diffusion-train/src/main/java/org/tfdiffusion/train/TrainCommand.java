@@ -27,10 +27,11 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Train a DDPM U-Net. Presets: demo (minutes on a CPU, embedded Fashion-MNIST subset),",
-      "fashion-mnist (the full training split from apt-get install dataset-fashion-mnist),",
-      "tutorial (the tutorial's 32x32x3 model). Any option overrides the preset.",
-      "A run folder holds config.json, metrics.csv, tensorboard/, samples/ and checkpoints/."
+      "Train a DDPM U-Net. Presets: demo (minutes on a CPU, embedded Fashion-MNIST "
+          + "subset), fashion-mnist (the full training split from apt-get install "
+          + "dataset-fashion-mnist), tutorial (the tutorial's 32x32x3 model). Any option "
+          + "overrides the preset. A run folder holds config.json, metrics.csv, tensorboard/, "
+          + "samples/ and checkpoints/.",
     })
 public class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -45,7 +46,7 @@ public class TrainCommand implements Callable<Integer> {
       names = "--data",
       description =
           "embedded, a folder with the four IDX files, or an image folder (labels from"
-              + " sub-folders). Default: the preset's.")
+              + " sub-folders) (default: the preset's; finetune: the parent's).")
   String data;
 
   @Option(names = "--split", description = "IDX split: train or test.")
@@ -59,18 +60,22 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--flip", negatable = true, description = "Random horizontal flips.")
   Boolean flip;
 
-  @Option(names = "--run-dir", description = "The run folder (default: runs/<preset>-<time>).")
+  @Option(
+      names = "--run-dir",
+      description =
+          "The run folder (default: runs/<preset>-<time>; finetune: runs/finetune-<time>).")
   Path runDir;
 
   @Option(
       names = "--resume",
       description = {
-        "Continue the run in --run-dir from its newest intact checkpoint (from step 0 when it",
-        "stopped before its first one), with the settings of its config.json. Taken from the",
-        "command line: --steps, --log-every, --checkpoint-every, --keep-checkpoints,",
-        "--sample-every, --sample-count, --sampler, --sampler-steps (recorded in config.json)",
-        "and how this process runs (--progress, --xla, --conv, --bf16, the cluster options).",
-        "Any other run setting given with another value than the run's is an error."
+        "Continue the run in --run-dir from its newest intact checkpoint (from step 0 "
+            + "when it stopped before its first one), with the settings of its config.json. "
+            + "Taken from the command line: --steps, --log-every, --checkpoint-every, "
+            + "--keep-checkpoints, --sample-every, --sample-count, --sampler, --sampler-steps "
+            + "(recorded in config.json) and how this process runs (--progress, --xla, --conv, "
+            + "--bf16, the cluster options). Any other run setting given with another value "
+            + "than the run's is an error.",
       })
   boolean resume;
 
@@ -97,7 +102,7 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--lr", description = "Peak learning rate (the tutorial's: 1e-4).")
   Double learningRate;
 
-  @Option(names = "--weight-decay", description = "AdamW's decoupled weight decay (default 0.01).")
+  @Option(names = "--weight-decay", description = "AdamW's decoupled weight decay (default: 0.01).")
   Double weightDecay;
 
   @Option(names = "--clip-norm", description = "Clip gradients to this global norm; 0 = off.")
@@ -128,14 +133,14 @@ public class TrainCommand implements Callable<Integer> {
       names = "--loss-weighting",
       description =
           "How the loss weights its timesteps: uniform (the tutorial's) or min-snr-GAMMA"
-              + " (Min-SNR-γ, Hang et al. 2023; min-snr = min-snr-5). Default: the preset's.")
+              + " (Min-SNR-γ, Hang et al. 2023; min-snr = min-snr-5) (default: the preset's; finetune: the parent's).")
   String lossWeighting;
 
   @Option(
       names = "--schedule",
       description =
           "Noise schedule: linear (the tutorial's, beta 1e-4..0.02), cosine (Nichol & Dhariwal"
-              + " 2021), scaled_linear or sigmoid. Default: the preset's.")
+              + " 2021), scaled_linear or sigmoid (default: the preset's; finetune: the parent's).")
   String schedule;
 
   @Option(names = "--log-every", description = "Steps between metrics rows.")
@@ -162,15 +167,16 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--conditional",
       negatable = true,
-      description = "Train on the dataset's class labels (default: the preset's).")
+      description =
+          "Train on the dataset's class labels (default: the preset's; finetune: the parent's).")
   Boolean conditional;
 
   @Option(
       names = "--p-uncond",
-      description = "Probability of the null label in training (default 0.1).")
+      description = "Probability of the null label in training (default: 0.1).")
   Double pUncond;
 
-  @Option(names = "--guidance", description = "Guidance scale of the sample grids (default 3).")
+  @Option(names = "--guidance", description = "Guidance scale of the sample grids (default: 3).")
   Double guidance;
 
   @Mixin ModelOptions model;
@@ -216,10 +222,10 @@ public class TrainCommand implements Callable<Integer> {
       names = "--cluster",
       paramLabel = "SPEC",
       description = {
-        "Train data-parallel on a TensorFlow cluster, one process per task:",
-        "worker=host1:port,host2:port (or chief=host0:port;worker=...). Run the same command",
-        "with --task 0 (the chief: data, checkpoints, logs) and --task 1.. on the others.",
-        "Default: the TF_CONFIG environment variable when it is set."
+        "Train data-parallel on a TensorFlow cluster, one process per task: "
+            + "worker=host1:port,host2:port (or chief=host0:port;worker=...). Run the same "
+            + "command with --task 0 (the chief: data, checkpoints, logs) and --task 1.. on the "
+            + "others (default: the TF_CONFIG environment variable when it is set).",
       })
   String cluster;
 
@@ -237,7 +243,8 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--step-timeout",
       paramLabel = "SECONDS",
-      description = "The most any one call to the cluster (a step, a sample grid) may take (300).")
+      description =
+          "The most any one call to the cluster (a step, a sample grid) may take (default: 300).")
   Long stepTimeout;
 
   /** The defaults of every preset, for the help footer. */
@@ -519,6 +526,11 @@ public class TrainCommand implements Callable<Integer> {
     CommandLine train = command instanceof TrainCommand ? cli : cli.getSubcommands().get("train");
     if (train != null) {
       train.getCommandSpec().usageMessage().footer(presetDefaults());
+    }
+    // finetune starts from its parent's settings: a preset would be ignored, so it has none
+    CommandLine finetune = cli.getSubcommands().get("finetune");
+    if (finetune != null && finetune.getCommandSpec().findOption("--preset") != null) {
+      finetune.getCommandSpec().remove(finetune.getCommandSpec().findOption("--preset"));
     }
     return CommandLineErrors.install(cli);
   }

@@ -9,9 +9,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.UnaryOperator;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.exceptions.TensorFlowException;
@@ -50,11 +47,18 @@ public final class Trainer {
     QUIET
   }
 
-  /** What a finished (or stopped) run reports. */
+  /**
+   * What a finished (or stopped) run reports.
+   *
+   * @param loss the loss as metrics.csv, TensorBoard and the progress report show it: the mean over
+   *     the last logged interval (the last {@code --log-every} steps)
+   * @param lossSteps the steps that {@code loss} is the mean of, e.g. "591-600"
+   */
   public record Outcome(
       Path runDir,
       long step,
-      double lastLoss,
+      double loss,
+      String lossSteps,
       Optional<Path> lastGrid,
       Optional<Path> checkpoint) {}
 
@@ -363,10 +367,11 @@ public final class Trainer {
     }
     LearningRateSchedule lr = LearningRateSchedule.of(config);
     out.printf(
-        "%s run %s: %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
+        "%s run %s: %s, %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
         candidates.isEmpty() ? "starting" : "resuming",
         run.root(),
         config.preset(),
+        org.tfdiffusion.nn.ConvKernels.summary(sessionOptions.nativeConvolutions()),
         dataset.description(),
         dataset.size(),
         model.describe(),
@@ -445,7 +450,10 @@ public final class Trainer {
               .build();
       graph.tensorBoard.open(session);
       long step = startStep;
-      double lastLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
+      // the loss of the latest metrics row: what the progress report, metrics.csv, TensorBoard,
+      // the checkpoints and the closing line all show
+      double loggedLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
+      String loggedSteps = from.map(c -> "before " + (c.state().step() + 1)).orElse("none");
       Optional<Checkpoints.Checkpoint> lastCheckpoint = from;
       Optional<Path> lastGrid = Optional.empty();
       long started = System.nanoTime();
@@ -456,7 +464,9 @@ public final class Trainer {
       try (TrainingMetrics metrics =
               TrainingMetrics.open(
                   run.metricsFile(), startStep, w -> out.println("warning: " + w));
-          ProgressBar bar = progressBar(startStep, t.steps())) {
+          ProgressMeter bar = progressBar(startStep, t.steps())) {
+        ProgressMeter.SteadyRate steady = new ProgressMeter.SteadyRate();
+        steady.observe(startStep, started);
         while (step < t.steps() && !stop.requested()) {
           long n = step + 1;
           during = "step " + n;
@@ -509,14 +519,16 @@ public final class Trainer {
                 n, Double.isFinite(stepLoss) ? gradNorm : stepLoss, lastCheckpoint);
           }
           step = n;
-          lastLoss = stepLoss;
+          steady.observe(step, System.nanoTime());
           intervalLoss += stepLoss;
           intervalCount++;
           intervalImages += t.batchSize();
-          if (step % t.logEvery() == 0 || step == t.steps()) {
+          if (step % t.logEvery() == 0 || step == t.steps() || stop.requested()) {
             double seconds = (System.nanoTime() - intervalStart) / 1e9;
             double imagesPerSecond = intervalImages / seconds;
             double meanLoss = intervalLoss / intervalCount;
+            loggedLoss = meanLoss;
+            loggedSteps = lossSteps(step - intervalCount + 1, step);
             TrainingMetrics.Row row =
                 new TrainingMetrics.Row(
                     step,
@@ -533,7 +545,7 @@ public final class Trainer {
             scalars.put("grad_norm", gradNorm);
             scalars.put("images_per_second", (float) imagesPerSecond);
             graph.tensorBoard.scalars(session, step, scalars);
-            report(bar, row, t.steps(), (step - startStep) / ((System.nanoTime() - started) / 1e9));
+            report(bar, row, t.steps(), steady);
             intervalLoss = 0;
             intervalCount = 0;
             intervalImages = 0;
@@ -559,7 +571,7 @@ public final class Trainer {
                             batches.position().epoch(),
                             batches.position().cursor(),
                             t.seed(),
-                            lastLoss,
+                            loggedLoss,
                             dataset.size(),
                             dataset.description()),
                         t.keepCheckpoints(),
@@ -585,10 +597,12 @@ public final class Trainer {
       }
       graph.tensorBoard.close(session);
       out.printf(
-          "done: step %d, loss %.4f, %.1f min%n  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
+          "done: step %d, loss %.4f (mean of steps %s, as in metrics.csv), %.1f min%n"
+              + "  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
               + "  metrics:      %s%n  TensorBoard:  tensorboard --logdir %s%n",
           step,
-          lastLoss,
+          loggedLoss,
+          loggedSteps,
           (System.nanoTime() - started) / 6e10,
           run.root(),
           lastCheckpoint.map(c -> c.dir().toString()).orElse("(none)"),
@@ -597,7 +611,12 @@ public final class Trainer {
           run.tensorBoardDir());
       out.flush();
       return new Outcome(
-          run.root(), step, lastLoss, lastGrid, lastCheckpoint.map(Checkpoints.Checkpoint::dir));
+          run.root(),
+          step,
+          loggedLoss,
+          loggedSteps,
+          lastGrid,
+          lastCheckpoint.map(Checkpoints.Checkpoint::dir));
     } catch (TensorFlowException e) {
       if (cluster.isEmpty()) {
         throw e;
@@ -661,25 +680,19 @@ public final class Trainer {
     }
   }
 
-  private ProgressBar progressBar(long start, int total) {
+  private ProgressMeter progressBar(long start, int total) {
     if (progress != Progress.BAR) {
       return null;
     }
-    return new ProgressBarBuilder()
-        .setTaskName("train")
-        .setInitialMax(total)
-        .startsFrom(start, java.time.Duration.ZERO)
-        .setStyle(ProgressBarStyle.ASCII)
-        .setUpdateIntervalMillis(1000)
-        .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err))
-        .build();
+    return ProgressMeter.create("train", start, total, "steps", System.err, true);
   }
 
   /**
-   * Shows a logged row; {@code stepsPerSecond} counts this process's steps only, so the ETA of a
-   * resumed run is not skewed by the steps done before it.
+   * Shows a logged row; {@code steady} counts this process's steps after its first one only, so the
+   * ETA is skewed neither by the steps of a resumed run nor by the first step's compilation.
    */
-  private void report(ProgressBar bar, TrainingMetrics.Row row, int total, double stepsPerSecond) {
+  private void report(
+      ProgressMeter bar, TrainingMetrics.Row row, int total, ProgressMeter.SteadyRate steady) {
     String line =
         String.format(
             "loss %.4f | lr %.2e | %.1f img/s",
@@ -687,17 +700,15 @@ public final class Trainer {
     if (bar != null) {
       bar.setExtraMessage(line);
     } else if (progress == Progress.LINES) {
-      double remaining = (total - row.step()) / stepsPerSecond;
-      out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta(remaining));
+      String eta = steady.remaining(row.step(), total).map(ProgressMeter::formatEta).orElse("?");
+      out.printf("step %d/%d  %s | eta %s%n", row.step(), total, line, eta);
       out.flush();
     }
   }
 
-  private static String eta(double seconds) {
-    long s = Math.round(seconds);
-    return s >= 3600
-        ? String.format("%dh%02dm", s / 3600, (s % 3600) / 60)
-        : String.format("%dm%02ds", s / 60, s % 60);
+  /** "591-600", or "600" for one step. */
+  static String lossSteps(long first, long last) {
+    return first == last ? Long.toString(last) : first + "-" + last;
   }
 
   private Path sampleGrid(

@@ -93,6 +93,31 @@ class TrainerTest {
   }
 
   @Test
+  void theClosingLineAndTheCheckpointShowTheLossOfTheLastMetricsRow() throws Exception {
+    TrainConfig everyStep = tiny(5, 0, 1e-3);
+    TrainConfig everyThird =
+        everyStep.withTraining(everyStep.training().toBuilder().logEvery(3).build());
+    Trainer.Outcome perStep = trainer().train(temp.resolve("every-step"), everyStep);
+    List<TrainingMetrics.Row> steps = TrainingMetrics.read(perStep.runDir().resolve("metrics.csv"));
+    double lastTwo = (steps.get(3).loss() + steps.get(4).loss()) / 2;
+
+    log.getBuffer().setLength(0);
+    Trainer.Outcome outcome = trainer().train(temp.resolve("every-third"), everyThird);
+    List<TrainingMetrics.Row> rows = TrainingMetrics.read(outcome.runDir().resolve("metrics.csv"));
+    assertThat(rows).extracting(TrainingMetrics.Row::step).containsExactly(3L, 5L);
+    assertThat(rows.get(1).loss()).isCloseTo(lastTwo, within(1e-5));
+    assertThat(outcome.loss()).isCloseTo(lastTwo, within(1e-5));
+    assertThat(outcome.lossSteps()).isEqualTo("4-5");
+    assertThat(Checkpoints.resolve(outcome.runDir()).state().loss())
+        .isCloseTo(lastTwo, within(1e-5));
+    assertThat(log.toString())
+        .contains(
+            String.format(
+                "done: step 5, loss %.4f (mean of steps 4-5, as in metrics.csv)",
+                rows.get(1).loss()));
+  }
+
+  @Test
   void interruptedAndResumedEqualsUninterrupted() throws Exception {
     TrainConfig config = tiny(6, 3, 1e-3);
     Trainer.Outcome straight = trainer().train(temp.resolve("straight"), config);

@@ -7,10 +7,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
@@ -28,6 +24,7 @@ import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
+import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.data.Batch;
 import org.tfdiffusion.train.data.BatchIterator;
 import org.tfdiffusion.train.data.ImageDataset;
@@ -104,7 +101,7 @@ public final class ClassifierTrainer {
         List<Double> byEpoch = new ArrayList<>();
         double trainAccuracy = 0;
         long step = 0;
-        try (ProgressBar bar = progressBar ? bar(total) : null) {
+        try (ProgressMeter bar = progressBar ? bar(total) : null) {
           for (int epoch = 1; epoch <= config.epochs(); epoch++) {
             long correct = 0;
             double lossSum = 0;
@@ -141,7 +138,7 @@ public final class ClassifierTrainer {
                 correct += ((TInt32) r.get(1)).getInt();
               }
               if (bar != null) {
-                bar.step();
+                bar.stepTo(bar.current() + 1);
                 bar.setExtraMessage(
                     String.format(
                         "epoch %d | loss %.4f | train acc %.4f",
@@ -232,14 +229,8 @@ public final class ClassifierTrainer {
         data);
   }
 
-  private static ProgressBar bar(long total) {
-    return new ProgressBarBuilder()
-        .setTaskName("train-classifier")
-        .setInitialMax(total)
-        .setStyle(ProgressBarStyle.ASCII)
-        .setUpdateIntervalMillis(1000)
-        .setConsumer(new ConsoleProgressBarConsumer(System.err))
-        .build();
+  private static ProgressMeter bar(long total) {
+    return ProgressMeter.create("train-classifier", total, "steps", System.err);
   }
 
   /** The training graph: the network on variables, the loss, AdamW, and an inference path. */

@@ -24,12 +24,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Train the Fashion-MNIST classifier whose features eval uses.",
-      "A small CNN trained on the full training split, measured on the 10,000 test",
-      "images and exported as a SavedModel to BASE/NAME/VERSION (the next version)",
-      "with serving_default: images [B,28,28,1] in [-1,1] -> logits, probabilities,",
-      "features (128-d). The repository ships version 1 in",
-      "saved_models/fashion-mnist-classifier, so eval needs no training."
+      "Train the Fashion-MNIST classifier whose features eval uses. A small CNN trained "
+          + "on the full training split, measured on the 10,000 test images and exported as a "
+          + "SavedModel to BASE/NAME/VERSION (the next version) with serving_default: images "
+          + "[B,28,28,1] in [-1,1] -> logits, probabilities, features (128-d). The repository "
+          + "ships version 1 in saved_models/fashion-mnist-classifier, so eval needs no "
+          + "training.",
     })
 public final class TrainClassifierCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -66,7 +66,9 @@ public final class TrainClassifierCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "Seed of weights, data order and dropout (default: 0).")
   Long seed;
 
-  @Option(names = "--quiet", description = "No progress bar.")
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "No progress output.")
   boolean quiet;
 
   @Override

@@ -23,14 +23,14 @@ import picocli.CommandLine.Spec;
     description = {
       "Time serving_default through the REST server and in-process.",
       "",
-      "The server runs in this process on a free port and is called by a real HTTP",
-      "client (JSON both ways), alternating with calls of the same loaded",
-      "SavedModel in-process: median and p90 latency and images/s per batch size,",
-      "as a markdown table (and --json).",
+      "The server runs in this process on a free port and is called by a real HTTP "
+          + "client (JSON both ways), alternating with calls of the same loaded SavedModel "
+          + "in-process: median and p90 latency and images/s per batch size, as a markdown "
+          + "table (and --json).",
       "",
       "Needs an export: ./tfdiffusion demo (or train), then",
       "  ./tfdiffusion export --run runs/demo-... --name demo",
-      ""
+      "",
     })
 public final class BenchServeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -25,32 +25,31 @@ import picocli.CommandLine.Spec;
     description = {
       "Serve the exported models over TensorFlow Serving's REST API.",
       "",
-      "Every model under --base (BASE/NAME/VERSION/, as export writes them): the",
-      "latest version by default, older ones at /versions/N; versions exported",
-      "while it runs are picked up. Models load on their first request.",
+      "Every model under --base (BASE/NAME/VERSION/, as export writes them): the latest "
+          + "version by default, older ones at /versions/N; versions exported while it runs "
+          + "are picked up. Models load on their first request.",
       "",
       "  GET  /v1/models/NAME[/versions/N]           status",
       "  GET  /v1/models/NAME[/versions/N]/metadata  signatures, dtypes, shapes",
       "  POST /v1/models/NAME[/versions/N]:predict   {\"instances\": [{...}, ...]}",
       "       or {\"inputs\": {...}}, with an optional \"signature_name\"",
       "",
-      "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown",
-      "model, version or signature), 405 (wrong method), 408 (request too slow),",
-      "413 (body too large), 429 (no free slot within --queue-timeout) or 503",
-      "(version not loaded). A version is served once it has loaded completely;",
-      "failed loads are retried. Limits and timeouts: docs/serving-reliability.md.",
-      "Runs until Ctrl-C.",
+      "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown "
+          + "model, version or signature), 405 (wrong method), 408 (request too slow), 413 "
+          + "(body too large), 429 (no free slot within --queue-timeout) or 503 (version not "
+          + "loaded). A version is served once it has loaded completely; failed loads are "
+          + "retried. Limits and timeouts: docs/serving-reliability.md. Runs until Ctrl-C.",
       "",
-      "A web page at http://HOST:PORT/ generates images (model, version, class,",
-      "seeds, guidance, steps; the link keeps the settings) and, with --runs,",
-      "shows each training run's loss curve and sample grids. It uses only",
-      "public endpoints, including these read-only extensions:",
+      "A web page at http://HOST:PORT/ generates images (model, version, class, seeds, "
+          + "guidance, steps; the link keeps the settings) and, with --runs, shows each "
+          + "training run's loss curve and sample grids. It uses only public endpoints, "
+          + "including these read-only extensions:",
       "",
       "  GET  /v1/models                             models, versions, samplers,",
       "                                              class names, image shapes",
       "  GET  /v1/runs                               the runs under --runs",
       "  GET  /v1/runs/NAME/metrics.csv | config.json | samples/step-N.png",
-      ""
+      "",
     },
     footer = {
       "",
