@@ -366,8 +366,9 @@ class SampleCommandTest {
     assertThat(run("sample", "--run", run.toString(), "--steps", "0")).isEqualTo(2);
     assertThat(err.toString()).contains("--steps 0 must be in [1, 1000]");
     assertThat(run("sample", "--run", run.toString(), "--steps", "1001")).isEqualTo(2);
-    assertThat(run("sample", "--run", run.toString(), "--sampler", "euler")).isEqualTo(2);
-    assertThat(err.toString()).contains("unknown sampler 'euler'; valid: ddpm, ddim, dpmpp");
+    assertThat(run("sample", "--run", run.toString(), "--sampler", "lms")).isEqualTo(2);
+    assertThat(err.toString())
+        .contains("unknown sampler 'lms'; valid: ddpm, ddim, dpmpp, dpmpp-sde, euler");
     assertThat(run("sample", "--run", run.toString(), "--sampler", "ddim", "--eta", "1.5"))
         .isEqualTo(2);
     assertThat(err.toString())
