@@ -151,6 +151,40 @@ class SampleCommandTest {
   }
 
   @Test
+  void everySamplerNameSamples() throws Exception {
+    String[][] samplers = {
+      {"euler", "--sigmas", "karras"},
+      {"euler-ancestral", "--spacing", "trailing"},
+      {"heun", "--sigmas", "exponential"},
+      {"dpmpp-sde", "--final-sigma", "sigma_min", "--lower-order-final", "false"}
+    };
+    for (String[] sampler : samplers) {
+      Path png = dir.resolve(sampler[0] + ".png");
+      String[] args = {
+        "sample",
+        "--run",
+        run.toString(),
+        "--steps",
+        "3",
+        "-n",
+        "2",
+        "--out",
+        png.toString(),
+        "--sampler"
+      };
+      String[] all = java.util.Arrays.copyOf(args, args.length + sampler.length);
+      System.arraycopy(sampler, 0, all, args.length, sampler.length);
+      assertThat(run(all)).as(err.toString()).isZero();
+      assertThat(png).exists();
+    }
+    assertThat(out.toString())
+        .contains("euler(steps=3, spacing=linspace, sigmas=karras)")
+        .contains("euler-ancestral(steps=3, spacing=trailing")
+        .contains("heun(steps=3")
+        .contains("sde-dpm-solver++(steps=3");
+  }
+
+  @Test
   void xlaByDefaultAndThePlainRuntimeDrawTheSameImagesUpToRounding() throws Exception {
     // XLA is the default; the noise stays in TensorFlow's kernels (XLA has none for its op), the
     // model's arithmetic is reassociated, so the 8-bit images may differ by a step of rounding
