@@ -151,6 +151,40 @@ class SampleCommandTest {
   }
 
   @Test
+  void everySamplerNameSamples() throws Exception {
+    String[][] samplers = {
+      {"euler", "--sigmas", "karras"},
+      {"euler-ancestral", "--spacing", "trailing"},
+      {"heun", "--sigmas", "exponential"},
+      {"dpmpp-sde", "--final-sigma", "sigma_min", "--lower-order-final", "false"}
+    };
+    for (String[] sampler : samplers) {
+      Path png = dir.resolve(sampler[0] + ".png");
+      String[] args = {
+        "sample",
+        "--run",
+        run.toString(),
+        "--steps",
+        "3",
+        "-n",
+        "2",
+        "--out",
+        png.toString(),
+        "--sampler"
+      };
+      String[] all = java.util.Arrays.copyOf(args, args.length + sampler.length);
+      System.arraycopy(sampler, 0, all, args.length, sampler.length);
+      assertThat(run(all)).as(err.toString()).isZero();
+      assertThat(png).exists();
+    }
+    assertThat(out.toString())
+        .contains("euler(steps=3, spacing=linspace, sigmas=karras)")
+        .contains("euler-ancestral(steps=3, spacing=trailing")
+        .contains("heun(steps=3")
+        .contains("sde-dpm-solver++(steps=3");
+  }
+
+  @Test
   void xlaByDefaultAndThePlainRuntimeDrawTheSameImagesUpToRounding() throws Exception {
     // XLA is the default; the noise stays in TensorFlow's kernels (XLA has none for its op), the
     // model's arithmetic is reassociated, so the 8-bit images may differ by a step of rounding
@@ -366,8 +400,9 @@ class SampleCommandTest {
     assertThat(run("sample", "--run", run.toString(), "--steps", "0")).isEqualTo(2);
     assertThat(err.toString()).contains("--steps 0 must be in [1, 1000]");
     assertThat(run("sample", "--run", run.toString(), "--steps", "1001")).isEqualTo(2);
-    assertThat(run("sample", "--run", run.toString(), "--sampler", "euler")).isEqualTo(2);
-    assertThat(err.toString()).contains("unknown sampler 'euler'; valid: ddpm, ddim, dpmpp");
+    assertThat(run("sample", "--run", run.toString(), "--sampler", "lms")).isEqualTo(2);
+    assertThat(err.toString())
+        .contains("unknown sampler 'lms'; valid: ddpm, ddim, dpmpp, dpmpp-sde, euler");
     assertThat(run("sample", "--run", run.toString(), "--sampler", "ddim", "--eta", "1.5"))
         .isEqualTo(2);
     assertThat(err.toString())

@@ -13,7 +13,15 @@ public enum SamplerKind {
   /** {@link DdimSampler}: η = 0 deterministic. */
   DDIM("ddim"),
   /** {@link DpmSolverPlusPlusSampler}: second-order multistep, 10-25 steps. */
-  DPMPP("dpmpp", "dpm++", "dpm-solver++", "dpmsolver++");
+  DPMPP("dpmpp", "dpm++", "dpm-solver++", "dpmsolver++"),
+  /** {@link DpmSolverPlusPlusSampler} as an SDE: second-order multistep with fresh noise. */
+  DPMPP_SDE("dpmpp-sde", "dpm++-sde", "sde-dpm-solver++", "sde-dpmsolver++"),
+  /** {@link EulerSampler}: Euler's method on the probability-flow ODE in σ. */
+  EULER("euler"),
+  /** {@link EulerAncestralSampler}: Euler steps with fresh noise (diffusers' "Euler a"). */
+  EULER_ANCESTRAL("euler-ancestral", "euler-a", "euler_a", "euler_ancestral"),
+  /** {@link HeunSampler}: Heun's second-order method, 2N - 1 model evaluations. */
+  HEUN("heun");
 
   private final String[] aliases;
 
@@ -26,6 +34,14 @@ public enum SamplerKind {
   }
 
   /**
+   * Whether the sampler is meant for tens of model evaluations, not hundreds (every kind but DDPM
+   * and DDIM): what a table of plans over N is sized by.
+   */
+  public boolean fewSteps() {
+    return this != DDPM && this != DDIM;
+  }
+
+  /**
    * The sampler of this kind with diffusers' defaults for its other settings.
    *
    * @param eta used by DDIM only
@@ -35,6 +51,10 @@ public enum SamplerKind {
       case DDPM -> DdpmSampler.of(steps);
       case DDIM -> DdimSampler.of(steps, eta);
       case DPMPP -> DpmSolverPlusPlusSampler.of(steps);
+      case DPMPP_SDE -> DpmSolverPlusPlusSampler.sde(steps);
+      case EULER -> EulerSampler.of(steps);
+      case EULER_ANCESTRAL -> EulerAncestralSampler.of(steps);
+      case HEUN -> HeunSampler.of(steps);
     };
   }
 

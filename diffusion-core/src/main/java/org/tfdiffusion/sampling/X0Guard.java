@@ -50,10 +50,9 @@ public record X0Guard(Kind kind, double range, double ratio, boolean recomputeEp
       case DYNAMIC -> {
         checkArgument(
             ratio > 0 && ratio <= 1, "dynamic thresholding ratio must be in (0, 1], got %s", ratio);
+        // a max below 1 fixes s at the max, as torch.clamp(s, min=1, max=m) does in diffusers
         checkArgument(
-            range >= 1,
-            "dynamic thresholding's max value must be >= 1 (or infinite), got %s",
-            range);
+            range > 0, "dynamic thresholding's max value must be > 0 (or infinite), got %s", range);
       }
     }
   }

@@ -64,7 +64,12 @@ class SamplingLoopTest {
                 TimestepSpacing.TRAILING,
                 0,
                 false,
-                DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN)));
+                DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN)),
+        Arguments.of(EulerSampler.of(8)),
+        Arguments.of(
+            new EulerAncestralSampler(8, TimestepSpacing.LINSPACE, 0, SigmaSpacing.KARRAS)),
+        Arguments.of(new HeunSampler(5, TimestepSpacing.TRAILING, 0, SigmaSpacing.KARRAS)),
+        Arguments.of(DpmSolverPlusPlusSampler.sde(8).withSigmaSpacing(SigmaSpacing.KARRAS)));
   }
 
   private static float[] compiled(SamplingPlan plan, long... seeds) {

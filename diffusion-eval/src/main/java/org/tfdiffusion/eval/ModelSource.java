@@ -264,8 +264,17 @@ public final class ModelSource {
     if (sampler instanceof DdimSampler) {
       return SamplerKind.DDIM;
     }
-    if (sampler instanceof DpmSolverPlusPlusSampler) {
-      return SamplerKind.DPMPP;
+    if (sampler instanceof DpmSolverPlusPlusSampler dpm) {
+      return dpm.sde() ? SamplerKind.DPMPP_SDE : SamplerKind.DPMPP;
+    }
+    if (sampler instanceof org.tfdiffusion.sampling.EulerSampler) {
+      return SamplerKind.EULER;
+    }
+    if (sampler instanceof org.tfdiffusion.sampling.EulerAncestralSampler) {
+      return SamplerKind.EULER_ANCESTRAL;
+    }
+    if (sampler instanceof org.tfdiffusion.sampling.HeunSampler) {
+      return SamplerKind.HEUN;
     }
     throw new IllegalArgumentException("unknown sampler " + sampler);
   }
@@ -322,8 +331,7 @@ public final class ModelSource {
           exportKind.configName(),
           exportSampler,
           exportKind.configName());
-      int max =
-          exportKind == SamplerKind.DPMPP ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS;
+      int max = exportKind.fewSteps() ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS;
       checkArgument(
           plan.steps() <= max,
           "the export's sample signature offers at most %s %s steps, asked for %s",

@@ -249,6 +249,10 @@ public final class Sweep {
       case DDPM -> "DDPM";
       case DDIM -> "DDIM (eta 0)";
       case DPMPP -> "DPM-Solver++ (2M)";
+      case DPMPP_SDE -> "DPM-Solver++ (2M SDE)";
+      case EULER -> "Euler";
+      case EULER_ANCESTRAL -> "Euler ancestral";
+      case HEUN -> "Heun";
     };
   }
 }

@@ -95,7 +95,7 @@ public final class ModelExporter {
 
   /** The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes. */
   static int maxSampleSteps(SamplerKind kind, int timesteps) {
-    return Math.min(kind == SamplerKind.DPMPP ? MAX_DPM_STEPS : MAX_STEPS, timesteps);
+    return Math.min(kind.fewSteps() ? MAX_DPM_STEPS : MAX_STEPS, timesteps);
   }
 
   /** What an export wrote. */
@@ -397,10 +397,16 @@ public final class ModelExporter {
                 tf.math.greaterEqual(numSteps, tf.constant(1)),
                 tf.math.lessEqual(numSteps, tf.constant(max))),
             "num_steps must be in [1, " + max + "]");
-    // plan N starts after the plans 1..N-1: N (N - 1) / 2
-    Operand<TInt32> offset =
-        tf.math.div(
-            tf.math.mul(checkedSteps, tf.math.sub(checkedSteps, tf.constant(1))), tf.constant(2));
+    // plan N starts after the plans 1..N-1 and runs its own number of model evaluations (N for
+    // most samplers, 2N - 1 for Heun)
+    int[] offsets = new int[max + 1];
+    int[] lengths = new int[max + 1];
+    for (int n = 1; n <= max; n++) {
+      lengths[n] = all.get(n - 1).steps();
+      offsets[n] = n == 1 ? 0 : offsets[n - 1] + lengths[n - 1];
+    }
+    Operand<TInt32> offset = tf.gather(tf.constant(offsets), checkedSteps, tf.constant(0));
+    Operand<TInt32> evaluations = tf.gather(tf.constant(lengths), checkedSteps, tf.constant(0));
     Optional<Placeholder<TFloat32>> eta = Optional.empty();
     Optional<Operand<TFloat32>> checkedEta = Optional.empty();
     if (kind == SamplerKind.DDIM) {
@@ -423,7 +429,7 @@ public final class ModelExporter {
             SamplingLoop.compiled(
                     tf,
                     table,
-                    new SamplingLoop.RuntimeSteps(offset, checkedSteps, checkedEta),
+                    new SamplingLoop.RuntimeSteps(offset, evaluations, checkedEta),
                     image,
                     net,
                     model.weights(),

@@ -27,6 +27,7 @@ import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.ImageSampler;
 import org.tfdiffusion.train.TrainedModel;
@@ -234,6 +235,50 @@ class ModelExporterTest {
     assertThat(Files.readString(base.resolve("models.config")))
         .contains("name: \"fashion\"")
         .contains("name: \"other\"");
+  }
+
+  /**
+   * Heun's plan for N noise levels runs 2N - 1 model evaluations: the sample signature finds plan N
+   * in its table by the plans' own lengths.
+   */
+  @Test
+  void heunsSampleSignatureRunsTheChosenPlanOfTwoNMinusOneEvaluations() throws Exception {
+    ModelExporter.Exported exported =
+        ModelExporter.export(
+            run,
+            "heun",
+            dir.resolve("heun"),
+            TrainedModel.Weights.EMA,
+            HeunSampler.of(2),
+            SamplerKind.HEUN,
+            HeunSampler::of,
+            () -> {});
+    long[] seeds = {5};
+    float[] expected;
+    try (ImageSampler sampler =
+        ImageSampler.open(
+            run,
+            TrainedModel.Weights.EMA,
+            HeunSampler.of(3),
+            false,
+            0,
+            SessionOptions.defaults())) {
+      expected = sampler.sample(seeds, new int[] {2}, new float[] {2f}, i -> {}).pixels();
+    }
+    try (SavedModelBundle bundle = SavedModelBundle.load(exported.directory().toString(), "serve");
+        TInt64 s = TensorIO.longs(seeds);
+        TInt32 l = TInt32.vectorOf(2);
+        TFloat32 w = TFloat32.vectorOf(2f);
+        TInt32 n = TInt32.scalarOf(3);
+        Result r =
+            bundle
+                .function("sample")
+                .call(Map.of("seed", s, "class_label", l, "guidance_scale", w, "num_steps", n))) {
+      float[] images = TensorIO.toFloats(r.get("images").orElseThrow());
+      for (int i = 0; i < images.length; i++) {
+        assertThat(images[i]).isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-5f));
+      }
+    }
   }
 
   @Test

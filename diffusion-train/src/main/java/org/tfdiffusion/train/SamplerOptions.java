@@ -6,8 +6,12 @@ import java.util.Locale;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DdpmSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.EulerAncestralSampler;
+import org.tfdiffusion.sampling.EulerSampler;
+import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.sampling.SigmaSpacing;
 import org.tfdiffusion.sampling.TimestepSpacing;
 import org.tfdiffusion.sampling.X0Guard;
 import picocli.CommandLine.Option;
@@ -21,12 +25,16 @@ public final class SamplerOptions {
   @Option(
       names = "--sampler",
       defaultValue = "dpmpp",
-      description = "ddpm, ddim or dpmpp (DPM-Solver++) (default: ${DEFAULT-VALUE}).")
+      description =
+          "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, euler, euler-ancestral or heun"
+              + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
   @Option(
       names = "--steps",
-      description = "Model evaluations (default: ddpm 1000, ddim 50, dpmpp 20).")
+      description =
+          "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
+              + " dpmpp, dpmpp-sde, euler, euler-ancestral 20, heun 10).")
   Integer steps;
 
   @Option(names = "--eta", defaultValue = "0", description = "DDIM's eta in [0, 1] (default: 0).")
@@ -35,7 +43,8 @@ public final class SamplerOptions {
   @Option(
       names = "--spacing",
       description =
-          "Timestep spacing: leading, trailing, linspace (default: ddim leading, dpmpp linspace).")
+          "Timestep spacing: leading, trailing, linspace (default: ddim leading, the others"
+              + " linspace).")
   String spacing;
 
   @Option(
@@ -75,6 +84,39 @@ public final class SamplerOptions {
   int order;
 
   @Option(
+      names = "--sigmas",
+      defaultValue = "timesteps",
+      description =
+          "Noise levels of euler, euler-ancestral, heun, dpmpp and dpmpp-sde: timesteps (their own"
+              + " sigma), karras (Karras et al., rho 7) or exponential (Lu's lambda) (default:"
+              + " ${DEFAULT-VALUE}).")
+  String sigmas;
+
+  @Option(
+      names = "--final-sigma",
+      defaultValue = "zero",
+      description =
+          "DPM-Solver++'s sigma after the last step: zero or sigma_min (diffusers'"
+              + " final_sigmas_type) (default: ${DEFAULT-VALUE}).")
+  String finalSigma;
+
+  @Option(
+      names = "--lower-order-final",
+      defaultValue = "true",
+      arity = "1",
+      description =
+          "DPM-Solver++: first order at the last step below 15 steps (default: ${DEFAULT-VALUE}).")
+  boolean lowerOrderFinal;
+
+  @Option(
+      names = "--euler-at-final",
+      defaultValue = "false",
+      arity = "1",
+      description =
+          "DPM-Solver++: first order at the last step always (default: ${DEFAULT-VALUE}).")
+  boolean eulerAtFinal;
+
+  @Option(
       names = "--variance",
       defaultValue = "posterior",
       description = "DDPM's sigma^2: posterior (beta tilde) or beta (default: ${DEFAULT-VALUE}).")
@@ -104,6 +146,10 @@ public final class SamplerOptions {
     copy.finalAlpha = finalAlpha;
     copy.order = order;
     copy.variance = variance;
+    copy.sigmas = sigmas;
+    copy.finalSigma = finalSigma;
+    copy.lowerOrderFinal = lowerOrderFinal;
+    copy.eulerAtFinal = eulerAtFinal;
     return copy;
   }
 
@@ -120,7 +166,8 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP -> Math.min(20, trainTimesteps);
+      case DPMPP, DPMPP_SDE, EULER, EULER_ANCESTRAL -> Math.min(20, trainTimesteps);
+      case HEUN -> Math.min(10, trainTimesteps);
     };
   }
 
@@ -167,15 +214,42 @@ public final class SamplerOptions {
                         "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
               },
               guard());
-      case DPMPP ->
+      case DPMPP, DPMPP_SDE ->
           new DpmSolverPlusPlusSampler(
               n,
               order,
-              spacing == null ? TimestepSpacing.LINSPACE : TimestepSpacing.lookup(spacing),
+              spacing(),
               stepsOffset,
-              true,
-              DpmSolverPlusPlusSampler.FinalSigma.ZERO,
-              guard());
+              lowerOrderFinal,
+              switch (finalSigma.trim().toLowerCase(Locale.ROOT)) {
+                case "zero", "0" -> DpmSolverPlusPlusSampler.FinalSigma.ZERO;
+                case "sigma_min", "sigma-min" -> DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN;
+                default ->
+                    throw new IllegalArgumentException(
+                        "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
+              },
+              guard(),
+              SigmaSpacing.lookup(sigmas),
+              eulerAtFinal,
+              kind() == SamplerKind.DPMPP_SDE);
+      case EULER -> new EulerSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler"));
+      case EULER_ANCESTRAL ->
+          new EulerAncestralSampler(
+              n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
+      case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
     };
+  }
+
+  private TimestepSpacing spacing() {
+    return spacing == null ? TimestepSpacing.LINSPACE : TimestepSpacing.lookup(spacing);
+  }
+
+  /** The σ spacing of a sampler that takes no x̂_0 guard (which is refused if given). */
+  private SigmaSpacing sigmaSpacingWithoutGuard(String name) {
+    checkArgument(
+        !guard().active(),
+        "%s does not guard x0 (no --x0-guard or --clip-x0); dpmpp, ddim and ddpm do",
+        name);
+    return SigmaSpacing.lookup(sigmas);
   }
 }

@@ -158,7 +158,10 @@ public class TrainCommand implements Callable<Integer> {
   @Option(names = "--sample-count", description = "Images per sample grid.")
   Integer sampleCount;
 
-  @Option(names = "--sampler", description = "Sampler of the grids: ddpm, ddim, dpmpp.")
+  @Option(
+      names = "--sampler",
+      description =
+          "Sampler of the grids: ddpm, ddim, dpmpp, dpmpp-sde, euler, euler-ancestral, heun.")
   String sampler;
 
   @Option(names = "--sampler-steps", description = "Steps of that sampler.")

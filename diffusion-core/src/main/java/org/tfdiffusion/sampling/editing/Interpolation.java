@@ -118,7 +118,7 @@ public record Interpolation(int frames) {
     checkArgument(
         !plan.stochastic(),
         "interpolation needs a deterministic sampler, so that each frame depends on its start only;"
-            + " %s adds noise at its steps: use ddim with eta 0 or dpmpp",
+            + " %s adds noise at its steps: use ddim with eta 0, dpmpp, euler or heun",
         plan.name());
     checkArgument(
         seedA.shape().numDimensions() == 0 && seedB.shape().numDimensions() == 0,

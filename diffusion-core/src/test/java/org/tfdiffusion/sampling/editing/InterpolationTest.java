@@ -211,7 +211,7 @@ class InterpolationTest {
                           tf.constant(SEED_B)))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("interpolation needs a deterministic sampler")
-          .hasMessageContaining("use ddim with eta 0 or dpmpp");
+          .hasMessageContaining("use ddim with eta 0, dpmpp, euler or heun");
       assertThatThrownBy(
               () ->
                   new Interpolation(3)

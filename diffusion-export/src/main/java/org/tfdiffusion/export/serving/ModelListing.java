@@ -88,7 +88,7 @@ final class ModelListing {
           m.path("max_steps")
               .asInt(
                   Math.min(
-                      kind.equals("dpmpp") ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS,
+                      fewSteps(kind) ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS,
                       timesteps)));
       g.writeBooleanField("conditional", numClasses > 0);
       g.writeNumberField("num_classes", numClasses);
@@ -109,6 +109,15 @@ final class ModelListing {
       g.writeStringField("run", m.path("run").asText(""));
     }
     g.writeEndObject();
+  }
+
+  /** Whether a sampler kind's table of plans is sized for tens of steps (unknown names: no). */
+  private static boolean fewSteps(String kind) {
+    try {
+      return org.tfdiffusion.sampling.SamplerKind.lookup(kind).fewSteps();
+    } catch (IllegalArgumentException unknown) {
+      return false;
+    }
   }
 
   /** The sampler kind from an older export's sampler description, e.g. "dpm-solver++(...)". */
