@@ -10,19 +10,23 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -237,6 +241,12 @@ public final class RestServer implements AutoCloseable {
   private static final Pattern RUN_FILE =
       Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
 
+  /** Liveness for Kubernetes: 200 while the server answers at all. */
+  static final String LIVENESS_PATH = "/healthz";
+
+  /** Readiness for Kubernetes: 200 once every model's default version is loaded. */
+  static final String READINESS_PATH = "/readyz";
+
   private static final Pattern ROUTE =
       Pattern.compile(
           "/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/([^/:]+))?(/metadata|:[A-Za-z]+)?/?");
@@ -257,6 +267,8 @@ public final class RestServer implements AutoCloseable {
   private final AtomicInteger active = new AtomicInteger();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final HttpTransport transport;
+  private final ServingMetrics metrics;
+  private final Set<String> warming = ConcurrentHashMap.newKeySet();
   private volatile boolean closing;
 
   private RestServer(Options options, ModelRegistry registry, ServerLog log) {
@@ -275,6 +287,17 @@ public final class RestServer implements AutoCloseable {
               return t;
             });
     this.predictions = new PredictionQueue(options.maxConcurrent());
+    AtomicReference<HttpTransport> transportRef = new AtomicReference<>();
+    this.metrics =
+        new ServingMetrics(
+            registry,
+            predictions::waiting,
+            () -> 0,
+            predictions::running,
+            () -> {
+              HttpTransport t = transportRef.get();
+              return t == null ? 0 : t.openConnections();
+            });
     HttpTransport bound;
     try {
       bound =
@@ -285,6 +308,7 @@ public final class RestServer implements AutoCloseable {
       throw e;
     }
     this.transport = bound;
+    transportRef.set(bound);
   }
 
   /**
@@ -404,6 +428,8 @@ public final class RestServer implements AutoCloseable {
   private void finish(HttpCall call, HttpReply reply) {
     try {
       call.answer(reply);
+      double seconds = (System.nanoTime() - call.startNanos()) / 1e9;
+      metrics.record(call.facts(), seconds);
       if (options.logRequests()) {
         log.info(
             String.format(
@@ -427,6 +453,7 @@ public final class RestServer implements AutoCloseable {
       e = e.getCause();
     }
     String where = call.method() + " " + call.rawPath();
+    call.facts().code(e instanceof ServingException s ? s.code() : ErrorCode.INTERNAL);
     if (e instanceof ServingException s) {
       if (s.code().httpStatus() >= 500) {
         log.error(where + ": " + s.getMessage(), null);
@@ -457,6 +484,8 @@ public final class RestServer implements AutoCloseable {
     if (!m.matches() || !":predict".equals(m.group(4)) || m.group(3) != null) {
       return Optional.empty();
     }
+    call.facts().api(RequestFacts.Api.PREDICT);
+    call.facts().model(m.group(1));
     requireMethod(call, "POST");
     return Optional.of(predict(call, m.group(1), version(call, m.group(2))));
   }
@@ -466,6 +495,27 @@ public final class RestServer implements AutoCloseable {
     String path = call.rawPath();
     if (closing) {
       throw new ServingException(ErrorCode.UNAVAILABLE, "the server is shutting down");
+    }
+    switch (path) {
+      case ServingMetrics.PATH -> {
+        requireMethod(call, "GET");
+        return new HttpReply(
+            ErrorCode.OK.httpStatus(),
+            metrics.contentType(),
+            metrics.scrape(),
+            Map.of("Cache-Control", "no-store"));
+      }
+      case LIVENESS_PATH -> {
+        requireMethod(call, "GET");
+        return HttpReply.json(jsonObject(g -> g.writeStringField("status", "alive")));
+      }
+      case READINESS_PATH -> {
+        requireMethod(call, "GET");
+        return readiness();
+      }
+      default -> {
+        // the model API, the page, the runs
+      }
     }
     Optional<WebPage.Resource> file = page.find(path);
     if (file.isPresent()) {
@@ -504,8 +554,12 @@ public final class RestServer implements AutoCloseable {
     OptionalLong version = version(call, m.group(2));
     String verb = m.group(4);
     if (verb == null || verb.equals("/metadata")) {
+      call.facts().api(verb == null ? RequestFacts.Api.STATUS : RequestFacts.Api.METADATA);
+      call.facts().model(name);
+      version.ifPresent(call.facts()::version);
       requireMethod(call, "GET");
-      return HttpReply.json(verb == null ? status(name, version) : metadata(name, version));
+      return HttpReply.json(
+          verb == null ? status(name, version) : metadata(name, version, call.facts()));
     }
     switch (verb) {
       case ":classify", ":regress" ->
@@ -601,8 +655,9 @@ public final class RestServer implements AutoCloseable {
         });
   }
 
-  private byte[] metadata(String name, OptionalLong version) {
+  private byte[] metadata(String name, OptionalLong version, RequestFacts facts) {
     ServableModel model = registry.acquire(name, version);
+    facts.version(model.version());
     try {
       return json(
           g -> {
@@ -662,16 +717,27 @@ public final class RestServer implements AutoCloseable {
    * PredictionQueue}; the version stays acquired until the run ends.
    */
   private CompletionStage<HttpReply> predict(HttpCall call, String name, OptionalLong version) {
+    RequestFacts facts = call.facts();
     PredictRequest request = PredictRequest.parse(call.body());
     ServableModel model = registry.acquire(name, version);
     try {
+      facts.version(model.version());
       SignatureSpec signature = model.predictSignature(request.signatureName());
+      facts.signature(signature.key());
       Map<String, HostTensor> inputs = request.inputs(signature, options.maxBatch());
+      int rows = rows(signature, inputs);
+      facts.rows(rows);
       ValueChecks.checkInputs(model, inputs);
       ServableModel running = model;
       CompletableFuture<Map<String, HostTensor>> outputs =
           predictions.submit(
-              call.client(), options.queueTimeout(), () -> running.predict(signature, inputs));
+              call.client(),
+              options.queueTimeout(),
+              () -> {
+                facts.runRows(rows);
+                metrics.recordRun(running.name(), signature.key(), rows);
+                return running.predict(signature, inputs);
+              });
       model = null; // released when the run ends
       outputs.whenComplete((o, e) -> running.release());
       return outputs.thenApply(
@@ -683,6 +749,76 @@ public final class RestServer implements AutoCloseable {
       if (model != null) {
         model.release();
       }
+    }
+  }
+
+  /** The rows of a request: the batch size of its batched inputs (1 when none is batched). */
+  static int rows(SignatureSpec signature, Map<String, HostTensor> inputs) {
+    for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
+      TensorSpec spec = signature.inputs().get(e.getKey());
+      if (spec != null && spec.isBatched()) {
+        return Math.toIntExact(e.getValue().batch());
+      }
+    }
+    return 1;
+  }
+
+  /**
+   * Readiness: 200 once every model has a version that can serve and its default version is loaded;
+   * 503 naming what is missing otherwise (and while the server shuts down). A default version that
+   * is not loaded yet starts loading in the background, so that probing warms the server.
+   */
+  private HttpReply readiness() {
+    registry.scanAll();
+    List<String> names = registry.modelNames();
+    if (names.isEmpty()) {
+      return HttpReply.error(
+          ErrorCode.UNAVAILABLE, "not ready: no models under " + registry.base() + " yet");
+    }
+    List<String> waiting = new ArrayList<>();
+    for (String name : names) {
+      OptionalLong v = registry.defaultVersion(name);
+      if (v.isEmpty()) {
+        waiting.add(name + " (no version can load; see GET /v1/models/" + name + ")");
+      } else if (!registry.isLoaded(name, v.getAsLong())) {
+        waiting.add(name + " version " + v.getAsLong() + " (loading)");
+        warm(name);
+      }
+    }
+    if (!waiting.isEmpty()) {
+      return HttpReply.error(
+          ErrorCode.UNAVAILABLE, "not ready: waiting for " + String.join(", ", waiting));
+    }
+    return HttpReply.json(
+        jsonObject(
+            g -> {
+              g.writeStringField("status", "ready");
+              g.writeArrayFieldStart("models");
+              for (String name : names) {
+                g.writeString(name);
+              }
+              g.writeEndArray();
+            }));
+  }
+
+  /** Loads a model's default version in the background, once at a time per model. */
+  private void warm(String name) {
+    if (!warming.add(name)) {
+      return;
+    }
+    try {
+      requests.execute(
+          () -> {
+            try {
+              registry.acquire(name, OptionalLong.empty()).release();
+            } catch (RuntimeException e) {
+              log.info("warming model " + name + ": " + e.getMessage());
+            } finally {
+              warming.remove(name);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      warming.remove(name);
     }
   }
 
@@ -724,6 +860,16 @@ public final class RestServer implements AutoCloseable {
   /** Something that writes one JSON document. */
   interface JsonWriter {
     void write(JsonGenerator g) throws IOException;
+  }
+
+  /** A JSON object whose fields {@code fields} writes. */
+  static byte[] jsonObject(JsonWriter fields) {
+    return json(
+        g -> {
+          g.writeStartObject();
+          fields.write(g);
+          g.writeEndObject();
+        });
   }
 
   static byte[] json(JsonWriter writer) {
