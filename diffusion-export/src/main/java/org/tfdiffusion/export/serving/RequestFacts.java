@@ -48,6 +48,7 @@ final class RequestFacts {
   private volatile int rows;
   private volatile int runRows;
   private volatile ErrorCode code = ErrorCode.OK;
+  private volatile String error;
 
   RequestFacts(Protocol protocol) {
     this.protocol = protocol;
@@ -118,5 +119,14 @@ final class RequestFacts {
 
   void code(ErrorCode c) {
     code = c;
+  }
+
+  /** The one-line error message the request was answered with, or null. */
+  String error() {
+    return error;
+  }
+
+  void error(String message) {
+    error = message;
   }
 }

@@ -72,13 +72,15 @@ public final class RestServer implements AutoCloseable {
    * @param host the address to listen on
    * @param port the port (0: a free one)
    * @param maxBatch the most rows a request may carry
-   * @param maxConcurrent predictions that run at once
+   * @param maxConcurrent predictions that run at once (without batching)
    * @param poll how often the base path is scanned for new versions (zero: on request only)
    * @param queueTimeout how long a prediction waits for a slot before 429
    * @param logRequests whether each request is logged
    * @param runs the training runs the web page shows
    * @param limits the HTTP layer's timeouts and limits
    * @param loadRetries how failed model loads are retried
+   * @param accessLog where each request's JSON line goes, if anywhere
+   * @param batching whether and how concurrent predictions are merged into one graph run
    */
   public record Options(
       String host,
@@ -90,7 +92,9 @@ public final class RestServer implements AutoCloseable {
       boolean logRequests,
       Optional<Path> runs,
       HttpLimits limits,
-      ModelRegistry.LoadRetries loadRetries) {
+      ModelRegistry.LoadRetries loadRetries,
+      Optional<AccessLog> accessLog,
+      BatchingOptions batching) {
     /**
      * @throws IllegalArgumentException naming the serve option of a value out of range
      */
@@ -112,24 +116,30 @@ public final class RestServer implements AutoCloseable {
       Objects.requireNonNull(runs, "runs (Optional.empty() for none)");
       Objects.requireNonNull(limits, "limits");
       Objects.requireNonNull(loadRetries, "loadRetries");
+      Objects.requireNonNull(accessLog, "accessLog (Optional.empty() for none)");
+      Objects.requireNonNull(batching, "batching");
     }
 
     /**
      * Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, a 60 s queue, no
-     * runs, {@link HttpLimits#defaults()} and TensorFlow Serving's load retries.
+     * runs, {@link HttpLimits#defaults()}, TensorFlow Serving's load retries, no access log and no
+     * batching.
      */
     public static Options defaults() {
+      int cores = Math.max(1, Runtime.getRuntime().availableProcessors());
       return new Options(
           "127.0.0.1",
           0,
           64,
-          Math.max(1, Runtime.getRuntime().availableProcessors()),
+          cores,
           Duration.ofSeconds(2),
           Duration.ofSeconds(60),
           false,
           Optional.empty(),
           HttpLimits.defaults(),
-          ModelRegistry.LoadRetries.defaults());
+          ModelRegistry.LoadRetries.defaults(),
+          Optional.empty(),
+          BatchingOptions.disabled());
     }
 
     /** These options with another address to listen on. */
@@ -144,7 +154,9 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another port (0: a free one). */
@@ -159,19 +171,43 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another limit of rows per request. */
     public Options withMaxBatch(int b) {
       return new Options(
-          host, port, b, maxConcurrent, poll, queueTimeout, logRequests, runs, limits, loadRetries);
+          host,
+          port,
+          b,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another number of predictions that run at once. */
     public Options withMaxConcurrent(int c) {
       return new Options(
-          host, port, maxBatch, c, poll, queueTimeout, logRequests, runs, limits, loadRetries);
+          host,
+          port,
+          maxBatch,
+          c,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another scan interval of the base path (zero: on request only). */
@@ -186,19 +222,43 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another wait for a prediction slot before 429. */
     public Options withQueueTimeout(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, d, logRequests, runs, limits, loadRetries);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          d,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** Whether each request is logged (method, path, status, time). */
     public Options withLogRequests(boolean log) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, queueTimeout, log, runs, limits, loadRetries);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          log,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** Training runs for the web page: a folder of run folders (or one run folder). */
@@ -213,7 +273,9 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           Optional.of(folder),
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** The HTTP layer's timeouts and limits. */
@@ -228,13 +290,60 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           l,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** How failed model loads are retried. */
     public Options withLoadRetries(ModelRegistry.LoadRetries r) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, queueTimeout, logRequests, runs, limits, r);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          r,
+          accessLog,
+          batching);
+    }
+
+    /** Where each request's JSON line goes (see {@link AccessLog}). */
+    public Options withAccessLog(AccessLog a) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          Optional.of(a),
+          batching);
+    }
+
+    /** How concurrent predictions are merged (see {@link BatchingOptions}). */
+    public Options withBatching(BatchingOptions b) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          b);
     }
   }
 
@@ -430,6 +539,16 @@ public final class RestServer implements AutoCloseable {
       call.answer(reply);
       double seconds = (System.nanoTime() - call.startNanos()) / 1e9;
       metrics.record(call.facts(), seconds);
+      if (options.accessLog().isPresent()) {
+        try {
+          options
+              .accessLog()
+              .get()
+              .write(call.facts(), call.method(), call.rawPath(), reply.status(), seconds);
+        } catch (RuntimeException e) {
+          log.error("access log", e);
+        }
+      }
       if (options.logRequests()) {
         log.info(
             String.format(
@@ -460,15 +579,17 @@ public final class RestServer implements AutoCloseable {
       } else if (s.code() == ErrorCode.CANCELLED) {
         log.info(where + ": " + s.getMessage());
       }
+      call.facts().error(s.getMessage());
       HttpReply r = HttpReply.error(s.code(), s.getMessage());
       return s.allow().map(m -> r.with("Allow", m)).orElse(r);
     }
     log.error(where + " failed", e);
-    return HttpReply.error(
-        ErrorCode.INTERNAL,
+    String message =
         "internal error ("
             + e.getClass().getSimpleName()
-            + "); the details are in the server's log");
+            + "); the details are in the server's log";
+    call.facts().error(message);
+    return HttpReply.error(ErrorCode.INTERNAL, message);
   }
 
   private CompletionStage<HttpReply> route(HttpCall call) {

@@ -25,7 +25,8 @@ import org.tfdiffusion.export.TinyRun;
 class MonitoringTest {
   @TempDir static Path dir;
   static RestServer server;
-  static HttpClient client;
+  static final HttpClient client =
+      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @BeforeAll
   static void start() {
@@ -36,7 +37,6 @@ class MonitoringTest {
             base,
             RestServer.Options.defaults().withPort(0).withMaxBatch(8).withMaxConcurrent(2),
             ServerLog.quiet());
-    client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   }
 
   @AfterAll
