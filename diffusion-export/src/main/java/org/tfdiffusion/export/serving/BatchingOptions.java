@@ -45,7 +45,7 @@ public record BatchingOptions(
 
   private static final Pattern WRAPPED =
       Pattern.compile("([a-z_]+)\\s*\\{\\s*value\\s*:\\s*(-?[0-9]+)\\s*\\}");
-  private static final Pattern REPEATED = Pattern.compile("([a-z_]+)\\s*:\\s*(-?[0-9]+)");
+  private static final Pattern REPEATED = Pattern.compile("([a-z_]+)\\s*:\\s*(\\S+)");
 
   /**
    * @throws IllegalArgumentException naming the parameter of a value out of range
@@ -157,7 +157,12 @@ public record BatchingOptions(
         throw new IllegalArgumentException(
             file + ": " + r.group(1) + " is not supported (supported: allowed_batch_sizes)");
       }
-      allowed.add(Integer.parseInt(r.group(2)));
+      try {
+        allowed.add(Integer.parseInt(r.group(2)));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException(
+            file + ": allowed_batch_sizes must be a whole number, not " + r.group(2));
+      }
       r.appendReplacement(unknown, " ");
     }
     r.appendTail(unknown);

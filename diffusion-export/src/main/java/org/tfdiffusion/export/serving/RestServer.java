@@ -377,6 +377,7 @@ public final class RestServer implements AutoCloseable {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final HttpTransport transport;
   private final ServingMetrics metrics;
+  private final BatchScheduler batcher;
   private final Set<String> warming = ConcurrentHashMap.newKeySet();
   private volatile boolean closing;
 
@@ -397,16 +398,28 @@ public final class RestServer implements AutoCloseable {
             });
     this.predictions = new PredictionQueue(options.maxConcurrent());
     AtomicReference<HttpTransport> transportRef = new AtomicReference<>();
+    AtomicReference<BatchScheduler> batcherRef = new AtomicReference<>();
     this.metrics =
         new ServingMetrics(
             registry,
             predictions::waiting,
-            () -> 0,
-            predictions::running,
+            () -> {
+              BatchScheduler b = batcherRef.get();
+              return b == null ? 0 : b.pending();
+            },
+            () -> {
+              BatchScheduler b = batcherRef.get();
+              return predictions.running() + (b == null ? 0 : b.running());
+            },
             () -> {
               HttpTransport t = transportRef.get();
               return t == null ? 0 : t.openConnections();
             });
+    this.batcher =
+        options.batching().enabled()
+            ? new BatchScheduler(options.batching(), options.queueTimeout(), metrics, log)
+            : null;
+    batcherRef.set(batcher);
     HttpTransport bound;
     try {
       bound =
@@ -414,6 +427,9 @@ public final class RestServer implements AutoCloseable {
     } catch (RuntimeException e) {
       requests.shutdownNow();
       predictions.close();
+      if (batcher != null) {
+        batcher.close();
+      }
       throw e;
     }
     this.transport = bound;
@@ -851,14 +867,7 @@ public final class RestServer implements AutoCloseable {
       ValueChecks.checkInputs(model, inputs);
       ServableModel running = model;
       CompletableFuture<Map<String, HostTensor>> outputs =
-          predictions.submit(
-              call.client(),
-              options.queueTimeout(),
-              () -> {
-                facts.runRows(rows);
-                metrics.recordRun(running.name(), signature.key(), rows);
-                return running.predict(signature, inputs);
-              });
+          submit(call.client(), running, signature, inputs, rows, facts);
       model = null; // released when the run ends
       outputs.whenComplete((o, e) -> running.release());
       return outputs.thenApply(
@@ -871,6 +880,30 @@ public final class RestServer implements AutoCloseable {
         model.release();
       }
     }
+  }
+
+  /**
+   * Runs a checked prediction: merged with others by the {@link BatchScheduler} when batching is on
+   * and the signature and size allow, else alone in a slot of the {@link PredictionQueue}.
+   */
+  CompletableFuture<Map<String, HostTensor>> submit(
+      ClientConnection client,
+      ServableModel model,
+      SignatureSpec signature,
+      Map<String, HostTensor> inputs,
+      int rows,
+      RequestFacts facts) {
+    if (batcher != null && BatchScheduler.batchable(signature) && batcher.fits(rows)) {
+      return batcher.submit(client, model, signature, inputs, rows, facts);
+    }
+    return predictions.submit(
+        client,
+        options.queueTimeout(),
+        () -> {
+          facts.runRows(rows);
+          metrics.recordRun(model.name(), signature.key(), rows);
+          return model.predict(signature, inputs);
+        });
   }
 
   /** The rows of a request: the batch size of its batched inputs (1 when none is batched). */
@@ -1031,6 +1064,9 @@ public final class RestServer implements AutoCloseable {
     }
     transport.close();
     predictions.close();
+    if (batcher != null) {
+      batcher.close();
+    }
     requests.shutdownNow();
     registry.close();
   }
