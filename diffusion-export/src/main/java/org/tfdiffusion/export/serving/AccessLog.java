@@ -24,9 +24,7 @@ import java.time.Instant;
  * it (larger with batching); {@code api}, {@code model}, {@code version}, {@code signature}, {@code
  * batch} and {@code run_batch} are null where they do not apply or were never known (a request for
  * a file, one refused before its model was found); a failed request adds {@code "error"}, its
- * one-line message. For gRPC, {@code method} is the RPC ({@code
- * tensorflow.serving.PredictionService/Predict}), {@code path} is null and {@code status} is the
- * HTTP status the same error would have over REST.
+ * one-line message.
  */
 public final class AccessLog implements AutoCloseable {
   private final OutputStream out;
@@ -59,8 +57,8 @@ public final class AccessLog implements AutoCloseable {
   /**
    * Writes one request's line.
    *
-   * @param method the HTTP method, or the gRPC method's full name
-   * @param path the raw URL path (null for gRPC)
+   * @param method the HTTP method
+   * @param path the raw URL path
    * @param status the HTTP status of the answer
    */
   void write(RequestFacts facts, String method, String path, int status, double seconds) {

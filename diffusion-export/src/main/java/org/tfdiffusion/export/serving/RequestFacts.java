@@ -26,8 +26,7 @@ final class RequestFacts {
 
   /** Where a request came in, as the metrics label it. */
   enum Protocol {
-    REST("rest"),
-    GRPC("grpc");
+    REST("rest");
 
     private final String label;
 
