@@ -81,6 +81,42 @@ public final class BenchServeCommand implements Callable<Integer> {
       description = "guidance_scale of conditional models (default: ${DEFAULT-VALUE}).")
   float guidance;
 
+  @Option(
+      names = "--clients",
+      split = ",",
+      paramLabel = "N",
+      description =
+          "Instead: concurrent single-image clients, e.g. 1,4,16,64, each run without and with"
+              + " --enable_batching; images/s and latency percentiles (default: off).")
+  List<Integer> clients;
+
+  @Option(
+      names = "--requests",
+      defaultValue = "8",
+      description = "With --clients: requests per client per run (default: ${DEFAULT-VALUE}).")
+  int requests;
+
+  @Option(
+      names = "--max_batch_size",
+      defaultValue = "" + BatchingOptions.MAX_BATCH_SIZE,
+      description =
+          "With --clients: max_batch_size of the batched runs (default: ${DEFAULT-VALUE}).")
+  int maxBatchSize;
+
+  @Option(
+      names = "--batch_timeout_micros",
+      defaultValue = "0",
+      description =
+          "With --clients: batch_timeout_micros of the batched runs (default: ${DEFAULT-VALUE}).")
+  long batchTimeoutMicros;
+
+  @Option(
+      names = "--num_batch_threads",
+      defaultValue = "1",
+      description =
+          "With --clients: num_batch_threads of the batched runs (default: ${DEFAULT-VALUE}).")
+  int numBatchThreads;
+
   @Option(names = "--json", description = "Also write the figures to this JSON file.")
   Path json;
 
@@ -115,6 +151,9 @@ public final class BenchServeCommand implements Callable<Integer> {
                   "unknown --format '" + format + "'; valid: instances, inputs");
         };
     String model = name != null ? name : defaultModel();
+    if (clients != null) {
+      return concurrency(out, model);
+    }
     ServeBenchmark.Report report =
         ServeBenchmark.run(
             new ServeBenchmark.Settings(
@@ -147,6 +186,51 @@ public final class BenchServeCommand implements Callable<Integer> {
       out.println("figures: " + json);
     }
     return 0;
+  }
+
+  private int concurrency(PrintWriter out, String model) {
+    if (clients.isEmpty() || clients.stream().anyMatch(c -> c < 1) || requests < 1) {
+      throw new IllegalArgumentException("--clients must be whole numbers >= 1, --requests >= 1");
+    }
+    BatchingOptions batching =
+        new BatchingOptions(
+            true,
+            maxBatchSize,
+            java.time.Duration.ofNanos(Math.multiplyExact(batchTimeoutMicros, 1000L)),
+            Math.max(
+                BatchingOptions.MAX_ENQUEUED_BATCHES,
+                1 + clients.stream().mapToInt(c -> c).max().orElse(1) / maxBatchSize),
+            numBatchThreads,
+            List.of());
+    ConcurrencyBenchmark.Report report =
+        ConcurrencyBenchmark.run(
+            new ConcurrencyBenchmark.Settings(base, model, clients, requests, guidance, batching),
+            line -> {
+              if (!quiet) {
+                out.println(line);
+                out.flush();
+              }
+            });
+    out.println();
+    out.println("batched runs: " + batching);
+    out.print(report.markdown());
+    out.flush();
+    writeJson(out, report);
+    return report.differentImages() == 0 ? 0 : 1;
+  }
+
+  private void writeJson(PrintWriter out, Object report) {
+    if (json != null) {
+      try {
+        PredictRequest.MAPPER
+            .copy()
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .writeValue(json.toFile(), report);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot write " + json, e);
+      }
+      out.println("figures: " + json);
+    }
   }
 
   private String defaultModel() {

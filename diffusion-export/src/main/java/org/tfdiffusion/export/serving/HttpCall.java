@@ -15,6 +15,7 @@ final class HttpCall {
   private final Consumer<HttpReply> answer;
   private final AtomicBoolean answered = new AtomicBoolean();
   private final long startNanos = System.nanoTime();
+  private final RequestFacts facts = new RequestFacts(RequestFacts.Protocol.REST);
 
   HttpCall(
       String method,
@@ -50,6 +51,11 @@ final class HttpCall {
   /** When the request was complete, as {@link System#nanoTime()}. */
   long startNanos() {
     return startNanos;
+  }
+
+  /** What the request turned out to be (model, signature, rows), for metrics and the access log. */
+  RequestFacts facts() {
+    return facts;
   }
 
   /** Sends the answer; later calls are ignored. */

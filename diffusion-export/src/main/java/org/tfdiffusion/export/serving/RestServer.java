@@ -10,19 +10,23 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -68,13 +72,15 @@ public final class RestServer implements AutoCloseable {
    * @param host the address to listen on
    * @param port the port (0: a free one)
    * @param maxBatch the most rows a request may carry
-   * @param maxConcurrent predictions that run at once
+   * @param maxConcurrent predictions that run at once (without batching)
    * @param poll how often the base path is scanned for new versions (zero: on request only)
    * @param queueTimeout how long a prediction waits for a slot before 429
    * @param logRequests whether each request is logged
    * @param runs the training runs the web page shows
    * @param limits the HTTP layer's timeouts and limits
    * @param loadRetries how failed model loads are retried
+   * @param accessLog where each request's JSON line goes, if anywhere
+   * @param batching whether and how concurrent predictions are merged into one graph run
    */
   public record Options(
       String host,
@@ -86,7 +92,9 @@ public final class RestServer implements AutoCloseable {
       boolean logRequests,
       Optional<Path> runs,
       HttpLimits limits,
-      ModelRegistry.LoadRetries loadRetries) {
+      ModelRegistry.LoadRetries loadRetries,
+      Optional<AccessLog> accessLog,
+      BatchingOptions batching) {
     /**
      * @throws IllegalArgumentException naming the serve option of a value out of range
      */
@@ -108,24 +116,30 @@ public final class RestServer implements AutoCloseable {
       Objects.requireNonNull(runs, "runs (Optional.empty() for none)");
       Objects.requireNonNull(limits, "limits");
       Objects.requireNonNull(loadRetries, "loadRetries");
+      Objects.requireNonNull(accessLog, "accessLog (Optional.empty() for none)");
+      Objects.requireNonNull(batching, "batching");
     }
 
     /**
      * Loopback, a free port, 64 rows, one prediction per core, poll every 2 s, a 60 s queue, no
-     * runs, {@link HttpLimits#defaults()} and TensorFlow Serving's load retries.
+     * runs, {@link HttpLimits#defaults()}, TensorFlow Serving's load retries, no access log and no
+     * batching.
      */
     public static Options defaults() {
+      int cores = Math.max(1, Runtime.getRuntime().availableProcessors());
       return new Options(
           "127.0.0.1",
           0,
           64,
-          Math.max(1, Runtime.getRuntime().availableProcessors()),
+          cores,
           Duration.ofSeconds(2),
           Duration.ofSeconds(60),
           false,
           Optional.empty(),
           HttpLimits.defaults(),
-          ModelRegistry.LoadRetries.defaults());
+          ModelRegistry.LoadRetries.defaults(),
+          Optional.empty(),
+          BatchingOptions.disabled());
     }
 
     /** These options with another address to listen on. */
@@ -140,7 +154,9 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another port (0: a free one). */
@@ -155,19 +171,43 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another limit of rows per request. */
     public Options withMaxBatch(int b) {
       return new Options(
-          host, port, b, maxConcurrent, poll, queueTimeout, logRequests, runs, limits, loadRetries);
+          host,
+          port,
+          b,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another number of predictions that run at once. */
     public Options withMaxConcurrent(int c) {
       return new Options(
-          host, port, maxBatch, c, poll, queueTimeout, logRequests, runs, limits, loadRetries);
+          host,
+          port,
+          maxBatch,
+          c,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another scan interval of the base path (zero: on request only). */
@@ -182,19 +222,43 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** These options with another wait for a prediction slot before 429. */
     public Options withQueueTimeout(Duration d) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, d, logRequests, runs, limits, loadRetries);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          d,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** Whether each request is logged (method, path, status, time). */
     public Options withLogRequests(boolean log) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, queueTimeout, log, runs, limits, loadRetries);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          log,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** Training runs for the web page: a folder of run folders (or one run folder). */
@@ -209,7 +273,9 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           Optional.of(folder),
           limits,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** The HTTP layer's timeouts and limits. */
@@ -224,18 +290,71 @@ public final class RestServer implements AutoCloseable {
           logRequests,
           runs,
           l,
-          loadRetries);
+          loadRetries,
+          accessLog,
+          batching);
     }
 
     /** How failed model loads are retried. */
     public Options withLoadRetries(ModelRegistry.LoadRetries r) {
       return new Options(
-          host, port, maxBatch, maxConcurrent, poll, queueTimeout, logRequests, runs, limits, r);
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          r,
+          accessLog,
+          batching);
+    }
+
+    /** Where each request's JSON line goes (see {@link AccessLog}). */
+    public Options withAccessLog(AccessLog a) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          Optional.of(a),
+          batching);
+    }
+
+    /** How concurrent predictions are merged (see {@link BatchingOptions}). */
+    public Options withBatching(BatchingOptions b) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          b);
     }
   }
 
   private static final Pattern RUN_FILE =
       Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
+
+  /** Liveness for Kubernetes: 200 while the server answers at all. */
+  static final String LIVENESS_PATH = "/healthz";
+
+  /** Readiness for Kubernetes: 200 once every model's default version is loaded. */
+  static final String READINESS_PATH = "/readyz";
 
   private static final Pattern ROUTE =
       Pattern.compile(
@@ -257,6 +376,9 @@ public final class RestServer implements AutoCloseable {
   private final AtomicInteger active = new AtomicInteger();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final HttpTransport transport;
+  private final ServingMetrics metrics;
+  private final BatchScheduler batcher;
+  private final Set<String> warming = ConcurrentHashMap.newKeySet();
   private volatile boolean closing;
 
   private RestServer(Options options, ModelRegistry registry, ServerLog log) {
@@ -275,6 +397,29 @@ public final class RestServer implements AutoCloseable {
               return t;
             });
     this.predictions = new PredictionQueue(options.maxConcurrent());
+    AtomicReference<HttpTransport> transportRef = new AtomicReference<>();
+    AtomicReference<BatchScheduler> batcherRef = new AtomicReference<>();
+    this.metrics =
+        new ServingMetrics(
+            registry,
+            predictions::waiting,
+            () -> {
+              BatchScheduler b = batcherRef.get();
+              return b == null ? 0 : b.pending();
+            },
+            () -> {
+              BatchScheduler b = batcherRef.get();
+              return predictions.running() + (b == null ? 0 : b.running());
+            },
+            () -> {
+              HttpTransport t = transportRef.get();
+              return t == null ? 0 : t.openConnections();
+            });
+    this.batcher =
+        options.batching().enabled()
+            ? new BatchScheduler(options.batching(), options.queueTimeout(), metrics, log)
+            : null;
+    batcherRef.set(batcher);
     HttpTransport bound;
     try {
       bound =
@@ -282,9 +427,13 @@ public final class RestServer implements AutoCloseable {
     } catch (RuntimeException e) {
       requests.shutdownNow();
       predictions.close();
+      if (batcher != null) {
+        batcher.close();
+      }
       throw e;
     }
     this.transport = bound;
+    transportRef.set(bound);
   }
 
   /**
@@ -404,6 +553,18 @@ public final class RestServer implements AutoCloseable {
   private void finish(HttpCall call, HttpReply reply) {
     try {
       call.answer(reply);
+      double seconds = (System.nanoTime() - call.startNanos()) / 1e9;
+      metrics.record(call.facts(), seconds);
+      if (options.accessLog().isPresent()) {
+        try {
+          options
+              .accessLog()
+              .get()
+              .write(call.facts(), call.method(), call.rawPath(), reply.status(), seconds);
+        } catch (RuntimeException e) {
+          log.error("access log", e);
+        }
+      }
       if (options.logRequests()) {
         log.info(
             String.format(
@@ -427,21 +588,24 @@ public final class RestServer implements AutoCloseable {
       e = e.getCause();
     }
     String where = call.method() + " " + call.rawPath();
+    call.facts().code(e instanceof ServingException s ? s.code() : ErrorCode.INTERNAL);
     if (e instanceof ServingException s) {
       if (s.code().httpStatus() >= 500) {
         log.error(where + ": " + s.getMessage(), null);
       } else if (s.code() == ErrorCode.CANCELLED) {
         log.info(where + ": " + s.getMessage());
       }
+      call.facts().error(s.getMessage());
       HttpReply r = HttpReply.error(s.code(), s.getMessage());
       return s.allow().map(m -> r.with("Allow", m)).orElse(r);
     }
     log.error(where + " failed", e);
-    return HttpReply.error(
-        ErrorCode.INTERNAL,
+    String message =
         "internal error ("
             + e.getClass().getSimpleName()
-            + "); the details are in the server's log");
+            + "); the details are in the server's log";
+    call.facts().error(message);
+    return HttpReply.error(ErrorCode.INTERNAL, message);
   }
 
   private CompletionStage<HttpReply> route(HttpCall call) {
@@ -457,6 +621,8 @@ public final class RestServer implements AutoCloseable {
     if (!m.matches() || !":predict".equals(m.group(4)) || m.group(3) != null) {
       return Optional.empty();
     }
+    call.facts().api(RequestFacts.Api.PREDICT);
+    call.facts().model(m.group(1));
     requireMethod(call, "POST");
     return Optional.of(predict(call, m.group(1), version(call, m.group(2))));
   }
@@ -466,6 +632,27 @@ public final class RestServer implements AutoCloseable {
     String path = call.rawPath();
     if (closing) {
       throw new ServingException(ErrorCode.UNAVAILABLE, "the server is shutting down");
+    }
+    switch (path) {
+      case ServingMetrics.PATH -> {
+        requireMethod(call, "GET");
+        return new HttpReply(
+            ErrorCode.OK.httpStatus(),
+            metrics.contentType(),
+            metrics.scrape(),
+            Map.of("Cache-Control", "no-store"));
+      }
+      case LIVENESS_PATH -> {
+        requireMethod(call, "GET");
+        return HttpReply.json(jsonObject(g -> g.writeStringField("status", "alive")));
+      }
+      case READINESS_PATH -> {
+        requireMethod(call, "GET");
+        return readiness();
+      }
+      default -> {
+        // the model API, the page, the runs
+      }
     }
     Optional<WebPage.Resource> file = page.find(path);
     if (file.isPresent()) {
@@ -504,8 +691,12 @@ public final class RestServer implements AutoCloseable {
     OptionalLong version = version(call, m.group(2));
     String verb = m.group(4);
     if (verb == null || verb.equals("/metadata")) {
+      call.facts().api(verb == null ? RequestFacts.Api.STATUS : RequestFacts.Api.METADATA);
+      call.facts().model(name);
+      version.ifPresent(call.facts()::version);
       requireMethod(call, "GET");
-      return HttpReply.json(verb == null ? status(name, version) : metadata(name, version));
+      return HttpReply.json(
+          verb == null ? status(name, version) : metadata(name, version, call.facts()));
     }
     switch (verb) {
       case ":classify", ":regress" ->
@@ -601,8 +792,9 @@ public final class RestServer implements AutoCloseable {
         });
   }
 
-  private byte[] metadata(String name, OptionalLong version) {
+  private byte[] metadata(String name, OptionalLong version, RequestFacts facts) {
     ServableModel model = registry.acquire(name, version);
+    facts.version(model.version());
     try {
       return json(
           g -> {
@@ -662,16 +854,20 @@ public final class RestServer implements AutoCloseable {
    * PredictionQueue}; the version stays acquired until the run ends.
    */
   private CompletionStage<HttpReply> predict(HttpCall call, String name, OptionalLong version) {
+    RequestFacts facts = call.facts();
     PredictRequest request = PredictRequest.parse(call.body());
     ServableModel model = registry.acquire(name, version);
     try {
+      facts.version(model.version());
       SignatureSpec signature = model.predictSignature(request.signatureName());
+      facts.signature(signature.key());
       Map<String, HostTensor> inputs = request.inputs(signature, options.maxBatch());
+      int rows = rows(signature, inputs);
+      facts.rows(rows);
       ValueChecks.checkInputs(model, inputs);
       ServableModel running = model;
       CompletableFuture<Map<String, HostTensor>> outputs =
-          predictions.submit(
-              call.client(), options.queueTimeout(), () -> running.predict(signature, inputs));
+          submit(call.client(), running, signature, inputs, rows, facts);
       model = null; // released when the run ends
       outputs.whenComplete((o, e) -> running.release());
       return outputs.thenApply(
@@ -683,6 +879,100 @@ public final class RestServer implements AutoCloseable {
       if (model != null) {
         model.release();
       }
+    }
+  }
+
+  /**
+   * Runs a checked prediction: merged with others by the {@link BatchScheduler} when batching is on
+   * and the signature and size allow, else alone in a slot of the {@link PredictionQueue}.
+   */
+  CompletableFuture<Map<String, HostTensor>> submit(
+      ClientConnection client,
+      ServableModel model,
+      SignatureSpec signature,
+      Map<String, HostTensor> inputs,
+      int rows,
+      RequestFacts facts) {
+    if (batcher != null && BatchScheduler.batchable(signature) && batcher.fits(rows)) {
+      return batcher.submit(client, model, signature, inputs, rows, facts);
+    }
+    return predictions.submit(
+        client,
+        options.queueTimeout(),
+        () -> {
+          facts.runRows(rows);
+          metrics.recordRun(model.name(), signature.key(), rows);
+          return model.predict(signature, inputs);
+        });
+  }
+
+  /** The rows of a request: the batch size of its batched inputs (1 when none is batched). */
+  static int rows(SignatureSpec signature, Map<String, HostTensor> inputs) {
+    for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
+      TensorSpec spec = signature.inputs().get(e.getKey());
+      if (spec != null && spec.isBatched()) {
+        return Math.toIntExact(e.getValue().batch());
+      }
+    }
+    return 1;
+  }
+
+  /**
+   * Readiness: 200 once every model has a version that can serve and its default version is loaded;
+   * 503 naming what is missing otherwise (and while the server shuts down). A default version that
+   * is not loaded yet starts loading in the background, so that probing warms the server.
+   */
+  private HttpReply readiness() {
+    registry.scanAll();
+    List<String> names = registry.modelNames();
+    if (names.isEmpty()) {
+      return HttpReply.error(
+          ErrorCode.UNAVAILABLE, "not ready: no models under " + registry.base() + " yet");
+    }
+    List<String> waiting = new ArrayList<>();
+    for (String name : names) {
+      OptionalLong v = registry.defaultVersion(name);
+      if (v.isEmpty()) {
+        waiting.add(name + " (no version can load; see GET /v1/models/" + name + ")");
+      } else if (!registry.isLoaded(name, v.getAsLong())) {
+        waiting.add(name + " version " + v.getAsLong() + " (loading)");
+        warm(name);
+      }
+    }
+    if (!waiting.isEmpty()) {
+      return HttpReply.error(
+          ErrorCode.UNAVAILABLE, "not ready: waiting for " + String.join(", ", waiting));
+    }
+    return HttpReply.json(
+        jsonObject(
+            g -> {
+              g.writeStringField("status", "ready");
+              g.writeArrayFieldStart("models");
+              for (String name : names) {
+                g.writeString(name);
+              }
+              g.writeEndArray();
+            }));
+  }
+
+  /** Loads a model's default version in the background, once at a time per model. */
+  private void warm(String name) {
+    if (!warming.add(name)) {
+      return;
+    }
+    try {
+      requests.execute(
+          () -> {
+            try {
+              registry.acquire(name, OptionalLong.empty()).release();
+            } catch (RuntimeException e) {
+              log.info("warming model " + name + ": " + e.getMessage());
+            } finally {
+              warming.remove(name);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      warming.remove(name);
     }
   }
 
@@ -726,6 +1016,16 @@ public final class RestServer implements AutoCloseable {
     void write(JsonGenerator g) throws IOException;
   }
 
+  /** A JSON object whose fields {@code fields} writes. */
+  static byte[] jsonObject(JsonWriter fields) {
+    return json(
+        g -> {
+          g.writeStartObject();
+          fields.write(g);
+          g.writeEndObject();
+        });
+  }
+
   static byte[] json(JsonWriter writer) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(256);
     try (JsonGenerator g = PredictRequest.MAPPER.getFactory().createGenerator(out)) {
@@ -764,6 +1064,9 @@ public final class RestServer implements AutoCloseable {
     }
     transport.close();
     predictions.close();
+    if (batcher != null) {
+      batcher.close();
+    }
     requests.shutdownNow();
     registry.close();
   }

@@ -200,6 +200,65 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Do not log each request.")
   boolean quiet;
 
+  @Option(
+      names = "--access-log",
+      paramLabel = "FILE",
+      description =
+          "Append one JSON line per request (model, version, signature, batch, latency, status) to"
+              + " FILE; '-': standard output (default: none).")
+  String accessLog;
+
+  @Option(
+      names = {"--enable_batching", "--enable-batching"},
+      description =
+          "Merge concurrent predictions of the same model, signature and settings into one graph"
+              + " run, as TensorFlow Serving's flag (default: off).")
+  boolean enableBatching;
+
+  @Option(
+      names = {"--batching_parameters_file", "--batching-parameters-file"},
+      paramLabel = "FILE",
+      description =
+          "TensorFlow Serving's batching parameters (text format: max_batch_size { value: 32 },"
+              + " allowed_batch_sizes: 8, ...); the flags below override it.")
+  Path batchingParametersFile;
+
+  @Option(
+      names = "--max_batch_size",
+      description =
+          "Rows of one merged run at most (default: " + BatchingOptions.MAX_BATCH_SIZE + ").")
+  Integer maxBatchSize;
+
+  @Option(
+      names = "--batch_timeout_micros",
+      description =
+          "How long a batch that is not full waits for more requests (default: 0: run what is"
+              + " queued as soon as a batch thread is free).")
+  Long batchTimeoutMicros;
+
+  @Option(
+      names = "--max_enqueued_batches",
+      description =
+          "Batches' worth of rows that may wait per model, signature and settings; more: 429"
+              + " (default: "
+              + BatchingOptions.MAX_ENQUEUED_BATCHES
+              + ").")
+  Integer maxEnqueuedBatches;
+
+  @Option(
+      names = "--num_batch_threads",
+      description = "Merged runs that run at once (default: --max-concurrent).")
+  Integer numBatchThreads;
+
+  @Option(
+      names = "--allowed_batch_sizes",
+      split = ",",
+      paramLabel = "N",
+      description =
+          "Sizes a merged run is padded up to, ascending, the last equal to --max_batch_size"
+              + " (default: none, no padding).")
+  List<Integer> allowedBatchSizes;
+
   /** Counted down to stop the server (by the shutdown hook, or a test). */
   final CountDownLatch stop = new CountDownLatch(1);
 
@@ -237,6 +296,7 @@ public final class ServeCommand implements Callable<Integer> {
     if (runs != null) {
       options = options.withRuns(runs);
     }
+    options = options.withBatching(batching(options.maxConcurrent()));
     if (!Files.isDirectory(base)) {
       throw new IllegalArgumentException(
           base
@@ -250,7 +310,21 @@ public final class ServeCommand implements Callable<Integer> {
               + " is not a folder; --runs takes a folder of training runs (./tfdiffusion train and"
               + " demo write them under runs/)");
     }
-    RestServer s = RestServer.start(base, options, ServerLog.to(out, false));
+    AccessLog requestLog = null;
+    if (accessLog != null) {
+      requestLog =
+          accessLog.equals("-") ? AccessLog.to(System.out) : AccessLog.toFile(Path.of(accessLog));
+      options = options.withAccessLog(requestLog);
+    }
+    RestServer s;
+    try {
+      s = RestServer.start(base, options, ServerLog.to(out, false));
+    } catch (RuntimeException e) {
+      if (requestLog != null) {
+        requestLog.close();
+      }
+      throw e;
+    }
     server = s;
     Thread hook =
         new Thread(
@@ -273,8 +347,30 @@ public final class ServeCommand implements Callable<Integer> {
       } catch (IllegalStateException shuttingDown) {
         // the hook is running: it closes the server
       }
+      if (requestLog != null) {
+        requestLog.close();
+      }
     }
     return 0;
+  }
+
+  /** The batching options: off unless --enable_batching; then the file, then the flags. */
+  BatchingOptions batching(int maxConcurrent) {
+    BatchingOptions b =
+        BatchingOptions.defaults(
+            numBatchThreads != null ? numBatchThreads : maxConcurrent, enableBatching);
+    if (batchingParametersFile != null) {
+      b = b.withFile(batchingParametersFile);
+    }
+    return new BatchingOptions(
+        enableBatching,
+        maxBatchSize != null ? maxBatchSize : b.maxBatchSize(),
+        batchTimeoutMicros != null
+            ? Duration.ofNanos(Math.multiplyExact(batchTimeoutMicros, 1000L))
+            : b.batchTimeout(),
+        maxEnqueuedBatches != null ? maxEnqueuedBatches : b.maxEnqueuedBatches(),
+        numBatchThreads != null ? numBatchThreads : b.numBatchThreads(),
+        allowedBatchSizes != null ? allowedBatchSizes : b.allowedBatchSizes());
   }
 
   /** Seconds as a duration; not finite: infinite (refused by the limits' check). */
@@ -307,6 +403,21 @@ public final class ServeCommand implements Callable<Integer> {
             Durations.seconds(limits.idleTimeout()),
             retries.maxRetries(),
             Durations.seconds(retries.interval())));
+    BatchingOptions batching = s.options().batching();
+    b.append(
+        batching.enabled()
+            ? "batching: " + batching + "\n"
+            : "batching: off (--enable_batching merges concurrent predictions)\n");
+    b.append("metrics: ")
+        .append(url)
+        .append(ServingMetrics.PATH)
+        .append("; probes: ")
+        .append(url)
+        .append(RestServer.LIVENESS_PATH)
+        .append(", ")
+        .append(url)
+        .append(RestServer.READINESS_PATH)
+        .append('\n');
     b.append("web page: ").append(s.pageUrl()).append('\n');
     RunCatalog runs = s.runs();
     runs.dir()
