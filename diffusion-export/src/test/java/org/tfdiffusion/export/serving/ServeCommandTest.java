@@ -181,7 +181,11 @@ class ServeCommandTest {
   void aLimitThatWouldRefuseEverythingIsAClearError() {
     for (String[] bad :
         new String[][] {
-          {"--header-timeout", "0", "--header-timeout must be more than 0 seconds"},
+          {
+            "--header-timeout",
+            "0",
+            "--header-timeout 0 is out of range: give a finite number in (0, 86400]"
+          },
           {"--max-body-bytes", "0", "--max-body-bytes must be at least 1"},
           {"--max-connections", "0", "--max-connections must be at least 1"},
           {"--max-num-load-retries", "-1", "--max-num-load-retries must be at least 0"}
