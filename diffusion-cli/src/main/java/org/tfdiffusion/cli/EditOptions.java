@@ -219,7 +219,7 @@ final class EditOptions {
    * training converts them, the size by {@code --fit}.
    *
    * @throws IllegalArgumentException for a missing or unreadable file, an image of another size
-   *     without {@code --fit}, or a mask of another size than its image
+   *     without {@code --fit}, a mask of another size than its image or a mask with colours
    */
   Read read(UNetConfig model) {
     if (init == null) {
@@ -246,6 +246,13 @@ final class EditOptions {
       return new Read(EditInputs.image(fitted.unitRange(), 1), log.toString());
     }
     PixelImage m = PixelImage.read(mask, "mask");
+    if (!m.isGray()) {
+      throw new IllegalArgumentException(
+          String.format(
+              "the mask %s has colours: give a grayscale PNG (white = regenerate, black = keep,"
+                  + " grays blend)",
+              mask));
+    }
     if (m.height() != image.height() || m.width() != image.width()) {
       throw new IllegalArgumentException(
           String.format(

@@ -129,6 +129,19 @@ public record PixelImage(int height, int width, int channels, byte[] pixels) {
     return cm.getNumColorComponents() == 1;
   }
 
+  /** Whether every pixel is a gray: one channel, or three equal ones. */
+  public boolean isGray() {
+    if (channels == 1) {
+      return true;
+    }
+    for (int p = 0; p < pixels.length; p += 3) {
+      if (pixels[p] != pixels[p + 1] || pixels[p] != pixels[p + 2]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Whether the image already has the model's square size. */
   public boolean hasSize(int size) {
     return height == size && width == size;
