@@ -346,7 +346,7 @@ class SampleEditTest {
     for (String s : List.of("0", "-0.5", "1.01", "NaN")) {
       assertThat(refusal(sample("--init", init.toString(), "--strength", s, "--out", png)))
           .contains("--strength")
-          .contains("is out of range: give a number in (0, 1]");
+          .contains("is out of range: give a finite number in (0, 1]");
     }
     // 5 steps at strength 0.1 run 0 of them
     assertThat(
