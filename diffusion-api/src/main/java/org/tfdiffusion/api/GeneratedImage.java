@@ -60,16 +60,6 @@ public record GeneratedImage(
   }
 
   private SampleGrid grid(int scale) {
-    SampleGrid g = SampleGrid.of(pixels, 1, height, width, channels, 1, scale, java.util.List.of());
-    // a single cell without the grid's border
-    int b = SampleGrid.BORDER;
-    int h = height * scale;
-    int w = width * scale;
-    byte[] out = new byte[h * w * channels];
-    for (int y = 0; y < h; y++) {
-      System.arraycopy(
-          g.pixels(), ((y + b) * g.width() + b) * channels, out, y * w * channels, w * channels);
-    }
-    return new SampleGrid(out, h, w, channels);
+    return SampleGrid.single(pixels, height, width, channels, scale);
   }
 }

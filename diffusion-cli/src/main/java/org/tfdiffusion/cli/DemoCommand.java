@@ -132,6 +132,10 @@ final class DemoCommand implements Callable<Integer> {
       case DDPM -> "DDPM";
       case DDIM -> "DDIM";
       case DPMPP -> "DPM-Solver++";
+      case DPMPP_SDE -> "SDE-DPM-Solver++";
+      case EULER -> "Euler";
+      case EULER_ANCESTRAL -> "Euler ancestral";
+      case HEUN -> "Heun";
     };
   }
 }

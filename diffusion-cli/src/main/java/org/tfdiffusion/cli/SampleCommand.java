@@ -8,6 +8,9 @@ import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.train.AnimatedGif;
+import org.tfdiffusion.train.EditInputs;
+import org.tfdiffusion.train.EditMode;
 import org.tfdiffusion.train.ImageSampler;
 import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.SampleGrid;
@@ -27,9 +30,11 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Generate images from a trained run or an export with DDPM, DDIM or DPM-Solver++. "
-          + "Image i uses seed --seed + i, so the same seed gives the same file in any batch "
+      "Generate images from a trained run or an export with DDPM, DDIM, DPM-Solver++, Euler or "
+          + "Heun. Image i uses seed --seed + i, so the same seed gives the same file in any batch "
           + "size. EMA weights by default.",
+      "Or edit: --init IMAGE --strength S (image-to-image), --init IMAGE --mask MASK"
+          + " (inpainting), --interpolate SEED_A,SEED_B --frames N (a strip between two seeds)."
     })
 final class SampleCommand implements Callable<Integer> {
   /** The most images one command draws (all rows of all classes together). */
@@ -39,6 +44,9 @@ final class SampleCommand implements Callable<Integer> {
    * The most images sampled at once: larger requests run in batches (same images, bounded memory).
    */
   static final int BATCH = 256;
+
+  /** How long each frame of an interpolation's animated GIF shows. */
+  static final int GIF_FRAME_MILLIS = 150;
 
   @Spec CommandSpec spec;
 
@@ -71,6 +79,8 @@ final class SampleCommand implements Callable<Integer> {
   }
 
   @Mixin SamplerOptions sampler;
+
+  @Mixin EditOptions edit;
 
   @Option(
       names = "--class",
@@ -129,7 +139,7 @@ final class SampleCommand implements Callable<Integer> {
       description =
           "Upscale factor of the grid and the strip (nearest neighbour; default: the smallest that"
               + " makes a cell at least 56 pixels, 2 for 28x28). Files of --out-dir keep the"
-              + " model's size.")
+              + " model's size, without a border (an --init reads them back).")
   Integer scale;
 
   @Option(
@@ -181,6 +191,12 @@ final class SampleCommand implements Callable<Integer> {
     if (scale != null && (scale < 1 || scale > 64)) {
       throw new IllegalArgumentException("--scale must be in [1, 64], got " + scale);
     }
+    var parsed = spec.commandLine().getParseResult();
+    edit.check(parsed.hasMatchedOption("--seed") || parsed.hasMatchedOption("--n"));
+    if (strip != null && edit.interpolating()) {
+      throw new IllegalArgumentException(
+          "--strip is not drawn for --interpolate: its frames are the strip");
+    }
     boolean host =
         switch (loop.trim().toLowerCase(java.util.Locale.ROOT)) {
           case "compiled" -> false;
@@ -202,7 +218,8 @@ final class SampleCommand implements Callable<Integer> {
     ModelSource model =
         source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
     TrainConfig trained = model.config();
-    Requests requests = requests(trained);
+    Requests requests = edit.interpolating() ? strips(trained) : requests(trained);
+    EditOptions.Read read = edit.read(trained.model());
     if (out == null) {
       out =
           defaultGrid(
@@ -212,6 +229,7 @@ final class SampleCommand implements Callable<Integer> {
               seed);
     }
     Sampler chosen = sampler.build(trained.noiseSchedule().timesteps());
+    EditMode mode = edit.mode();
     int stripColumns = strip == null ? 0 : stripSteps;
     if (strip != null && host) {
       throw new IllegalArgumentException("--strip needs the compiled loop");
@@ -219,31 +237,81 @@ final class SampleCommand implements Callable<Integer> {
     try (ImageSampler images =
         model.sampler(
             chosen,
+            mode,
             host,
             host ? 0 : stripColumns,
             runtime.apply(SessionOptions.sampling().withXla(xla)))) {
       log.printf("model: %s%nsampler: %s%n", images.model().describe(), images.plan().name());
+      if (edit.editing()) {
+        log.printf(
+            "edit: %s (%s)%n",
+            mode.describe(),
+            images.steps() > images.plan().steps()
+                ? images.steps()
+                    + " loop steps: the plan's "
+                    + images.plan().steps()
+                    + " with RePaint's jumps back"
+                : images.steps() + " of the " + images.plan().steps() + " steps");
+      }
+      if (!read.log().isEmpty()) {
+        log.println(read.log());
+      }
       log.flush();
       long start = System.nanoTime();
+      int calls = edit.interpolating() ? requests.seeds.length : batches(requests.seeds.length);
       Sampled result;
       if (host && !quiet) {
         try (ProgressMeter bar =
-            ProgressMeter.create(
-                "sample",
-                (long) images.plan().steps() * batches(requests.seeds.length),
-                "steps",
-                System.err)) {
-          result = sampleInBatches(images, requests, stripColumns, trained, bar::stepTo);
+            ProgressMeter.create("sample", (long) images.steps() * calls, "steps", System.err)) {
+          result = draw(images, requests, read.inputs(), stripColumns, trained, bar::stepTo);
         }
       } else {
-        result = sampleInBatches(images, requests, stripColumns, trained, i -> {});
+        result = draw(images, requests, read.inputs(), stripColumns, trained, i -> {});
       }
       double seconds = (System.nanoTime() - start) / 1e9;
-      writeImages(trained, requests, result.pixels());
+      if (edit.interpolating()) {
+        writeStrips(trained, requests, result.pixels());
+      } else {
+        writeImages(trained, requests, result.pixels());
+      }
       result.strip().ifPresent(strip -> writeStrip(strip, requests.seeds.length, trained));
-      report(log, requests, seconds, images.plan().steps(), host ? "host" : "compiled");
+      // strips run one loop per row; batches of plain samples and edits count as one loop
+      int loops = edit.interpolating() ? requests.seeds.length : 1;
+      report(log, requests, seconds, images.steps() * loops, host ? "host" : "compiled");
     }
     return 0;
+  }
+
+  /** Plain samples and edits in batches, or one interpolation strip per requested row. */
+  private Sampled draw(
+      ImageSampler images,
+      Requests requests,
+      EditInputs inputs,
+      int stripColumns,
+      TrainConfig trained,
+      java.util.function.LongConsumer progress) {
+    if (!edit.interpolating()) {
+      return sampleInBatches(images, requests, inputs, stripColumns, trained, progress);
+    }
+    long[] ends = edit.seeds();
+    int frames = edit.frameCount();
+    int rows = requests.seeds.length;
+    UNetConfig config = trained.model();
+    int per = config.imageSize() * config.imageSize() * config.channels();
+    float[] pixels = new float[rows * frames * per];
+    int steps = images.steps();
+    for (int row = 0; row < rows; row++) {
+      long done = (long) row * steps;
+      ImageSampler.Images strip =
+          images.interpolate(
+              ends[0],
+              ends[1],
+              requests.labels.length == 0 ? 0 : requests.labels[row],
+              requests.guidance.length == 0 ? 0f : requests.guidance[row],
+              i -> progress.accept(done + i));
+      System.arraycopy(strip.pixels(), 0, pixels, row * frames * per, frames * per);
+    }
+    return new Sampled(pixels, java.util.Optional.empty());
   }
 
   /** The images in [0, 1], and the strip's x0 snapshots with one row per image. */
@@ -262,6 +330,7 @@ final class SampleCommand implements Callable<Integer> {
   private static Sampled sampleInBatches(
       ImageSampler images,
       Requests requests,
+      EditInputs inputs,
       int stripColumns,
       TrainConfig trained,
       java.util.function.LongConsumer progress) {
@@ -270,7 +339,7 @@ final class SampleCommand implements Callable<Integer> {
         trained.model().imageSize() * trained.model().imageSize() * trained.model().channels();
     float[] pixels = new float[total * per];
     float[] strip = stripColumns > 0 ? new float[total * stripColumns * per] : null;
-    int steps = images.plan().steps();
+    int steps = images.steps();
     for (int from = 0, batch = 0; from < total; from += BATCH, batch++) {
       int to = Math.min(total, from + BATCH);
       int n = to - from;
@@ -284,6 +353,7 @@ final class SampleCommand implements Callable<Integer> {
               requests.guidance.length == 0
                   ? requests.guidance
                   : java.util.Arrays.copyOfRange(requests.guidance, from, to),
+              inputs,
               i -> progress.accept(done + i));
       System.arraycopy(result.pixels(), 0, pixels, from * per, n * per);
       if (strip != null) {
@@ -301,14 +371,31 @@ final class SampleCommand implements Callable<Integer> {
   }
 
   private void report(PrintWriter log, Requests requests, double seconds, int steps, String how) {
+    String guided =
+        requests.labels.length > 0 ? ", one row per class, guidance " + requests.guidance[0] : "";
+    String what;
+    if (edit.interpolating()) {
+      long[] ends = edit.seeds();
+      what =
+          String.format(
+              "sampled %d frames between seeds %d and %d%s",
+              edit.frameCount(), ends[0], ends[1], guided);
+    } else {
+      what =
+          String.format(
+              "sampled %d images%s%s",
+              requests.seeds.length,
+              edit.editing() ? " (" + edit.mode().describe() + ")" : "",
+              guided);
+    }
     log.printf(
-        "sampled %d images%s in %.2f s (%.3f s per step, %s loop)%nwrote %s%s%s%n",
-        requests.seeds.length,
-        requests.labels.length > 0 ? ", one row per class, guidance " + requests.guidance[0] : "",
+        "%s in %.2f s (%.3f s per step, %s loop)%nwrote %s%s%s%s%n",
+        what,
         seconds,
         seconds / steps,
         how,
         out,
+        edit.interpolating() && isGif(out) ? "\nwrote " + pngBeside(out) : "",
         outDir != null ? "\nwrote " + outDir + "/" : "",
         strip != null ? "\nwrote " + strip : "");
   }
@@ -322,6 +409,66 @@ final class SampleCommand implements Callable<Integer> {
         .evalDir()
         .resolveSibling("samples")
         .resolve(String.format("sample-%s-%s-%d-seed%d.png", model.tag(), sampler, steps, seed));
+  }
+
+  private static boolean isGif(Path file) {
+    return file.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gif");
+  }
+
+  /** {@code strip.gif} → {@code strip.png}: the PNG strip written next to an animation. */
+  private static Path pngBeside(Path gif) {
+    String name = gif.getFileName().toString();
+    return gif.resolveSibling(name.substring(0, name.length() - ".gif".length()) + ".png");
+  }
+
+  /**
+   * The interpolation strips: one grid row per strip (per class for conditional models), one column
+   * per frame; with {@code --out X.gif} also an animation that shows the frames forth and back, and
+   * with {@code --out-dir} one PNG per frame.
+   */
+  private void writeStrips(TrainConfig trained, Requests requests, float[] pixels) {
+    UNetConfig config = trained.model();
+    int s = config.imageSize();
+    int c = config.channels();
+    int frames = edit.frameCount();
+    int rows = requests.seeds.length;
+    int per = s * s * c;
+    List<String> labels = new java.util.ArrayList<>();
+    if (config.conditional()) {
+      List<String> names = trained.conditioning().classNames();
+      for (int label : requests.labels) {
+        labels.add(label < names.size() ? names.get(label) : "class " + label);
+      }
+    }
+    SampleGrid grid = SampleGrid.of(pixels, rows * frames, s, s, c, frames, factor(s), labels);
+    if (!isGif(out)) {
+      grid.writePng(out);
+    } else {
+      grid.writePng(pngBeside(out));
+      List<java.awt.image.BufferedImage> animation = new java.util.ArrayList<>();
+      for (int f = 0; f < 2 * frames - 2; f++) {
+        int frame = f < frames ? f : 2 * frames - 2 - f; // forth, then back
+        float[] column = new float[rows * per];
+        for (int row = 0; row < rows; row++) {
+          System.arraycopy(pixels, (row * frames + frame) * per, column, row * per, per);
+        }
+        animation.add(SampleGrid.of(column, rows, s, s, c, 1, factor(s), labels).toImage());
+      }
+      AnimatedGif.write(animation, GIF_FRAME_MILLIS, out);
+    }
+    if (outDir != null) {
+      for (int row = 0; row < rows; row++) {
+        for (int f = 0; f < frames; f++) {
+          float[] one =
+              java.util.Arrays.copyOfRange(
+                  pixels, (row * frames + f) * per, (row * frames + f + 1) * per);
+          String name =
+              (config.conditional() ? "class-" + requests.labels[row] + "-" : "")
+                  + String.format(java.util.Locale.ROOT, "frame-%02d.png", f);
+          SampleGrid.single(one, s, s, c, 1).writePng(outDir.resolve(name));
+        }
+      }
+    }
   }
 
   /** The grid (and, with --out-dir, one PNG per image). */
@@ -351,7 +498,7 @@ final class SampleCommand implements Callable<Integer> {
                 + "seed-"
                 + requests.seeds[i]
                 + ".png";
-        SampleGrid.of(one, 1, s, s, c, 1).writePng(outDir.resolve(name));
+        SampleGrid.single(one, s, s, c, 1).writePng(outDir.resolve(name));
       }
     }
   }
@@ -410,6 +557,47 @@ final class SampleCommand implements Callable<Integer> {
     for (int i = 0; i < total; i++) {
       seeds[i] = seed + i % count; // the same seeds in every row
       labels[i] = rows.get(i / count);
+      scales[i] = (float) w;
+    }
+    return new Requests(seeds, labels, scales);
+  }
+
+  /**
+   * The rows of an interpolation: one strip, or one per class (all classes, or {@code --class}) for
+   * conditional models; the seeds are the strips' first seed, for names only.
+   */
+  private Requests strips(TrainConfig trained) {
+    UNetConfig config = trained.model();
+    long first = edit.seeds()[0];
+    if (!config.conditional()) {
+      if (classes != null || guidance != null) {
+        throw new IllegalArgumentException(
+            "this model is unconditional (trained without labels): it takes no --class or"
+                + " --guidance");
+      }
+      return new Requests(new long[] {first}, new int[0], new float[0]);
+    }
+    TrainConfig.Conditioning conditioning = trained.conditioning();
+    List<Integer> rows = new java.util.ArrayList<>();
+    if (classes == null) {
+      for (int k = 0; k < config.numClasses(); k++) {
+        rows.add(k);
+      }
+    } else {
+      for (String name : classes) {
+        rows.add(conditioning.classIndex(name));
+      }
+    }
+    double w = guidance != null ? guidance : conditioning.guidance();
+    if (!(w >= 0) || Double.isInfinite(w)) {
+      throw new IllegalArgumentException("--guidance must be >= 0, got " + w);
+    }
+    long[] seeds = new long[rows.size()];
+    int[] labels = new int[rows.size()];
+    float[] scales = new float[rows.size()];
+    for (int i = 0; i < rows.size(); i++) {
+      seeds[i] = first;
+      labels[i] = rows.get(i);
       scales[i] = (float) w;
     }
     return new Requests(seeds, labels, scales);

@@ -29,6 +29,7 @@ import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.train.Checkpoints;
+import org.tfdiffusion.train.EditMode;
 import org.tfdiffusion.train.ImageSampler;
 import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.TrainConfig;
@@ -241,9 +242,19 @@ public final class ModelSource {
    */
   public ImageSampler sampler(
       Sampler sampler, boolean host, int snapshots, SessionOptions options) {
+    return sampler(sampler, EditMode.plain(), host, snapshots, options);
+  }
+
+  /**
+   * {@link #sampler(Sampler, boolean, int, SessionOptions)} drawing an edit (image-to-image,
+   * inpainting, interpolation), for runs and exports alike.
+   */
+  public ImageSampler sampler(
+      Sampler sampler, EditMode edit, boolean host, int snapshots, SessionOptions options) {
     return export
-        ? ImageSampler.openExport(path, config, weights, step, sampler, host, snapshots, options)
-        : ImageSampler.open(path, weights, sampler, host, snapshots, options);
+        ? ImageSampler.openExport(
+            path, config, weights, step, sampler, edit, host, snapshots, options)
+        : ImageSampler.open(path, weights, sampler, edit, host, snapshots, options);
   }
 
   /** {@link #open(Sampler)} with the given runtime options (runs; exports run as exported). */

@@ -103,6 +103,7 @@ public final class FloatOptions {
           Map.entry("--guidance", Range.closed(0, MAX_GUIDANCE)),
           Map.entry("--sweep-guidance", Range.closed(0, MAX_GUIDANCE)),
           Map.entry("--eta", Range.closed(0, 1)),
+          Map.entry("--strength", Range.aboveUpTo(0, 1)),
           Map.entry("--clip-x0", Range.closed(0, MAX_CLIP_X0)),
           Map.entry("--poll-seconds", Range.closed(0, MAX_POLL_SECONDS)),
           Map.entry("--header-timeout", Range.aboveUpTo(0, MAX_TIMEOUT_SECONDS)),

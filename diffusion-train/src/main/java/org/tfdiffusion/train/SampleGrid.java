@@ -102,6 +102,25 @@ public record SampleGrid(byte[] pixels, int height, int width, int channels) {
   /** The labels' gray level. */
   private static final int LABEL_VALUE = 230;
 
+  /**
+   * One image on its own, without the grid's border, each pixel drawn as a {@code scale} × {@code
+   * scale} block (nearest neighbour): a file of the model's size at scale 1, which an edit can read
+   * back as its init image.
+   *
+   * @param image values in [0, 1], [h, w, c] row-major
+   */
+  public static SampleGrid single(float[] image, int h, int w, int c, int scale) {
+    SampleGrid g = of(image, 1, h, w, c, 1, scale, java.util.List.of());
+    int outH = h * scale;
+    int outW = w * scale;
+    byte[] out = new byte[outH * outW * c];
+    for (int y = 0; y < outH; y++) {
+      System.arraycopy(
+          g.pixels(), ((y + BORDER) * g.width() + BORDER) * c, out, y * outW * c, outW * c);
+    }
+    return new SampleGrid(out, outH, outW, c);
+  }
+
   /** A square-ish grid: ⌈√count⌉ columns. */
   public static SampleGrid square(float[] images, int count, int h, int w, int c) {
     return of(images, count, h, w, c, (int) Math.ceil(Math.sqrt(count)));

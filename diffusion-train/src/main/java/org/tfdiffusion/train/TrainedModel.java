@@ -84,7 +84,12 @@ public final class TrainedModel implements AutoCloseable {
     for (ParameterSpec spec : new UNet(config.model()).parameterSpecs()) {
       weights.put(spec.name(), scope.withName(spec.name()).variable(spec.shape(), TFloat32.class));
     }
-    build.accept(this);
+    try {
+      build.accept(this);
+    } catch (RuntimeException e) {
+      graph.close(); // e.g. an edit that does not fit the sampler: nothing else was opened yet
+      throw e;
+    }
     this.session = new Session(graph, false, options.toConfigProto());
     try {
       session.restore(variablesPrefix);

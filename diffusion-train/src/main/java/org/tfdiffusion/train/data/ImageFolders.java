@@ -3,9 +3,6 @@ package org.tfdiffusion.train.data;
 import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableSet;
 import java.awt.image.BufferedImage;
-import java.awt.image.ColorModel;
-import java.awt.image.IndexColorModel;
-import java.awt.image.Raster;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.FileVisitOption;
@@ -42,9 +39,6 @@ final class ImageFolders {
   static final ImmutableSet<String> EXTENSIONS = ImmutableSet.of("png", "jpg", "jpeg");
 
   private ImageFolders() {}
-
-  /** One decoded image at its own size and channel count (1 or 3). */
-  private record Decoded(int height, int width, int channels, byte[] pixels) {}
 
   static ImageDataset load(Path root, DataOptions options) {
     List<Path> files = imageFiles(root);
@@ -84,7 +78,7 @@ final class ImageFolders {
     Path first = root.resolve(files.get(0));
     for (int i = 0; i < files.size(); i++) {
       Path file = root.resolve(files.get(i));
-      Decoded d = decode(file);
+      PixelImage d = decode(file);
       nativeChannels[i] = d.channels();
       if (labelled) {
         labels[i] = classNames.indexOf(files.get(i).getName(0).toString());
@@ -223,7 +217,7 @@ final class ImageFolders {
   }
 
   /** Decodes one image to 8-bit gray or RGB. */
-  private static Decoded decode(Path file) {
+  private static PixelImage decode(Path file) {
     BufferedImage image;
     try {
       image = ImageIO.read(file.toFile());
@@ -242,49 +236,6 @@ final class ImageFolders {
                   + " delete the file",
               file));
     }
-    int h = image.getHeight();
-    int w = image.getWidth();
-    ColorModel cm = image.getColorModel();
-    if (isGray(cm)) {
-      byte[] out = new byte[h * w];
-      if (cm instanceof IndexColorModel) {
-        for (int y = 0; y < h; y++) {
-          for (int x = 0; x < w; x++) {
-            out[y * w + x] = (byte) image.getRGB(x, y);
-          }
-        }
-      } else {
-        Raster raster = image.getRaster();
-        int max = (1 << cm.getComponentSize(0)) - 1;
-        for (int y = 0; y < h; y++) {
-          for (int x = 0; x < w; x++) {
-            int v = raster.getSample(x, y, 0);
-            out[y * w + x] = (byte) (max == ImageDataset.MAX_PIXEL ? v : v * 255 / max);
-          }
-        }
-      }
-      return new Decoded(h, w, 1, out);
-    }
-    int[] argb = image.getRGB(0, 0, w, h, null, 0, w);
-    byte[] out = new byte[h * w * 3];
-    for (int p = 0; p < argb.length; p++) {
-      out[3 * p] = (byte) (argb[p] >> 16);
-      out[3 * p + 1] = (byte) (argb[p] >> 8);
-      out[3 * p + 2] = (byte) argb[p];
-    }
-    return new Decoded(h, w, 3, out);
-  }
-
-  /** One colour component, or a palette whose entries are all gray. */
-  private static boolean isGray(ColorModel cm) {
-    if (cm instanceof IndexColorModel icm) {
-      for (int k = 0; k < icm.getMapSize(); k++) {
-        if (icm.getRed(k) != icm.getGreen(k) || icm.getRed(k) != icm.getBlue(k)) {
-          return false;
-        }
-      }
-      return true;
-    }
-    return cm.getNumColorComponents() == 1;
+    return PixelImage.of(image);
   }
 }
