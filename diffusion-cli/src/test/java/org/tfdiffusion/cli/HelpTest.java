@@ -109,7 +109,7 @@ class HelpTest {
       }
     }
     assertThat(ModelPreset.Name.DEMO.config().imageSize()).isEqualTo(28);
-    assertThat(ModelPreset.Name.FASHION_MNIST.config().baseWidth()).isEqualTo(64);
+    assertThat(ModelPreset.Name.FASHION_MNIST.config().baseWidth()).isEqualTo(32);
     CommandSpec finetune = commands().get("finetune").getCommandSpec();
     assertThat(finetune.findOption("--preset")).isNull();
     for (OptionSpec option : finetune.options()) {
