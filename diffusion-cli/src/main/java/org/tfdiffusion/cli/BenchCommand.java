@@ -37,8 +37,8 @@ import picocli.CommandLine.Spec;
 /**
  * Measures the training step (forward, backward, clipping, AdamW, EMA) of the tutorial's model and
  * of the small model, each in its own JVM so that peak memory is its own, next to the tutorial's
- * PyTorch code ({@code peer/seed_bench.py}) run in the same command when Debian's python3-torch is
- * installed, and prints ratios.
+ * PyTorch code ({@code peer/seed_bench.py}) run in the same command by one or more Pythons with
+ * torch installed, each labelled by its torch version, and prints the peers' times over ours.
  */
 @Command(
     name = "bench",
@@ -49,13 +49,21 @@ import picocli.CommandLine.Spec;
       "The training step of the tutorial's model (32x32x3, hidden 128, 4 levels) and the small"
           + " one (32x32x1, 64, 3) at batch 32, each in its own JVM, with its resident memory"
           + " (graph and session built, initialised, peak); with --peer FILE, next to the"
-          + " tutorial's PyTorch code (its seed_bench.py; Debian: apt-get install python3-torch)"
-          + " as ratios.",
+          + " tutorial's PyTorch code (its seed_bench.py) run by each --peer-python, as ratios"
+          + " of the peer's time to ours (above 1: tfdiffusion is faster).",
+      "Several PyTorch installations in one run: --peer-python takes a list (--peer"
+          + " seed_bench.py --peer-python /usr/bin/python3,venv/bin/python).",
     })
 final class BenchCommand implements Callable<Integer> {
   private static final String RESULT_MARK = "BENCH_RESULT ";
   private static final String TIME = "/usr/bin/time";
   private static final String PEAK_MARK = "PEAK_KB ";
+
+  /** How {@code /usr/bin/time} reports a failed command, before its own figures. */
+  private static final String TIME_EXIT = "Command exited with non-zero status";
+
+  private static final String TORCH_VERSION = "import torch;print(torch.__version__)";
+  private static final String FASTER = "above 1 = tfdiffusion faster";
 
   @Spec CommandSpec spec;
 
@@ -82,10 +90,14 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--peer-python",
       paramLabel = "PYTHON",
+      split = ",",
       defaultValue = "python3",
       description =
-          "The Python that runs --peer, with torch installed (default: ${DEFAULT-VALUE}).")
-  String peerPython;
+          "The Pythons that run --peer, comma-separated, each with torch installed: each runs the"
+              + " peer for each model and is labelled by its torch version; one without torch is"
+              + " skipped with a line saying so (Debian: apt-get install python3-torch; or pip"
+              + " install torch) (default: ${DEFAULT-VALUE}).")
+  List<String> peerPythons;
 
   @Option(
       names = "--ema-decay",
@@ -176,7 +188,7 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--in-process", hidden = true, description = "Measure here, not in a child JVM.")
   boolean inProcess;
 
-  /** One measured configuration. */
+  /** One measured configuration, with each peer's figures for it (none without a peer). */
   record Result(
       String config,
       String model,
@@ -190,15 +202,17 @@ final class BenchCommand implements Callable<Integer> {
       double peakMemoryMib,
       double residentAfterSetupMib,
       double residentAfterInitMib,
-      Double peerTrainStepSeconds,
-      Double peerPeakMemoryMib,
-      Double ratio,
       Double forwardSeconds,
       Double compiledStepSeconds,
       Double hostStepSeconds,
-      Double peerSampleStepSeconds) {
+      List<PeerResult> peers) {
 
-    Result withPeer(double[] peer) {
+    /** This result with the peers' figures for the same model, their ratios to ours set. */
+    Result withPeers(List<PeerResult> measured) {
+      List<PeerResult> against = new ArrayList<>();
+      for (PeerResult p : measured) {
+        against.add(p.against(trainStepSeconds, compiledStepSeconds));
+      }
       return new Result(
           config,
           model,
@@ -212,13 +226,39 @@ final class BenchCommand implements Callable<Integer> {
           peakMemoryMib,
           residentAfterSetupMib,
           residentAfterInitMib,
-          peer[0],
-          peer[1] < 0 ? null : peer[1],
-          trainStepSeconds / peer[0],
           forwardSeconds,
           compiledStepSeconds,
           hostStepSeconds,
-          peer[2]);
+          List.copyOf(against));
+    }
+  }
+
+  /** A Python that runs the peer, labelled by its torch version ("PyTorch 2.5.1+cpu"). */
+  record Peer(String python, String label) {}
+
+  /**
+   * One peer's figures for one model: its median training step, its peak memory (null if unknown)
+   * and its median sampling step, and the ratios of its times to ours, the training step's and the
+   * compiled sampling loop's (above 1: tfdiffusion is faster; null until compared).
+   */
+  record PeerResult(
+      String label,
+      String python,
+      double trainStepSeconds,
+      Double peakMemoryMib,
+      double sampleStepSeconds,
+      Double trainRatio,
+      Double sampleRatio) {
+
+    PeerResult against(double ourTrainStep, Double ourSampleStep) {
+      return new PeerResult(
+          label,
+          python,
+          trainStepSeconds,
+          peakMemoryMib,
+          sampleStepSeconds,
+          trainStepSeconds / ourTrainStep,
+          ourSampleStep == null ? null : sampleStepSeconds / ourSampleStep);
     }
   }
 
@@ -247,6 +287,7 @@ final class BenchCommand implements Callable<Integer> {
               + configs
               + ": its peak memory would be that of all of them");
     }
+    List<Peer> peers = inProcess ? List.of() : peers();
     List<Result> results = new ArrayList<>();
     for (ModelPreset.Name name : configs) {
       UNetConfig config = model.apply(name.config());
@@ -273,15 +314,15 @@ final class BenchCommand implements Callable<Integer> {
               ours.residentAfterSetupMib(),
               ours.residentAfterInitMib());
       out().flush();
-      Optional<double[]> theirs = noPeer || peer == null ? Optional.empty() : runPeer(config);
-      Result full = theirs.map(ours::withPeer).orElse(ours);
-      theirs.ifPresent(
-          t ->
-              out()
-                  .printf(
-                      "%-8s peer (PyTorch): %.3f s per step, %.1f img/s, peak %.0f MiB; time ratio"
-                          + " tfdiffusion/peer %.2f%n",
-                      "", t[0], timing.batch / t[0], t[1], ours.trainStepSeconds() / t[0]));
+      List<PeerResult> theirs = new ArrayList<>();
+      for (Peer p : peers) {
+        runPeer(p, peer, peerArgs(config), out()).ifPresent(theirs::add);
+      }
+      Result full = ours.withPeers(theirs);
+      for (PeerResult p : full.peers()) {
+        out().print(peerLine(p, timing.batch));
+      }
+      out().flush();
       results.add(full);
     }
     if (inProcess) {
@@ -295,10 +336,24 @@ final class BenchCommand implements Callable<Integer> {
               sampleBatch, samplingMarkdown(results));
     }
     if (timing.json != null) {
-      mapper.writerWithDefaultPrettyPrinter().writeValue(timing.json.toFile(), results);
+      Files.writeString(timing.json, json(results));
       out().println("wrote " + timing.json);
     }
     return 0;
+  }
+
+  /** The peers of this run: none without --peer or with --no-peer, else each usable Python's. */
+  private List<Peer> peers() throws IOException, InterruptedException {
+    if (noPeer || peer == null) {
+      return List.of();
+    }
+    if (!Files.isRegularFile(peer)) {
+      out().println("peer: " + peer + " not found, skipped");
+      return List.of();
+    }
+    List<Peer> found = peers(peerPythons, out());
+    out().flush();
+    return found;
   }
 
   private Result measure(ModelPreset.Name name, UNetConfig config) {
@@ -357,13 +412,10 @@ final class BenchCommand implements Callable<Integer> {
         peak,
         measured.residentAfterSetupMib(),
         measured.residentAfterInitMib(),
-        null,
-        null,
-        null,
         sampling == null ? null : sampling.forwardSeconds(),
         sampling == null ? null : sampling.compiledStepSeconds(),
         sampling == null ? null : sampling.hostStepSeconds(),
-        null);
+        List.of());
   }
 
   private boolean explicit(String option) {
@@ -430,41 +482,93 @@ final class BenchCommand implements Callable<Integer> {
     env.remove("GLIBC_TUNABLES");
   }
 
-  /** The peer's median train-step seconds and peak memory (MiB, -1 if unknown). */
-  private Optional<double[]> runPeer(UNetConfig config) throws IOException, InterruptedException {
-    if (!Files.isRegularFile(peer)) {
-      out().println("peer: " + peer + " not found, skipped");
-      return Optional.empty();
+  /**
+   * The Pythons that can run the peer, each labelled by the torch version it reports; for each that
+   * cannot (no such program, or no torch in it), one line saying so and how to install torch. Two
+   * Pythons with the same version get their path in the label too.
+   */
+  static List<Peer> peers(List<String> pythons, PrintWriter out)
+      throws IOException, InterruptedException {
+    List<Peer> found = new ArrayList<>();
+    for (String python : pythons) {
+      List<String> lines = new ArrayList<>();
+      int exit;
+      try {
+        ProcessBuilder pb =
+            new ProcessBuilder(python, "-c", TORCH_VERSION).redirectErrorStream(true);
+        peerEnvironment(pb.environment());
+        Process p = pb.start();
+        try (BufferedReader r =
+            new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+          for (String line; (line = r.readLine()) != null; ) {
+            if (!line.isBlank()) {
+              lines.add(line.trim());
+            }
+          }
+        }
+        exit = p.waitFor();
+      } catch (IOException e) {
+        lines.add(e.getMessage());
+        exit = -1;
+      }
+      String last = lines.isEmpty() ? "no output" : lines.get(lines.size() - 1);
+      if (exit == 0 && !lines.isEmpty()) {
+        found.add(new Peer(python, "PyTorch " + last));
+      } else {
+        out.printf(
+            "peer %s: skipped, cannot import torch (%s); install it: apt-get install"
+                + " python3-torch (Debian) or pip install torch%n",
+            python, last);
+      }
     }
+    List<Peer> labelled = new ArrayList<>();
+    for (Peer p : found) {
+      boolean shared = found.stream().filter(q -> q.label().equals(p.label())).count() > 1;
+      labelled.add(shared ? new Peer(p.python(), p.label() + " (" + p.python() + ")") : p);
+    }
+    return labelled;
+  }
+
+  /** The peer's arguments for one model: its shape, the training and sampling batches and steps. */
+  private List<String> peerArgs(UNetConfig config) {
+    return List.of(
+        "--hidden",
+        String.valueOf(config.baseWidth()),
+        "--layers",
+        String.valueOf(config.levels()),
+        "--size",
+        String.valueOf(config.imageSize()),
+        "--channels",
+        String.valueOf(config.channels()),
+        "--batch",
+        String.valueOf(timing.batch),
+        "--steps",
+        String.valueOf(timing.steps),
+        "--sample-batch",
+        String.valueOf(sampleBatch),
+        "--sample-steps",
+        String.valueOf(Math.max(5, sampleSteps)));
+  }
+
+  /**
+   * Runs the peer {@code file} with {@code peer}'s Python: its median training and sampling step
+   * from the JSON line it prints, its peak memory from {@code /usr/bin/time} when there is one;
+   * empty, with a line saying why, if it fails.
+   */
+  static Optional<PeerResult> runPeer(Peer peer, Path file, List<String> args, PrintWriter out)
+      throws IOException, InterruptedException {
     List<String> command = new ArrayList<>();
     if (Files.isExecutable(Path.of(TIME))) {
       command.addAll(List.of(TIME, "-f", PEAK_MARK + "%M"));
     }
-    command.addAll(
-        List.of(
-            peerPython,
-            peer.toString(),
-            "--hidden",
-            String.valueOf(config.baseWidth()),
-            "--layers",
-            String.valueOf(config.levels()),
-            "--size",
-            String.valueOf(config.imageSize()),
-            "--channels",
-            String.valueOf(config.channels()),
-            "--batch",
-            String.valueOf(timing.batch),
-            "--steps",
-            String.valueOf(timing.steps),
-            "--sample-batch",
-            String.valueOf(sampleBatch),
-            "--sample-steps",
-            String.valueOf(Math.max(5, sampleSteps))));
+    command.add(peer.python());
+    command.add(file.toString());
+    command.addAll(args);
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     peerEnvironment(pb.environment());
     Process p = pb.start();
     JsonNode json = null;
-    double peak = -1;
+    Double peak = null;
     String last = "no output";
     try (BufferedReader r =
         new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -473,76 +577,140 @@ final class BenchCommand implements Callable<Integer> {
           json = new ObjectMapper().readTree(line);
         } else if (line.startsWith(PEAK_MARK)) {
           peak = Long.parseLong(line.substring(PEAK_MARK.length()).trim()) / 1024.0;
-        } else if (!line.isBlank()) {
+        } else if (!line.isBlank() && !line.startsWith(TIME_EXIT)) {
           last = line;
         }
       }
     }
-    if (p.waitFor() != 0 || json == null) {
-      out().println("peer: not run (" + last + "); Debian: apt-get install python3-torch");
+    if (p.waitFor() != 0
+        || json == null
+        || !json.has("train_step_s")
+        || !json.has("sample_step_s")) {
+      out.printf("peer %s (%s): not run (%s)%n", peer.label(), peer.python(), last);
       return Optional.empty();
     }
     return Optional.of(
-        new double[] {
-          json.get("train_step_s").asDouble(), peak, json.get("sample_step_s").asDouble()
-        });
+        new PeerResult(
+            peer.label(),
+            peer.python(),
+            json.get("train_step_s").asDouble(),
+            peak,
+            json.get("sample_step_s").asDouble(),
+            null,
+            null));
   }
 
+  /** The line printed under a model's own for one peer, its training step next to ours. */
+  static String peerLine(PeerResult p, int batch) {
+    return String.format(
+        "%-8s peer %s: %.3f s per step, %.1f img/s, peak %s; peer time / tfdiffusion %.2f"
+            + " (%s)%n",
+        "",
+        p.label(),
+        p.trainStepSeconds(),
+        batch / p.trainStepSeconds(),
+        p.peakMemoryMib() == null ? "unknown" : String.format("%.0f MiB", p.peakMemoryMib()),
+        p.trainRatio(),
+        FASTER);
+  }
+
+  /** The results as {@code --json} writes them, each with its peers' figures and ratios. */
+  static String json(List<Result> results) throws IOException {
+    return new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(results) + "\n";
+  }
+
+  /**
+   * The training table: a row per model, and a row per further peer of the model (its own columns
+   * left empty); the ratio is the peer's time over ours.
+   */
   static String markdown(List<Result> results) {
     StringBuilder s = new StringBuilder();
     s.append("| config | params | GFLOP/img | tfdiffusion s/step | img/s | GFLOP/s | peak MiB |")
-        .append(" peer s/step | peer peak MiB | ratio |\n")
-        .append("|---|---|---|---|---|---|---|---|---|---|\n");
+        .append(" peer | peer s/step | peer peak MiB | peer time / ours (")
+        .append(FASTER)
+        .append(") |\n")
+        .append("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (Result r : results) {
-      s.append(
+      String ours =
           String.format(
-              "| %s | %,d | %.2f | %.3f | %.1f | %.0f | %.0f | %s | %s | %s |%n",
+              "| %s | %,d | %.2f | %.3f | %.1f | %.0f | %.0f |",
               r.config(),
               r.parameters(),
               r.gflopPerImage(),
               r.trainStepSeconds(),
               r.imagesPerSecond(),
               r.gflopPerSecond(),
-              r.peakMemoryMib(),
-              r.peerTrainStepSeconds() == null
-                  ? "-"
-                  : String.format("%.3f", r.peerTrainStepSeconds()),
-              r.peerPeakMemoryMib() == null ? "-" : String.format("%.0f", r.peerPeakMemoryMib()),
-              r.ratio() == null ? "-" : String.format("%.2f", r.ratio())));
+              r.peakMemoryMib());
+      String blank = "| " + r.config() + " | | | | | | |";
+      List<PeerResult> peers = peersOf(r);
+      if (peers.isEmpty()) {
+        s.append(ours).append(" - | - | - | - |\n");
+      }
+      for (int i = 0; i < peers.size(); i++) {
+        PeerResult p = peers.get(i);
+        s.append(i == 0 ? ours : blank)
+            .append(
+                String.format(
+                    " %s | %.3f | %s | %s |%n",
+                    p.label(),
+                    p.trainStepSeconds(),
+                    p.peakMemoryMib() == null ? "-" : String.format("%.0f", p.peakMemoryMib()),
+                    p.trainRatio() == null ? "-" : String.format("%.2f", p.trainRatio())));
+      }
     }
     return s.toString();
   }
 
+  /**
+   * The sampling table: a row per model, and a row per further peer of the model; the ratio is the
+   * peer's time per step over our compiled loop's.
+   */
   static String samplingMarkdown(List<Result> results) {
     StringBuilder s = new StringBuilder();
     s.append("| config | forward s | compiled loop s/step | loop overhead | host loop s/step |")
-        .append(" peer s/step | compiled / peer | 16 images: DDPM-1000 / DDIM-50 / DPM++-20 |\n")
-        .append("|---|---|---|---|---|---|---|---|\n");
+        .append(" 16 images: DDPM-1000 / DDIM-50 / DPM++-20 | peer | peer s/step |")
+        .append(" peer time / compiled loop (")
+        .append(FASTER)
+        .append(") |\n")
+        .append("|---|---|---|---|---|---|---|---|---|\n");
     for (Result r : results) {
       if (r.compiledStepSeconds() == null) {
         continue;
       }
       double step = r.compiledStepSeconds();
-      s.append(
+      String ours =
           String.format(
-              "| %s | %.3f | %.3f | %+.1f%% | %.3f | %s | %s | %.0f s / %.1f s / %.1f s |%n",
+              "| %s | %.3f | %.3f | %+.1f%% | %.3f | %.0f s / %.1f s / %.1f s |",
               r.config(),
               r.forwardSeconds(),
               step,
               100 * (step / r.forwardSeconds() - 1),
               r.hostStepSeconds(),
-              r.peerSampleStepSeconds() == null
-                  ? "-"
-                  : String.format("%.3f", r.peerSampleStepSeconds()),
-              r.peerSampleStepSeconds() == null
-                  ? "-"
-                  : String.format("%.2f", step / r.peerSampleStepSeconds()),
               1000 * step,
               50 * step,
-              20 * step));
+              20 * step);
+      String blank = "| " + r.config() + " | | | | | |";
+      List<PeerResult> peers = peersOf(r);
+      if (peers.isEmpty()) {
+        s.append(ours).append(" - | - | - |\n");
+      }
+      for (int i = 0; i < peers.size(); i++) {
+        PeerResult p = peers.get(i);
+        s.append(i == 0 ? ours : blank)
+            .append(
+                String.format(
+                    " %s | %.3f | %s |%n",
+                    p.label(),
+                    p.sampleStepSeconds(),
+                    p.sampleRatio() == null ? "-" : String.format("%.2f", p.sampleRatio())));
+      }
     }
     s.append("(seconds for 16 images = steps x the compiled loop's measured time per step)\n");
     return s.toString();
+  }
+
+  private static List<PeerResult> peersOf(Result r) {
+    return r.peers() == null ? List.of() : r.peers();
   }
 
   private static double median(double[] values) {
