@@ -67,7 +67,8 @@ public final class EvalCommand implements Callable<Integer> {
         required = true,
         description =
             "An export: saved_models/NAME (highest version) or saved_models/NAME/VERSION; samples"
-                + " through its sample signature (its sampler kind only).")
+                + " through its sample signature (its sampler kind only); with --bf16, its weights"
+                + " in this process's sampling graph.")
     Path model;
   }
 

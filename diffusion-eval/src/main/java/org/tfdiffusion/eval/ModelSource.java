@@ -257,9 +257,17 @@ public final class ModelSource {
         : ImageSampler.open(path, weights, sampler, edit, host, snapshots, options);
   }
 
-  /** {@link #open(Sampler)} with the given runtime options (runs; exports run as exported). */
+  /**
+   * {@link #open(Sampler)} with the given runtime options. An export runs as exported (its serving
+   * signatures, standard TensorFlow ops), except under bfloat16, which only this process's sampling
+   * graph has: then the export's weights are loaded into that graph.
+   */
   public ImageGenerator open(Sampler sampler, SessionOptions options) {
     SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
+    if (export && options.bfloat16()) {
+      return new RunGenerator(
+          ImageSampler.openExport(path, config, weights, step, sampler, false, 0, options));
+    }
     if (!export) {
       ImageSampler images = ImageSampler.open(path, weights, sampler, false, 0, options);
       return new RunGenerator(images);

@@ -23,6 +23,7 @@ import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.export.TinyRun;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.testing.NativeOps;
 import org.tfdiffusion.train.TrainCommand;
 import org.tfdiffusion.train.TrainedModel;
 import org.tfdiffusion.train.data.Split;
@@ -160,6 +161,71 @@ class EvalCommandTest {
     assertThat(eval("--model", base.resolve("tiny").toString(), "--sampler", "ddim", "--n", "4"))
         .isEqualTo(2);
     assertThat(err.toString()).contains("this export samples with dpmpp only");
+  }
+
+  /**
+   * --bf16 on an export is not ignored: the export's weights run in this process's bfloat16
+   * sampling graph, the same images as its run's under --bf16, other figures than float32's.
+   */
+  @Test
+  void anExportUnderBfloat16SamplesAsItsRunDoesUnderBfloat16() throws IOException {
+    NativeOps.assumeNativeConv();
+    Path base = dir.resolve("models-bf16");
+    ModelExporter.export(
+        run,
+        "tiny",
+        base,
+        TrainedModel.Weights.EMA,
+        DpmSolverPlusPlusSampler.of(4),
+        SamplerKind.DPMPP,
+        DpmSolverPlusPlusSampler::of,
+        () -> {});
+    String[] common = {
+      "--n",
+      "10",
+      "--steps",
+      "3",
+      "--guidance",
+      "3",
+      "--data",
+      "embedded",
+      "--kid-subsets",
+      "5",
+      "--quiet"
+    };
+    Path runBf16 = dir.resolve("run-bf16.json");
+    Path exportBf16 = dir.resolve("export-bf16.json");
+    Path exportF32 = dir.resolve("export-f32.json");
+    assertThat(
+            eval(
+                concat(
+                    new String[] {"--run", run.toString(), "--bf16", "--out", runBf16.toString()},
+                    common)))
+        .as(err.toString())
+        .isZero();
+    String model = base.resolve("tiny").toString();
+    assertThat(
+            eval(
+                concat(
+                    new String[] {"--model", model, "--bf16", "--out", exportBf16.toString()},
+                    common)))
+        .as(err.toString())
+        .isZero();
+    assertThat(eval(concat(new String[] {"--model", model, "--out", exportF32.toString()}, common)))
+        .as(err.toString())
+        .isZero();
+    ObjectMapper json = new ObjectMapper();
+    JsonNode run16 = json.readTree(runBf16.toFile());
+    JsonNode export16 = json.readTree(exportBf16.toFile());
+    JsonNode export32 = json.readTree(exportF32.toFile());
+    assertThat(export16.get("bf16").asBoolean()).isTrue();
+    double fd16 = export16.get("generated").get("fd").asDouble();
+    assertThat(fd16)
+        .isCloseTo(
+            run16.get("generated").get("fd").asDouble(), within(1e-3 * Math.abs(fd16) + 1e-9));
+    assertThat(fd16)
+        .as("bfloat16's figures are not float32's: --bf16 was applied")
+        .isNotEqualTo(export32.get("generated").get("fd").asDouble());
   }
 
   /**
