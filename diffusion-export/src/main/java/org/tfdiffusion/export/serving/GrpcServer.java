@@ -68,11 +68,9 @@ final class GrpcServer {
   /** The one metadata field of GetModelMetadata. */
   static final String SIGNATURE_DEF = "signature_def";
 
-  private final RestServer rest;
   private final Server server;
 
-  private GrpcServer(RestServer rest, Server server) {
-    this.rest = rest;
+  private GrpcServer(Server server) {
     this.server = server;
   }
 
@@ -99,7 +97,7 @@ final class GrpcServer {
       throw new UncheckedIOException(
           "cannot listen for gRPC on " + host + ":" + port + " (--port): " + e.getMessage(), e);
     }
-    return new GrpcServer(rest, server);
+    return new GrpcServer(server);
   }
 
   /** The port the gRPC API listens on. */

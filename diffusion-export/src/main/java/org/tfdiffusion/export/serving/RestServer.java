@@ -60,6 +60,9 @@ import java.util.regex.Pattern;
  * log) and the HTTP layer's (408, 413, 414, 431; see {@link HttpTransport}). A client mistake never
  * gets a 5xx.
  *
+ * <p>With {@link Options#grpcPort} set, the same server also answers TensorFlow Serving's gRPC API
+ * ({@link GrpcServer}) on the same models, slots, batching and metrics.
+ *
  * <p>The HTTP layer ({@link HttpTransport}, {@link HttpLimits}) reads requests without holding a
  * thread; complete requests run on a small pool of threads. At most {@code maxConcurrent}
  * predictions run at once, in a {@link PredictionQueue}: others wait for a slot, holding no thread,

@@ -105,8 +105,8 @@ public final class ServeCommand implements Callable<Integer> {
       names = "--host",
       defaultValue = "127.0.0.1",
       description =
-          "The address to listen on (default: ${DEFAULT-VALUE}, this machine only; 0.0.0.0: every"
-              + " interface).")
+          "The address both APIs listen on (default: ${DEFAULT-VALUE}, this machine only; 0.0.0.0:"
+              + " every interface).")
   String host;
 
   @Option(
