@@ -35,14 +35,15 @@ class PythonGrpcClientTest {
   static final Path PROTOS = Path.of("src/main/proto");
 
   @TempDir static Path dir;
+  static boolean python;
   static RestServer server;
 
   @BeforeAll
   static void start() throws Exception {
-    assumeTrue(
-        pythonHasGrpc(),
-        "python3 with grpcio and grpcio-tools is not installed (python3 -m pip install grpcio"
-            + " grpcio-tools): the Python gRPC client test is skipped");
+    python = pythonHasGrpc();
+    if (!python) {
+      return;
+    }
     Path base = dir.resolve("models");
     TinyRun.export(base, "fashion", () -> {});
     server =
@@ -77,6 +78,10 @@ class PythonGrpcClientTest {
 
   @Test
   void pythonsTensorFlowServingStyleClientGetsTheRestApisImages() throws Exception {
+    assumeTrue(
+        python,
+        "python3 with grpcio and grpcio-tools is not installed (python3 -m pip install grpcio"
+            + " grpcio-tools): the Python gRPC client test is skipped");
     Path out = dir.resolve("client-out.json");
     Path err = dir.resolve("client-err.txt");
     Process p =
