@@ -124,11 +124,22 @@ public final class PredictRequest {
   public Map<String, HostTensor> inputs(SignatureSpec signature, int maxBatch) {
     Map<String, HostTensor> inputs =
         format == Format.ROW ? rows(signature, maxBatch) : columns(signature);
+    check(signature, inputs, maxBatch);
+    return inputs;
+  }
+
+  /**
+   * Checks a request's tensors against {@code signature} (whatever API they came by): each of the
+   * signature's shape, one batch size for all batched inputs, at most {@code maxBatch} rows.
+   *
+   * @param inputs a value for every input of the signature, by name
+   * @throws ServingException 400 naming the first problem
+   */
+  static void check(SignatureSpec signature, Map<String, HostTensor> inputs, int maxBatch) {
     for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
       checkShape(signature, signature.inputs().get(e.getKey()), e.getValue());
     }
     checkBatch(signature, inputs, maxBatch);
-    return inputs;
   }
 
   private Map<String, HostTensor> rows(SignatureSpec signature, int maxBatch) {
@@ -229,8 +240,20 @@ public final class PredictRequest {
   }
 
   private static void checkNames(String where, JsonNode object, SignatureSpec signature) {
-    for (Iterator<String> it = object.fieldNames(); it.hasNext(); ) {
-      String name = it.next();
+    List<String> given = new ArrayList<>();
+    object.fieldNames().forEachRemaining(given::add);
+    checkNames(where, given, signature);
+  }
+
+  /**
+   * Checks that {@code given}, the input names of a request, are exactly the signature's inputs.
+   *
+   * @param where how the error names the request's inputs, e.g. {@code "inputs"}
+   * @throws ServingException 400 naming the first unknown or missing input
+   */
+  static void checkNames(
+      String where, java.util.Collection<String> given, SignatureSpec signature) {
+    for (String name : given) {
       if (!signature.inputs().containsKey(name)) {
         throw ServingException.invalid(
             "%s has input '%s', which signature '%s' does not take (its inputs: %s)",
@@ -238,7 +261,7 @@ public final class PredictRequest {
       }
     }
     for (String name : signature.inputs().keySet()) {
-      if (!object.has(name)) {
+      if (!given.contains(name)) {
         throw ServingException.invalid(
             "%s is missing input '%s' of signature '%s' (its inputs: %s)",
             where, name, signature.key(), names(signature));

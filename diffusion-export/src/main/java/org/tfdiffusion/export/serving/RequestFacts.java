@@ -26,7 +26,8 @@ final class RequestFacts {
 
   /** Where a request came in, as the metrics label it. */
   enum Protocol {
-    REST("rest");
+    REST("rest"),
+    GRPC("grpc");
 
     private final String label;
 

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -59,6 +60,9 @@ import java.util.regex.Pattern;
  * log) and the HTTP layer's (408, 413, 414, 431; see {@link HttpTransport}). A client mistake never
  * gets a 5xx.
  *
+ * <p>With {@link Options#grpcPort} set, the same server also answers TensorFlow Serving's gRPC API
+ * ({@link GrpcServer}) on the same models, slots, batching and metrics.
+ *
  * <p>The HTTP layer ({@link HttpTransport}, {@link HttpLimits}) reads requests without holding a
  * thread; complete requests run on a small pool of threads. At most {@code maxConcurrent}
  * predictions run at once, in a {@link PredictionQueue}: others wait for a slot, holding no thread,
@@ -81,6 +85,8 @@ public final class RestServer implements AutoCloseable {
    * @param loadRetries how failed model loads are retried
    * @param accessLog where each request's JSON line goes, if anywhere
    * @param batching whether and how concurrent predictions are merged into one graph run
+   * @param grpcPort the port of the gRPC API, TensorFlow Serving's PredictionService and
+   *     ModelService (0: a free one; {@link #NO_GRPC}: none)
    */
   public record Options(
       String host,
@@ -94,10 +100,14 @@ public final class RestServer implements AutoCloseable {
       HttpLimits limits,
       ModelRegistry.LoadRetries loadRetries,
       Optional<AccessLog> accessLog,
-      BatchingOptions batching) {
+      BatchingOptions batching,
+      int grpcPort) {
     /**
      * @throws IllegalArgumentException naming the serve option of a value out of range
      */
+    /** {@link #grpcPort} of a server without the gRPC API. */
+    public static final int NO_GRPC = -1;
+
     public Options {
       if (maxBatch < 1) {
         throw new IllegalArgumentException("--max-batch must be at least 1, not " + maxBatch);
@@ -107,7 +117,10 @@ public final class RestServer implements AutoCloseable {
             "--max-concurrent must be at least 1, not " + maxConcurrent);
       }
       if (port < 0 || port > 65535) {
-        throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
+        throw new IllegalArgumentException("--rest_api_port must be in [0, 65535], not " + port);
+      }
+      if (grpcPort != NO_GRPC && (grpcPort < 0 || grpcPort > 65535)) {
+        throw new IllegalArgumentException("--port must be in [0, 65535], not " + grpcPort);
       }
       if (queueTimeout.isNegative()) {
         throw new IllegalArgumentException(
@@ -139,7 +152,8 @@ public final class RestServer implements AutoCloseable {
           HttpLimits.defaults(),
           ModelRegistry.LoadRetries.defaults(),
           Optional.empty(),
-          BatchingOptions.disabled());
+          BatchingOptions.disabled(),
+          NO_GRPC);
     }
 
     /** These options with another address to listen on. */
@@ -156,7 +170,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** These options with another port (0: a free one). */
@@ -173,7 +188,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** These options with another limit of rows per request. */
@@ -190,7 +206,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** These options with another number of predictions that run at once. */
@@ -207,7 +224,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** These options with another scan interval of the base path (zero: on request only). */
@@ -224,7 +242,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** These options with another wait for a prediction slot before 429. */
@@ -241,7 +260,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** Whether each request is logged (method, path, status, time). */
@@ -258,7 +278,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** Training runs for the web page: a folder of run folders (or one run folder). */
@@ -275,7 +296,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** The HTTP layer's timeouts and limits. */
@@ -292,7 +314,8 @@ public final class RestServer implements AutoCloseable {
           l,
           loadRetries,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** How failed model loads are retried. */
@@ -309,7 +332,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           r,
           accessLog,
-          batching);
+          batching,
+          grpcPort);
     }
 
     /** Where each request's JSON line goes (see {@link AccessLog}). */
@@ -326,7 +350,26 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           Optional.of(a),
-          batching);
+          batching,
+          grpcPort);
+    }
+
+    /** The port of the gRPC API (0: a free one; {@link #NO_GRPC}: none). */
+    public Options withGrpcPort(int p) {
+      return new Options(
+          host,
+          port,
+          maxBatch,
+          maxConcurrent,
+          poll,
+          queueTimeout,
+          logRequests,
+          runs,
+          limits,
+          loadRetries,
+          accessLog,
+          batching,
+          p);
     }
 
     /** How concurrent predictions are merged (see {@link BatchingOptions}). */
@@ -343,7 +386,8 @@ public final class RestServer implements AutoCloseable {
           limits,
           loadRetries,
           accessLog,
-          b);
+          b,
+          grpcPort);
     }
   }
 
@@ -379,6 +423,7 @@ public final class RestServer implements AutoCloseable {
   private final ServingMetrics metrics;
   private final BatchScheduler batcher;
   private final Set<String> warming = ConcurrentHashMap.newKeySet();
+  private final GrpcServer grpc;
   private volatile boolean closing;
 
   private RestServer(Options options, ModelRegistry registry, ServerLog log) {
@@ -434,6 +479,27 @@ public final class RestServer implements AutoCloseable {
     }
     this.transport = bound;
     transportRef.set(bound);
+    GrpcServer g = null;
+    if (options.grpcPort() != Options.NO_GRPC) {
+      try {
+        g =
+            GrpcServer.start(
+                this,
+                options.host(),
+                options.grpcPort(),
+                (int) Math.min(Integer.MAX_VALUE, options.limits().maxBodyBytes()),
+                requests);
+      } catch (RuntimeException e) {
+        bound.close();
+        requests.shutdownNow();
+        predictions.close();
+        if (batcher != null) {
+          batcher.close();
+        }
+        throw e;
+      }
+    }
+    this.grpc = g;
   }
 
   /**
@@ -489,6 +555,39 @@ public final class RestServer implements AutoCloseable {
 
   public ModelRegistry registry() {
     return registry;
+  }
+
+  /** The port of the gRPC API, if it is on (the real one when started with port 0). */
+  public OptionalInt grpcPort() {
+    return grpc == null ? OptionalInt.empty() : OptionalInt.of(grpc.port());
+  }
+
+  /** The gRPC API's address as clients name it, e.g. {@code 127.0.0.1:8500}, if it is on. */
+  public Optional<String> grpcTarget() {
+    return grpcPort().stream().mapToObj(p -> url().getHost() + ":" + p).findFirst();
+  }
+
+  ServingMetrics metrics() {
+    return metrics;
+  }
+
+  ServerLog log() {
+    return log;
+  }
+
+  /** Whether the server is shutting down (new model calls get UNAVAILABLE). */
+  boolean isClosing() {
+    return closing;
+  }
+
+  /** A model call of the gRPC API begins: {@link #close} waits for it. */
+  void begin() {
+    active.incrementAndGet();
+  }
+
+  /** A model call of the gRPC API has been answered. */
+  void end() {
+    active.decrementAndGet();
   }
 
   /** The training runs shown by the web page. */
@@ -854,26 +953,52 @@ public final class RestServer implements AutoCloseable {
    * PredictionQueue}; the version stays acquired until the run ends.
    */
   private CompletionStage<HttpReply> predict(HttpCall call, String name, OptionalLong version) {
-    RequestFacts facts = call.facts();
     PredictRequest request = PredictRequest.parse(call.body());
+    return prediction(
+            call.client(),
+            name,
+            version,
+            request.signatureName(),
+            signature -> request.inputs(signature, options.maxBatch()),
+            call.facts())
+        .thenApply(out -> HttpReply.json(PredictResponse.write(request.format(), out)));
+  }
+
+  /**
+   * A prediction of either API: the model version acquired, the signature looked up, the inputs
+   * read and checked on the calling thread, then run in a slot of the {@link PredictionQueue} (or
+   * merged by the {@link BatchScheduler}); the version stays acquired until the run ends.
+   *
+   * @param inputs reads the request's inputs for the signature, checked against it (every input,
+   *     types, shapes, at most {@code maxBatch} rows)
+   * @return the outputs, checked (finite)
+   * @throws ServingException for an unknown model, version or signature, or bad inputs
+   */
+  CompletableFuture<Map<String, HostTensor>> prediction(
+      ClientConnection client,
+      String name,
+      OptionalLong version,
+      Optional<String> signatureName,
+      java.util.function.Function<SignatureSpec, Map<String, HostTensor>> inputs,
+      RequestFacts facts) {
     ServableModel model = registry.acquire(name, version);
     try {
       facts.version(model.version());
-      SignatureSpec signature = model.predictSignature(request.signatureName());
+      SignatureSpec signature = model.predictSignature(signatureName);
       facts.signature(signature.key());
-      Map<String, HostTensor> inputs = request.inputs(signature, options.maxBatch());
-      int rows = rows(signature, inputs);
+      Map<String, HostTensor> fed = inputs.apply(signature);
+      int rows = rows(signature, fed);
       facts.rows(rows);
-      ValueChecks.checkInputs(model, inputs);
+      ValueChecks.checkInputs(model, fed);
       ServableModel running = model;
       CompletableFuture<Map<String, HostTensor>> outputs =
-          submit(call.client(), running, signature, inputs, rows, facts);
+          submit(client, running, signature, fed, rows, facts);
       model = null; // released when the run ends
       outputs.whenComplete((o, e) -> running.release());
       return outputs.thenApply(
           out -> {
             ValueChecks.checkOutputs(running, out);
-            return HttpReply.json(PredictResponse.write(request.format(), out));
+            return out;
           });
     } finally {
       if (model != null) {
@@ -1046,6 +1171,9 @@ public final class RestServer implements AutoCloseable {
     }
     closing = true;
     transport.stopAccepting();
+    if (grpc != null) {
+      grpc.stopAccepting();
+    }
     long deadline = System.nanoTime() + grace.toNanos();
     while (active.get() > 0 && System.nanoTime() < deadline) {
       try {
@@ -1063,6 +1191,9 @@ public final class RestServer implements AutoCloseable {
               + " s; closing anyway");
     }
     transport.close();
+    if (grpc != null) {
+      grpc.close(Duration.ofMillis(200));
+    }
     predictions.close();
     if (batcher != null) {
       batcher.close();

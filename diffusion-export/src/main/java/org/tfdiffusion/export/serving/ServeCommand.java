@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Serve the exported models over TensorFlow Serving's REST API.",
+      "Serve the exported models over TensorFlow Serving's REST and gRPC APIs.",
       "",
       "Every model under --base (BASE/NAME/VERSION/, as export writes them): the latest "
           + "version by default, older ones at /versions/N; versions exported while it runs "
@@ -33,6 +33,12 @@ import picocli.CommandLine.Spec;
       "  GET  /v1/models/NAME[/versions/N]/metadata  signatures, dtypes, shapes",
       "  POST /v1/models/NAME[/versions/N]:predict   {\"instances\": [{...}, ...]}",
       "       or {\"inputs\": {...}}, with an optional \"signature_name\"",
+      "",
+      "gRPC (--port, default 8500; TensorFlow Serving's protos, so its clients work as they"
+          + " are): tensorflow.serving.PredictionService/Predict and GetModelMetadata,"
+          + " tensorflow.serving.ModelService/GetModelStatus. Errors carry the REST API's"
+          + " message with TensorFlow Serving's status code (INVALID_ARGUMENT, NOT_FOUND,"
+          + " UNAVAILABLE, RESOURCE_EXHAUSTED, ...).",
       "",
       "Errors are {\"error\": \"...\"} with status 400 (bad request), 404 (unknown "
           + "model, version or signature), 405 (wrong method), 408 (request too slow), 413 "
@@ -54,7 +60,7 @@ import picocli.CommandLine.Spec;
     footer = {
       "",
       "Examples:",
-      "  ./tfdiffusion serve --base saved_models --port 8501",
+      "  ./tfdiffusion serve --base saved_models --rest_api_port 8501 --port 8500",
       "  ./tfdiffusion serve --runs runs      # then open http://127.0.0.1:8501/",
       "  curl -s localhost:8501/v1/models/demo/metadata",
       "  curl -s -X POST localhost:8501/v1/models/demo:predict -d \\",
@@ -73,17 +79,34 @@ public final class ServeCommand implements Callable<Integer> {
   Path base;
 
   @Option(
-      names = "--port",
+      names = {"--rest_api_port", "--rest-api-port"},
       defaultValue = "8501",
-      description = "The port (default: ${DEFAULT-VALUE}, TF Serving's REST port; 0: a free one).")
+      paramLabel = "PORT",
+      description =
+          "The REST API's and the web page's port, as TensorFlow Serving's flag (default:"
+              + " ${DEFAULT-VALUE}; 0: a free one).")
   int port;
+
+  @Option(
+      names = {"--port", "--grpc_port", "--grpc-port"},
+      defaultValue = "8500",
+      paramLabel = "PORT",
+      description =
+          "The gRPC API's port (TensorFlow Serving's PredictionService and ModelService), as"
+              + " TensorFlow Serving's --port (default: ${DEFAULT-VALUE}; 0: a free one).")
+  int grpcPort;
+
+  @Option(
+      names = {"--no-grpc", "--no_grpc"},
+      description = "Serve the REST API only, without the gRPC API.")
+  boolean noGrpc;
 
   @Option(
       names = "--host",
       defaultValue = "127.0.0.1",
       description =
-          "The address to listen on (default: ${DEFAULT-VALUE}, this machine only; 0.0.0.0: every"
-              + " interface).")
+          "The address both APIs listen on (default: ${DEFAULT-VALUE}, this machine only; 0.0.0.0:"
+              + " every interface).")
   String host;
 
   @Option(
@@ -272,6 +295,7 @@ public final class ServeCommand implements Callable<Integer> {
         RestServer.Options.defaults()
             .withHost(host)
             .withPort(port)
+            .withGrpcPort(noGrpc ? RestServer.Options.NO_GRPC : grpcPort)
             .withMaxBatch(maxBatch)
             .withMaxConcurrent(
                 maxConcurrent != null
@@ -408,6 +432,15 @@ public final class ServeCommand implements Callable<Integer> {
         batching.enabled()
             ? "batching: " + batching + "\n"
             : "batching: off (--enable_batching merges concurrent predictions)\n");
+    b.append(
+        s.grpcTarget()
+            .map(
+                t ->
+                    "gRPC: "
+                        + t
+                        + " (TensorFlow Serving's PredictionService: Predict, GetModelMetadata;"
+                        + " ModelService: GetModelStatus)\n")
+            .orElse("gRPC: off\n"));
     b.append("metrics: ")
         .append(url)
         .append(ServingMetrics.PATH)

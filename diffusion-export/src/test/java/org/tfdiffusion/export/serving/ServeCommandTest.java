@@ -39,6 +39,8 @@ class ServeCommandTest {
                     cli.execute(
                         "--base",
                         base.toString(),
+                        "--rest_api_port",
+                        "0",
                         "--port",
                         "0",
                         "--poll-seconds",
@@ -54,8 +56,11 @@ class ServeCommandTest {
     assertThat(command.server).isNotNull();
     int port = command.server.port();
     assertThat(port).isPositive().isNotEqualTo(8501);
+    int grpcPort = command.server.grpcPort().orElseThrow();
+    assertThat(grpcPort).isPositive().isNotEqualTo(8500).isNotEqualTo(port);
     String printed = out.toString();
     assertThat(printed)
+        .contains("gRPC: 127.0.0.1:" + grpcPort + " (TensorFlow Serving's PredictionService")
         .contains("http://127.0.0.1:" + port)
         .contains("web page: http://127.0.0.1:" + port + "/\n")
         .contains("runs: " + runs.toAbsolutePath().normalize() + " (1: run-a)")
@@ -84,7 +89,9 @@ class ServeCommandTest {
     CommandLine cli = TrainCommand.commandLine(new ServeCommand());
     StringWriter err = new StringWriter();
     cli.setErr(new PrintWriter(err, true));
-    assertThat(cli.execute("--base", dir.resolve("nothing").toString(), "--port", "0"))
+    assertThat(
+            cli.execute(
+                "--base", dir.resolve("nothing").toString(), "--rest_api_port", "0", "--port", "0"))
         .isEqualTo(2);
     assertThat(err.toString()).contains("is not a folder").contains("export");
     assertThat(Files.exists(dir.resolve("nothing"))).isFalse();
@@ -102,6 +109,8 @@ class ServeCommandTest {
                 dir.resolve("models").toString(),
                 "--runs",
                 dir.resolve("no-runs").toString(),
+                "--rest_api_port",
+                "0",
                 "--port",
                 "0"))
         .isEqualTo(2);
@@ -133,6 +142,8 @@ class ServeCommandTest {
                     cli.execute(
                         "--base",
                         base.toString(),
+                        "--rest_api_port",
+                        "0",
                         "--port",
                         "0",
                         "--max-connections",
@@ -150,7 +161,8 @@ class ServeCommandTest {
                         "--max_num_load_retries",
                         "2",
                         "--load_retry_interval_micros",
-                        "250000")));
+                        "250000",
+                        "--no-grpc")));
     thread.start();
     long deadline = System.nanoTime() + 30_000_000_000L;
     while ((command.server == null || !out.toString().contains("Ctrl-C"))
@@ -169,7 +181,9 @@ class ServeCommandTest {
     ModelRegistry.LoadRetries retries = command.server.options().loadRetries();
     assertThat(retries.maxRetries()).isEqualTo(2);
     assertThat(retries.interval()).isEqualTo(java.time.Duration.ofMillis(250));
+    assertThat(command.server.grpcPort()).isEmpty();
     assertThat(out.toString())
+        .contains("gRPC: off\n")
         .contains("limits: 7 connections; headers within 2.5 s, bodies within 3 s and 1000 bytes")
         .contains("failed loads retried 2 times, 0.25 s apart");
     command.stop.countDown();
@@ -193,7 +207,9 @@ class ServeCommandTest {
       CommandLine cli = TrainCommand.commandLine(new ServeCommand());
       StringWriter err = new StringWriter();
       cli.setErr(new PrintWriter(err, true));
-      assertThat(cli.execute("--base", dir.toString(), "--port", "0", bad[0], bad[1]))
+      assertThat(
+              cli.execute(
+                  "--base", dir.toString(), "--rest_api_port", "0", "--port", "0", bad[0], bad[1]))
           .as(bad[0])
           .isEqualTo(2);
       assertThat(err.toString()).as(bad[0]).contains(bad[2]).doesNotContain("\tat ");
