@@ -134,6 +134,7 @@ final class DemoCommand implements Callable<Integer> {
       case DPMPP -> "DPM-Solver++";
       case DPMPP_SDE -> "SDE-DPM-Solver++";
       case DPM_SOLVER -> "DPM-Solver";
+      case UNIPC -> "UniPC";
       case EULER -> "Euler";
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";

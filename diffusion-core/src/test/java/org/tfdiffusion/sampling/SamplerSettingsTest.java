@@ -96,7 +96,7 @@ class SamplerSettingsTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("'lms'")
         .hasMessageContaining(
-            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, euler, euler-ancestral, heun");
+            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun");
     assertThatThrownBy(() -> SamplerKind.lookup(null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("ddpm, ddim, dpmpp");

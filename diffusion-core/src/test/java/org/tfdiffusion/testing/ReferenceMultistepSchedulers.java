@@ -326,7 +326,12 @@ public final class ReferenceMultistepSchedulers {
         double mi = outputs.get(outputs.size() - 1 - j)[k];
         res += rhos[j - 1] * (mi - m0[k]) / v.rks()[j - 1];
       }
-      out[k] = sigmaT / sigmaS0 * x[k] - alphaT * v.hPhi1() * m0[k] - alphaT * v.bH() * res;
+      out[k] = sigmaT / sigmaS0 * x[k] - alphaT * v.hPhi1() * m0[k];
+      if (order > 1) {
+        // diffusers multiplies B(h) by pred_res = 0 at first order: NaN where B(h) = -∞ (bh1
+        // onto σ = 0); the term is 0
+        out[k] -= alphaT * v.bH() * res;
+      }
     }
     return out;
   }

@@ -281,6 +281,9 @@ public final class ModelSource {
     if (sampler instanceof org.tfdiffusion.sampling.DpmSolverSampler) {
       return SamplerKind.DPM_SOLVER;
     }
+    if (sampler instanceof org.tfdiffusion.sampling.UniPcSampler) {
+      return SamplerKind.UNIPC;
+    }
     if (sampler instanceof org.tfdiffusion.sampling.EulerSampler) {
       return SamplerKind.EULER;
     }

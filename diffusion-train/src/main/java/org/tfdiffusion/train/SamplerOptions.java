@@ -14,6 +14,7 @@ import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SigmaSpacing;
 import org.tfdiffusion.sampling.TimestepSpacing;
+import org.tfdiffusion.sampling.UniPcSampler;
 import org.tfdiffusion.sampling.X0Guard;
 import picocli.CommandLine.Option;
 
@@ -28,7 +29,7 @@ public final class SamplerOptions {
       defaultValue = "dpmpp",
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
-              + " prediction), euler, euler-ancestral or heun"
+              + " prediction), unipc, euler, euler-ancestral or heun"
               + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
@@ -36,7 +37,7 @@ public final class SamplerOptions {
       names = "--steps",
       description =
           "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
-              + " dpmpp, dpmpp-sde, dpm-solver, euler, euler-ancestral 20, heun 10).")
+              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral 20, heun 10).")
   Integer steps;
 
   @Option(names = "--eta", defaultValue = "0", description = "DDIM's eta in [0, 1] (default: 0).")
@@ -84,7 +85,7 @@ public final class SamplerOptions {
       defaultValue = "2",
       description =
           "Solver order of dpmpp, dpmpp-sde and dpm-solver: 1, 2 or 3 (3 is diffusers'"
-              + " solver_order=3, DPM-Solver++ 3M) (default: 2).")
+              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2).")
   int order;
 
   private static final int DEFAULT_ORDER = 2;
@@ -127,6 +128,13 @@ public final class SamplerOptions {
   boolean eulerAtFinal;
 
   @Option(
+      names = "--unipc-variant",
+      defaultValue = "bh2",
+      description =
+          "UniPC's B(h): bh1 or bh2 (diffusers' solver_type) (default: ${DEFAULT-VALUE}).")
+  String unipcVariant;
+
+  @Option(
       names = "--variance",
       defaultValue = "posterior",
       description = "DDPM's sigma^2: posterior (beta tilde) or beta (default: ${DEFAULT-VALUE}).")
@@ -160,6 +168,7 @@ public final class SamplerOptions {
     copy.finalSigma = finalSigma;
     copy.lowerOrderFinal = lowerOrderFinal;
     copy.eulerAtFinal = eulerAtFinal;
+    copy.unipcVariant = unipcVariant;
     return copy;
   }
 
@@ -176,7 +185,8 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP, DPMPP_SDE, DPM_SOLVER, EULER, EULER_ANCESTRAL -> Math.min(20, trainTimesteps);
+      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL ->
+          Math.min(20, trainTimesteps);
       case HEUN -> Math.min(10, trainTimesteps);
     };
   }
@@ -203,9 +213,16 @@ public final class SamplerOptions {
         order == DEFAULT_ORDER
             || kind == SamplerKind.DPMPP
             || kind == SamplerKind.DPMPP_SDE
-            || kind == SamplerKind.DPM_SOLVER,
-        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde and dpm-solver",
+            || kind == SamplerKind.DPM_SOLVER
+            || kind == SamplerKind.UNIPC,
+        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver and"
+            + " unipc",
         order,
+        kind.configName());
+    checkArgument(
+        unipcVariant.trim().equalsIgnoreCase("bh2") || kind == SamplerKind.UNIPC,
+        "--unipc-variant %s is for --sampler unipc, not %s",
+        unipcVariant,
         kind.configName());
     return switch (kind) {
       case DDPM ->
@@ -240,13 +257,7 @@ public final class SamplerOptions {
               spacing(),
               stepsOffset,
               lowerOrderFinal,
-              switch (finalSigma.trim().toLowerCase(Locale.ROOT)) {
-                case "zero", "0" -> DpmSolverPlusPlusSampler.FinalSigma.ZERO;
-                case "sigma_min", "sigma-min" -> DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN;
-                default ->
-                    throw new IllegalArgumentException(
-                        "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
-              },
+              finalSigma(),
               guard(),
               SigmaSpacing.lookup(sigmas),
               eulerAtFinal,
@@ -267,11 +278,32 @@ public final class SamplerOptions {
             SigmaSpacing.lookup(sigmas),
             guard());
       }
+      case UNIPC ->
+          new UniPcSampler(
+              n,
+              order,
+              UniPcSampler.Variant.lookup(unipcVariant),
+              spacing(),
+              stepsOffset,
+              lowerOrderFinal,
+              finalSigma(),
+              SigmaSpacing.lookup(sigmas),
+              guard());
       case EULER -> new EulerSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler"));
       case EULER_ANCESTRAL ->
           new EulerAncestralSampler(
               n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
       case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
+    };
+  }
+
+  private DpmSolverPlusPlusSampler.FinalSigma finalSigma() {
+    return switch (finalSigma.trim().toLowerCase(Locale.ROOT)) {
+      case "zero", "0" -> DpmSolverPlusPlusSampler.FinalSigma.ZERO;
+      case "sigma_min", "sigma-min" -> DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN;
+      default ->
+          throw new IllegalArgumentException(
+              "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
     };
   }
 
