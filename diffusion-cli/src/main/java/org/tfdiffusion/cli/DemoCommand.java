@@ -133,6 +133,8 @@ final class DemoCommand implements Callable<Integer> {
       case DDIM -> "DDIM";
       case DPMPP -> "DPM-Solver++";
       case DPMPP_SDE -> "SDE-DPM-Solver++";
+      case DPM_SOLVER -> "DPM-Solver";
+      case UNIPC -> "UniPC";
       case EULER -> "Euler";
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";

@@ -156,7 +156,10 @@ class SampleCommandTest {
       {"euler", "--sigmas", "karras"},
       {"euler-ancestral", "--spacing", "trailing"},
       {"heun", "--sigmas", "exponential"},
-      {"dpmpp-sde", "--final-sigma", "sigma_min", "--lower-order-final", "false"}
+      {"dpmpp-sde", "--final-sigma", "sigma_min", "--lower-order-final", "false"},
+      {"dpmpp", "--order", "3"},
+      {"dpm-solver", "--order", "3"},
+      {"unipc", "--unipc-variant", "bh1"}
     };
     for (String[] sampler : samplers) {
       Path png = dir.resolve(sampler[0] + ".png");
@@ -181,7 +184,10 @@ class SampleCommandTest {
         .contains("euler(steps=3, spacing=linspace, sigmas=karras)")
         .contains("euler-ancestral(steps=3, spacing=trailing")
         .contains("heun(steps=3")
-        .contains("sde-dpm-solver++(steps=3");
+        .contains("sde-dpm-solver++(steps=3")
+        .contains("dpm-solver++(steps=3, order=3")
+        .contains("dpm-solver(steps=3, order=3")
+        .contains("unipc(steps=3, order=2, variant=bh1");
   }
 
   @Test
@@ -402,7 +408,10 @@ class SampleCommandTest {
     assertThat(run("sample", "--run", run.toString(), "--steps", "1001")).isEqualTo(2);
     assertThat(run("sample", "--run", run.toString(), "--sampler", "lms")).isEqualTo(2);
     assertThat(err.toString())
-        .contains("unknown sampler 'lms'; valid: ddpm, ddim, dpmpp, dpmpp-sde, euler");
+        .contains("unknown sampler 'lms'; valid: ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc,");
+    assertThat(run("sample", "--run", run.toString(), "--sampler", "euler", "--order", "3"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("--order 3: euler has no solver order");
     assertThat(run("sample", "--run", run.toString(), "--sampler", "ddim", "--eta", "1.5"))
         .isEqualTo(2);
     assertThat(err.toString())

@@ -28,6 +28,7 @@ public final class HostLoop {
   private final Placeholder<TInt32> index;
   private final Placeholder<TFloat32> x;
   private final Placeholder<TFloat32> x0Prev;
+  private final Optional<Placeholder<TFloat32>> x0Prev2;
   private final Operand<TFloat32> initial;
   private final SamplerStep.Result step;
   private final Operand<TFloat32> after;
@@ -89,6 +90,10 @@ public final class HostLoop {
     this.index = ops.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
     this.x = ops.placeholder(TFloat32.class, Placeholder.shape(batch));
     this.x0Prev = ops.placeholder(TFloat32.class, Placeholder.shape(batch));
+    this.x0Prev2 =
+        plan.deepHistory()
+            ? Optional.of(ops.placeholder(TFloat32.class, Placeholder.shape(batch)))
+            : Optional.empty();
     this.initial = SamplingLoop.startOf(ops, trajectory, imageShape);
     SamplerStep sampler = new SamplerStep(ops, plan);
     Operand<TInt32> t = ops.fill(ops.shape.size(seeds, ops.constant(0)), sampler.timestep(index));
@@ -102,7 +107,15 @@ public final class HostLoop {
                     ops.dtypes.cast(ops.math.add(index, ops.constant(1)), TInt64.class),
                     imageShape))
             : Optional.empty();
-    this.step = sampler.apply(index, x, output, noise, Optional.of(x0Prev));
+    this.step =
+        sampler.apply(
+            index,
+            x,
+            output,
+            noise,
+            Optional.of(x0Prev),
+            x0Prev2.map(p -> (Operand<TFloat32>) p),
+            Optional.empty());
     this.after =
         trajectory
             .afterStep()
@@ -151,22 +164,29 @@ public final class HostLoop {
     try (Result r = first.fetch(initial).run()) {
       current = copy(r, 0);
     }
-    TFloat32 previousX0 = copy(current);
+    // m_{i-1} and m_{i-2}, the model outputs the multistep terms use (any value before they exist)
+    TFloat32 previous = copy(current);
+    TFloat32 twoBack = copy(current);
     for (int i = 0; i < plan.steps(); i++) {
       try (TInt32 idx = TInt32.scalarOf(i)) {
         Session.Runner runner =
-            session.runner().feed(index, idx).feed(x, current).feed(x0Prev, previousX0);
+            session.runner().feed(index, idx).feed(x, current).feed(x0Prev, previous);
+        if (x0Prev2.isPresent()) {
+          runner.feed(x0Prev2.get(), twoBack);
+        }
         feeds.forEach(runner::feed);
-        try (Result r = runner.fetch(after).fetch(step.x0()).run()) {
+        try (Result r = runner.fetch(after).fetch(step.history()).run()) {
           current.close();
-          previousX0.close();
+          twoBack.close();
+          twoBack = previous;
           current = copy(r, 0);
-          previousX0 = copy(r, 1);
+          previous = copy(r, 1);
         }
       }
       afterStep.accept(i + 1);
     }
-    previousX0.close();
+    previous.close();
+    twoBack.close();
     return current;
   }
 

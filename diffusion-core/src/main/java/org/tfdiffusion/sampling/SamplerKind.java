@@ -12,10 +12,14 @@ public enum SamplerKind {
   DDPM("ddpm"),
   /** {@link DdimSampler}: η = 0 deterministic. */
   DDIM("ddim"),
-  /** {@link DpmSolverPlusPlusSampler}: second-order multistep, 10-25 steps. */
+  /** {@link DpmSolverPlusPlusSampler}: second-order (or third-order, 3M) multistep, 10-25 steps. */
   DPMPP("dpmpp", "dpm++", "dpm-solver++", "dpmsolver++"),
   /** {@link DpmSolverPlusPlusSampler} as an SDE: second-order multistep with fresh noise. */
   DPMPP_SDE("dpmpp-sde", "dpm++-sde", "sde-dpm-solver++", "sde-dpmsolver++"),
+  /** {@link DpmSolverSampler}: DPM-Solver's multistep solver in noise prediction, orders 1-3. */
+  DPM_SOLVER("dpm-solver", "dpmsolver", "dpm_solver"),
+  /** {@link UniPcSampler}: UniPC's predictor-corrector multistep solver, order 2, bh2. */
+  UNIPC("unipc", "uni-pc"),
   /** {@link EulerSampler}: Euler's method on the probability-flow ODE in σ. */
   EULER("euler"),
   /** {@link EulerAncestralSampler}: Euler steps with fresh noise (diffusers' "Euler a"). */
@@ -52,6 +56,8 @@ public enum SamplerKind {
       case DDIM -> DdimSampler.of(steps, eta);
       case DPMPP -> DpmSolverPlusPlusSampler.of(steps);
       case DPMPP_SDE -> DpmSolverPlusPlusSampler.sde(steps);
+      case DPM_SOLVER -> DpmSolverSampler.of(steps);
+      case UNIPC -> UniPcSampler.of(steps);
       case EULER -> EulerSampler.of(steps);
       case EULER_ANCESTRAL -> EulerAncestralSampler.of(steps);
       case HEUN -> HeunSampler.of(steps);

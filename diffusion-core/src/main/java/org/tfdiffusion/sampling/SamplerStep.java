@@ -9,10 +9,10 @@ import org.tensorflow.types.TInt32;
 import org.tfdiffusion.diffusion.Prediction;
 
 /**
- * One sampling step as a pure graph function: {@code (i, x_i, model output, z, x̂_0^{prev}) →
- * (x_{i+1}, x̂_0)}, with the plan's coefficients as float32 constants gathered by the step index i
- * (see {@link SamplingPlan} for the update). Terms whose coefficients are 0 at every step are not
- * built.
+ * One sampling step as a pure graph function: {@code (i, x_i, model output, z, m_{i-1}, m_{i-2}) →
+ * (x_{i+1}, x̂_0, m_i)}, with the plan's coefficients as float32 constants gathered by the step
+ * index i (see {@link SamplingPlan} for the update). Terms whose coefficients are 0 at every step
+ * are not built.
  *
  * <p>Bound to one {@link Ops} (a graph or a function body).
  */
@@ -27,6 +27,7 @@ public final class SamplerStep {
   private final Operand<TFloat32> epsCoef;
   private final Operand<TFloat32> x0DeltaCoef;
   private final Operand<TFloat32> noiseCoef;
+  private final Operand<TFloat32> x0Delta2Coef;
   private final Optional<Operand<TFloat32>> sigmaUnit;
   private final Optional<Operand<TFloat32>> oneMinusAlphaBarPrev;
 
@@ -41,6 +42,7 @@ public final class SamplerStep {
     this.epsCoef = constant(plan.epsCoef(), false, false);
     this.x0DeltaCoef = constant(plan.x0DeltaCoef(), false, false);
     this.noiseCoef = constant(plan.noiseCoef(), false, false);
+    this.x0Delta2Coef = constant(plan.x0Delta2Coef(), false, false);
     this.sigmaUnit = plan.etaTerms().map(e -> constant(e.sigmaUnit(), false, false));
     this.oneMinusAlphaBarPrev =
         plan.etaTerms().map(e -> constant(e.oneMinusAlphaBarPrev(), false, false));
@@ -64,8 +66,15 @@ public final class SamplerStep {
     return tf.gather(timesteps, i, tf.constant(0));
   }
 
-  /** The outputs of one step. */
-  public record Result(Operand<TFloat32> x, Operand<TFloat32> x0) {}
+  /**
+   * The outputs of one step.
+   *
+   * @param x x_{i+1}
+   * @param x0 x̂_0 of step i (guarded if the plan guards it)
+   * @param history m_i, what the next steps take as their previous model output: x̂_0 or ε̂ as the
+   *     plan's {@link SamplingPlan#history() history} says
+   */
+  public record Result(Operand<TFloat32> x, Operand<TFloat32> x0, Operand<TFloat32> history) {}
 
   /**
    * Applies step i.
@@ -74,8 +83,8 @@ public final class SamplerStep {
    * @param x x_i [B, H, W, C]
    * @param output the model output at (x_i, t_i)
    * @param noise z, required when the plan is {@link SamplingPlan#stochastic() stochastic}
-   * @param x0Prev the previous step's x̂_0, required when the plan is {@link
-   *     SamplingPlan#multistep() multistep} (any value at i = 0, where its weight is 0)
+   * @param x0Prev m_{i-1}, the previous step's {@link Result#history()}, required when the plan is
+   *     {@link SamplingPlan#multistep() multistep} (any value at i = 0, where its weight is 0)
    */
   public Result apply(
       Operand<TInt32> i,
@@ -83,7 +92,7 @@ public final class SamplerStep {
       Operand<TFloat32> output,
       Optional<Operand<TFloat32>> noise,
       Optional<Operand<TFloat32>> x0Prev) {
-    return apply(i, x, output, noise, x0Prev, Optional.empty());
+    return apply(i, x, output, noise, x0Prev, Optional.empty(), Optional.empty());
   }
 
   /**
@@ -97,6 +106,21 @@ public final class SamplerStep {
       Operand<TFloat32> output,
       Optional<Operand<TFloat32>> noise,
       Optional<Operand<TFloat32>> x0Prev,
+      Optional<Operand<TFloat32>> eta) {
+    return apply(i, x, output, noise, x0Prev, Optional.empty(), eta);
+  }
+
+  /**
+   * Applies step i with the history two steps deep: {@code x0Prev2} is m_{i-2}, required when the
+   * plan has a {@link SamplingPlan#deepHistory() deep history} (any value at i &lt; 2).
+   */
+  public Result apply(
+      Operand<TInt32> i,
+      Operand<TFloat32> x,
+      Operand<TFloat32> output,
+      Optional<Operand<TFloat32>> noise,
+      Optional<Operand<TFloat32>> x0Prev,
+      Optional<Operand<TFloat32>> x0Prev2,
       Optional<Operand<TFloat32>> eta) {
     if (eta.isPresent() && sigmaUnit.isEmpty()) {
       throw new IllegalArgumentException(plan.name() + " does not take eta at run time");
@@ -147,17 +171,24 @@ public final class SamplerStep {
     if (c != null) {
       next = tf.math.add(next, tf.math.mul(c, eps));
     }
+    Operand<TFloat32> m = plan.history() == SamplingPlan.History.EPS ? eps : x0;
     if (plan.multistep()) {
       Operand<TFloat32> previous =
           x0Prev.orElseThrow(() -> new IllegalArgumentException("a multistep plan needs x0Prev"));
-      next = tf.math.add(next, tf.math.mul(at(x0DeltaCoef, i), tf.math.sub(x0, previous)));
+      next = tf.math.add(next, tf.math.mul(at(x0DeltaCoef, i), tf.math.sub(m, previous)));
+      if (plan.deepHistory()) {
+        Operand<TFloat32> twoBack =
+            x0Prev2.orElseThrow(
+                () -> new IllegalArgumentException("a plan with a deep history needs x0Prev2"));
+        next = tf.math.add(next, tf.math.mul(at(x0Delta2Coef, i), tf.math.sub(previous, twoBack)));
+      }
     }
     if (sigma != null) {
       Operand<TFloat32> z =
           noise.orElseThrow(() -> new IllegalArgumentException("a stochastic plan needs noise"));
       next = tf.math.add(next, tf.math.mul(sigma, z));
     }
-    return new Result(next, x0);
+    return new Result(next, x0, m);
   }
 
   /**

@@ -190,8 +190,9 @@ public final class SamplingLoop {
     Operand<TFloat32> x = startOf(outer, trajectory, imageShape);
     List<String> names = new ArrayList<>(weights.keySet());
     List<Operand<?>> hookInputs = trajectory.afterStep().map(StepHook::inputs).orElse(List.of());
-    // loop variables: i, x, x̂_0 of the previous step, seeds, offset, N, [η], conditioning...,
-    // hook inputs..., weights..., [snapshots]; a function body sees nothing else of the outer graph
+    // loop variables: i, x, m of the previous step, seeds, offset, N, [η], conditioning...,
+    // hook inputs..., weights..., [snapshots], [m two steps back]; a function body sees nothing
+    // else of the outer graph
     List<Operand<?>> vars = new ArrayList<>();
     vars.add(outer.constant(0));
     vars.add(x);
@@ -220,6 +221,11 @@ public final class SamplingLoop {
           outer.ensureShape(
               outer.fill(shape, outer.constant(0f)),
               Shape.of(snapshots, -1, imageShape.size(0), imageShape.size(1), imageShape.size(2))));
+    }
+    boolean deep = plan.deepHistory();
+    int twoBackAt = vars.size();
+    if (deep) {
+      vars.add(outer.zerosLike(x));
     }
     int conditioningFrom = conditioningAt;
     int conditioningCount = conditioning.size();
@@ -257,7 +263,10 @@ public final class SamplingLoop {
                               f.dtypes.cast(f.math.add(i, f.constant(1)), TInt64.class),
                               imageShape))
                       : Optional.empty();
-              SamplerStep.Result r = step.apply(index, xi, output, noise, Optional.of(x0Prev), eta);
+              Optional<Operand<TFloat32>> twoBack =
+                  deep ? Optional.of(RowNoise.float32(v.get(twoBackAt))) : Optional.empty();
+              SamplerStep.Result r =
+                  step.apply(index, xi, output, noise, Optional.of(x0Prev), twoBack, eta);
               Operand<TFloat32> after = r.x();
               if (trajectory.afterStep().isPresent()) {
                 List<Operand<?>> inputs = v.subList(hookAt, hookAt + hookInputs.size());
@@ -266,7 +275,10 @@ public final class SamplingLoop {
               List<Operand<?>> next = new ArrayList<>(v);
               next.set(0, f.math.add(i, f.constant(1)));
               next.set(1, after);
-              next.set(2, r.x0());
+              next.set(2, r.history());
+              if (deep) {
+                next.set(twoBackAt, x0Prev);
+              }
               if (snapshots > 0) {
                 Operand<TInt32> slot = f.gather(f.constant(slotOfStep), i, f.constant(0));
                 Operand<TFloat32> updated =

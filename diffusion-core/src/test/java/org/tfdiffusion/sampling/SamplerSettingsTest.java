@@ -71,14 +71,14 @@ class SamplerSettingsTest {
   }
 
   @Test
-  void dpmSolverOrderOtherThanOneOrTwoIsRefused() {
-    for (int order : new int[] {0, 3}) {
+  void dpmSolverOrderOutsideOneToThreeIsRefused() {
+    for (int order : new int[] {0, 4}) {
       assertThatThrownBy(
               () ->
                   new DpmSolverPlusPlusSampler(
                       10, order, TimestepSpacing.LINSPACE, 0, true, FinalSigma.ZERO))
           .isInstanceOf(IllegalArgumentException.class)
-          .hasMessageContaining("order must be 1 or 2, got " + order);
+          .hasMessageContaining("order must be 1, 2 or 3, got " + order);
     }
   }
 
@@ -95,7 +95,8 @@ class SamplerSettingsTest {
     assertThatThrownBy(() -> SamplerKind.lookup("lms"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("'lms'")
-        .hasMessageContaining("ddpm, ddim, dpmpp, dpmpp-sde, euler, euler-ancestral, heun");
+        .hasMessageContaining(
+            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun");
     assertThatThrownBy(() -> SamplerKind.lookup(null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("ddpm, ddim, dpmpp");

@@ -47,18 +47,18 @@ import org.tfdiffusion.testing.ReferenceSigmaSchedulers.Levels;
  */
 class SigmaSamplersTest {
   /** diffusers' dummy_sample_deter: 4 × 3 × 8 × 8, here as 4 rows of [8, 8, 3]. */
-  private static final Shape IMAGE = Shape.of(8, 8, 3);
+  static final Shape IMAGE = Shape.of(8, 8, 3);
 
-  private static final int ROWS = 4;
+  static final int ROWS = 4;
   private static final int ROW_SIZE = 8 * 8 * 3;
-  private static final int SIZE = ROWS * ROW_SIZE;
-  private static final long[] SEEDS = {3, 11, 17, 29};
+  static final int SIZE = ROWS * ROW_SIZE;
+  static final long[] SEEDS = {3, 11, 17, 29};
 
   /**
    * {@code arange(768).reshape(3, 8, 8, 4) / 768} permuted to batch first: row b holds (4j + b) /
    * 768, j = 0..191 (the order within a row does not matter to an elementwise model and sampler).
    */
-  private static double[] dummySampleDeter() {
+  static double[] dummySampleDeter() {
     double[] out = new double[SIZE];
     for (int b = 0; b < ROWS; b++) {
       for (int j = 0; j < ROW_SIZE; j++) {
@@ -72,7 +72,7 @@ class SigmaSamplersTest {
   private static final double[] EULER_TEST_ALPHAS_CUMPROD =
       ReferenceSchedule.of(BetaSchedule.LINEAR, 1100, 0.0001, 0.02).alphasCumprod;
 
-  private static double sumAbs(double[] x) {
+  static double sumAbs(double[] x) {
     double s = 0;
     for (double v : x) {
       s += Math.abs(v);
@@ -80,7 +80,7 @@ class SigmaSamplersTest {
     return s;
   }
 
-  private static double sumAbs(float[] x) {
+  static double sumAbs(float[] x) {
     double s = 0;
     for (float v : x) {
       s += Math.abs(v);
@@ -372,7 +372,7 @@ class SigmaSamplersTest {
   /** Tolerance per element: float32 over at most 20 steps on samples of size about 1. */
   private static final double TOLERANCE = 5e-5;
 
-  private static void assertClose(String name, float[] actual, double[] expected) {
+  static void assertClose(String name, float[] actual, double[] expected) {
     double worst = 0;
     for (int k = 0; k < SIZE; k++) {
       worst = Math.max(worst, Math.abs(actual[k] - expected[k]) / (1 + Math.abs(expected[k])));
@@ -382,7 +382,7 @@ class SigmaSamplersTest {
   }
 
   /** A start x ~ N(0, I) that is not the loop's own (a fixed row of the graph's noise). */
-  private static double[] startNoise() {
+  static double[] startNoise() {
     float[][] rows = noiseRows(0);
     double[] out = new double[SIZE];
     for (int k = 0; k < SIZE; k++) {
@@ -391,7 +391,7 @@ class SigmaSamplersTest {
     return out;
   }
 
-  private static IntFunction<double[]> widen(float[][] noise) {
+  static IntFunction<double[]> widen(float[][] noise) {
     return i -> {
       double[] out = new double[SIZE];
       for (int k = 0; k < SIZE; k++) {
@@ -402,7 +402,7 @@ class SigmaSamplersTest {
   }
 
   /** The loop's per-row noise for {@link #SEEDS}, counters 0..count (step i draws i + 1). */
-  private static float[][] noiseRows(int count) {
+  static float[][] noiseRows(int count) {
     float[][] rows = new float[count + 1][];
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
@@ -421,7 +421,7 @@ class SigmaSamplersTest {
   }
 
   /** The compiled loop over all of {@code plan} from x = {@code start}, with the dummy model. */
-  private static float[] loop(SamplingPlan plan, double[] start) {
+  static float[] loop(SamplingPlan plan, double[] start) {
     float[] x = new float[SIZE];
     for (int k = 0; k < SIZE; k++) {
       x[k] = (float) start[k];

@@ -286,6 +286,12 @@ public final class ModelSource {
     if (sampler instanceof DpmSolverPlusPlusSampler dpm) {
       return dpm.sde() ? SamplerKind.DPMPP_SDE : SamplerKind.DPMPP;
     }
+    if (sampler instanceof org.tfdiffusion.sampling.DpmSolverSampler) {
+      return SamplerKind.DPM_SOLVER;
+    }
+    if (sampler instanceof org.tfdiffusion.sampling.UniPcSampler) {
+      return SamplerKind.UNIPC;
+    }
     if (sampler instanceof org.tfdiffusion.sampling.EulerSampler) {
       return SamplerKind.EULER;
     }

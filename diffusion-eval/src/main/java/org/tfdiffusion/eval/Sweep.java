@@ -250,6 +250,8 @@ public final class Sweep {
       case DDIM -> "DDIM (eta 0)";
       case DPMPP -> "DPM-Solver++ (2M)";
       case DPMPP_SDE -> "DPM-Solver++ (2M SDE)";
+      case DPM_SOLVER -> "DPM-Solver (2M)";
+      case UNIPC -> "UniPC (bh2)";
       case EULER -> "Euler";
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";

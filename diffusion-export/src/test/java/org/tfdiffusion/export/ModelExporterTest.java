@@ -29,6 +29,7 @@ import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.sampling.UniPcSampler;
 import org.tfdiffusion.train.ImageSampler;
 import org.tfdiffusion.train.TrainedModel;
 
@@ -270,6 +271,50 @@ class ModelExporterTest {
         TInt32 l = TInt32.vectorOf(2);
         TFloat32 w = TFloat32.vectorOf(2f);
         TInt32 n = TInt32.scalarOf(3);
+        Result r =
+            bundle
+                .function("sample")
+                .call(Map.of("seed", s, "class_label", l, "guidance_scale", w, "num_steps", n))) {
+      float[] images = TensorIO.toFloats(r.get("images").orElseThrow());
+      for (int i = 0; i < images.length; i++) {
+        assertThat(images[i]).isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-5f));
+      }
+    }
+  }
+
+  /**
+   * UniPC's plans use the model outputs of the two steps before (its correction): the exported
+   * table, with N chosen per request, draws what the sampler draws directly.
+   */
+  @Test
+  void uniPcSampleSignatureRunsTheChosenPlanWithItsTwoStepHistory() throws Exception {
+    ModelExporter.Exported exported =
+        ModelExporter.export(
+            run,
+            "unipc",
+            dir.resolve("unipc"),
+            TrainedModel.Weights.EMA,
+            UniPcSampler.of(3),
+            SamplerKind.UNIPC,
+            UniPcSampler::of,
+            () -> {});
+    long[] seeds = {5};
+    float[] expected;
+    try (ImageSampler sampler =
+        ImageSampler.open(
+            run,
+            TrainedModel.Weights.EMA,
+            UniPcSampler.of(4),
+            false,
+            0,
+            SessionOptions.defaults())) {
+      expected = sampler.sample(seeds, new int[] {2}, new float[] {2f}, i -> {}).pixels();
+    }
+    try (SavedModelBundle bundle = SavedModelBundle.load(exported.directory().toString(), "serve");
+        TInt64 s = TensorIO.longs(seeds);
+        TInt32 l = TInt32.vectorOf(2);
+        TFloat32 w = TFloat32.vectorOf(2f);
+        TInt32 n = TInt32.scalarOf(4);
         Result r =
             bundle
                 .function("sample")

@@ -6,6 +6,7 @@ import java.util.Locale;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DdpmSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
@@ -13,6 +14,7 @@ import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SigmaSpacing;
 import org.tfdiffusion.sampling.TimestepSpacing;
+import org.tfdiffusion.sampling.UniPcSampler;
 import org.tfdiffusion.sampling.X0Guard;
 import picocli.CommandLine.Option;
 
@@ -26,7 +28,8 @@ public final class SamplerOptions {
       names = "--sampler",
       defaultValue = "dpmpp",
       description =
-          "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, euler, euler-ancestral or heun"
+          "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
+              + " prediction), unipc, euler, euler-ancestral or heun"
               + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
@@ -34,7 +37,7 @@ public final class SamplerOptions {
       names = "--steps",
       description =
           "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
-              + " dpmpp, dpmpp-sde, euler, euler-ancestral 20, heun 10).")
+              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral 20, heun 10).")
   Integer steps;
 
   @Option(names = "--eta", defaultValue = "0", description = "DDIM's eta in [0, 1] (default: 0).")
@@ -80,14 +83,19 @@ public final class SamplerOptions {
   @Option(
       names = "--order",
       defaultValue = "2",
-      description = "DPM-Solver++ order: 1 or 2 (default: 2).")
+      description =
+          "Solver order of dpmpp, dpmpp-sde and dpm-solver: 1, 2 or 3 (3 is diffusers'"
+              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2).")
   int order;
+
+  private static final int DEFAULT_ORDER = 2;
 
   @Option(
       names = "--sigmas",
       defaultValue = "timesteps",
       description =
-          "Noise levels of euler, euler-ancestral, heun, dpmpp and dpmpp-sde: timesteps (their own"
+          "Noise levels of euler, euler-ancestral, heun, dpmpp, dpmpp-sde and dpm-solver:"
+              + " timesteps (their own"
               + " sigma), karras (Karras et al., rho 7) or exponential (Lu's lambda) (default:"
               + " ${DEFAULT-VALUE}).")
   String sigmas;
@@ -97,7 +105,8 @@ public final class SamplerOptions {
       defaultValue = "zero",
       description =
           "DPM-Solver++'s sigma after the last step: zero or sigma_min (diffusers'"
-              + " final_sigmas_type) (default: ${DEFAULT-VALUE}).")
+              + " final_sigmas_type; dpm-solver always ends at sigma_min) (default:"
+              + " ${DEFAULT-VALUE}).")
   String finalSigma;
 
   @Option(
@@ -105,7 +114,8 @@ public final class SamplerOptions {
       defaultValue = "true",
       arity = "1",
       description =
-          "DPM-Solver++: first order at the last step below 15 steps (default: ${DEFAULT-VALUE}).")
+          "dpmpp, dpmpp-sde, dpm-solver: first order at the last step (and at most second at the"
+              + " one before) below 15 steps (default: ${DEFAULT-VALUE}).")
   boolean lowerOrderFinal;
 
   @Option(
@@ -113,8 +123,16 @@ public final class SamplerOptions {
       defaultValue = "false",
       arity = "1",
       description =
-          "DPM-Solver++: first order at the last step always (default: ${DEFAULT-VALUE}).")
+          "dpmpp, dpmpp-sde, dpm-solver: first order at the last step always (default:"
+              + " ${DEFAULT-VALUE}).")
   boolean eulerAtFinal;
+
+  @Option(
+      names = "--unipc-variant",
+      defaultValue = "bh2",
+      description =
+          "UniPC's B(h): bh1 or bh2 (diffusers' solver_type) (default: ${DEFAULT-VALUE}).")
+  String unipcVariant;
 
   @Option(
       names = "--variance",
@@ -150,6 +168,7 @@ public final class SamplerOptions {
     copy.finalSigma = finalSigma;
     copy.lowerOrderFinal = lowerOrderFinal;
     copy.eulerAtFinal = eulerAtFinal;
+    copy.unipcVariant = unipcVariant;
     return copy;
   }
 
@@ -166,7 +185,8 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP, DPMPP_SDE, EULER, EULER_ANCESTRAL -> Math.min(20, trainTimesteps);
+      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL ->
+          Math.min(20, trainTimesteps);
       case HEUN -> Math.min(10, trainTimesteps);
     };
   }
@@ -188,7 +208,23 @@ public final class SamplerOptions {
         n,
         trainTimesteps);
     checkArgument(eta >= 0 && eta <= 1, "--eta %s must be in [0, 1]", eta);
-    return switch (kind()) {
+    SamplerKind kind = kind();
+    checkArgument(
+        order == DEFAULT_ORDER
+            || kind == SamplerKind.DPMPP
+            || kind == SamplerKind.DPMPP_SDE
+            || kind == SamplerKind.DPM_SOLVER
+            || kind == SamplerKind.UNIPC,
+        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver and"
+            + " unipc",
+        order,
+        kind.configName());
+    checkArgument(
+        unipcVariant.trim().equalsIgnoreCase("bh2") || kind == SamplerKind.UNIPC,
+        "--unipc-variant %s is for --sampler unipc, not %s",
+        unipcVariant,
+        kind.configName());
+    return switch (kind) {
       case DDPM ->
           new DdpmSampler(
               n,
@@ -221,22 +257,53 @@ public final class SamplerOptions {
               spacing(),
               stepsOffset,
               lowerOrderFinal,
-              switch (finalSigma.trim().toLowerCase(Locale.ROOT)) {
-                case "zero", "0" -> DpmSolverPlusPlusSampler.FinalSigma.ZERO;
-                case "sigma_min", "sigma-min" -> DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN;
-                default ->
-                    throw new IllegalArgumentException(
-                        "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
-              },
+              finalSigma(),
               guard(),
               SigmaSpacing.lookup(sigmas),
               eulerAtFinal,
               kind() == SamplerKind.DPMPP_SDE);
+      case DPM_SOLVER -> {
+        String fs = finalSigma.trim().toLowerCase(Locale.ROOT);
+        checkArgument(
+            fs.equals("sigma_min") || fs.equals("sigma-min") || fs.equals("zero"),
+            "unknown --final-sigma '%s'; valid: zero, sigma_min",
+            finalSigma);
+        yield new DpmSolverSampler(
+            n,
+            order,
+            spacing(),
+            stepsOffset,
+            lowerOrderFinal,
+            eulerAtFinal,
+            SigmaSpacing.lookup(sigmas),
+            guard());
+      }
+      case UNIPC ->
+          new UniPcSampler(
+              n,
+              order,
+              UniPcSampler.Variant.lookup(unipcVariant),
+              spacing(),
+              stepsOffset,
+              lowerOrderFinal,
+              finalSigma(),
+              SigmaSpacing.lookup(sigmas),
+              guard());
       case EULER -> new EulerSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler"));
       case EULER_ANCESTRAL ->
           new EulerAncestralSampler(
               n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
       case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
+    };
+  }
+
+  private DpmSolverPlusPlusSampler.FinalSigma finalSigma() {
+    return switch (finalSigma.trim().toLowerCase(Locale.ROOT)) {
+      case "zero", "0" -> DpmSolverPlusPlusSampler.FinalSigma.ZERO;
+      case "sigma_min", "sigma-min" -> DpmSolverPlusPlusSampler.FinalSigma.SIGMA_MIN;
+      default ->
+          throw new IllegalArgumentException(
+              "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
     };
   }
 

@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.SigmaSpacing;
 import org.tfdiffusion.sampling.TimestepSpacing;
+import org.tfdiffusion.sampling.UniPcSampler;
+import org.tfdiffusion.sampling.X0Guard;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -69,5 +72,46 @@ class SamplerOptionsTest {
         .hasMessageContaining("valid: timesteps, karras, exponential");
     assertThatThrownBy(() -> parse("--final-sigma", "one").build(1000))
         .hasMessageContaining("valid: zero, sigma_min");
+  }
+
+  @Test
+  void multistepSolversTakeTheirOrderAndUniPcItsVariant() {
+    assertThat(parse("--order", "3").build(1000))
+        .isEqualTo(
+            new DpmSolverPlusPlusSampler(
+                20,
+                3,
+                TimestepSpacing.LINSPACE,
+                0,
+                true,
+                DpmSolverPlusPlusSampler.FinalSigma.ZERO,
+                X0Guard.none(),
+                SigmaSpacing.TIMESTEPS,
+                false,
+                false));
+    assertThat(parse("--sampler", "dpm-solver", "--order", "3", "--steps", "12").build(1000))
+        .isEqualTo(DpmSolverSampler.of(12).withOrder(3));
+    assertThat(parse("--sampler", "unipc").build(1000)).isEqualTo(UniPcSampler.of(20));
+    assertThat(parse("--sampler", "unipc", "--unipc-variant", "bh1", "--order", "1").build(1000))
+        .extracting(s -> ((UniPcSampler) s).variant(), s -> ((UniPcSampler) s).order())
+        .containsExactly(UniPcSampler.Variant.BH1, 1);
+  }
+
+  @Test
+  void ordersAndVariantsASamplerHasNotAreRefused() {
+    assertThatThrownBy(() -> parse("--sampler", "euler", "--order", "3").build(1000))
+        .hasMessage(
+            "--order 3: euler has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver"
+                + " and unipc");
+    assertThatThrownBy(() -> parse("--sampler", "unipc", "--order", "3").build(1000))
+        .hasMessage("UniPC order must be 1 or 2, got 3");
+    assertThatThrownBy(() -> parse("--order", "4").build(1000))
+        .hasMessage("DPM-Solver++ order must be 1, 2 or 3, got 4");
+    assertThatThrownBy(() -> parse("--sampler", "dpmpp", "--unipc-variant", "bh1").build(1000))
+        .hasMessage("--unipc-variant bh1 is for --sampler unipc, not dpmpp");
+    assertThatThrownBy(() -> parse("--sampler", "unipc", "--unipc-variant", "bh3").build(1000))
+        .hasMessage("unknown UniPC variant 'bh3'; valid: bh1, bh2");
+    assertThatThrownBy(() -> parse("--sampler", "unipc", "--sigmas", "exponential").build(1000))
+        .hasMessage("UniPC takes the timesteps' own sigmas or karras, got EXPONENTIAL");
   }
 }
