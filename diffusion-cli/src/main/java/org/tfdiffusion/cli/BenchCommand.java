@@ -641,24 +641,40 @@ final class BenchCommand implements Callable<Integer> {
               r.imagesPerSecond(),
               r.gflopPerSecond(),
               r.peakMemoryMib());
-      String blank = "| " + r.config() + " | | | | | | |";
-      List<PeerResult> peers = peersOf(r);
-      if (peers.isEmpty()) {
-        s.append(ours).append(" - | - | - | - |\n");
-      }
-      for (int i = 0; i < peers.size(); i++) {
-        PeerResult p = peers.get(i);
-        s.append(i == 0 ? ours : blank)
-            .append(
-                String.format(
-                    " %s | %.3f | %s | %s |%n",
-                    p.label(),
-                    p.trainStepSeconds(),
-                    p.peakMemoryMib() == null ? "-" : String.format("%.0f", p.peakMemoryMib()),
-                    p.trainRatio() == null ? "-" : String.format("%.2f", p.trainRatio())));
-      }
+      appendPeerRows(
+          s,
+          ours,
+          "| " + r.config() + " | | | | | | |",
+          peersOf(r),
+          " - | - | - | - |",
+          p ->
+              String.format(
+                  " %s | %.3f | %s | %s |",
+                  p.label(),
+                  p.trainStepSeconds(),
+                  p.peakMemoryMib() == null ? "-" : String.format("%.0f", p.peakMemoryMib()),
+                  p.trainRatio() == null ? "-" : String.format("%.2f", p.trainRatio())));
     }
     return s.toString();
+  }
+
+  /**
+   * A model's rows: our columns, then the first peer's (or {@code noPeer}); each further peer on a
+   * row of its own with our columns left {@code blank}.
+   */
+  private static void appendPeerRows(
+      StringBuilder s,
+      String ours,
+      String blank,
+      List<PeerResult> peers,
+      String noPeer,
+      java.util.function.Function<PeerResult, String> peerColumns) {
+    if (peers.isEmpty()) {
+      s.append(ours).append(noPeer).append('\n');
+    }
+    for (int i = 0; i < peers.size(); i++) {
+      s.append(i == 0 ? ours : blank).append(peerColumns.apply(peers.get(i))).append('\n');
+    }
   }
 
   /**
@@ -689,21 +705,18 @@ final class BenchCommand implements Callable<Integer> {
               1000 * step,
               50 * step,
               20 * step);
-      String blank = "| " + r.config() + " | | | | | |";
-      List<PeerResult> peers = peersOf(r);
-      if (peers.isEmpty()) {
-        s.append(ours).append(" - | - | - |\n");
-      }
-      for (int i = 0; i < peers.size(); i++) {
-        PeerResult p = peers.get(i);
-        s.append(i == 0 ? ours : blank)
-            .append(
-                String.format(
-                    " %s | %.3f | %s |%n",
-                    p.label(),
-                    p.sampleStepSeconds(),
-                    p.sampleRatio() == null ? "-" : String.format("%.2f", p.sampleRatio())));
-      }
+      appendPeerRows(
+          s,
+          ours,
+          "| " + r.config() + " | | | | | |",
+          peersOf(r),
+          " - | - | - |",
+          p ->
+              String.format(
+                  " %s | %.3f | %s |",
+                  p.label(),
+                  p.sampleStepSeconds(),
+                  p.sampleRatio() == null ? "-" : String.format("%.2f", p.sampleRatio())));
     }
     s.append("(seconds for 16 images = steps x the compiled loop's measured time per step)\n");
     return s.toString();

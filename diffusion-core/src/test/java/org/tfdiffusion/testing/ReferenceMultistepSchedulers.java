@@ -64,18 +64,9 @@ public final class ReferenceMultistepSchedulers {
   private static Schedule schedule(
       double[] alphasCumprod, int steps, String sigmaKind, boolean finalZero, boolean uniPc) {
     int trainSteps = alphasCumprod.length;
-    double[] trainSigmas = new double[trainSteps];
-    double[] logSigmas = new double[trainSteps];
-    for (int t = 0; t < trainSteps; t++) {
-      trainSigmas[t] = Math.sqrt((1 - alphasCumprod[t]) / alphasCumprod[t]);
-      logSigmas[t] = Math.log(trainSigmas[t]);
-    }
-    // np.linspace(0, T - 1, N + 1).round()[::-1][:-1]
-    double[] v = ReferenceSamplers.npLinspace(trainSteps - 1, steps + 1);
-    double[] timesteps = new double[steps];
-    for (int i = 0; i < steps; i++) {
-      timesteps[i] = Math.rint(v[steps - i]);
-    }
+    double[] trainSigmas = ReferenceSigmaSchedulers.trainSigmas(alphasCumprod);
+    double[] logSigmas = ReferenceSigmaSchedulers.logs(trainSigmas);
+    double[] timesteps = ReferenceSigmaSchedulers.linspaceTimesteps(trainSteps, steps);
     double[] sigmas = new double[steps + 1];
     double last = trainSigmas[0];
     if (sigmaKind.equals("none")) {

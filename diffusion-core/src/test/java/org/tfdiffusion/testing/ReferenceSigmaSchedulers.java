@@ -88,12 +88,8 @@ public final class ReferenceSigmaSchedulers {
         timesteps[i] = Math.rint(timesteps[i]);
       }
     }
-    double[] trainSigmas = new double[trainSteps];
-    double[] logSigmas = new double[trainSteps];
-    for (int t = 0; t < trainSteps; t++) {
-      trainSigmas[t] = Math.sqrt((1 - alphasCumprod[t]) / alphasCumprod[t]);
-      logSigmas[t] = Math.log(trainSigmas[t]);
-    }
+    double[] trainSigmas = trainSigmas(alphasCumprod);
+    double[] logSigmas = logs(trainSigmas);
     double[] s = new double[steps];
     for (int i = 0; i < steps; i++) {
       s[i] = interp(timesteps[i], trainSigmas);
@@ -134,6 +130,34 @@ public final class ReferenceSigmaSchedulers {
     }
     double w = t - lo;
     return values[lo] + w * (values[lo + 1] - values[lo]);
+  }
+
+  /** diffusers' training σ: σ_t = √((1 − ᾱ_t) / ᾱ_t) for t = 0 … T − 1. */
+  static double[] trainSigmas(double[] alphasCumprod) {
+    double[] sigmas = new double[alphasCumprod.length];
+    for (int t = 0; t < sigmas.length; t++) {
+      sigmas[t] = Math.sqrt((1 - alphasCumprod[t]) / alphasCumprod[t]);
+    }
+    return sigmas;
+  }
+
+  /** Natural logarithms, element by element. */
+  static double[] logs(double[] values) {
+    double[] logs = new double[values.length];
+    for (int i = 0; i < values.length; i++) {
+      logs[i] = Math.log(values[i]);
+    }
+    return logs;
+  }
+
+  /** linspace spacing: np.linspace(0, T - 1, N + 1).round()[::-1][:-1]. */
+  static double[] linspaceTimesteps(int trainSteps, int steps) {
+    double[] v = ReferenceSamplers.npLinspace(trainSteps - 1, steps + 1);
+    double[] timesteps = new double[steps];
+    for (int i = 0; i < steps; i++) {
+      timesteps[i] = Math.rint(v[steps - i]);
+    }
+    return timesteps;
   }
 
   /** {@code _sigma_to_t}: linear in log σ between the training timesteps around σ. */
@@ -319,18 +343,9 @@ public final class ReferenceSigmaSchedulers {
       double[] start,
       IntFunction<double[]> noise) {
     int trainSteps = alphasCumprod.length;
-    double[] trainSigmas = new double[trainSteps];
-    double[] logSigmas = new double[trainSteps];
-    for (int t = 0; t < trainSteps; t++) {
-      trainSigmas[t] = Math.sqrt((1 - alphasCumprod[t]) / alphasCumprod[t]);
-      logSigmas[t] = Math.log(trainSigmas[t]);
-    }
-    // linspace spacing: np.linspace(0, T - 1, N + 1).round()[::-1][:-1]
-    double[] v = ReferenceSamplers.npLinspace(trainSteps - 1, steps + 1);
-    double[] timesteps = new double[steps];
-    for (int i = 0; i < steps; i++) {
-      timesteps[i] = Math.rint(v[steps - i]);
-    }
+    double[] trainSigmas = trainSigmas(alphasCumprod);
+    double[] logSigmas = logs(trainSigmas);
+    double[] timesteps = linspaceTimesteps(trainSteps, steps);
     double[] sigmas = new double[steps + 1];
     if (sigmaKind.equals("none")) {
       for (int i = 0; i < steps; i++) {

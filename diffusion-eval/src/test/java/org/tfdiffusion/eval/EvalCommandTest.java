@@ -113,9 +113,8 @@ class EvalCommandTest {
         .isGreaterThan(json.get("floor").get("fd").asDouble());
   }
 
-  @Test
-  void anExportGivesTheSameFiguresAsItsRun() throws IOException {
-    Path base = dir.resolve("models");
+  /** Exports the tiny run's EMA weights as "tiny" (DPM-Solver++ 4 steps) under {@code base}. */
+  private static void exportTiny(Path base) throws IOException {
     ModelExporter.export(
         run,
         "tiny",
@@ -125,6 +124,12 @@ class EvalCommandTest {
         SamplerKind.DPMPP,
         DpmSolverPlusPlusSampler::of,
         () -> {});
+  }
+
+  @Test
+  void anExportGivesTheSameFiguresAsItsRun() throws IOException {
+    Path base = dir.resolve("models");
+    exportTiny(base);
     String[] common = {
       "--n",
       "10",
@@ -171,15 +176,7 @@ class EvalCommandTest {
   void anExportUnderBfloat16SamplesAsItsRunDoesUnderBfloat16() throws IOException {
     NativeOps.assumeNativeConv();
     Path base = dir.resolve("models-bf16");
-    ModelExporter.export(
-        run,
-        "tiny",
-        base,
-        TrainedModel.Weights.EMA,
-        DpmSolverPlusPlusSampler.of(4),
-        SamplerKind.DPMPP,
-        DpmSolverPlusPlusSampler::of,
-        () -> {});
+    exportTiny(base);
     String[] common = {
       "--n",
       "10",

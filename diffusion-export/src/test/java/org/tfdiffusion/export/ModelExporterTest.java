@@ -244,42 +244,7 @@ class ModelExporterTest {
    */
   @Test
   void heunsSampleSignatureRunsTheChosenPlanOfTwoNMinusOneEvaluations() throws Exception {
-    ModelExporter.Exported exported =
-        ModelExporter.export(
-            run,
-            "heun",
-            dir.resolve("heun"),
-            TrainedModel.Weights.EMA,
-            HeunSampler.of(2),
-            SamplerKind.HEUN,
-            HeunSampler::of,
-            () -> {});
-    long[] seeds = {5};
-    float[] expected;
-    try (ImageSampler sampler =
-        ImageSampler.open(
-            run,
-            TrainedModel.Weights.EMA,
-            HeunSampler.of(3),
-            false,
-            0,
-            SessionOptions.defaults())) {
-      expected = sampler.sample(seeds, new int[] {2}, new float[] {2f}, i -> {}).pixels();
-    }
-    try (SavedModelBundle bundle = SavedModelBundle.load(exported.directory().toString(), "serve");
-        TInt64 s = TensorIO.longs(seeds);
-        TInt32 l = TInt32.vectorOf(2);
-        TFloat32 w = TFloat32.vectorOf(2f);
-        TInt32 n = TInt32.scalarOf(3);
-        Result r =
-            bundle
-                .function("sample")
-                .call(Map.of("seed", s, "class_label", l, "guidance_scale", w, "num_steps", n))) {
-      float[] images = TensorIO.toFloats(r.get("images").orElseThrow());
-      for (int i = 0; i < images.length; i++) {
-        assertThat(images[i]).isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-5f));
-      }
-    }
+    assertTheSampleSignatureDrawsPlan("heun", SamplerKind.HEUN, HeunSampler::of, 2, 3);
   }
 
   /**
@@ -288,33 +253,47 @@ class ModelExporterTest {
    */
   @Test
   void uniPcSampleSignatureRunsTheChosenPlanWithItsTwoStepHistory() throws Exception {
+    assertTheSampleSignatureDrawsPlan("unipc", SamplerKind.UNIPC, UniPcSampler::of, 3, 4);
+  }
+
+  /**
+   * Exports the run with the plan of {@code exportedSteps}, then asks its sample signature for
+   * {@code requestedSteps}: the images must be those the sampler of that many steps draws directly.
+   */
+  private void assertTheSampleSignatureDrawsPlan(
+      String name,
+      SamplerKind kind,
+      java.util.function.IntFunction<? extends org.tfdiffusion.sampling.Sampler> sampler,
+      int exportedSteps,
+      int requestedSteps)
+      throws Exception {
     ModelExporter.Exported exported =
         ModelExporter.export(
             run,
-            "unipc",
-            dir.resolve("unipc"),
+            name,
+            dir.resolve(name),
             TrainedModel.Weights.EMA,
-            UniPcSampler.of(3),
-            SamplerKind.UNIPC,
-            UniPcSampler::of,
+            sampler.apply(exportedSteps),
+            kind,
+            sampler::apply,
             () -> {});
     long[] seeds = {5};
     float[] expected;
-    try (ImageSampler sampler =
+    try (ImageSampler direct =
         ImageSampler.open(
             run,
             TrainedModel.Weights.EMA,
-            UniPcSampler.of(4),
+            sampler.apply(requestedSteps),
             false,
             0,
             SessionOptions.defaults())) {
-      expected = sampler.sample(seeds, new int[] {2}, new float[] {2f}, i -> {}).pixels();
+      expected = direct.sample(seeds, new int[] {2}, new float[] {2f}, i -> {}).pixels();
     }
     try (SavedModelBundle bundle = SavedModelBundle.load(exported.directory().toString(), "serve");
         TInt64 s = TensorIO.longs(seeds);
         TInt32 l = TInt32.vectorOf(2);
         TFloat32 w = TFloat32.vectorOf(2f);
-        TInt32 n = TInt32.scalarOf(4);
+        TInt32 n = TInt32.scalarOf(requestedSteps);
         Result r =
             bundle
                 .function("sample")

@@ -483,12 +483,13 @@ final class HttpTransport implements AutoCloseable {
       } else if (http10) {
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
       }
+      // the call is done with the body: release its memory before the client can see the answer
+      unreserve();
       arm(ctx, Timeout.WRITE, limits.idleTimeout());
       ctx.writeAndFlush(r).addListener((ChannelFutureListener) f -> written(ctx, f));
     }
 
     private void written(ChannelHandlerContext ctx, ChannelFuture f) {
-      unreserve();
       client = null;
       if (!f.isSuccess() || !keepAlive) {
         disarm();

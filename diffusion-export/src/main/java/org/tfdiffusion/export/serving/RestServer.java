@@ -470,11 +470,7 @@ public final class RestServer implements AutoCloseable {
       bound =
           HttpTransport.bind(options.host(), options.port(), options.limits(), this::dispatch, log);
     } catch (RuntimeException e) {
-      requests.shutdownNow();
-      predictions.close();
-      if (batcher != null) {
-        batcher.close();
-      }
+      releaseWorkers();
       throw e;
     }
     this.transport = bound;
@@ -491,15 +487,23 @@ public final class RestServer implements AutoCloseable {
                 requests);
       } catch (RuntimeException e) {
         bound.close();
-        requests.shutdownNow();
-        predictions.close();
-        if (batcher != null) {
-          batcher.close();
-        }
+        releaseWorkers();
         throw e;
       }
     }
     this.grpc = g;
+  }
+
+  /**
+   * Stops the request threads, the prediction slots and the batcher of a server that failed to
+   * start.
+   */
+  private void releaseWorkers() {
+    requests.shutdownNow();
+    predictions.close();
+    if (batcher != null) {
+      batcher.close();
+    }
   }
 
   /**

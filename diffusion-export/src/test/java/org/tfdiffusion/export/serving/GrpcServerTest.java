@@ -295,18 +295,19 @@ class GrpcServerTest {
     assertThat(noField.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
   }
 
+  /** The error of a Predict call that must fail. */
+  private StatusRuntimeException predictError(PredictRequest request) {
+    return catchThrowableOfType(StatusRuntimeException.class, () -> predictions().predict(request));
+  }
+
   @Test
   void anUnknownModelIsNotFoundWithTheRestApisMessage() throws Exception {
     StatusRuntimeException e =
-        catchThrowableOfType(
-            StatusRuntimeException.class,
-            () ->
-                predictions()
-                    .predict(
-                        PredictRequest.newBuilder()
-                            .setModelSpec(ModelSpec.newBuilder().setName("nope"))
-                            .putInputs("seed", int64s(1))
-                            .build()));
+        predictError(
+            PredictRequest.newBuilder()
+                .setModelSpec(ModelSpec.newBuilder().setName("nope"))
+                .putInputs("seed", int64s(1))
+                .build());
     assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
     String restError =
         rest("POST", "/v1/models/nope:predict", "{\"inputs\": {\"seed\": [1]}}")
@@ -331,16 +332,12 @@ class GrpcServerTest {
   @Test
   void badInputsAreInvalidArgumentWithTheRestApisMessage() throws Exception {
     StatusRuntimeException missing =
-        catchThrowableOfType(
-            StatusRuntimeException.class,
-            () ->
-                predictions()
-                    .predict(
-                        PredictRequest.newBuilder()
-                            .setModelSpec(ModelSpec.newBuilder().setName("fashion"))
-                            .putInputs("seed", int64s(1))
-                            .putInputs("guidance_scale", floatContent(1f))
-                            .build()));
+        predictError(
+            PredictRequest.newBuilder()
+                .setModelSpec(ModelSpec.newBuilder().setName("fashion"))
+                .putInputs("seed", int64s(1))
+                .putInputs("guidance_scale", floatContent(1f))
+                .build());
     assertThat(missing.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
     assertThat(missing.getStatus().getDescription())
         .isEqualTo(
@@ -353,17 +350,13 @@ class GrpcServerTest {
         .contains("missing input 'class_label'");
 
     StatusRuntimeException range =
-        catchThrowableOfType(
-            StatusRuntimeException.class,
-            () ->
-                predictions()
-                    .predict(
-                        PredictRequest.newBuilder()
-                            .setModelSpec(ModelSpec.newBuilder().setName("fashion"))
-                            .putInputs("seed", int64s(1))
-                            .putInputs("class_label", int32s(1))
-                            .putInputs("guidance_scale", floatContent(1e6f))
-                            .build()));
+        predictError(
+            PredictRequest.newBuilder()
+                .setModelSpec(ModelSpec.newBuilder().setName("fashion"))
+                .putInputs("seed", int64s(1))
+                .putInputs("class_label", int32s(1))
+                .putInputs("guidance_scale", floatContent(1e6f))
+                .build());
     assertThat(range.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
     assertThat(range.getStatus().getDescription())
         .isEqualTo(
@@ -376,17 +369,13 @@ class GrpcServerTest {
                 .asText());
 
     StatusRuntimeException floatSeed =
-        catchThrowableOfType(
-            StatusRuntimeException.class,
-            () ->
-                predictions()
-                    .predict(
-                        PredictRequest.newBuilder()
-                            .setModelSpec(ModelSpec.newBuilder().setName("fashion"))
-                            .putInputs("seed", floatContent(1f))
-                            .putInputs("class_label", int32s(1))
-                            .putInputs("guidance_scale", floatContent(1f))
-                            .build()));
+        predictError(
+            PredictRequest.newBuilder()
+                .setModelSpec(ModelSpec.newBuilder().setName("fashion"))
+                .putInputs("seed", floatContent(1f))
+                .putInputs("class_label", int32s(1))
+                .putInputs("guidance_scale", floatContent(1f))
+                .build());
     assertThat(floatSeed.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
     assertThat(floatSeed.getStatus().getDescription())
         .contains("input 'seed' has dtype DT_FLOAT", "DT_INT64");
