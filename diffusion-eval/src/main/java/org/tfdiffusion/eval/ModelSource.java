@@ -2,12 +2,9 @@ package org.tfdiffusion.eval;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.tensorflow.Result;
@@ -30,6 +27,7 @@ import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.train.Checkpoints;
 import org.tfdiffusion.train.EditMode;
+import org.tfdiffusion.train.ExportedModel;
 import org.tfdiffusion.train.ImageSampler;
 import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.TrainConfig;
@@ -112,55 +110,17 @@ public final class ModelSource {
    * @throws IllegalArgumentException when the folder holds no tfdiffusion export
    */
   public static ModelSource export(Path path) {
-    checkArgument(
-        Files.isDirectory(path),
-        "%s does not exist; give saved_models/NAME or saved_models/NAME/VERSION (see export)",
-        path);
-    Path versionDir = path;
-    if (!Files.isRegularFile(path.resolve("saved_model.pb"))) {
-      List<Integer> versions = ModelExporter.versions(path);
-      checkArgument(
-          !versions.isEmpty(),
-          "%s holds no SavedModel (no saved_model.pb, no numbered version folder); give"
-              + " saved_models/NAME or saved_models/NAME/VERSION",
-          path);
-      versionDir = path.resolve(String.valueOf(versions.get(versions.size() - 1)));
-    }
-    Path metadata = versionDir.resolve("assets.extra").resolve(ModelExporter.METADATA);
-    checkArgument(
-        Files.isRegularFile(metadata),
-        "%s has no assets.extra/%s, so it is not a tfdiffusion diffusion export (made by: export"
-            + " --run R)",
-        versionDir,
-        ModelExporter.METADATA);
-    JsonNode meta;
-    TrainConfig config;
-    try {
-      meta = RunDirectory.json().readTree(metadata.toFile());
-      config = RunDirectory.json().treeToValue(meta.get("config"), TrainConfig.class);
-    } catch (IOException | RuntimeException e) {
-      throw new IllegalArgumentException("cannot read " + metadata + ": " + e.getMessage(), e);
-    }
-    String sampler = meta.path("sampler").asText("");
-    String what =
-        String.format(
-            "export %s (%s weights of step %d, serving_default %s)",
-            versionDir,
-            meta.path("weights").asText("?"),
-            meta.path("training_step").asLong(),
-            sampler);
+    ExportedModel e = ExportedModel.open(path);
     return new ModelSource(
-        config,
-        what,
-        versionDir.getParent().resolve("eval"),
-        "v" + versionDir.getFileName(),
-        versionDir,
-        meta.path("weights").asText("ema").equals("raw")
-            ? TrainedModel.Weights.RAW
-            : TrainedModel.Weights.EMA,
+        e.config(),
+        e.description(),
+        e.versionDir().getParent().resolve("eval"),
+        "v" + e.versionDir().getFileName(),
+        e.versionDir(),
+        e.weights(),
         true,
-        sampler,
-        meta.path("training_step").asLong());
+        e.sampler(),
+        e.step());
   }
 
   /** The model's training config (from config.json, or from the export's metadata). */

@@ -19,7 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.IntFunction;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.tensorflow.Operand;
 import org.tensorflow.SavedModelBundle;
@@ -40,6 +39,7 @@ import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.train.DurableFiles;
+import org.tfdiffusion.train.ExportedModel;
 import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainedModel;
@@ -74,7 +74,7 @@ public final class ModelExporter {
   public static final String PREDICT = "tensorflow/serving/predict";
 
   /** The metadata file under assets.extra/. */
-  public static final String METADATA = "tfdiffusion.json";
+  public static final String METADATA = ExportedModel.METADATA;
 
   /** The largest N offered by the {@code sample} signature of DPM-Solver++. */
   public static final int MAX_DPM_STEPS = 100;
@@ -91,7 +91,6 @@ public final class ModelExporter {
   static final String MODELS_CONFIG = "models.config";
 
   /** A version folder's name: digits (64-bit, as TensorFlow Serving's versions). */
-  private static final Pattern VERSION = Pattern.compile("[0-9]{1,19}");
 
   /** The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes. */
   static int maxSampleSteps(SamplerKind kind, int timesteps) {
@@ -206,27 +205,13 @@ public final class ModelExporter {
    * order (other names, and numbers beyond 64 bits, are not versions).
    */
   public static List<Long> versionNumbers(Path modelDir) {
-    if (!Files.isDirectory(modelDir)) {
-      return List.of();
-    }
-    try (Stream<Path> entries = Files.list(modelDir)) {
-      return entries
-          .filter(Files::isDirectory)
-          .map(p -> p.getFileName().toString())
-          .filter(n -> VERSION.matcher(n).matches())
-          .map(ModelExporter::parseVersion)
-          .flatMap(Optional::stream)
-          .sorted()
-          .toList();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot list " + modelDir, e);
-    }
+    return ExportedModel.versionNumbers(modelDir);
   }
 
-  private static Optional<Long> parseVersion(String digits) {
+  private static Optional<Long> parseLong(String digits) {
     try {
       return Optional.of(Long.parseLong(digits));
-    } catch (NumberFormatException beyond64Bits) {
+    } catch (NumberFormatException notANumber) {
       return Optional.empty();
     }
   }
@@ -309,7 +294,7 @@ public final class ModelExporter {
     for (Path temp : temporaries) {
       String[] parts = temp.getFileName().toString().substring(TEMP_PREFIX.length()).split("-");
       Optional<Long> pid =
-          parts.length >= 3 ? parseVersion(parts[parts.length - 2]) : Optional.empty();
+          parts.length >= 3 ? parseLong(parts[parts.length - 2]) : Optional.empty();
       String writer =
           parts.length >= 3 ? String.join("-", Arrays.copyOf(parts, parts.length - 2)) : "";
       boolean stale;

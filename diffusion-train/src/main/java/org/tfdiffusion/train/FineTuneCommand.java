@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Fine-tune a trained run on new data or new classes.",
+      "Fine-tune a trained run or an export on new data or new classes.",
       "Fine-tune a trained run: weights whose name and shape match are loaded (EMA by "
           + "default), new ones (e.g. a larger label table) are initialised; the log lists "
           + "which is which. An unconditional model becomes conditional with --conditional. "
@@ -42,7 +42,9 @@ public final class FineTuneCommand extends TrainCommand {
   @Option(
       names = "--from",
       required = true,
-      description = "The parent: a run folder or a checkpoint.")
+      description =
+          "The parent: a run folder, a checkpoint, or an export (saved_models/NAME or"
+              + " saved_models/NAME/VERSION).")
   Path from;
 
   @Option(
@@ -68,9 +70,29 @@ public final class FineTuneCommand extends TrainCommand {
 
   @Override
   TrainConfig baseConfig() {
-    Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(from);
-    Path parentRun = checkpoint.dir().getParent().getParent();
-    TrainConfig parent = RunDirectory.open(parentRun).config();
+    String parentPath;
+    long parentStep;
+    TrainConfig parent;
+    if (ExportedModel.isExport(from)) {
+      ExportedModel e = ExportedModel.open(from);
+      String held = e.weights().name().toLowerCase(java.util.Locale.ROOT);
+      if (!fromWeights.trim().equalsIgnoreCase(held)) {
+        throw new IllegalArgumentException(
+            String.format(
+                "%s holds only its %s weights; give --from-weights %s, or fine-tune from the run"
+                    + " it was exported from",
+                e.versionDir(), held, held));
+      }
+      parentPath = e.versionDir().toString();
+      parentStep = e.step();
+      parent = e.config();
+    } else {
+      Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(from);
+      Path parentRun = checkpoint.dir().getParent().getParent();
+      parentPath = parentRun.toString();
+      parentStep = checkpoint.state().step();
+      parent = RunDirectory.open(parentRun).config();
+    }
     List<String> frozen = freeze == null ? List.of() : frozenPrefixes(freeze);
     TrainConfig.Optimizer o = parent.optimizer();
     double lr = o.learningRate() * LEARNING_RATE_FRACTION;
@@ -97,8 +119,7 @@ public final class FineTuneCommand extends TrainCommand {
             ? new TrainConfig.Conditioning(
                 true, parent.conditioning().pUncond(), parent.conditioning().guidance(), List.of())
             : TrainConfig.Conditioning.none(),
-        new TrainConfig.FineTune(
-            parentRun.toString(), checkpoint.state().step(), fromWeights, frozen),
+        new TrainConfig.FineTune(parentPath, parentStep, fromWeights, frozen),
         "finetune",
         parent.loss());
   }

@@ -33,9 +33,7 @@ final class FineTuning {
         fineTune.weights().equals("raw") ? TrainedModel.Weights.RAW : TrainedModel.Weights.EMA;
     Map<String, float[]> values = new LinkedHashMap<>();
     Map<String, Shape> shapes = new LinkedHashMap<>();
-    try (TrainedModel parent =
-        TrainedModel.load(
-            Path.of(fineTune.parentRun()), which, SessionOptions.defaults(), m -> {})) {
+    try (TrainedModel parent = openParent(fineTune, which)) {
       Session.Runner runner = parent.session().runner();
       List<String> names = new ArrayList<>(parent.weights().keySet());
       names.forEach(n -> runner.fetch(parent.weights().get(n)));
@@ -94,6 +92,32 @@ final class FineTuning {
       }
     }
     return new Report(loaded, initialized, unused);
+  }
+
+  /**
+   * The parent's weights: the checkpoint of the recorded step in a parent run, or a parent export.
+   */
+  private static TrainedModel openParent(
+      TrainConfig.FineTune fineTune, TrainedModel.Weights which) {
+    Path parent = Path.of(fineTune.parentRun());
+    if (ExportedModel.isExport(parent)) {
+      ExportedModel e = ExportedModel.open(parent);
+      return TrainedModel.loadExport(
+          e.versionDir(), e.config(), e.weights(), e.step(), SessionOptions.defaults(), m -> {});
+    }
+    Path checkpoint =
+        Checkpoints.of(parent).list().stream()
+            .filter(c -> c.state().step() == fineTune.parentStep())
+            .map(Checkpoints.Checkpoint::dir)
+            .findFirst()
+            .orElseThrow(
+                () ->
+                    new IllegalArgumentException(
+                        String.format(
+                            "the parent's checkpoint of step %d is no longer in %s; fine-tune"
+                                + " again from one that is (finetune --from %s)",
+                            fineTune.parentStep(), parent, parent)));
+    return TrainedModel.load(checkpoint, which, SessionOptions.defaults(), m -> {});
   }
 
   static void print(PrintWriter out, TrainConfig.FineTune fineTune, Report report, int frozen) {

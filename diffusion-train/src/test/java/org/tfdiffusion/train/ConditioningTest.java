@@ -150,6 +150,49 @@ class ConditioningTest {
     }
   }
 
+  @Test
+  void aParentCheckpointLoadsThatCheckpointRatherThanTheNewest() throws Exception {
+    TrainConfig parentConfig = TrainerTest.tiny(4, 2, 1e-2);
+    Path parent = temp.resolve("two-checkpoints");
+    trainer().train(parent, parentConfig);
+    List<Checkpoints.Checkpoint> checkpoints = Checkpoints.of(parent).list();
+    assertThat(checkpoints).extracting(c -> c.state().step()).containsExactly(2L, 4L);
+    Map<String, float[]> atStep2 = emaWeights(checkpoints.get(0).dir());
+    Map<String, float[]> atStep4 = emaWeights(checkpoints.get(1).dir());
+    String someWeight = atStep2.keySet().iterator().next();
+    assertThat(atStep2.get(someWeight)).isNotEqualTo(atStep4.get(someWeight));
+
+    TrainConfig child =
+        parentConfig.withFineTune(new TrainConfig.FineTune(parent.toString(), 2, "ema", List.of()));
+    try (TrainingGraph g = new TrainingGraph(child, Optional.empty());
+        Session s = new Session(g.graph)) {
+      s.initialize();
+      FineTuning.load(g, s, child.fineTune());
+      Session.Runner runner = s.runner();
+      List<String> names = new ArrayList<>(g.weights.variables().keySet());
+      names.forEach(n -> runner.fetch(g.weights.variables().get(n)));
+      try (Result r = runner.run()) {
+        for (int i = 0; i < names.size(); i++) {
+          assertThat(TensorIO.toFloats(r.get(i)))
+              .as(names.get(i))
+              .containsExactly(atStep2.get(names.get(i)));
+        }
+      }
+    }
+
+    // a parent step whose checkpoint is gone is refused with the way out
+    TrainConfig gone =
+        parentConfig.withFineTune(new TrainConfig.FineTune(parent.toString(), 3, "ema", List.of()));
+    try (TrainingGraph g = new TrainingGraph(gone, Optional.empty());
+        Session s = new Session(g.graph)) {
+      s.initialize();
+      assertThatThrownBy(() -> FineTuning.load(g, s, gone.fineTune()))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("checkpoint of step 3 is no longer in")
+          .hasMessageContaining("finetune --from");
+    }
+  }
+
   private static Map<String, float[]> emaWeights(Path run) {
     Map<String, float[]> out = new LinkedHashMap<>();
     try (TrainedModel m =
