@@ -85,6 +85,23 @@ class FineTuneFromExportTest {
     }
     assertThat(frozen).isGreaterThan(5);
     assertThat(moved).as("the trainable weights moved").isPositive();
+
+    // a fine-tuning run continues with --resume alone: its parent is in its config.json
+    assertThat(
+            finetune(
+                "--resume", "--run-dir", child.toString(), "--steps", "2", "--no-xla", "--quiet"))
+        .as("%s%s", out, err)
+        .isZero();
+    assertThat(org.tfdiffusion.train.Checkpoints.resolve(child).state().step()).isEqualTo(2);
+  }
+
+  @Test
+  void withoutAParentOrResumeItSaysWhatToGive() {
+    assertThat(finetune("--run-dir", dir.resolve("child").toString())).isNotZero();
+    assertThat(err.toString())
+        .contains("finetune needs --from PARENT")
+        .contains("--resume --run-dir RUN")
+        .doesNotContain("\tat ");
   }
 
   @Test

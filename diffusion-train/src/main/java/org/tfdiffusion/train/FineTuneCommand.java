@@ -41,7 +41,6 @@ public final class FineTuneCommand extends TrainCommand {
 
   @Option(
       names = "--from",
-      required = true,
       description =
           "The parent: a run folder, a checkpoint, or an export (saved_models/NAME or"
               + " saved_models/NAME/VERSION).")
@@ -70,6 +69,11 @@ public final class FineTuneCommand extends TrainCommand {
 
   @Override
   TrainConfig baseConfig() {
+    if (from == null) {
+      throw new IllegalArgumentException(
+          "finetune needs --from PARENT (a run folder, a checkpoint or an export); a fine-tuning"
+              + " run that stopped continues with --resume --run-dir RUN");
+    }
     String parentPath;
     long parentStep;
     TrainConfig parent;
