@@ -158,36 +158,56 @@ public final class HostLoop {
    * @return the final samples, [B, H, W, C]; the caller closes it
    */
   public TFloat32 run(Session session, Map<Operand<?>, Tensor> feeds, IntConsumer afterStep) {
-    TFloat32 current;
-    Session.Runner first = session.runner();
-    feeds.forEach(first::feed);
-    try (Result r = first.fetch(initial).run()) {
-      current = copy(r, 0);
-    }
+    TFloat32 current = null;
     // m_{i-1} and m_{i-2}, the model outputs the multistep terms use (any value before they exist)
-    TFloat32 previous = copy(current);
-    TFloat32 twoBack = copy(current);
-    for (int i = 0; i < plan.steps(); i++) {
-      try (TInt32 idx = TInt32.scalarOf(i)) {
-        Session.Runner runner =
-            session.runner().feed(index, idx).feed(x, current).feed(x0Prev, previous);
-        if (x0Prev2.isPresent()) {
-          runner.feed(x0Prev2.get(), twoBack);
+    TFloat32 previous = null;
+    TFloat32 twoBack = null;
+    try {
+      Session.Runner first = session.runner();
+      feeds.forEach(first::feed);
+      try (Result r = first.fetch(initial).run()) {
+        current = copy(r, 0);
+      }
+      previous = copy(current);
+      twoBack = copy(current);
+      for (int i = 0; i < plan.steps(); i++) {
+        try (TInt32 idx = TInt32.scalarOf(i)) {
+          Session.Runner runner =
+              session.runner().feed(index, idx).feed(x, current).feed(x0Prev, previous);
+          if (x0Prev2.isPresent()) {
+            runner.feed(x0Prev2.get(), twoBack);
+          }
+          feeds.forEach(runner::feed);
+          try (Result r = runner.fetch(after).fetch(step.history()).run()) {
+            TFloat32 next = copy(r, 0);
+            TFloat32 nextPrevious;
+            try {
+              nextPrevious = copy(r, 1);
+            } catch (RuntimeException e) {
+              next.close();
+              throw e;
+            }
+            current.close();
+            twoBack.close();
+            twoBack = previous;
+            previous = nextPrevious;
+            current = next;
+          }
         }
-        feeds.forEach(runner::feed);
-        try (Result r = runner.fetch(after).fetch(step.history()).run()) {
-          current.close();
-          twoBack.close();
-          twoBack = previous;
-          current = copy(r, 0);
-          previous = copy(r, 1);
+        afterStep.accept(i + 1);
+      }
+      TFloat32 samples = current;
+      current = null; // the caller's now
+      return samples;
+    } finally {
+      // on success the two history tensors; after a failed step or an interrupted progress
+      // callback every tensor this loop still holds
+      for (TFloat32 t : new TFloat32[] {current, previous, twoBack}) {
+        if (t != null) {
+          t.close();
         }
       }
-      afterStep.accept(i + 1);
     }
-    previous.close();
-    twoBack.close();
-    return current;
   }
 
   /** Detaches output i from a Result (which closes its tensors) by copying it. */

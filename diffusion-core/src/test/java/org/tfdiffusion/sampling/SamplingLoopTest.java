@@ -116,6 +116,40 @@ class SamplingLoopTest {
     }
   }
 
+  @Test
+  void aHostLoopStoppedMidwayReleasesEveryTensorItHeld() {
+    SamplingPlan plan = DpmSolverPlusPlusSampler.of(6).plan(SCHEDULE, Prediction.EPSILON);
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Parameters weights = new BoundParameters(Map.of("scale", tf.constant(new float[] {SCALE})));
+      HostLoop host = new HostLoop(tf, plan, IMAGE, DUMMY, weights, List.of());
+      try (Session s = new Session(g);
+          TInt64 seedTensor = TensorIO.longs(3, 11)) {
+        // one run first, so that the session's own lazily made objects exist before counting
+        host.run(s, seedTensor, Map.of(), step -> {}).close();
+        long before = org.bytedeco.javacpp.Pointer.totalCount();
+        for (int stopAt = 1; stopAt <= 3; stopAt++) {
+          int stop = stopAt;
+          org.assertj.core.api.Assertions.assertThatThrownBy(
+                  () ->
+                      host.run(
+                          s,
+                          seedTensor,
+                          Map.of(),
+                          step -> {
+                            if (step == stop) {
+                              throw new IllegalStateException("cancelled");
+                            }
+                          }))
+              .hasMessage("cancelled");
+        }
+        // three tensors (x, and the two model outputs of the multistep history) per stopped run
+        // would still be counted had they leaked
+        assertThat(org.bytedeco.javacpp.Pointer.totalCount()).isLessThanOrEqualTo(before);
+      }
+    }
+  }
+
   @ParameterizedTest
   @MethodSource("samplers")
   void anImageDependsOnlyOnItsSeed(Sampler sampler) {
