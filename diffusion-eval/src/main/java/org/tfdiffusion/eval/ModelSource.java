@@ -82,7 +82,7 @@ public final class ModelSource {
         "%s does not exist; give a run folder (runs/...) or a checkpoint",
         path);
     Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
-    Path runDir = checkpoint.dir().getParent().getParent();
+    Path runDir = checkpoint.runDir();
     TrainConfig config = RunDirectory.open(runDir).config();
     String what =
         String.format(

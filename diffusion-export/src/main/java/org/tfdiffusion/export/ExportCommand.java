@@ -72,7 +72,7 @@ public final class ExportCommand implements Callable<Integer> {
               throw new IllegalArgumentException(
                   "unknown --weights '" + weights + "'; valid: ema, raw");
         };
-    Path runDir = Checkpoints.resolve(run).dir().getParent().getParent();
+    Path runDir = Checkpoints.resolve(run).runDir();
     TrainConfig config = RunDirectory.open(runDir).config();
     int timesteps = config.noiseSchedule().timesteps();
     String modelName =

@@ -93,6 +93,21 @@ class FineTuneFromExportTest {
         .as("%s%s", out, err)
         .isZero();
     assertThat(org.tfdiffusion.train.Checkpoints.resolve(child).state().step()).isEqualTo(2);
+    // and with the parent named again as the model folder, which is its highest version
+    assertThat(
+            finetune(
+                "--resume",
+                "--from",
+                base.resolve("fashion").toString(),
+                "--run-dir",
+                child.toString(),
+                "--steps",
+                "3",
+                "--no-xla",
+                "--quiet"))
+        .as("%s%s", out, err)
+        .isZero();
+    assertThat(org.tfdiffusion.train.Checkpoints.resolve(child).state().step()).isEqualTo(3);
   }
 
   @Test

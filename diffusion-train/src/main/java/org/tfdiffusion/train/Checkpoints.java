@@ -67,6 +67,11 @@ public final class Checkpoints {
     public String prefix() {
       return dir.resolve(VARIABLES).toString();
     }
+
+    /** The run folder that holds it: {@code RUN} of {@code RUN/checkpoints/ckpt-N}. */
+    public Path runDir() {
+      return dir.getParent().getParent();
+    }
   }
 
   /** A damaged checkpoint folder and what is wrong with it. */

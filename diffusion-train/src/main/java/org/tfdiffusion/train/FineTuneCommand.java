@@ -92,7 +92,7 @@ public final class FineTuneCommand extends TrainCommand {
       parent = e.config();
     } else {
       Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(from);
-      Path parentRun = checkpoint.dir().getParent().getParent();
+      Path parentRun = checkpoint.runDir();
       parentPath = parentRun.toString();
       parentStep = checkpoint.state().step();
       parent = RunDirectory.open(parentRun).config();

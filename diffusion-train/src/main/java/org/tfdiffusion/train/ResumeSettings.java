@@ -262,11 +262,17 @@ final class ResumeSettings {
     return Path.of(source.trim()).toAbsolutePath().normalize().toString();
   }
 
-  /** The run folder of {@code --from}: the folder itself, or the run of a checkpoint folder. */
+  /**
+   * The parent that {@code --from} names: the run folder itself, the run of a checkpoint folder, or
+   * the version folder of an export.
+   */
   private static Path parentRun(Path from) {
     Path absolute = from.toAbsolutePath().normalize();
-    return Files.isRegularFile(absolute.resolve(Checkpoints.STATE))
-        ? absolute.getParent().getParent()
+    if (Files.isRegularFile(absolute.resolve(Checkpoints.STATE))) {
+      return absolute.getParent().getParent();
+    }
+    return ExportedModel.isExport(absolute)
+        ? ExportedModel.open(absolute).versionDir().toAbsolutePath().normalize()
         : absolute;
   }
 

@@ -132,7 +132,7 @@ public final class TrainedModel implements AutoCloseable {
         "%s does not exist; give a run folder (runs/...) or a checkpoint",
         path);
     Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
-    Path runDir = checkpoint.dir().getParent().getParent();
+    Path runDir = checkpoint.runDir();
     TrainConfig config = RunDirectory.open(runDir).config();
     return new TrainedModel(
         config,
@@ -185,7 +185,7 @@ public final class TrainedModel implements AutoCloseable {
     }
     Path dir = damaged.get().dir();
     Optional<Checkpoints.Checkpoint> older =
-        Checkpoints.of(dir.getParent().getParent()).list().stream()
+        Checkpoints.of(damaged.get().runDir()).list().stream()
             .filter(c -> c.state().step() < damaged.get().state().step())
             .reduce((first, second) -> second);
     return older
