@@ -205,14 +205,7 @@ final class SampleCommand implements Callable<Integer> {
               throw new IllegalArgumentException(
                   "unknown --loop '" + loop + "'; valid: compiled, host");
         };
-    TrainedModel.Weights which =
-        switch (weights.trim().toLowerCase(java.util.Locale.ROOT)) {
-          case "ema" -> TrainedModel.Weights.EMA;
-          case "raw" -> TrainedModel.Weights.RAW;
-          default ->
-              throw new IllegalArgumentException(
-                  "unknown --weights '" + weights + "'; valid: ema, raw");
-        };
+    TrainedModel.Weights which = TrainedModel.Weights.parse(weights, "--weights");
     Path path = source.path();
     PrintWriter log = spec.commandLine().getOut();
     ModelSource model =

@@ -55,6 +55,12 @@ class CliErrorsTest {
     oneLine(run("trian"), "trian", "did you mean", "train");
     oneLine(run("sample", "--n", "many"), "--n", "'many'", "sample --help");
     oneLine(run("export"), "--run", "export --help");
+    oneLine(
+        run("sample", "--run", "runs/nowhere", "--weights", "best"),
+        "unknown --weights 'best'; valid: ema, raw");
+    oneLine(
+        run("finetune", "--from", "runs/nowhere", "--from-weights", "latest"),
+        "unknown --from-weights 'latest'; valid: ema, raw");
   }
 
   @Test

@@ -493,12 +493,6 @@ public final class EvalCommand implements Callable<Integer> {
   }
 
   private TrainedModel.Weights weights() {
-    return switch (weights.trim().toLowerCase(Locale.ROOT)) {
-      case "ema" -> TrainedModel.Weights.EMA;
-      case "raw" -> TrainedModel.Weights.RAW;
-      default ->
-          throw new IllegalArgumentException(
-              "unknown --weights '" + weights + "'; valid: ema, raw");
-    };
+    return TrainedModel.Weights.parse(weights, "--weights");
   }
 }

@@ -64,14 +64,7 @@ public final class ExportCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           run + " does not exist; give a run folder or a checkpoint");
     }
-    TrainedModel.Weights which =
-        switch (weights.trim().toLowerCase(java.util.Locale.ROOT)) {
-          case "ema" -> TrainedModel.Weights.EMA;
-          case "raw" -> TrainedModel.Weights.RAW;
-          default ->
-              throw new IllegalArgumentException(
-                  "unknown --weights '" + weights + "'; valid: ema, raw");
-        };
+    TrainedModel.Weights which = TrainedModel.Weights.parse(weights, "--weights");
     Path runDir = Checkpoints.resolve(run).runDir();
     TrainConfig config = RunDirectory.open(runDir).config();
     int timesteps = config.noiseSchedule().timesteps();

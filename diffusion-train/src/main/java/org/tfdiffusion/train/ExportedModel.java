@@ -74,9 +74,7 @@ public record ExportedModel(
     return new ExportedModel(
         versionDir,
         config,
-        meta.path("weights").asText("ema").equals("raw")
-            ? TrainedModel.Weights.RAW
-            : TrainedModel.Weights.EMA,
+        TrainedModel.Weights.parse(meta.path("weights").asText("ema"), metadata + "'s weights"),
         meta.path("training_step").asLong(),
         meta.path("sampler").asText(""));
   }

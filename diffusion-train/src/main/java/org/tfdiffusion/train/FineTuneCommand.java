@@ -74,13 +74,14 @@ public final class FineTuneCommand extends TrainCommand {
           "finetune needs --from PARENT (a run folder, a checkpoint or an export); a fine-tuning"
               + " run that stopped continues with --resume --run-dir RUN");
     }
+    TrainedModel.Weights which = TrainedModel.Weights.parse(fromWeights, "--from-weights");
     String parentPath;
     long parentStep;
     TrainConfig parent;
     if (ExportedModel.isExport(from)) {
       ExportedModel e = ExportedModel.open(from);
       String held = e.weights().name().toLowerCase(java.util.Locale.ROOT);
-      if (!fromWeights.trim().equalsIgnoreCase(held)) {
+      if (which != e.weights()) {
         throw new IllegalArgumentException(
             String.format(
                 "%s holds only its %s weights; give --from-weights %s, or fine-tune from the run"
@@ -123,7 +124,8 @@ public final class FineTuneCommand extends TrainCommand {
             ? new TrainConfig.Conditioning(
                 true, parent.conditioning().pUncond(), parent.conditioning().guidance(), List.of())
             : TrainConfig.Conditioning.none(),
-        new TrainConfig.FineTune(parentPath, parentStep, fromWeights, frozen),
+        new TrainConfig.FineTune(
+            parentPath, parentStep, which.name().toLowerCase(java.util.Locale.ROOT), frozen),
         "finetune",
         parent.loss());
   }

@@ -30,7 +30,7 @@ final class FineTuning {
   /** Loads the parent's weights into a freshly initialised training session. */
   static Report load(TrainingGraph graph, Session session, TrainConfig.FineTune fineTune) {
     TrainedModel.Weights which =
-        fineTune.weights().equals("raw") ? TrainedModel.Weights.RAW : TrainedModel.Weights.EMA;
+        TrainedModel.Weights.parse(fineTune.weights(), "fine-tuning weights");
     Map<String, float[]> values = new LinkedHashMap<>();
     Map<String, Shape> shapes = new LinkedHashMap<>();
     try (TrainedModel parent = openParent(fineTune, which)) {

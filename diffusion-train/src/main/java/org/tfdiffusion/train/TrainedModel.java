@@ -39,6 +39,22 @@ public final class TrainedModel implements AutoCloseable {
       this.prefix = prefix;
     }
 
+    /**
+     * The weights named {@code ema} or {@code raw} (any case, surrounding blanks ignored).
+     *
+     * @param option what named them, for the error (e.g. {@code --weights})
+     * @throws IllegalArgumentException naming the option and the valid names
+     */
+    public static Weights parse(String value, String option) {
+      return switch (value == null ? "" : value.trim().toLowerCase(java.util.Locale.ROOT)) {
+        case "ema" -> EMA;
+        case "raw" -> RAW;
+        default ->
+            throw new IllegalArgumentException(
+                "unknown " + option + " '" + value + "'; valid: ema, raw");
+      };
+    }
+
     /** The checkpoint variable name of a weight. */
     public String variableName(String weight) {
       return prefix + weight;
