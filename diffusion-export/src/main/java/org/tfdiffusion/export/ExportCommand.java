@@ -25,7 +25,8 @@ import picocli.CommandLine.Spec;
       "Export a trained run as a SavedModel in TensorFlow Serving's layout, "
           + "BASE/NAME/VERSION/ (the next version; written to a hidden folder and renamed "
           + "into place), with signatures serving_default (seed -> images, images_png_bytes), "
-          + "sample (num_steps, and eta for DDIM, per request) and denoise; also writes "
+          + "sample (num_steps, and eta for DDIM, per request), denoise, img2img (images and "
+          + "strength) and inpaint (images, mask and strength); also writes "
           + "BASE/models.config.",
     })
 public final class ExportCommand implements Callable<Integer> {

@@ -27,6 +27,7 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.graph.SessionOptions;
@@ -38,6 +39,8 @@ import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
+import org.tfdiffusion.sampling.editing.ImageToImage;
+import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.train.DurableFiles;
 import org.tfdiffusion.train.ExportedModel;
 import org.tfdiffusion.train.RunDirectory;
@@ -55,10 +58,18 @@ import org.tfdiffusion.train.TrainedModel;
  *   <li>{@code sample}: the same with {@code num_steps} int32 (and {@code eta} float32 for DDIM)
  *       chosen per request;
  *   <li>{@code denoise}: {@code x_t} [B, H, W, C], {@code t} int32 [B] (and {@code class_label}) →
- *       {@code eps}.
+ *       {@code eps};
+ *   <li>{@code img2img}: {@code seed}, {@code images} float32 [B, H, W, C] in [0, 1], {@code
+ *       strength} float64 scalar in (0, 1] (and the conditioning) → {@code images}, {@code
+ *       images_png_bytes}: SDEdit on serving_default's plan (docs/editing.md);
+ *   <li>{@code inpaint}: the same with {@code mask} float32 [B, H, W, 1] in [0, 1], 1 = regenerate,
+ *       0 = keep.
  * </ul>
  *
- * The version is the next integer after the highest one there; versions are 64-bit, as in
+ * Readers look signatures up by key, so an export without {@code img2img} and {@code inpaint} loads
+ * and serves its other signatures.
+ *
+ * <p>The version is the next integer after the highest one there; versions are 64-bit, as in
  * TensorFlow Serving (a folder named like a timestamp is a version). The model is written into a
  * hidden temporary folder under BASE/NAME (which TensorFlow Serving ignores: its name is not a
  * number), forced to disk, and renamed into place only when complete, together with BASE's
@@ -75,6 +86,12 @@ public final class ModelExporter {
 
   /** The metadata file under assets.extra/. */
   public static final String METADATA = ExportedModel.METADATA;
+
+  /** The key of the image-to-image signature. */
+  public static final String IMG2IMG = "img2img";
+
+  /** The key of the inpainting signature. */
+  public static final String INPAINT = "inpaint";
 
   /** The largest N offered by the {@code sample} signature of DPM-Solver++. */
   public static final int MAX_DPM_STEPS = 100;
@@ -462,7 +479,129 @@ public final class ModelExporter {
         Signature.builder().key("denoise").methodName(PREDICT).input("x_t", xt).input("t", t);
     label.ifPresent(l -> denoise.input("class_label", l));
     out.add(denoise.output("eps", eps).build());
+
+    out.addAll(
+        editSignatures(tf, in, model, plan, image, net, seed, label, guidance, conditioning));
     return plan;
+  }
+
+  /**
+   * The {@code img2img} and {@code inpaint} signatures: the edits of docs/editing.md on
+   * serving_default's plan (its sampler and N steps), the strength s per request, as {@code
+   * ImageSampler} with {@code EditMode.imageToImage(s)} and {@code EditMode.inpaint(new
+   * Inpainting(new Strength(s), Resampling.none()))} compute them:
+   *
+   * <pre>
+   *   x_0 = 2 p - 1                                   p: the request's images in [0, 1]
+   *   k = N - min(⌊N · s⌋, N),   x_{t_k} = √ᾱ_{t_k} x_0 + √(1 - ᾱ_{t_k}) ε,   ε from (seed_b, 0)
+   *   steps k..N-1 of the plan; inpaint pastes the kept region (mask 0) after every step
+   * </pre>
+   *
+   * Inputs: {@code seed} int64 [B], {@code images} float32 [B, H, W, C] in [0, 1] (the range of the
+   * {@code images} outputs), {@code strength} float64 scalar in (0, 1] (float64 so that ⌊N · s⌋ is
+   * the one Java and Python compute for a decimal s), {@code inpaint}'s {@code mask} float32 [B, H,
+   * W, 1] in [0, 1] (1 = regenerate, 0 = keep), and {@code class_label}, {@code guidance_scale} for
+   * conditional models. Images (and masks) outside [0, 1], a batch of images that is neither 1 nor
+   * one per seed, and a strength that runs no step fail with an InvalidArgument error naming the
+   * range.
+   */
+  private static List<Signature> editSignatures(
+      Ops tf,
+      Ops in,
+      TrainedModel model,
+      SamplingPlan plan,
+      Shape image,
+      SamplingLoop.Model net,
+      Placeholder<TInt64> seed,
+      Optional<Placeholder<TInt32>> label,
+      Optional<Placeholder<TFloat32>> guidance,
+      List<Operand<?>> conditioning) {
+    long size = image.get(0);
+    Placeholder<TFloat32> pixels =
+        in.withName("images")
+            .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, image.get(2))));
+    Placeholder<TFloat64> strength =
+        in.withName("strength").placeholder(TFloat64.class, Placeholder.shape(Shape.scalar()));
+    Placeholder<TFloat32> mask =
+        in.withName("mask")
+            .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, 1)));
+    // x_0 = 2 p - 1, from pixels checked to lie in [0, 1] and to be 1 or one per seed
+    Operand<TFloat32> x0 =
+        tf.math.sub(
+            tf.math.mul(
+                tf.constant(2f),
+                withAssert(
+                    tf,
+                    withAssert(
+                        tf,
+                        pixels,
+                        inUnitRange(tf, pixels),
+                        "images must be in [0, 1] (8-bit pixels divided by 255)"),
+                    oneOrPerSeed(tf, pixels, seed),
+                    "images must hold one image per seed (or one for every seed)")),
+            tf.constant(1f));
+    Operand<TFloat32> checkedMask =
+        withAssert(
+            tf,
+            withAssert(
+                tf,
+                mask,
+                inUnitRange(tf, mask),
+                "mask must be in [0, 1] (1 = regenerate, 0 = keep; 8-bit masks divided by 255)"),
+            oneOrPerSeed(tf, mask, seed),
+            "mask must hold one mask per seed (or one for every seed)");
+    ImageToImage.AtRuntime fromImage = ImageToImage.atRuntime(tf, plan, image, strength, x0, seed);
+    ImageToImage.AtRuntime filled =
+        Inpainting.atRuntime(tf, plan, image, strength, x0, checkedMask, seed);
+    List<Signature> out = new ArrayList<>();
+    for (ImageToImage.AtRuntime edit : List.of(fromImage, filled)) {
+      boolean inpaint = edit == filled;
+      Operand<TFloat32> edited =
+          SamplingLoop.toUnitRange(
+              tf,
+              SamplingLoop.compiled(
+                      tf,
+                      edit.trajectory(),
+                      edit.steps(),
+                      image,
+                      net,
+                      model.weights(),
+                      conditioning)
+                  .samples());
+      Signature.Builder b =
+          Signature.builder()
+              .key(inpaint ? INPAINT : IMG2IMG)
+              .methodName(PREDICT)
+              .input("seed", seed)
+              .input("images", pixels);
+      if (inpaint) {
+        b.input("mask", mask);
+      }
+      b.input("strength", strength);
+      label.ifPresent(l -> b.input("class_label", l));
+      guidance.ifPresent(g -> b.input("guidance_scale", g));
+      out.add(
+          b.output("images", edited)
+              .output("images_png_bytes", PngRows.encode(tf, edited))
+              .build());
+    }
+    return out;
+  }
+
+  /** Whether every value of {@code x} lies in [0, 1]. */
+  private static Operand<org.tensorflow.types.TBool> inUnitRange(Ops tf, Operand<TFloat32> x) {
+    Operand<TInt32> all = tf.range(tf.constant(0), tf.rank(x), tf.constant(1));
+    return tf.math.logicalAnd(
+        tf.reduceAll(tf.math.greaterEqual(x, tf.constant(0f)), all),
+        tf.reduceAll(tf.math.lessEqual(x, tf.constant(1f)), all));
+  }
+
+  /** Whether {@code x} has 1 row or one per seed. */
+  private static Operand<org.tensorflow.types.TBool> oneOrPerSeed(
+      Ops tf, Operand<TFloat32> x, Operand<TInt64> seeds) {
+    Operand<TInt32> rows = tf.gather(tf.shape(x), tf.constant(0), tf.constant(0));
+    Operand<TInt32> seedRows = tf.gather(tf.shape(seeds), tf.constant(0), tf.constant(0));
+    return tf.math.logicalOr(tf.math.equal(rows, tf.constant(1)), tf.math.equal(rows, seedRows));
   }
 
   /** Labels checked to lie in [0, classes] (classes itself is the null label, unconditional). */

@@ -147,7 +147,8 @@ public record ImageToImage(Strength strength) {
                 ops.gather(ops.constant(sqrtOneMinusAlphaBar), k, ops.constant(0)), noise));
     return new AtRuntime(
         new Trajectory(table, seeds, Optional.of(xt), Optional.empty()),
-        new SamplingLoop.RuntimeSteps(offset, count, Optional.empty()));
+        new SamplingLoop.RuntimeSteps(offset, count, Optional.empty()),
+        k);
   }
 
   /**
@@ -155,8 +156,11 @@ public record ImageToImage(Strength strength) {
    *
    * @param trajectory its start and its table of plans
    * @param steps where in the table the loop starts and how many steps it runs
+   * @param startStep int32 scalar k, the plan step the loop starts at (loop step j runs plan step k
+   *     + j)
    */
-  public record AtRuntime(Trajectory trajectory, SamplingLoop.RuntimeSteps steps) {}
+  public record AtRuntime(
+      Trajectory trajectory, SamplingLoop.RuntimeSteps steps, Operand<TInt32> startStep) {}
 
   /**
    * A sample of q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I): {@code √ᾱ_t x_0 + √(1 - ᾱ_t) ε}, with the

@@ -118,6 +118,52 @@ public record Inpainting(Strength strength, Resampling resampling) {
   }
 
   /**
+   * Inpainting with the strength a run-time input (an export's or a server's request), without
+   * resampling: the start and the steps are {@link ImageToImage#atRuntime}'s for the same strength
+   * (x_T ~ N(0, I) at s = 1, the image noised to step k below), and after loop step j, which runs
+   * plan step i = k + j, the known region is pasted at ᾱ_next,i as in {@link #trajectory}:
+   *
+   * <pre>
+   *   x ← m ⊙ x + (1 - m) ⊙ (√ᾱ_next,i x_0 + √(1 - ᾱ_next,i) ε_j),   ε_j per row from
+   *                                                                 (seed_b, KNOWN_REGION + j)
+   * </pre>
+   *
+   * with ᾱ_next,i read from a table over the plan's N steps at k + j. Every strength gives what
+   * {@code new Inpainting(new Strength(s), Resampling.none()).trajectory(...)} gives for it. Build
+   * the loop with {@code SamplingLoop.compiled(tf, edit.trajectory(), edit.steps(), ...)}.
+   *
+   * @param strength float64 scalar s (see {@link ImageToImage#atRuntime}); a run with s outside (0,
+   *     1] or ⌊N · s⌋ = 0 fails with an InvalidArgument error naming the allowed range
+   * @param image x_0, float32 [B, H, W, C] or [1, H, W, C], in [-1, 1]
+   * @param mask float32 [B or 1, H, W, 1 or C] in [0, 1]: 1 = regenerate, 0 = keep
+   * @param seeds int64 [B]
+   * @throws IllegalArgumentException if the image does not fit the model or the seeds, or the mask
+   *     does not fit the image
+   */
+  public static ImageToImage.AtRuntime atRuntime(
+      Ops tf,
+      SamplingPlan plan,
+      Shape imageShape,
+      Operand<org.tensorflow.types.TFloat64> strength,
+      Operand<TFloat32> image,
+      Operand<TFloat32> mask,
+      Operand<TInt64> seeds) {
+    EditImages.checkImage("image to inpaint", image.shape(), imageShape);
+    EditImages.checkRows("image to inpaint", image.shape(), seeds.shape().get(0));
+    EditImages.checkMask(mask.shape(), image.shape());
+    ImageToImage.AtRuntime start =
+        ImageToImage.atRuntime(tf, plan, imageShape, strength, image, seeds);
+    int[] everyStep = new int[plan.steps()];
+    for (int i = 0; i < everyStep.length; i++) {
+      everyStep[i] = i;
+    }
+    KnownRegion hook =
+        new KnownRegion(plan, everyStep, imageShape, image, mask, Optional.of(start.startStep()));
+    return new ImageToImage.AtRuntime(
+        start.trajectory().withAfterStep(hook), start.steps(), start.startStep());
+  }
+
+  /**
    * ᾱ_next,i: the level the model sees at step i + 1, 1 after the last step.
    *
    * @param plan the full plan
@@ -126,7 +172,11 @@ public record Inpainting(Strength strength, Resampling resampling) {
     return step + 1 < plan.steps() ? plan.alphasCumprod().get(step + 1) : 1;
   }
 
-  /** The hook: the known region pasted after each step, then the jump back if the path jumps. */
+  /**
+   * The hook: the known region pasted after each step, then the jump back if the path jumps. Its
+   * tables are indexed by the loop step k, or by {@code firstStep + k} when the path starts at a
+   * run-time step (the tables then cover the whole plan, without jumps).
+   */
   private static final class KnownRegion implements StepHook {
     private final float[] sqrtLevel;
     private final float[] sqrtOneMinusLevel;
@@ -135,6 +185,7 @@ public record Inpainting(Strength strength, Resampling resampling) {
     private final boolean jumps;
     private final Shape imageShape;
     private final List<Operand<?>> inputs;
+    private final boolean offset;
 
     KnownRegion(
         SamplingPlan plan,
@@ -142,6 +193,16 @@ public record Inpainting(Strength strength, Resampling resampling) {
         Shape imageShape,
         Operand<TFloat32> image,
         Operand<TFloat32> mask) {
+      this(plan, path, imageShape, image, mask, Optional.empty());
+    }
+
+    KnownRegion(
+        SamplingPlan plan,
+        int[] path,
+        Shape imageShape,
+        Operand<TFloat32> image,
+        Operand<TFloat32> mask,
+        Optional<Operand<TInt32>> firstStep) {
       int n = path.length;
       this.sqrtLevel = new float[n];
       this.sqrtOneMinusLevel = new float[n];
@@ -168,7 +229,11 @@ public record Inpainting(Strength strength, Resampling resampling) {
       }
       this.jumps = anyJump;
       this.imageShape = imageShape;
-      this.inputs = List.of(image, mask);
+      this.offset = firstStep.isPresent();
+      this.inputs =
+          firstStep
+              .<List<Operand<?>>>map(f -> List.of(image, mask, f))
+              .orElse(List.of(image, mask));
     }
 
     @Override
@@ -189,6 +254,8 @@ public record Inpainting(Strength strength, Resampling resampling) {
       @SuppressWarnings("unchecked")
       Operand<TFloat32> mask = (Operand<TFloat32>) in.get(1);
       Operand<TInt64> counter = ops.dtypes.cast(k, TInt64.class);
+      @SuppressWarnings("unchecked")
+      Operand<TInt32> row = offset ? ops.math.add((Operand<TInt32>) in.get(2), k) : k;
       // known = √ᾱ_next x_0 + √(1 - ᾱ_next) ε_k
       Operand<TFloat32> eps =
           RowNoise.normal(
@@ -198,8 +265,8 @@ public record Inpainting(Strength strength, Resampling resampling) {
               imageShape);
       Operand<TFloat32> known =
           ops.math.add(
-              ops.math.mul(at(ops, sqrtLevel, k), image),
-              ops.math.mul(at(ops, sqrtOneMinusLevel, k), eps));
+              ops.math.mul(at(ops, sqrtLevel, row), image),
+              ops.math.mul(at(ops, sqrtOneMinusLevel, row), eps));
       // m ⊙ x + (1 - m) ⊙ known
       Operand<TFloat32> keep = ops.math.sub(ops.constant(1f), mask);
       Operand<TFloat32> pasted = ops.math.add(ops.math.mul(mask, x), ops.math.mul(keep, known));

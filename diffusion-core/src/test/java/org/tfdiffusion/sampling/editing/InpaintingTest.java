@@ -16,10 +16,16 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
+import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.RowNoise;
+import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.editing.EditingHarness.Case;
 import org.tfdiffusion.testing.ArrayAsserts;
@@ -141,6 +147,76 @@ class InpaintingTest {
       for (int e = 0; e < actual.length; e++) {
         if (MASK[e % PIXELS] == 0) {
           assertThat(actual[e]).as("%s: kept pixel %s", what, e).isEqualTo(image[e % PIXELS]);
+        }
+      }
+    }
+  }
+
+  /**
+   * The strength as a run-time input (an export's) gives what the fixed strength gives, compared
+   * with the fixed-strength trajectory (itself checked against RePaint in plain Java above), the
+   * kept pixels exactly the original's.
+   */
+  @Test
+  void theStrengthAtRunTimeGivesWhatTheFixedStrengthGives() {
+    float[] image = EditingHarness.image(1);
+    for (Case c : List.of(EditingHarness.DDIM, EditingHarness.DPMPP)) {
+      SamplingPlan plan = c.plan();
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        Placeholder<TFloat64> strength =
+            tf.placeholder(TFloat64.class, Placeholder.shape(Shape.scalar()));
+        ImageToImage.AtRuntime edit =
+            Inpainting.atRuntime(
+                tf,
+                plan,
+                IMAGE,
+                strength,
+                EditingHarness.constant(tf, image, 1),
+                EditingHarness.constant(tf, MASK, 1),
+                tf.constant(SEEDS));
+        Operand<TFloat32> samples =
+            SamplingLoop.compiled(
+                    tf,
+                    edit.trajectory(),
+                    edit.steps(),
+                    IMAGE,
+                    EditingHarness.MIXING_DUMMY,
+                    java.util.Map.of(),
+                    List.of())
+                .samples();
+        try (Session s = new Session(g)) {
+          for (double value : new double[] {1, 0.7, 0.3, 0.1}) {
+            float[] fixed =
+                EditingHarness.run(
+                    (f, seeds) ->
+                        new Inpainting(new Strength(value), Resampling.none())
+                            .trajectory(
+                                f,
+                                plan,
+                                IMAGE,
+                                EditingHarness.constant(f, image, 1),
+                                EditingHarness.constant(f, MASK, 1),
+                                seeds),
+                    SEEDS,
+                    EditingHarness.MIXING_DUMMY,
+                    f -> List.of(),
+                    false);
+            try (TFloat64 fed = TFloat64.scalarOf(value);
+                Result r = s.runner().feed(strength, fed).fetch(samples).run()) {
+              float[] actual = TensorIO.toFloats(r.get(0));
+              assertThat(actual).as("%s, strength %s at run time", c, value).containsExactly(fixed);
+              for (int e = 0; e < actual.length; e++) {
+                if (MASK[e % PIXELS] == 0) {
+                  assertThat(actual[e]).as("kept pixel %s", e).isEqualTo(image[e % PIXELS]);
+                }
+              }
+            }
+          }
+          try (TFloat64 fed = TFloat64.scalarOf(0.05)) {
+            assertThatThrownBy(() -> s.runner().feed(strength, fed).fetch(samples).run().close())
+                .hasMessageContaining("strength must be in (0, 1]");
+          }
         }
       }
     }

@@ -192,13 +192,14 @@ public final class PredictRequest {
       }
       checkNames("instances[" + i + "]", row, signature);
       for (Map.Entry<String, TensorSpec> input : signature.inputs().entrySet()) {
+        String where = "instances[" + i + "]." + input.getKey();
+        JsonNode value = row.get(input.getKey());
         columns
             .get(input.getKey())
             .add(
-                JsonTensors.parse(
-                    "instances[" + i + "]." + input.getKey(),
-                    row.get(input.getKey()),
-                    input.getValue().dtype()));
+                ImageInputs.takesFiles(input.getValue()) && ImageInputs.isFile(value)
+                    ? ImageInputs.row(where, value, input.getValue())
+                    : JsonTensors.parse(where, value, input.getValue().dtype()));
       }
     }
     Map<String, HostTensor> out = new LinkedHashMap<>();
@@ -229,12 +230,20 @@ public final class PredictRequest {
     }
     checkNames("\"inputs\"", data, signature);
     for (Map.Entry<String, TensorSpec> input : signature.inputs().entrySet()) {
+      String where = "input '" + input.getKey() + "'";
+      JsonNode value = data.get(input.getKey());
+      TensorSpec spec = input.getValue();
+      if (ImageInputs.takesFiles(spec) && ImageInputs.isFile(value)) {
+        throw ServingException.invalid(
+            "%s is one {\"b64\": ...} value, but the columnar format takes a list of images, one"
+                + " per row: [{\"b64\": \"...\"}, ...]",
+            where);
+      }
       out.put(
           input.getKey(),
-          JsonTensors.parse(
-              "input '" + input.getKey() + "'",
-              data.get(input.getKey()),
-              input.getValue().dtype()));
+          ImageInputs.takesFiles(spec) && ImageInputs.isFileList(value)
+              ? ImageInputs.batch(where, value, spec)
+              : JsonTensors.parse(where, value, spec.dtype()));
     }
     return out;
   }
@@ -287,11 +296,38 @@ public final class PredictRequest {
       String hint =
           spec.isScalar()
               ? " (a scalar: a single value, not a list)"
-              : spec.isBatched() ? " (-1: any size, the batch)" : "";
+              : imageHint(spec, shape).orElse(spec.isBatched() ? " (-1: any size, the batch)" : "");
       throw ServingException.invalid(
           "input '%s' has shape %s, but signature '%s' needs %s%s",
           spec.alias(), JsonTensors.dimsString(shape), signature.key(), spec.shapeString(), hint);
     }
+  }
+
+  /**
+   * The fix for a batch of images [B, H, W, C] of another size or other channels than an image
+   * input's [-1, S, S, C'], e.g. {@code : resize the images to 28×28}.
+   */
+  private static Optional<String> imageHint(TensorSpec spec, long[] shape) {
+    if (!ImageInputs.takesFiles(spec) || shape.length != 4) {
+      return Optional.empty();
+    }
+    long size = spec.dims().get(1);
+    long channels = spec.dims().get(3);
+    if (shape[1] != size || shape[2] != size) {
+      return Optional.of(
+          String.format(
+              ": resize the %s to %d×%d (the model's size)",
+              ImageInputs.MASK.equals(spec.alias()) ? "masks" : "images", size, size));
+    }
+    if (shape[3] != channels) {
+      return Optional.of(
+          ImageInputs.MASK.equals(spec.alias())
+              ? ": a mask has 1 channel (1 = regenerate, 0 = keep)"
+              : channels == 1
+                  ? ": convert the images to grayscale (1 channel)"
+                  : String.format(": convert the images to RGB (%d channels)", channels));
+    }
+    return Optional.empty();
   }
 
   private static void checkBatch(

@@ -46,6 +46,10 @@ public final class ServableModel {
   /** The same in text form. */
   public static final String SAVED_MODEL_PBTXT = "saved_model.pbtxt";
 
+  /** The edit signatures of a tfdiffusion export, which an export may lack. */
+  private static final java.util.Set<String> EDIT_SIGNATURES =
+      java.util.Set.of(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
+
   /** The checkpoint index TensorFlow restores the variables from. */
   static final String VARIABLES_INDEX = "variables/variables.index";
 
@@ -266,9 +270,15 @@ public final class ServableModel {
     String k = key.filter(s -> !s.isEmpty()).orElse(SignatureSpec.DEFAULT_KEY);
     SignatureSpec s = signatures.get(k);
     if (s == null) {
+      boolean edit = EDIT_SIGNATURES.contains(k) && metadata().isPresent();
       throw ServingException.notFound(
-          "Serving signature name: \"%s\" not found in signature def; model %s version %d has %s",
-          k, name, version, String.join(", ", predictable()));
+          "Serving signature name: \"%s\" not found in signature def; model %s version %d has"
+              + " %s%s",
+          k,
+          name,
+          version,
+          String.join(", ", predictable()),
+          edit ? " (export the run again with tfdiffusion export to add img2img and inpaint)" : "");
     }
     if (!PREDICT_METHOD.equals(s.methodName())) {
       throw ServingException.invalid(

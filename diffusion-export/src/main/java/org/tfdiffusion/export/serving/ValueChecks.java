@@ -12,6 +12,10 @@ import java.util.Optional;
  *       unconditional and 1-10 the usual range; beyond a few hundred the image only saturates, and
  *       beyond float32's range it becomes NaN. The graph itself checks {@code class_label}, {@code
  *       num_steps}, {@code eta} and {@code t}.
+ *   <li>{@code images} and {@code mask} (the {@code img2img} and {@code inpaint} signatures) in [0,
+ *       1], the range of the images the export returns (8-bit pixels divided by 255).
+ *   <li>{@code strength} in (0, 1], and large enough to run one of the export's N steps: ⌊N · s⌋ ≥
+ *       1, the rule of {@code Strength} (N from the export's metadata).
  *   <li>Every floating-point output must be finite: NaN or infinity (which JSON cannot carry as a
  *       number) means inputs far outside what the model was trained on, and is refused as such.
  * </ul>
@@ -37,7 +41,17 @@ final class ValueChecks {
   }
 
   /** The ranges of tfdiffusion's inputs, by signature input name. */
-  static final Map<String, Range> RANGES = Map.of("guidance_scale", new Range(0, MAX_GUIDANCE));
+  static final Map<String, Range> RANGES =
+      Map.of(
+          "guidance_scale",
+          new Range(0, MAX_GUIDANCE),
+          "images",
+          new Range(0, 1),
+          "mask",
+          new Range(0, 1));
+
+  /** The input holding an edit's strength. */
+  static final String STRENGTH = "strength";
 
   private ValueChecks() {}
 
@@ -58,8 +72,42 @@ final class ValueChecks {
       Optional<String> bad = firstOutside(e.getValue(), range);
       if (bad.isPresent()) {
         throw ServingException.invalid(
-            "input '%s' is %s: %s must be in %s", e.getKey(), bad.get(), e.getKey(), range);
+            "input '%s' is %s: %s must be in %s%s",
+            e.getKey(),
+            bad.get(),
+            e.getKey(),
+            range,
+            e.getKey().equals("guidance_scale") ? "" : " (8-bit values divided by 255)");
       }
+    }
+    HostTensor strength = inputs.get(STRENGTH);
+    if (strength != null && strength.values() instanceof double[] values) {
+      int steps = model.metadata().get().path("steps").asInt(0);
+      for (double s : values) {
+        checkStrength(s, steps);
+      }
+    }
+  }
+
+  /**
+   * Refuses a strength outside (0, 1], or one that runs none of the export's {@code steps}: ⌊N · s⌋
+   * = 0, computed in double as the export computes it.
+   *
+   * @param steps N, or 0 when the metadata does not say (the graph then checks it)
+   * @throws ServingException 400 naming the value and the allowed range
+   */
+  static void checkStrength(double s, int steps) {
+    if (!(s > 0 && s <= 1)) {
+      throw ServingException.invalid(
+          "input 'strength' is %s: strength must be in (0, 1] (1 = from pure noise, the image"
+              + " unused; near 0 = close to the image)",
+          s);
+    }
+    if (steps > 0 && Math.min((int) (steps * s), steps) < 1) {
+      throw ServingException.invalid(
+          "input 'strength' is %s, which runs none of this export's %d steps (⌊%d · %s⌋ = 0):"
+              + " give a strength of at least %s",
+          s, steps, steps, s, 1.0 / steps);
     }
   }
 

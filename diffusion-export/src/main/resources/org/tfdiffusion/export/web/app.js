@@ -3,7 +3,8 @@
 // It uses only public REST endpoints:
 //   GET  /v1/models                          (extension) models, versions, samplers, class names
 //   GET  /v1/models/NAME/versions/N/metadata (TF Serving) the signatures of a version
-//   POST /v1/models/NAME/versions/N:predict  (TF Serving) images, as images_png_bytes (b64)
+//   POST /v1/models/NAME/versions/N:predict  (TF Serving) images, as images_png_bytes (b64);
+//                                            img2img with an uploaded image (b64 PNG) and a strength
 //   GET  /v1/runs, /v1/runs/NAME/metrics.csv, /v1/runs/NAME/samples/step-N.png (extensions)
 //
 // The settings live in the URL's hash (#view=generate&model=demo&version=1&class=Bag&seeds=1,2
@@ -19,7 +20,9 @@ const UNCONDITIONAL = 'none';
 const state = {
   models: [],          // from GET /v1/models
   maxBatch: 64,
-  selection: null,     // {model, version, entry, signature, inputs}
+  selection: null,     // {model, version, entry, signature, inputs, editInputs}
+  initImage: null,     // image-to-image: the chosen image as a PNG of the model's size (base64)
+  initSize: null,      // that size
   selectToken: 0,      // ignores answers for a selection the user has left
   selectError: null,   // why the selected version cannot be used (it failed to load)
   busy: false,
@@ -214,12 +217,97 @@ async function selectVersion(model, version) {
   const defs = metadata.metadata.signature_def.signature_def;
   const signature = defs.sample ? 'sample' : 'serving_default';
   const inputs = Object.keys((defs[signature] || {}).inputs || {});
-  state.selection = {model: model.name, version, entry, signature, inputs};
+  // image-to-image needs the img2img signature (an export without it generates from noise only)
+  const editInputs = defs.img2img ? Object.keys(defs.img2img.inputs || {}) : null;
+  state.selection = {model: model.name, version, entry, signature, inputs, editInputs};
   $('model-info').textContent = infoText(entry);
   $('guidance-field').hidden = !inputs.includes('guidance_scale');
   $('class-field').hidden = !inputs.includes('class_label');
-  $('steps-field').hidden = !inputs.includes('num_steps');
-  $('eta-field').hidden = !inputs.includes('eta');
+  $('edit-field').hidden = !editInputs;
+  // an image scaled for another model's size is dropped (the server takes only its own size)
+  if (!editInputs || state.initSize !== (entry.image_shape || [])[0]) clearInitImage();
+  showEditFields();
+}
+
+/**
+ * Shows the fields of what the form will do: with an image, image-to-image (a strength, the
+ * export's own steps); without, sampling from noise (steps, and η for DDIM).
+ */
+function showEditFields() {
+  const sel = state.selection;
+  const editing = Boolean(sel && sel.editInputs && state.initImage);
+  const inputs = sel ? sel.inputs : [];
+  $('steps-field').hidden = editing || !inputs.includes('num_steps');
+  $('eta-field').hidden = editing || !inputs.includes('eta');
+  $('init-row').hidden = !state.initImage;
+  $('strength-row').hidden = !editing;
+  if (sel && sel.entry.steps) {
+    $('strength-hint').textContent = 'How far the results move from the image: the share of ' +
+        `the sampler's ${sel.entry.steps} steps that run (1 = from pure noise, the image unused; ` +
+        `at least ${formatStrength(1 / sel.entry.steps)}).`;
+  }
+}
+
+function formatStrength(s) {
+  return String(Math.round(s * 1000) / 1000);
+}
+
+/**
+ * Reads a chosen image file into state.initImage: the centred square, scaled to the model's size
+ * (the server takes images of exactly that size), as a PNG.
+ */
+async function chooseInitImage(file) {
+  clearError($('gen-error'));
+  const sel = state.selection;
+  if (!file || !sel) return;
+  const size = (sel.entry.image_shape || [])[0];
+  let image;
+  try {
+    image = await loadImage(await readAsDataUrl(file));
+  } catch (e) {
+    clearInitImage();
+    showError($('gen-error'), new InputError(`"${file.name}" is no image this browser can read; ` +
+        'choose a PNG or JPEG.'));
+    return;
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = size;
+  canvas.height = size;
+  const g = canvas.getContext('2d');
+  const side = Math.min(image.naturalWidth, image.naturalHeight);
+  g.drawImage(image, (image.naturalWidth - side) / 2, (image.naturalHeight - side) / 2, side, side,
+      0, 0, size, size);
+  const url = canvas.toDataURL('image/png');
+  state.initImage = url.slice(url.indexOf(',') + 1);
+  state.initSize = size;
+  $('init-preview').src = url;
+  showEditFields();
+}
+
+function readAsDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+function loadImage(src) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error('not an image'));
+    image.src = src;
+  });
+}
+
+function clearInitImage() {
+  state.initImage = null;
+  state.initSize = null;
+  $('init-image').value = '';
+  $('init-preview').removeAttribute('src');
+  showEditFields();
 }
 
 /** Fills the class list, guidance and steps from what the export says. */
@@ -301,7 +389,9 @@ function readForm() {
   const n = seeds.length;
   const inputs = {};
   const settings = {model: sel.model, version: sel.version, seeds};
-  if (sel.inputs.includes('class_label')) {
+  const editing = Boolean(sel.editInputs && state.initImage);
+  const wanted = editing ? sel.editInputs : sel.inputs;
+  if (wanted.includes('class_label')) {
     const value = $('class').value;
     let label;
     if (value === UNCONDITIONAL) {
@@ -314,7 +404,7 @@ function readForm() {
     }
     inputs.class_label = Array(n).fill(label);
   }
-  if (sel.inputs.includes('guidance_scale')) {
+  if (wanted.includes('guidance_scale')) {
     const text = $('guidance').value.trim();
     const guidance = Number(text);
     if (text === '' || !Number.isFinite(guidance)) {
@@ -324,7 +414,7 @@ function readForm() {
     inputs.guidance_scale = Array(n).fill(guidance);
     settings.guidance = guidance;
   }
-  if (sel.inputs.includes('num_steps')) {
+  if (wanted.includes('num_steps')) {
     const text = $('steps').value.trim();
     const steps = Number(text);
     const max = sel.entry.max_steps;
@@ -335,7 +425,7 @@ function readForm() {
     inputs.num_steps = steps;
     settings.steps = steps;
   }
-  if (sel.inputs.includes('eta')) {
+  if (wanted.includes('eta')) {
     const text = $('eta').value.trim();
     const eta = Number(text);
     if (text === '' || !(eta >= 0 && eta <= 1)) {
@@ -344,8 +434,20 @@ function readForm() {
     inputs.eta = eta;
     settings.eta = eta;
   }
+  if (editing) {
+    const strength = Number($('strength').value);
+    const steps = sel.entry.steps || 1;
+    if (!(strength > 0 && strength <= 1) || Math.floor(steps * strength) < 1) {
+      throw new InputError(`The strength must be from ${formatStrength(1 / steps)} to 1 ` +
+          `(this model runs ${steps} steps), not ${$('strength').value}.`);
+    }
+    inputs.images = Array(n).fill({b64: state.initImage});
+    inputs.strength = strength;
+    settings.strength = strength;
+  }
   // Seeds are int64: written into the JSON as they are, not through a JavaScript number.
-  const body = JSON.stringify({signature_name: sel.signature, inputs: {seed: '@SEEDS@', ...inputs}})
+  const signature = editing ? 'img2img' : sel.signature;
+  const body = JSON.stringify({signature_name: signature, inputs: {seed: '@SEEDS@', ...inputs}})
       .replace('"@SEEDS@"', `[${seeds.join(',')}]`);
   return {body, settings};
 }
@@ -455,9 +557,13 @@ async function generate() {
     return;
   }
   const {body, settings} = form;
-  const params = settingsHash(settings);
-  setHash(params);
-  $('share').href = '#' + params.toString().replace(/%2C/g, ',');
+  // a link cannot carry the chosen image: it is offered for results from noise only
+  $('share-hint').hidden = settings.strength != null;
+  if (settings.strength == null) {
+    const params = settingsHash(settings);
+    setHash(params);
+    $('share').href = '#' + params.toString().replace(/%2C/g, ',');
+  }
   setBusy(true, settings.seeds.length);
   const start = performance.now();
   try {
@@ -489,6 +595,7 @@ function showImages(answer, settings, millis) {
   if (settings.guidance != null) parts.push(`guidance ${settings.guidance}`);
   if (settings.steps != null) parts.push(`${settings.steps} steps`);
   if (settings.eta != null) parts.push(`η ${settings.eta}`);
+  if (settings.strength != null) parts.push(`from the image, strength ${settings.strength}`);
   info.append(' · ' + parts.join(' · '));
 
   const grid = $('results');
@@ -922,6 +1029,14 @@ function bind() {
       }
     });
   }
+  $('init-image').addEventListener('change', () => chooseInitImage($('init-image').files[0]));
+  $('init-clear').addEventListener('click', () => {
+    clearError($('gen-error'));
+    clearInitImage();
+  });
+  $('strength').addEventListener('input', () => {
+    $('strength-value').textContent = $('strength').value;
+  });
   $('runs-refresh').addEventListener('click', () => loadRuns(state.runName));
   $('series').addEventListener('change', drawChart);
   $('log-scale').addEventListener('change', drawChart);

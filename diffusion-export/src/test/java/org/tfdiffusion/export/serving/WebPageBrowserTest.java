@@ -40,8 +40,8 @@ import org.openqa.selenium.logging.LogType;
 /**
  * The web page in a real headless Chromium (Debian's {@code chromium} and {@code chromium-driver};
  * skipped with a message when they are not installed), against the server on a free port with the
- * tiny export and a folder of runs. Screenshots go to {@code target/web-page.png} and {@code
- * target/web-runs.png}.
+ * tiny export and a folder of runs. Screenshots go to {@code target/web-page.png}, {@code
+ * target/web-edit.png} and {@code target/web-runs.png}.
  */
 class WebPageBrowserTest {
   static final Duration WAIT = Duration.ofSeconds(60);
@@ -334,6 +334,88 @@ class WebPageBrowserTest {
     assertNoConsoleErrors();
   }
 
+  /** The PNG (b64) of one img2img image straight from :predict, for a PNG file's bytes. */
+  static String editDirectly(long seed, int label, double guidance, double strength, byte[] png)
+      throws Exception {
+    String body =
+        String.format(
+            java.util.Locale.ROOT,
+            "{\"signature_name\": \"img2img\", \"inputs\": {\"seed\": [%d], \"class_label\": [%d],"
+                + " \"guidance_scale\": [%s], \"strength\": %s, \"images\": [{\"b64\": \"%s\"}]}}",
+            seed,
+            label,
+            guidance,
+            strength,
+            java.util.Base64.getEncoder().encodeToString(png));
+    HttpResponse<String> r =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(URI.create(server.url() + "/v1/models/fashion:predict"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode json = new ObjectMapper().readTree(r.body());
+    return json.path("outputs").path("images_png_bytes").get(0).path("b64").asText();
+  }
+
+  @Test
+  void anUploadedImageAndTheStrengthSliderGiveTheImageToImageResults(@TempDir Path tmp)
+      throws Exception {
+    open("");
+    waitFor("the model's signatures", () -> byId("edit-field").isDisplayed());
+    assertThat(byId("strength-row").isDisplayed()).isFalse();
+    java.awt.image.BufferedImage shirt =
+        new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+    for (int y = 0; y < 28; y++) {
+      for (int x = 0; x < 28; x++) {
+        shirt.getRaster().setSample(x, y, 0, Math.abs(x - 14) < 8 && y > 3 ? 200 - 3 * y : 10);
+      }
+    }
+    Path file = tmp.resolve("shirt.png");
+    javax.imageio.ImageIO.write(shirt, "png", file.toFile());
+    byId("init-image").sendKeys(file.toAbsolutePath().toString());
+    waitFor("the strength slider", () -> byId("strength-row").isDisplayed());
+    assertThat(byId("steps-field").isDisplayed()).as("the edit runs the export's steps").isFalse();
+    assertThat(byId("strength-hint").getText()).contains("4 steps", "at least 0.25");
+    js(
+        "const s = document.getElementById('strength'); s.value = '0.5';"
+            + " s.dispatchEvent(new Event('input'));");
+    assertThat(byId("strength-value").getText()).isEqualTo("0.5");
+    choose("class", "Trouser");
+    type("seeds", "1, 2");
+    type("guidance", "3");
+    generate();
+    List<String> edited = images(2);
+    assertThat(edited.get(0))
+        .as("the page asks img2img for seed 1, Trouser, guidance 3, strength 0.5, the file")
+        .isEqualTo(
+            "data:image/png;base64," + editDirectly(1, 1, 3.0, 0.5, Files.readAllBytes(file)));
+    assertThat(edited.get(1)).isNotEqualTo(edited.get(0));
+    assertThat(byId("result-info").getText()).contains("from the image, strength 0.5");
+    assertThat(byId("share-hint").isDisplayed()).as("a link cannot carry the image").isFalse();
+    screenshot("web-edit.png");
+
+    // a strength that runs none of the 4 steps is refused on the page
+    js(
+        "const s = document.getElementById('strength'); s.value = '0.2';"
+            + " s.dispatchEvent(new Event('input'));");
+    generate();
+    waitFor("the strength error", () -> byId("gen-error").isDisplayed());
+    assertThat(byId("gen-error").getText()).contains("from 0.25 to 1", "4 steps");
+
+    // without the image the form samples from noise again
+    byId("init-clear").click();
+    assertThat(byId("strength-row").isDisplayed()).isFalse();
+    assertThat(byId("steps-field").isDisplayed()).isTrue();
+    type("seeds", "1");
+    type("steps", "4");
+    generate();
+    assertThat(images(1)).containsExactly("data:image/png;base64," + predictDirectly(1, 1, 3.0, 4));
+    assertThat(byId("share-hint").isDisplayed()).isTrue();
+    assertNoConsoleErrors();
+  }
+
   @Test
   void badInputAndServerErrorsAreShownInPlainWords() {
     open("");
@@ -365,6 +447,8 @@ class WebPageBrowserTest {
     assertThat(byId("progress").isDisplayed()).isFalse();
 
     open("#view=generate&model=nope&seeds=1");
+    // the same page, only its hash changed: the link is read once the hashchange is handled
+    waitFor("the link's error", () -> byId("gen-error").getText().contains("nope"));
     assertThat(byId("gen-error").getText()).contains("model \"nope\"", "fashion");
     assertNoConsoleErrors();
   }

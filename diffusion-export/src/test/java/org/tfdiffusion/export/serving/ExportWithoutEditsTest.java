@@ -1,0 +1,93 @@
+package org.tfdiffusion.export.serving;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.SavedModelBundle;
+import org.tfdiffusion.export.ModelExporter;
+
+/**
+ * An export without the {@code img2img} and {@code inpaint} signatures (the shipped {@code
+ * fashion-mnist}, written without them) keeps loading and serving, and a request for an edit
+ * signature is a 404 that says how to get one.
+ */
+class ExportWithoutEditsTest {
+  private static final Path SHIPPED = Path.of("..", "saved_models", "fashion-mnist", "1");
+
+  @Test
+  void itServesItsSignaturesAndAnEditRequestSaysToExportAgain(@TempDir Path dir) throws Exception {
+    try (SavedModelBundle bundle = SavedModelBundle.load(SHIPPED.toString(), "serve")) {
+      Set<String> keys = new HashSet<>();
+      bundle.signatures().forEach(s -> keys.add(s.key()));
+      assertThat(keys)
+          .as("the shipped export has no edit signatures")
+          .contains("serving_default")
+          .doesNotContain(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
+    }
+    Path base = dir.resolve("models");
+    copy(SHIPPED, base.resolve("fashion-mnist").resolve("1"));
+    try (RestServer server =
+        RestServer.start(
+            base,
+            RestServer.Options.defaults().withPort(0).withPoll(Duration.ZERO),
+            ServerLog.quiet())) {
+      HttpClient client = HttpClient.newHttpClient();
+      HttpResponse<String> plain =
+          post(
+              client,
+              server,
+              "{\"signature_name\": \"sample\", \"inputs\": {\"seed\": [1], \"class_label\": [1],"
+                  + " \"guidance_scale\": [2.0], \"num_steps\": 2}}");
+      assertThat(plain.statusCode()).as(plain.body()).isEqualTo(200);
+      JsonNode outputs = new ObjectMapper().readTree(plain.body()).path("outputs");
+      assertThat(outputs.path("images_png_bytes").get(0).has("b64")).isTrue();
+      for (String edit : new String[] {ModelExporter.IMG2IMG, ModelExporter.INPAINT}) {
+        HttpResponse<String> r =
+            post(
+                client,
+                server,
+                "{\"signature_name\": \"" + edit + "\", \"inputs\": {\"seed\": [1]}}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(404);
+        assertThat(new ObjectMapper().readTree(r.body()).path("error").asText())
+            .contains("\"" + edit + "\" not found", "denoise, sample, serving_default")
+            .contains("export the run again with tfdiffusion export to add img2img and inpaint");
+      }
+    }
+  }
+
+  private static HttpResponse<String> post(HttpClient client, RestServer server, String body)
+      throws Exception {
+    return client.send(
+        HttpRequest.newBuilder(URI.create(server.url() + "/v1/models/fashion-mnist:predict"))
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static void copy(Path from, Path to) throws IOException {
+    try (Stream<Path> walk = Files.walk(from)) {
+      for (Path p : walk.toList()) {
+        Path target = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(target);
+        } else {
+          Files.copy(p, target);
+        }
+      }
+    }
+  }
+}
