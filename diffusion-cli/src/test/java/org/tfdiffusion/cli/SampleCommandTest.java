@@ -159,7 +159,8 @@ class SampleCommandTest {
       {"dpmpp-sde", "--final-sigma", "sigma_min", "--lower-order-final", "false"},
       {"dpmpp", "--order", "3"},
       {"dpm-solver", "--order", "3"},
-      {"unipc", "--unipc-variant", "bh1"}
+      {"unipc", "--unipc-variant", "bh1"},
+      {"lms", "--sigmas", "karras"}
     };
     for (String[] sampler : samplers) {
       Path png = dir.resolve(sampler[0] + ".png");
@@ -187,7 +188,8 @@ class SampleCommandTest {
         .contains("sde-dpm-solver++(steps=3")
         .contains("dpm-solver++(steps=3, order=3")
         .contains("dpm-solver(steps=3, order=3")
-        .contains("unipc(steps=3, order=2, variant=bh1");
+        .contains("unipc(steps=3, order=2, variant=bh1")
+        .contains("lms(steps=3, order=4, spacing=linspace, sigmas=karras)");
   }
 
   @Test

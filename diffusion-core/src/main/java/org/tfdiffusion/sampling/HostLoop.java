@@ -29,6 +29,7 @@ public final class HostLoop {
   private final Placeholder<TFloat32> x;
   private final Placeholder<TFloat32> x0Prev;
   private final Optional<Placeholder<TFloat32>> x0Prev2;
+  private final Optional<Placeholder<TFloat32>> x0Prev3;
   private final Operand<TFloat32> initial;
   private final SamplerStep.Result step;
   private final Operand<TFloat32> after;
@@ -94,6 +95,10 @@ public final class HostLoop {
         plan.deepHistory()
             ? Optional.of(ops.placeholder(TFloat32.class, Placeholder.shape(batch)))
             : Optional.empty();
+    this.x0Prev3 =
+        plan.deeperHistory()
+            ? Optional.of(ops.placeholder(TFloat32.class, Placeholder.shape(batch)))
+            : Optional.empty();
     this.initial = SamplingLoop.startOf(ops, trajectory, imageShape);
     SamplerStep sampler = new SamplerStep(ops, plan);
     Operand<TInt32> t = ops.fill(ops.shape.size(seeds, ops.constant(0)), sampler.timestep(index));
@@ -115,6 +120,7 @@ public final class HostLoop {
             noise,
             Optional.of(x0Prev),
             x0Prev2.map(p -> (Operand<TFloat32>) p),
+            x0Prev3.map(p -> (Operand<TFloat32>) p),
             Optional.empty());
     this.after =
         trajectory
@@ -164,9 +170,11 @@ public final class HostLoop {
     try (Result r = first.fetch(initial).run()) {
       current = copy(r, 0);
     }
-    // m_{i-1} and m_{i-2}, the model outputs the multistep terms use (any value before they exist)
+    // m_{i-1}, m_{i-2} and m_{i-3}, the model outputs the multistep terms use (any value before
+    // they exist)
     TFloat32 previous = copy(current);
     TFloat32 twoBack = copy(current);
+    TFloat32 threeBack = copy(current);
     for (int i = 0; i < plan.steps(); i++) {
       try (TInt32 idx = TInt32.scalarOf(i)) {
         Session.Runner runner =
@@ -174,10 +182,14 @@ public final class HostLoop {
         if (x0Prev2.isPresent()) {
           runner.feed(x0Prev2.get(), twoBack);
         }
+        if (x0Prev3.isPresent()) {
+          runner.feed(x0Prev3.get(), threeBack);
+        }
         feeds.forEach(runner::feed);
         try (Result r = runner.fetch(after).fetch(step.history()).run()) {
           current.close();
-          twoBack.close();
+          threeBack.close();
+          threeBack = twoBack;
           twoBack = previous;
           current = copy(r, 0);
           previous = copy(r, 1);
@@ -187,6 +199,7 @@ public final class HostLoop {
     }
     previous.close();
     twoBack.close();
+    threeBack.close();
     return current;
   }
 

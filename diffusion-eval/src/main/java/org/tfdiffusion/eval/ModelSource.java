@@ -261,6 +261,9 @@ public final class ModelSource {
     if (sampler instanceof org.tfdiffusion.sampling.HeunSampler) {
       return SamplerKind.HEUN;
     }
+    if (sampler instanceof org.tfdiffusion.sampling.LmsSampler) {
+      return SamplerKind.LMS;
+    }
     throw new IllegalArgumentException("unknown sampler " + sampler);
   }
 

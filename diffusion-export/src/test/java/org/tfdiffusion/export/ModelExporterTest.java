@@ -28,6 +28,7 @@ import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.HeunSampler;
+import org.tfdiffusion.sampling.LmsSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.UniPcSampler;
 import org.tfdiffusion.train.ImageSampler;
@@ -254,6 +255,15 @@ class ModelExporterTest {
   @Test
   void uniPcSampleSignatureRunsTheChosenPlanWithItsTwoStepHistory() throws Exception {
     assertTheSampleSignatureDrawsPlan("unipc", SamplerKind.UNIPC, UniPcSampler::of, 3, 4);
+  }
+
+  /**
+   * LMS's plans use the model outputs of the three steps before (order 4): the exported table, with
+   * N chosen per request, draws what the sampler draws directly.
+   */
+  @Test
+  void lmsSampleSignatureRunsTheChosenPlanWithItsThreeStepHistory() throws Exception {
+    assertTheSampleSignatureDrawsPlan("lms", SamplerKind.LMS, LmsSampler::of, 4, 5);
   }
 
   /**

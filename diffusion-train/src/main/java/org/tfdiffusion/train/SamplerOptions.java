@@ -10,6 +10,7 @@ import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
+import org.tfdiffusion.sampling.LmsSampler;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SigmaSpacing;
@@ -29,7 +30,7 @@ public final class SamplerOptions {
       defaultValue = "dpmpp",
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
-              + " prediction), unipc, euler, euler-ancestral or heun"
+              + " prediction), unipc, euler, euler-ancestral, heun or lms (linear multistep)"
               + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
@@ -37,7 +38,7 @@ public final class SamplerOptions {
       names = "--steps",
       description =
           "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
-              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral 20, heun 10).")
+              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, lms 20, heun 10).")
   Integer steps;
 
   @Option(names = "--eta", defaultValue = "0", description = "DDIM's eta in [0, 1] (default: 0).")
@@ -82,19 +83,20 @@ public final class SamplerOptions {
 
   @Option(
       names = "--order",
-      defaultValue = "2",
       description =
           "Solver order of dpmpp, dpmpp-sde and dpm-solver: 1, 2 or 3 (3 is diffusers'"
-              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2).")
-  int order;
+              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2); of lms: 1 to"
+              + " 4 (default: 4).")
+  Integer order;
 
+  /** The order of the multistep solvers when {@code --order} is not given, but LMS's. */
   private static final int DEFAULT_ORDER = 2;
 
   @Option(
       names = "--sigmas",
       defaultValue = "timesteps",
       description =
-          "Noise levels of euler, euler-ancestral, heun, dpmpp, dpmpp-sde and dpm-solver:"
+          "Noise levels of euler, euler-ancestral, heun, lms, dpmpp, dpmpp-sde and dpm-solver:"
               + " timesteps (their own"
               + " sigma), karras (Karras et al., rho 7) or exponential (Lu's lambda) (default:"
               + " ${DEFAULT-VALUE}).")
@@ -185,7 +187,7 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL ->
+      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL, LMS ->
           Math.min(20, trainTimesteps);
       case HEUN -> Math.min(10, trainTimesteps);
     };
@@ -210,15 +212,20 @@ public final class SamplerOptions {
     checkArgument(eta >= 0 && eta <= 1, "--eta %s must be in [0, 1]", eta);
     SamplerKind kind = kind();
     checkArgument(
-        order == DEFAULT_ORDER
+        order == null
             || kind == SamplerKind.DPMPP
             || kind == SamplerKind.DPMPP_SDE
             || kind == SamplerKind.DPM_SOLVER
-            || kind == SamplerKind.UNIPC,
-        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver and"
-            + " unipc",
+            || kind == SamplerKind.UNIPC
+            || kind == SamplerKind.LMS,
+        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver, unipc"
+            + " and lms",
         order,
         kind.configName());
+    int order =
+        this.order != null
+            ? this.order
+            : kind == SamplerKind.LMS ? LmsSampler.DEFAULT_ORDER : DEFAULT_ORDER;
     checkArgument(
         unipcVariant.trim().equalsIgnoreCase("bh2") || kind == SamplerKind.UNIPC,
         "--unipc-variant %s is for --sampler unipc, not %s",
@@ -294,6 +301,7 @@ public final class SamplerOptions {
           new EulerAncestralSampler(
               n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
       case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
+      case LMS -> new LmsSampler(n, order, spacing(), stepsOffset, sigmaSpacingWithoutGuard("lms"));
     };
   }
 
