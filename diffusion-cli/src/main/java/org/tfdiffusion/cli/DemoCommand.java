@@ -139,6 +139,7 @@ final class DemoCommand implements Callable<Integer> {
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";
       case LMS -> "LMS";
+      case PNDM -> "PNDM (PLMS)";
     };
   }
 }

@@ -160,7 +160,8 @@ class SampleCommandTest {
       {"dpmpp", "--order", "3"},
       {"dpm-solver", "--order", "3"},
       {"unipc", "--unipc-variant", "bh1"},
-      {"lms", "--sigmas", "karras"}
+      {"lms", "--sigmas", "karras"},
+      {"pndm", "--steps-offset", "1"}
     };
     for (String[] sampler : samplers) {
       Path png = dir.resolve(sampler[0] + ".png");
@@ -189,7 +190,8 @@ class SampleCommandTest {
         .contains("dpm-solver++(steps=3, order=3")
         .contains("dpm-solver(steps=3, order=3")
         .contains("unipc(steps=3, order=2, variant=bh1")
-        .contains("lms(steps=3, order=4, spacing=linspace, sigmas=karras)");
+        .contains("lms(steps=3, order=4, spacing=linspace, sigmas=karras)")
+        .contains("pndm(steps=3, spacing=leading, offset=1, final_alpha=alpha_bar_0)");
   }
 
   @Test

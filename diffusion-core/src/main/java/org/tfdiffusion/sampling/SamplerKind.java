@@ -27,7 +27,9 @@ public enum SamplerKind {
   /** {@link HeunSampler}: Heun's second-order method, 2N - 1 model evaluations. */
   HEUN("heun"),
   /** {@link LmsSampler}: the linear multistep method in σ, order 4 (diffusers' LMSDiscrete). */
-  LMS("lms", "k-lms", "k_lms", "lms-discrete");
+  LMS("lms", "k-lms", "k_lms", "lms-discrete"),
+  /** {@link PndmSampler}: PNDM's pseudo linear multistep steps (PLMS), N + 1 model evaluations. */
+  PNDM("pndm", "plms");
 
   private final String[] aliases;
 
@@ -64,6 +66,7 @@ public enum SamplerKind {
       case EULER_ANCESTRAL -> EulerAncestralSampler.of(steps);
       case HEUN -> HeunSampler.of(steps);
       case LMS -> LmsSampler.of(steps);
+      case PNDM -> PndmSampler.of(steps);
     };
   }
 

@@ -20,7 +20,7 @@ import org.tfdiffusion.diffusion.Prediction;
  *
  * with z ~ N(0, I) and m_j the history quantity of step j: x̂_0 for the data-prediction solvers
  * (DPM-Solver++, UniPC, Heun's correction) or ε̂ for the noise-prediction ones (DPM-Solver, LMS,
- * PLMS, DEIS), as {@link History} says. d_i, e_i and f_i are the multistep terms: second-order
+ * PLMS), as {@link History} says. d_i, e_i and f_i are the multistep terms: second-order
  * solvers use d only, third-order ones (and UniPC's corrector) e as well, fourth-order ones (LMS,
  * PLMS) f too. A loop that restarts the history (a start at a later step, a path that jumps) takes
  * a step with no earlier m at first order (d = e = f = 0), a step with one earlier m with {@code

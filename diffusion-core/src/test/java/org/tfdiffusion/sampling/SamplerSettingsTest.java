@@ -96,7 +96,7 @@ class SamplerSettingsTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("'lcm'")
         .hasMessageContaining(
-            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms");
+            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms, pndm");
     assertThatThrownBy(() -> SamplerKind.lookup(null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("ddpm, ddim, dpmpp");

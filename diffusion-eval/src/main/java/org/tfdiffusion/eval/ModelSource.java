@@ -264,6 +264,9 @@ public final class ModelSource {
     if (sampler instanceof org.tfdiffusion.sampling.LmsSampler) {
       return SamplerKind.LMS;
     }
+    if (sampler instanceof org.tfdiffusion.sampling.PndmSampler) {
+      return SamplerKind.PNDM;
+    }
     throw new IllegalArgumentException("unknown sampler " + sampler);
   }
 

@@ -256,6 +256,7 @@ public final class Sweep {
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";
       case LMS -> "LMS (order 4)";
+      case PNDM -> "PNDM (PLMS)";
     };
   }
 }

@@ -29,6 +29,7 @@ import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.LmsSampler;
+import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.UniPcSampler;
 import org.tfdiffusion.train.ImageSampler;
@@ -264,6 +265,15 @@ class ModelExporterTest {
   @Test
   void lmsSampleSignatureRunsTheChosenPlanWithItsThreeStepHistory() throws Exception {
     assertTheSampleSignatureDrawsPlan("lms", SamplerKind.LMS, LmsSampler::of, 4, 5);
+  }
+
+  /**
+   * PNDM's plan for N steps runs N + 1 model evaluations, its Heun step passing the first output
+   * on: the sample signature finds plan N in its table and draws what the sampler draws directly.
+   */
+  @Test
+  void pndmSampleSignatureRunsTheChosenPlanOfNPlusOneEvaluations() throws Exception {
+    assertTheSampleSignatureDrawsPlan("pndm", SamplerKind.PNDM, PndmSampler::of, 4, 5);
   }
 
   /**

@@ -11,6 +11,7 @@ import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.LmsSampler;
+import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SigmaSpacing;
@@ -30,7 +31,8 @@ public final class SamplerOptions {
       defaultValue = "dpmpp",
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
-              + " prediction), unipc, euler, euler-ancestral, heun or lms (linear multistep)"
+              + " prediction), unipc, euler, euler-ancestral, heun, lms (linear multistep) or"
+              + " pndm (PLMS)"
               + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
@@ -38,7 +40,8 @@ public final class SamplerOptions {
       names = "--steps",
       description =
           "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
-              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, lms 20, heun 10).")
+              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, lms, pndm 20, heun 10; pndm's N steps take"
+              + " N + 1).")
   Integer steps;
 
   @Option(names = "--eta", defaultValue = "0", description = "DDIM's eta in [0, 1] (default: 0).")
@@ -47,8 +50,8 @@ public final class SamplerOptions {
   @Option(
       names = "--spacing",
       description =
-          "Timestep spacing: leading, trailing, linspace (default: ddim leading, the others"
-              + " linspace).")
+          "Timestep spacing: leading, trailing, linspace (default: ddim and pndm leading, the"
+              + " others linspace).")
   String spacing;
 
   @Option(
@@ -76,9 +79,9 @@ public final class SamplerOptions {
 
   @Option(
       names = "--final-alpha",
-      defaultValue = "one",
       description =
-          "DDIM's last alpha_bar: one or first (diffusers' set_alpha_to_one) (default: ${DEFAULT-VALUE}).")
+          "The last alpha_bar of ddim and pndm: one or first (diffusers' set_alpha_to_one)"
+              + " (default: ddim one, pndm first, as diffusers).")
   String finalAlpha;
 
   @Option(
@@ -187,7 +190,7 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL, LMS ->
+      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL, LMS, PNDM ->
           Math.min(20, trainTimesteps);
       case HEUN -> Math.min(10, trainTimesteps);
     };
@@ -249,13 +252,7 @@ public final class SamplerOptions {
               eta,
               spacing == null ? TimestepSpacing.LEADING : TimestepSpacing.lookup(spacing),
               stepsOffset,
-              switch (finalAlpha.trim().toLowerCase(Locale.ROOT)) {
-                case "one", "1" -> true;
-                case "first", "alpha_bar_0" -> false;
-                default ->
-                    throw new IllegalArgumentException(
-                        "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
-              },
+              finalAlphaOne(true),
               guard());
       case DPMPP, DPMPP_SDE ->
           new DpmSolverPlusPlusSampler(
@@ -302,6 +299,20 @@ public final class SamplerOptions {
               n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
       case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
       case LMS -> new LmsSampler(n, order, spacing(), stepsOffset, sigmaSpacingWithoutGuard("lms"));
+      case PNDM -> {
+        checkArgument(
+            !guard().active(),
+            "pndm does not guard x0 (no --x0-guard or --clip-x0); dpmpp, ddim and ddpm do");
+        checkArgument(
+            sigmas.trim().equalsIgnoreCase("timesteps"),
+            "--sigmas %s: pndm steps between the spacing's timesteps",
+            sigmas);
+        yield new PndmSampler(
+            n,
+            spacing == null ? TimestepSpacing.LEADING : TimestepSpacing.lookup(spacing),
+            stepsOffset,
+            finalAlphaOne(false));
+      }
     };
   }
 
@@ -312,6 +323,20 @@ public final class SamplerOptions {
       default ->
           throw new IllegalArgumentException(
               "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
+    };
+  }
+
+  /** {@code --final-alpha}: ᾱ past timestep 0 is 1 ("one") or ᾱ_0 ("first"). */
+  private boolean finalAlphaOne(boolean byDefault) {
+    if (finalAlpha == null) {
+      return byDefault;
+    }
+    return switch (finalAlpha.trim().toLowerCase(Locale.ROOT)) {
+      case "one", "1" -> true;
+      case "first", "alpha_bar_0" -> false;
+      default ->
+          throw new IllegalArgumentException(
+              "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
     };
   }
 

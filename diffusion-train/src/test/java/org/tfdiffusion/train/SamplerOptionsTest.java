@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
+import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.LmsSampler;
+import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.SigmaSpacing;
 import org.tfdiffusion.sampling.TimestepSpacing;
 import org.tfdiffusion.sampling.UniPcSampler;
@@ -96,6 +98,20 @@ class SamplerOptionsTest {
     assertThat(parse("--sampler", "unipc", "--unipc-variant", "bh1", "--order", "1").build(1000))
         .extracting(s -> ((UniPcSampler) s).variant(), s -> ((UniPcSampler) s).order())
         .containsExactly(UniPcSampler.Variant.BH1, 1);
+  }
+
+  @Test
+  void pndmTakesDiffusersDefaultsLeadingAndTheFirstAlphaBar() {
+    assertThat(parse("--sampler", "pndm").build(1000)).isEqualTo(PndmSampler.of(20));
+    assertThat(
+            parse("--sampler", "plms", "--steps-offset", "1", "--final-alpha", "one").build(1000))
+        .isEqualTo(new PndmSampler(20, TimestepSpacing.LEADING, 1, true));
+    assertThat(parse("--sampler", "ddim").build(1000))
+        .as("DDIM keeps its final alpha of one")
+        .extracting(s -> ((DdimSampler) s).finalAlphaOne())
+        .isEqualTo(true);
+    assertThatThrownBy(() -> parse("--sampler", "pndm", "--sigmas", "karras").build(1000))
+        .hasMessage("--sigmas karras: pndm steps between the spacing's timesteps");
   }
 
   @Test
