@@ -138,6 +138,8 @@ final class DemoCommand implements Callable<Integer> {
       case EULER -> "Euler";
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";
+      case LMS -> "LMS";
+      case PNDM -> "PNDM (PLMS)";
     };
   }
 }

@@ -159,7 +159,9 @@ class SampleCommandTest {
       {"dpmpp-sde", "--final-sigma", "sigma_min", "--lower-order-final", "false"},
       {"dpmpp", "--order", "3"},
       {"dpm-solver", "--order", "3"},
-      {"unipc", "--unipc-variant", "bh1"}
+      {"unipc", "--unipc-variant", "bh1"},
+      {"lms", "--sigmas", "karras"},
+      {"pndm", "--steps-offset", "1"}
     };
     for (String[] sampler : samplers) {
       Path png = dir.resolve(sampler[0] + ".png");
@@ -187,7 +189,9 @@ class SampleCommandTest {
         .contains("sde-dpm-solver++(steps=3")
         .contains("dpm-solver++(steps=3, order=3")
         .contains("dpm-solver(steps=3, order=3")
-        .contains("unipc(steps=3, order=2, variant=bh1");
+        .contains("unipc(steps=3, order=2, variant=bh1")
+        .contains("lms(steps=3, order=4, spacing=linspace, sigmas=karras)")
+        .contains("pndm(steps=3, spacing=leading, offset=1, final_alpha=alpha_bar_0)");
   }
 
   @Test
@@ -406,9 +410,9 @@ class SampleCommandTest {
     assertThat(run("sample", "--run", run.toString(), "--steps", "0")).isEqualTo(2);
     assertThat(err.toString()).contains("--steps 0 must be in [1, 1000]");
     assertThat(run("sample", "--run", run.toString(), "--steps", "1001")).isEqualTo(2);
-    assertThat(run("sample", "--run", run.toString(), "--sampler", "lms")).isEqualTo(2);
+    assertThat(run("sample", "--run", run.toString(), "--sampler", "lcm")).isEqualTo(2);
     assertThat(err.toString())
-        .contains("unknown sampler 'lms'; valid: ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc,");
+        .contains("unknown sampler 'lcm'; valid: ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc,");
     assertThat(run("sample", "--run", run.toString(), "--sampler", "euler", "--order", "3"))
         .isEqualTo(2);
     assertThat(err.toString()).contains("--order 3: euler has no solver order");

@@ -29,6 +29,7 @@ public final class HostLoop {
   private final Placeholder<TFloat32> x;
   private final Placeholder<TFloat32> x0Prev;
   private final Optional<Placeholder<TFloat32>> x0Prev2;
+  private final Optional<Placeholder<TFloat32>> x0Prev3;
   private final Operand<TFloat32> initial;
   private final SamplerStep.Result step;
   private final Operand<TFloat32> after;
@@ -94,6 +95,10 @@ public final class HostLoop {
         plan.deepHistory()
             ? Optional.of(ops.placeholder(TFloat32.class, Placeholder.shape(batch)))
             : Optional.empty();
+    this.x0Prev3 =
+        plan.deeperHistory()
+            ? Optional.of(ops.placeholder(TFloat32.class, Placeholder.shape(batch)))
+            : Optional.empty();
     this.initial = SamplingLoop.startOf(ops, trajectory, imageShape);
     SamplerStep sampler = new SamplerStep(ops, plan);
     Operand<TInt32> t = ops.fill(ops.shape.size(seeds, ops.constant(0)), sampler.timestep(index));
@@ -115,6 +120,7 @@ public final class HostLoop {
             noise,
             Optional.of(x0Prev),
             x0Prev2.map(p -> (Operand<TFloat32>) p),
+            x0Prev3.map(p -> (Operand<TFloat32>) p),
             Optional.empty());
     this.after =
         trajectory
@@ -159,9 +165,11 @@ public final class HostLoop {
    */
   public TFloat32 run(Session session, Map<Operand<?>, Tensor> feeds, IntConsumer afterStep) {
     TFloat32 current = null;
-    // m_{i-1} and m_{i-2}, the model outputs the multistep terms use (any value before they exist)
+    // m_{i-1}, m_{i-2} and m_{i-3}, the model outputs the multistep terms use (any value before
+    // they exist)
     TFloat32 previous = null;
     TFloat32 twoBack = null;
+    TFloat32 threeBack = null;
     try {
       Session.Runner first = session.runner();
       feeds.forEach(first::feed);
@@ -170,12 +178,16 @@ public final class HostLoop {
       }
       previous = copy(current);
       twoBack = copy(current);
+      threeBack = copy(current);
       for (int i = 0; i < plan.steps(); i++) {
         try (TInt32 idx = TInt32.scalarOf(i)) {
           Session.Runner runner =
               session.runner().feed(index, idx).feed(x, current).feed(x0Prev, previous);
           if (x0Prev2.isPresent()) {
             runner.feed(x0Prev2.get(), twoBack);
+          }
+          if (x0Prev3.isPresent()) {
+            runner.feed(x0Prev3.get(), threeBack);
           }
           feeds.forEach(runner::feed);
           try (Result r = runner.fetch(after).fetch(step.history()).run()) {
@@ -188,7 +200,8 @@ public final class HostLoop {
               throw e;
             }
             current.close();
-            twoBack.close();
+            threeBack.close();
+            threeBack = twoBack;
             twoBack = previous;
             previous = nextPrevious;
             current = next;
@@ -200,9 +213,9 @@ public final class HostLoop {
       current = null; // the caller's now
       return samples;
     } finally {
-      // on success the two history tensors; after a failed step or an interrupted progress
+      // on success the three history tensors; after a failed step or an interrupted progress
       // callback every tensor this loop still holds
-      for (TFloat32 t : new TFloat32[] {current, previous, twoBack}) {
+      for (TFloat32 t : new TFloat32[] {current, previous, twoBack, threeBack}) {
         if (t != null) {
           t.close();
         }

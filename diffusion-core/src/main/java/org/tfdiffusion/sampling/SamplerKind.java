@@ -25,7 +25,11 @@ public enum SamplerKind {
   /** {@link EulerAncestralSampler}: Euler steps with fresh noise (diffusers' "Euler a"). */
   EULER_ANCESTRAL("euler-ancestral", "euler-a", "euler_a", "euler_ancestral"),
   /** {@link HeunSampler}: Heun's second-order method, 2N - 1 model evaluations. */
-  HEUN("heun");
+  HEUN("heun"),
+  /** {@link LmsSampler}: the linear multistep method in σ, order 4 (diffusers' LMSDiscrete). */
+  LMS("lms", "k-lms", "k_lms", "lms-discrete"),
+  /** {@link PndmSampler}: PNDM's pseudo linear multistep steps (PLMS), N + 1 model evaluations. */
+  PNDM("pndm", "plms");
 
   private final String[] aliases;
 
@@ -61,6 +65,8 @@ public enum SamplerKind {
       case EULER -> EulerSampler.of(steps);
       case EULER_ANCESTRAL -> EulerAncestralSampler.of(steps);
       case HEUN -> HeunSampler.of(steps);
+      case LMS -> LmsSampler.of(steps);
+      case PNDM -> PndmSampler.of(steps);
     };
   }
 

@@ -4,15 +4,16 @@ import com.google.common.primitives.ImmutableDoubleArray;
 import java.util.Optional;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
+import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tfdiffusion.diffusion.Prediction;
 
 /**
- * One sampling step as a pure graph function: {@code (i, x_i, model output, z, m_{i-1}, m_{i-2}) →
- * (x_{i+1}, x̂_0, m_i)}, with the plan's coefficients as float32 constants gathered by the step
- * index i (see {@link SamplingPlan} for the update). Terms whose coefficients are 0 at every step
- * are not built.
+ * One sampling step as a pure graph function: {@code (i, x_i, model output, z, m_{i-1}, m_{i-2},
+ * m_{i-3}) → (x_{i+1}, x̂_0, m_i)}, with the plan's coefficients as float32 constants gathered by
+ * the step index i (see {@link SamplingPlan} for the update). Terms whose coefficients are 0 at
+ * every step are not built.
  *
  * <p>Bound to one {@link Ops} (a graph or a function body).
  */
@@ -28,6 +29,8 @@ public final class SamplerStep {
   private final Operand<TFloat32> x0DeltaCoef;
   private final Operand<TFloat32> noiseCoef;
   private final Operand<TFloat32> x0Delta2Coef;
+  private final Operand<TFloat32> x0Delta3Coef;
+  private final Operand<TBool> keepsHistory;
   private final Optional<Operand<TFloat32>> sigmaUnit;
   private final Optional<Operand<TFloat32>> oneMinusAlphaBarPrev;
 
@@ -43,6 +46,12 @@ public final class SamplerStep {
     this.x0DeltaCoef = constant(plan.x0DeltaCoef(), false, false);
     this.noiseCoef = constant(plan.noiseCoef(), false, false);
     this.x0Delta2Coef = constant(plan.x0Delta2Coef(), false, false);
+    this.x0Delta3Coef = constant(plan.x0Delta3Coef(), false, false);
+    boolean[] keeps = new boolean[plan.steps()];
+    for (int k = 0; k < keeps.length; k++) {
+      keeps[k] = plan.keepsHistory().get(k) == 1;
+    }
+    this.keepsHistory = this.tf.constant(keeps);
     this.sigmaUnit = plan.etaTerms().map(e -> constant(e.sigmaUnit(), false, false));
     this.oneMinusAlphaBarPrev =
         plan.etaTerms().map(e -> constant(e.oneMinusAlphaBarPrev(), false, false));
@@ -72,7 +81,8 @@ public final class SamplerStep {
    * @param x x_{i+1}
    * @param x0 x̂_0 of step i (guarded if the plan guards it)
    * @param history m_i, what the next steps take as their previous model output: x̂_0 or ε̂ as the
-   *     plan's {@link SamplingPlan#history() history} says
+   *     plan's {@link SamplingPlan#history() history} says (m_{i-1} where the plan {@link
+   *     SamplingPlan#keepsHistory() keeps the history})
    */
   public record Result(Operand<TFloat32> x, Operand<TFloat32> x0, Operand<TFloat32> history) {}
 
@@ -121,6 +131,22 @@ public final class SamplerStep {
       Optional<Operand<TFloat32>> noise,
       Optional<Operand<TFloat32>> x0Prev,
       Optional<Operand<TFloat32>> x0Prev2,
+      Optional<Operand<TFloat32>> eta) {
+    return apply(i, x, output, noise, x0Prev, x0Prev2, Optional.empty(), eta);
+  }
+
+  /**
+   * Applies step i with the history three steps deep: {@code x0Prev3} is m_{i-3}, required when the
+   * plan has a {@link SamplingPlan#deeperHistory() deeper history} (any value at i &lt; 3).
+   */
+  public Result apply(
+      Operand<TInt32> i,
+      Operand<TFloat32> x,
+      Operand<TFloat32> output,
+      Optional<Operand<TFloat32>> noise,
+      Optional<Operand<TFloat32>> x0Prev,
+      Optional<Operand<TFloat32>> x0Prev2,
+      Optional<Operand<TFloat32>> x0Prev3,
       Optional<Operand<TFloat32>> eta) {
     if (eta.isPresent() && sigmaUnit.isEmpty()) {
       throw new IllegalArgumentException(plan.name() + " does not take eta at run time");
@@ -172,15 +198,27 @@ public final class SamplerStep {
       next = tf.math.add(next, tf.math.mul(c, eps));
     }
     Operand<TFloat32> m = plan.history() == SamplingPlan.History.EPS ? eps : x0;
+    Operand<TFloat32> passedOn = m;
     if (plan.multistep()) {
       Operand<TFloat32> previous =
           x0Prev.orElseThrow(() -> new IllegalArgumentException("a multistep plan needs x0Prev"));
+      if (plan.keepsAnyHistory()) {
+        // m_{i-1} in place of m_i where the plan keeps the history
+        passedOn = tf.select(tf.gather(keepsHistory, i, tf.constant(0)), previous, m);
+      }
       next = tf.math.add(next, tf.math.mul(at(x0DeltaCoef, i), tf.math.sub(m, previous)));
       if (plan.deepHistory()) {
         Operand<TFloat32> twoBack =
             x0Prev2.orElseThrow(
                 () -> new IllegalArgumentException("a plan with a deep history needs x0Prev2"));
         next = tf.math.add(next, tf.math.mul(at(x0Delta2Coef, i), tf.math.sub(previous, twoBack)));
+        if (plan.deeperHistory()) {
+          Operand<TFloat32> threeBack =
+              x0Prev3.orElseThrow(
+                  () -> new IllegalArgumentException("a plan with a deeper history needs x0Prev3"));
+          next =
+              tf.math.add(next, tf.math.mul(at(x0Delta3Coef, i), tf.math.sub(twoBack, threeBack)));
+        }
       }
     }
     if (sigma != null) {
@@ -188,7 +226,7 @@ public final class SamplerStep {
           noise.orElseThrow(() -> new IllegalArgumentException("a stochastic plan needs noise"));
       next = tf.math.add(next, tf.math.mul(sigma, z));
     }
-    return new Result(next, x0, m);
+    return new Result(next, x0, passedOn);
   }
 
   /**

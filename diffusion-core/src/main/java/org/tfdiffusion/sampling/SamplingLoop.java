@@ -191,8 +191,8 @@ public final class SamplingLoop {
     List<String> names = new ArrayList<>(weights.keySet());
     List<Operand<?>> hookInputs = trajectory.afterStep().map(StepHook::inputs).orElse(List.of());
     // loop variables: i, x, m of the previous step, seeds, offset, N, [η], conditioning...,
-    // hook inputs..., weights..., [snapshots], [m two steps back]; a function body sees nothing
-    // else of the outer graph
+    // hook inputs..., weights..., [snapshots], [m two steps back], [m three steps back]; a
+    // function body sees nothing else of the outer graph
     List<Operand<?>> vars = new ArrayList<>();
     vars.add(outer.constant(0));
     vars.add(x);
@@ -225,6 +225,11 @@ public final class SamplingLoop {
     boolean deep = plan.deepHistory();
     int twoBackAt = vars.size();
     if (deep) {
+      vars.add(outer.zerosLike(x));
+    }
+    boolean deeper = plan.deeperHistory();
+    int threeBackAt = vars.size();
+    if (deeper) {
       vars.add(outer.zerosLike(x));
     }
     int conditioningFrom = conditioningAt;
@@ -265,8 +270,11 @@ public final class SamplingLoop {
                       : Optional.empty();
               Optional<Operand<TFloat32>> twoBack =
                   deep ? Optional.of(RowNoise.float32(v.get(twoBackAt))) : Optional.empty();
+              Optional<Operand<TFloat32>> threeBack =
+                  deeper ? Optional.of(RowNoise.float32(v.get(threeBackAt))) : Optional.empty();
               SamplerStep.Result r =
-                  step.apply(index, xi, output, noise, Optional.of(x0Prev), twoBack, eta);
+                  step.apply(
+                      index, xi, output, noise, Optional.of(x0Prev), twoBack, threeBack, eta);
               Operand<TFloat32> after = r.x();
               if (trajectory.afterStep().isPresent()) {
                 List<Operand<?>> inputs = v.subList(hookAt, hookAt + hookInputs.size());
@@ -278,6 +286,9 @@ public final class SamplingLoop {
               next.set(2, r.history());
               if (deep) {
                 next.set(twoBackAt, x0Prev);
+              }
+              if (deeper) {
+                next.set(threeBackAt, twoBack.get());
               }
               if (snapshots > 0) {
                 Operand<TInt32> slot = f.gather(f.constant(slotOfStep), i, f.constant(0));

@@ -14,16 +14,21 @@ import org.tfdiffusion.diffusion.Prediction;
  *
  * <pre>
  *   x̂_0, ε̂ = convert(model(x_i, t_i))                     (x̂_0 guarded if asked: X0Guard)
- *   x_{i+1} = a_i x_i + b_i x̂_0 + c_i ε̂ + d_i (m_i - m_{i-1}) + e_i (m_{i-1} - m_{i-2}) + s_i z
+ *   x_{i+1} = a_i x_i + b_i x̂_0 + c_i ε̂ + d_i (m_i - m_{i-1}) + e_i (m_{i-1} - m_{i-2})
+ *             + f_i (m_{i-2} - m_{i-3}) + s_i z
  * </pre>
  *
  * with z ~ N(0, I) and m_j the history quantity of step j: x̂_0 for the data-prediction solvers
- * (DPM-Solver++, UniPC, Heun's correction) or ε̂ for the noise-prediction ones (DPM-Solver), as
- * {@link History} says. d_i and e_i are the multistep terms: second-order solvers use d only,
- * third-order ones (and UniPC's corrector) e as well. A loop that restarts the history (a start at
- * a later step, a path that jumps) takes a step with no earlier m at first order (d = e = 0) and a
- * step with one earlier m with {@code dRestart_i} in place of d_i and e = 0 (the solver's order
- * where only one earlier model output is known).
+ * (DPM-Solver++, UniPC, Heun's correction) or ε̂ for the noise-prediction ones (DPM-Solver, LMS,
+ * PLMS), as {@link History} says. d_i, e_i and f_i are the multistep terms: second-order solvers
+ * use d only, third-order ones (and UniPC's corrector) e as well, fourth-order ones (LMS, PLMS) f
+ * too. A loop that restarts the history (a start at a later step, a path that jumps) takes a step
+ * with no earlier m at first order (d = e = f = 0), a step with one earlier m with {@code
+ * dRestart_i} in place of d_i and e = f = 0, and a step with two earlier m with {@code dRestart2_i,
+ * eRestart2_i} in place of d_i, e_i and f = 0 (the solver's order where only that many earlier
+ * model outputs are known; for solvers without f these are d_i and e_i). A step that {@link
+ * #keepsHistory keeps the history} passes m_{i-1} on as its own m (PNDM's Heun step, whose ε̂ the
+ * later steps do not use).
  *
  * <p>All coefficients are computed in double precision; the graph gathers them by i. Immutable.
  *
@@ -37,6 +42,11 @@ import org.tfdiffusion.diffusion.Prediction;
  * @param noiseCoef s_i (0 where the step is deterministic)
  * @param x0Delta2Coef e_i (0 at the first two steps, which have no m_{i-2})
  * @param x0DeltaRestartCoef dRestart_i, d_i when the history holds only m_{i-1} (0 at the first
+ *     step)
+ * @param x0Delta3Coef f_i (0 at the first three steps, which have no m_{i-3})
+ * @param x0DeltaRestart2Coef dRestart2_i, d_i when the history holds only m_{i-1} and m_{i-2}
+ * @param x0Delta2Restart2Coef eRestart2_i, e_i when the history holds only m_{i-1} and m_{i-2}
+ * @param keepsHistory 1 where step i's m is m_{i-1} rather than its own, else 0 (never at the first
  *     step)
  * @param history what m is
  * @param x0Guard what is done to x̂_0 before the update (clipping, dynamic thresholding or none)
@@ -55,6 +65,10 @@ public record SamplingPlan(
     ImmutableDoubleArray noiseCoef,
     ImmutableDoubleArray x0Delta2Coef,
     ImmutableDoubleArray x0DeltaRestartCoef,
+    ImmutableDoubleArray x0Delta3Coef,
+    ImmutableDoubleArray x0DeltaRestart2Coef,
+    ImmutableDoubleArray x0Delta2Restart2Coef,
+    ImmutableIntArray keepsHistory,
     History history,
     X0Guard x0Guard,
     Prediction prediction,
@@ -89,7 +103,10 @@ public record SamplingPlan(
           x0DeltaCoef,
           noiseCoef,
           x0Delta2Coef,
-          x0DeltaRestartCoef
+          x0DeltaRestartCoef,
+          x0Delta3Coef,
+          x0DeltaRestart2Coef,
+          x0Delta2Restart2Coef
         }) {
       checkArgument(
           a.length() == n, "every coefficient array needs %s entries, got %s", n, a.length());
@@ -103,11 +120,29 @@ public record SamplingPlan(
       }
     }
     checkArgument(
-        x0DeltaCoef.get(0) == 0 && x0DeltaRestartCoef.get(0) == 0 && x0Delta2Coef.get(0) == 0,
+        x0DeltaCoef.get(0) == 0
+            && x0DeltaRestartCoef.get(0) == 0
+            && x0Delta2Coef.get(0) == 0
+            && x0Delta3Coef.get(0) == 0
+            && x0DeltaRestart2Coef.get(0) == 0
+            && x0Delta2Restart2Coef.get(0) == 0,
         "%s: the first step cannot use a previous model output",
         name);
     checkArgument(
-        n < 2 || x0Delta2Coef.get(1) == 0, "%s: the second step has only one earlier output", name);
+        n < 2
+            || (x0Delta2Coef.get(1) == 0
+                && x0Delta3Coef.get(1) == 0
+                && x0Delta2Restart2Coef.get(1) == 0),
+        "%s: the second step has only one earlier output",
+        name);
+    checkArgument(
+        n < 3 || x0Delta3Coef.get(2) == 0, "%s: the third step has only two earlier outputs", name);
+    checkArgument(
+        keepsHistory.length() == n && keepsHistory.stream().allMatch(k -> k == 0 || k == 1),
+        "%s: keepsHistory needs %s entries of 0 or 1",
+        name,
+        n);
+    checkArgument(keepsHistory.get(0) == 0, "%s: the first step has no history to keep", name);
     history = history == null ? History.X0 : history;
     x0Guard = x0Guard == null ? X0Guard.none() : x0Guard;
     etaTerms = etaTerms == null ? Optional.empty() : etaTerms;
@@ -146,6 +181,13 @@ public record SamplingPlan(
             p.x0DeltaCoef().get(i),
             p.noiseCoef().get(i));
         b.history(p.x0Delta2Coef().get(i), p.x0DeltaRestartCoef().get(i));
+        b.deepHistory(
+            p.x0Delta3Coef().get(i),
+            p.x0DeltaRestart2Coef().get(i),
+            p.x0Delta2Restart2Coef().get(i));
+        if (i > 0 && p.keepsHistory().get(i) == 1) {
+          b.keepHistory();
+        }
         if (eta) {
           b.eta(
               p.etaTerms().get().sigmaUnit().get(i),
@@ -189,9 +231,10 @@ public record SamplingPlan(
    * This plan's steps run in the order {@code path} gives, repeats allowed (RePaint's resampling
    * goes back and runs steps again). Step k of the result is step {@code path[k]} of this plan with
    * all its coefficients, except that the multistep history is reset wherever the path does not go
-   * on from the step before ({@code k = 0}, or {@code path[k] != path[k-1] + 1}): there d = e = 0
-   * and the step uses no previous model output (first order for DPM-Solver++); the step after a
-   * reset knows one earlier output and takes dRestart for d and e = 0.
+   * on from the step before ({@code k = 0}, or {@code path[k] != path[k-1] + 1}): there d = e = f =
+   * 0 and the step uses no previous model output (first order for DPM-Solver++); the step after a
+   * reset knows one earlier output and takes dRestart for d and e = f = 0, the one after that two
+   * and takes dRestart2, eRestart2 for d, e and f = 0.
    *
    * @param name the result's name
    * @param path indices into this plan's steps, each in [0, N)
@@ -200,6 +243,7 @@ public record SamplingPlan(
   public SamplingPlan onPath(String name, int... path) {
     checkArgument(path.length >= 1, "%s: a path needs at least one step", this.name);
     Builder b = new Builder();
+    int known = 0;
     for (int k = 0; k < path.length; k++) {
       int i = path[k];
       checkArgument(
@@ -209,18 +253,38 @@ public record SamplingPlan(
           k,
           i,
           steps());
-      boolean continues = k > 0 && path[k - 1] == i - 1;
-      boolean twoEarlier = continues && k > 1 && path[k - 2] == i - 2;
+      // the earlier model outputs of this path that the history holds, at most 3
+      known = k > 0 && path[k - 1] == i - 1 ? Math.min(known + 1, 3) : 0;
+      double d =
+          switch (known) {
+            case 0 -> 0;
+            case 1 -> x0DeltaRestartCoef.get(i);
+            case 2 -> x0DeltaRestart2Coef.get(i);
+            default -> x0DeltaCoef.get(i);
+          };
+      double e =
+          switch (known) {
+            case 0, 1 -> 0;
+            case 2 -> x0Delta2Restart2Coef.get(i);
+            default -> x0Delta2Coef.get(i);
+          };
       b.step(
           timesteps.get(i),
           alphasCumprod.get(i),
           xCoef.get(i),
           x0Coef.get(i),
           epsCoef.get(i),
-          twoEarlier ? x0DeltaCoef.get(i) : continues ? x0DeltaRestartCoef.get(i) : 0,
+          d,
           noiseCoef.get(i));
-      b.history(twoEarlier ? x0Delta2Coef.get(i) : 0, continues ? x0DeltaRestartCoef.get(i) : 0);
-      etaTerms.ifPresent(e -> b.eta(e.sigmaUnit().get(i), e.oneMinusAlphaBarPrev().get(i)));
+      b.history(e, known >= 1 ? x0DeltaRestartCoef.get(i) : 0);
+      b.deepHistory(
+          known >= 3 ? x0Delta3Coef.get(i) : 0,
+          known >= 2 ? x0DeltaRestart2Coef.get(i) : 0,
+          known >= 2 ? x0Delta2Restart2Coef.get(i) : 0);
+      if (known >= 1 && keepsHistory.get(i) == 1) {
+        b.keepHistory();
+      }
+      etaTerms.ifPresent(t -> b.eta(t.sigmaUnit().get(i), t.oneMinusAlphaBarPrev().get(i)));
     }
     return b.build(name, x0Guard, prediction, history);
   }
@@ -244,12 +308,25 @@ public record SamplingPlan(
   public boolean multistep() {
     return x0DeltaCoef.stream().anyMatch(c -> c != 0)
         || x0DeltaRestartCoef.stream().anyMatch(c -> c != 0)
+        || keepsAnyHistory()
         || deepHistory();
   }
 
   /** Whether any step uses m_{i-2} as well (third-order solvers, UniPC's corrector). */
   public boolean deepHistory() {
-    return x0Delta2Coef.stream().anyMatch(c -> c != 0);
+    return x0Delta2Coef.stream().anyMatch(c -> c != 0)
+        || x0Delta2Restart2Coef.stream().anyMatch(c -> c != 0)
+        || deeperHistory();
+  }
+
+  /** Whether any step passes the m of the step before on as its own. */
+  public boolean keepsAnyHistory() {
+    return keepsHistory.stream().anyMatch(k -> k == 1);
+  }
+
+  /** Whether any step uses m_{i-3} as well (fourth-order solvers: LMS, PLMS). */
+  public boolean deeperHistory() {
+    return x0Delta3Coef.stream().anyMatch(c -> c != 0);
   }
 
   /** Mutable collector of per-step coefficients for samplers building a plan. */
@@ -263,10 +340,20 @@ public record SamplingPlan(
     private final ImmutableDoubleArray.Builder noise = ImmutableDoubleArray.builder();
     private final ImmutableDoubleArray.Builder x0Delta2 = ImmutableDoubleArray.builder();
     private final ImmutableDoubleArray.Builder x0DeltaRestart = ImmutableDoubleArray.builder();
-    // e and dRestart of the last step, added to their arrays when the next step starts
+    private final ImmutableDoubleArray.Builder x0Delta3 = ImmutableDoubleArray.builder();
+    private final ImmutableDoubleArray.Builder x0DeltaRestart2 = ImmutableDoubleArray.builder();
+    private final ImmutableDoubleArray.Builder x0Delta2Restart2 = ImmutableDoubleArray.builder();
+    private final ImmutableIntArray.Builder keeps = ImmutableIntArray.builder();
+    // the history terms of the last step, added to their arrays when the next step starts
     private boolean pending;
+    private double pendingD;
     private double pendingE;
     private double pendingRestart;
+    private boolean pendingDeep;
+    private double pendingF;
+    private double pendingRestart2;
+    private double pendingRestart2E;
+    private boolean pendingKeep;
     private final ImmutableDoubleArray.Builder sigmaUnit = ImmutableDoubleArray.builder();
     private final ImmutableDoubleArray.Builder oneMinusAlphaBarPrev =
         ImmutableDoubleArray.builder();
@@ -274,13 +361,16 @@ public record SamplingPlan(
 
     /**
      * Adds a step whose multistep term is d (m_i - m_{i-1}) alone, also after a restart; {@link
-     * #history} may follow to give e and dRestart.
+     * #history} may follow to give e and dRestart, {@link #deepHistory} f, dRestart2 and eRestart2.
      */
     Builder step(int t, double alphaBar, double a, double b, double c, double d, double s) {
       flushHistory();
       pending = true;
+      pendingD = d;
       pendingE = 0;
       pendingRestart = d;
+      pendingDeep = false;
+      pendingKeep = false;
       timesteps.add(t);
       alphasCumprod.add(alphaBar);
       x.add(a);
@@ -298,10 +388,32 @@ public record SamplingPlan(
       return this;
     }
 
+    /**
+     * f, dRestart2 and eRestart2 of the step just added (without this call: f = 0 and the step with
+     * two earlier outputs takes d and e).
+     */
+    Builder deepHistory(double f, double dRestart2, double eRestart2) {
+      pendingDeep = true;
+      pendingF = f;
+      pendingRestart2 = dRestart2;
+      pendingRestart2E = eRestart2;
+      return this;
+    }
+
+    /** The step just added passes m_{i-1} on as its own m. */
+    Builder keepHistory() {
+      pendingKeep = true;
+      return this;
+    }
+
     private void flushHistory() {
       if (pending) {
+        keeps.add(pendingKeep ? 1 : 0);
         x0Delta2.add(pendingE);
         x0DeltaRestart.add(pendingRestart);
+        x0Delta3.add(pendingDeep ? pendingF : 0);
+        x0DeltaRestart2.add(pendingDeep ? pendingRestart2 : pendingD);
+        x0Delta2Restart2.add(pendingDeep ? pendingRestart2E : pendingE);
         pending = false;
       }
     }
@@ -335,6 +447,10 @@ public record SamplingPlan(
           noise.build(),
           x0Delta2.build(),
           x0DeltaRestart.build(),
+          x0Delta3.build(),
+          x0DeltaRestart2.build(),
+          x0Delta2Restart2.build(),
+          keeps.build(),
           history,
           x0Guard,
           prediction,

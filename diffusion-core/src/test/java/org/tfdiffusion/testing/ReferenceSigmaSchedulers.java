@@ -6,9 +6,10 @@ import org.tfdiffusion.diffusion.Prediction;
 /**
  * diffusers' σ-space schedulers as their scheduler tests drive them, in plain Java double precision
  * on whole arrays, independent of {@code org.tfdiffusion.sampling}: {@code EulerDiscreteScheduler},
- * {@code EulerAncestralDiscreteScheduler} and {@code HeunDiscreteScheduler} ({@code set_timesteps},
- * {@code init_noise_sigma}, {@code scale_model_input}, {@code step}, written from their source),
- * and {@code DPMSolverMultistepScheduler} with Karras or Lu σ and the SDE variant.
+ * {@code EulerAncestralDiscreteScheduler}, {@code HeunDiscreteScheduler} and {@code
+ * LMSDiscreteScheduler} ({@code set_timesteps}, {@code init_noise_sigma}, {@code
+ * scale_model_input}, {@code step}, written from their source), and {@code
+ * DPMSolverMultistepScheduler} with Karras or Lu σ and the SDE variant.
  *
  * <p>Two ways of running the σ-space ones:
  *
@@ -320,6 +321,98 @@ public final class ReferenceSigmaSchedulers {
       x = next;
     }
     return x;
+  }
+
+  /**
+   * diffusers' {@code LMSDiscreteScheduler} with {@code step(order=order)}: the derivatives (x^σ -
+   * x̂_0)/σ of the last {@code min(i + 1, order)} steps, weighted by the integrals of their
+   * Lagrange basis polynomials over [σ_i, σ_{i+1}] ({@code get_lms_coefficient}; evaluated here in
+   * product form by Simpson's rule, exact for the cubics of order 4 and below).
+   *
+   * @param levels from {@link #levels}
+   * @param start the dummy sample (DIFFUSERS_TEST: times init_noise_sigma) or x_start in the
+   *     model's input scale at σ_from (PIPELINE)
+   * @param from the first step run: the derivatives start empty there and the order counts from it
+   *     (PIPELINE only)
+   * @return the final sample
+   */
+  public static double[] lms(
+      Levels levels,
+      int order,
+      Prediction prediction,
+      Drive drive,
+      String spacing,
+      double[] start,
+      int from) {
+    boolean test = drive == Drive.DIFFUSERS_TEST;
+    double[] timesteps = levels.timesteps().clone();
+    double[] sigmas = levels.sigmas().clone();
+    for (int i = 0; i < sigmas.length; i++) {
+      if (test) {
+        // set_timesteps stores σ as float32, and get_lms_coefficient integrates on those
+        sigmas[i] = (float) sigmas[i];
+      } else if (i < timesteps.length) {
+        timesteps[i] = Math.rint(timesteps[i]);
+      }
+    }
+    double sigmaMax = sigmas[0];
+    double initNoiseSigma =
+        spacing.equals("linspace") || spacing.equals("trailing")
+            ? sigmaMax
+            : Math.sqrt(sigmaMax * sigmaMax + 1);
+    double sigmaFrom = sigmas[from];
+    int n = start.length;
+    double[] x = new double[n];
+    for (int k = 0; k < n; k++) {
+      x[k] = test ? start[k] * initNoiseSigma : start[k] * Math.sqrt(sigmaFrom * sigmaFrom + 1);
+    }
+    java.util.List<double[]> derivatives = new java.util.ArrayList<>();
+    for (int i = from; i < timesteps.length; i++) {
+      double sigma = sigmas[i];
+      double[] sample = new double[n];
+      double[] derivative = new double[n];
+      for (int k = 0; k < n; k++) {
+        double scaled = x[k] / Math.sqrt(sigma * sigma + 1);
+        sample[k] = test ? scaled : x[k];
+        double pred = x0(prediction, sample[k], model(scaled, timesteps[i]), sigma);
+        derivative[k] = (sample[k] - pred) / sigma;
+      }
+      derivatives.add(derivative);
+      if (derivatives.size() > order) {
+        derivatives.remove(0);
+      }
+      int currentOrder = Math.min(i - from + 1, order);
+      double[] next = sample.clone();
+      for (int c = 0; c < currentOrder; c++) {
+        double coeff = lmsCoefficient(sigmas, currentOrder, i, c);
+        double[] d = derivatives.get(derivatives.size() - 1 - c);
+        for (int k = 0; k < n; k++) {
+          next[k] += coeff * d[k];
+        }
+      }
+      x = next;
+    }
+    return x;
+  }
+
+  /** {@code get_lms_coefficient(order, t, current_order)}: Simpson's rule on the product form. */
+  static double lmsCoefficient(double[] sigmas, int order, int t, int currentOrder) {
+    java.util.function.DoubleUnaryOperator basis =
+        tau -> {
+          double prod = 1.0;
+          for (int k = 0; k < order; k++) {
+            if (currentOrder == k) {
+              continue;
+            }
+            prod *= (tau - sigmas[t - k]) / (sigmas[t - currentOrder] - sigmas[t - k]);
+          }
+          return prod;
+        };
+    double a = sigmas[t];
+    double b = sigmas[t + 1];
+    return (b - a)
+        / 6
+        * (basis.applyAsDouble(a) + 4 * basis.applyAsDouble((a + b) / 2) + basis.applyAsDouble(b));
   }
 
   /**

@@ -261,6 +261,12 @@ public final class ModelSource {
     if (sampler instanceof org.tfdiffusion.sampling.HeunSampler) {
       return SamplerKind.HEUN;
     }
+    if (sampler instanceof org.tfdiffusion.sampling.LmsSampler) {
+      return SamplerKind.LMS;
+    }
+    if (sampler instanceof org.tfdiffusion.sampling.PndmSampler) {
+      return SamplerKind.PNDM;
+    }
     throw new IllegalArgumentException("unknown sampler " + sampler);
   }
 

@@ -255,6 +255,8 @@ public final class Sweep {
       case EULER -> "Euler";
       case EULER_ANCESTRAL -> "Euler ancestral";
       case HEUN -> "Heun";
+      case LMS -> "LMS (order 4)";
+      case PNDM -> "PNDM (PLMS)";
     };
   }
 }

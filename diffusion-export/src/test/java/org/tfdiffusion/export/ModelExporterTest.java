@@ -28,6 +28,8 @@ import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.HeunSampler;
+import org.tfdiffusion.sampling.LmsSampler;
+import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.UniPcSampler;
 import org.tfdiffusion.train.ImageSampler;
@@ -254,6 +256,24 @@ class ModelExporterTest {
   @Test
   void uniPcSampleSignatureRunsTheChosenPlanWithItsTwoStepHistory() throws Exception {
     assertTheSampleSignatureDrawsPlan("unipc", SamplerKind.UNIPC, UniPcSampler::of, 3, 4);
+  }
+
+  /**
+   * LMS's plans use the model outputs of the three steps before (order 4): the exported table, with
+   * N chosen per request, draws what the sampler draws directly.
+   */
+  @Test
+  void lmsSampleSignatureRunsTheChosenPlanWithItsThreeStepHistory() throws Exception {
+    assertTheSampleSignatureDrawsPlan("lms", SamplerKind.LMS, LmsSampler::of, 4, 5);
+  }
+
+  /**
+   * PNDM's plan for N steps runs N + 1 model evaluations, its Heun step passing the first output
+   * on: the sample signature finds plan N in its table and draws what the sampler draws directly.
+   */
+  @Test
+  void pndmSampleSignatureRunsTheChosenPlanOfNPlusOneEvaluations() throws Exception {
+    assertTheSampleSignatureDrawsPlan("pndm", SamplerKind.PNDM, PndmSampler::of, 4, 5);
   }
 
   /**

@@ -10,6 +10,8 @@ import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
+import org.tfdiffusion.sampling.LmsSampler;
+import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SigmaSpacing;
@@ -29,7 +31,8 @@ public final class SamplerOptions {
       defaultValue = "dpmpp",
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
-              + " prediction), unipc, euler, euler-ancestral or heun"
+              + " prediction), unipc, euler, euler-ancestral, heun, lms (linear multistep) or"
+              + " pndm (PLMS)"
               + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
@@ -37,7 +40,8 @@ public final class SamplerOptions {
       names = "--steps",
       description =
           "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
-              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral 20, heun 10).")
+              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, lms, pndm 20, heun 10; pndm's N steps take"
+              + " N + 1).")
   Integer steps;
 
   @Option(names = "--eta", defaultValue = "0", description = "DDIM's eta in [0, 1] (default: 0).")
@@ -46,8 +50,8 @@ public final class SamplerOptions {
   @Option(
       names = "--spacing",
       description =
-          "Timestep spacing: leading, trailing, linspace (default: ddim leading, the others"
-              + " linspace).")
+          "Timestep spacing: leading, trailing, linspace (default: ddim and pndm leading, the"
+              + " others linspace).")
   String spacing;
 
   @Option(
@@ -75,26 +79,27 @@ public final class SamplerOptions {
 
   @Option(
       names = "--final-alpha",
-      defaultValue = "one",
       description =
-          "DDIM's last alpha_bar: one or first (diffusers' set_alpha_to_one) (default: ${DEFAULT-VALUE}).")
+          "The last alpha_bar of ddim and pndm: one or first (diffusers' set_alpha_to_one)"
+              + " (default: ddim one, pndm first, as diffusers).")
   String finalAlpha;
 
   @Option(
       names = "--order",
-      defaultValue = "2",
       description =
           "Solver order of dpmpp, dpmpp-sde and dpm-solver: 1, 2 or 3 (3 is diffusers'"
-              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2).")
-  int order;
+              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2); of lms: 1 to"
+              + " 4 (default: 4).")
+  Integer order;
 
+  /** The order of the multistep solvers when {@code --order} is not given, but LMS's. */
   private static final int DEFAULT_ORDER = 2;
 
   @Option(
       names = "--sigmas",
       defaultValue = "timesteps",
       description =
-          "Noise levels of euler, euler-ancestral, heun, dpmpp, dpmpp-sde and dpm-solver:"
+          "Noise levels of euler, euler-ancestral, heun, lms, dpmpp, dpmpp-sde and dpm-solver:"
               + " timesteps (their own"
               + " sigma), karras (Karras et al., rho 7) or exponential (Lu's lambda) (default:"
               + " ${DEFAULT-VALUE}).")
@@ -185,7 +190,7 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL ->
+      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL, LMS, PNDM ->
           Math.min(20, trainTimesteps);
       case HEUN -> Math.min(10, trainTimesteps);
     };
@@ -210,15 +215,20 @@ public final class SamplerOptions {
     checkArgument(eta >= 0 && eta <= 1, "--eta %s must be in [0, 1]", eta);
     SamplerKind kind = kind();
     checkArgument(
-        order == DEFAULT_ORDER
+        order == null
             || kind == SamplerKind.DPMPP
             || kind == SamplerKind.DPMPP_SDE
             || kind == SamplerKind.DPM_SOLVER
-            || kind == SamplerKind.UNIPC,
-        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver and"
-            + " unipc",
+            || kind == SamplerKind.UNIPC
+            || kind == SamplerKind.LMS,
+        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver, unipc"
+            + " and lms",
         order,
         kind.configName());
+    int order =
+        this.order != null
+            ? this.order
+            : kind == SamplerKind.LMS ? LmsSampler.DEFAULT_ORDER : DEFAULT_ORDER;
     checkArgument(
         unipcVariant.trim().equalsIgnoreCase("bh2") || kind == SamplerKind.UNIPC,
         "--unipc-variant %s is for --sampler unipc, not %s",
@@ -242,13 +252,7 @@ public final class SamplerOptions {
               eta,
               spacing == null ? TimestepSpacing.LEADING : TimestepSpacing.lookup(spacing),
               stepsOffset,
-              switch (finalAlpha.trim().toLowerCase(Locale.ROOT)) {
-                case "one", "1" -> true;
-                case "first", "alpha_bar_0" -> false;
-                default ->
-                    throw new IllegalArgumentException(
-                        "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
-              },
+              finalAlphaOne(true),
               guard());
       case DPMPP, DPMPP_SDE ->
           new DpmSolverPlusPlusSampler(
@@ -294,6 +298,21 @@ public final class SamplerOptions {
           new EulerAncestralSampler(
               n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
       case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
+      case LMS -> new LmsSampler(n, order, spacing(), stepsOffset, sigmaSpacingWithoutGuard("lms"));
+      case PNDM -> {
+        checkArgument(
+            !guard().active(),
+            "pndm does not guard x0 (no --x0-guard or --clip-x0); dpmpp, ddim and ddpm do");
+        checkArgument(
+            sigmas.trim().equalsIgnoreCase("timesteps"),
+            "--sigmas %s: pndm steps between the spacing's timesteps",
+            sigmas);
+        yield new PndmSampler(
+            n,
+            spacing == null ? TimestepSpacing.LEADING : TimestepSpacing.lookup(spacing),
+            stepsOffset,
+            finalAlphaOne(false));
+      }
     };
   }
 
@@ -304,6 +323,20 @@ public final class SamplerOptions {
       default ->
           throw new IllegalArgumentException(
               "unknown --final-sigma '" + finalSigma + "'; valid: zero, sigma_min");
+    };
+  }
+
+  /** {@code --final-alpha}: ᾱ past timestep 0 is 1 ("one") or ᾱ_0 ("first"). */
+  private boolean finalAlphaOne(boolean byDefault) {
+    if (finalAlpha == null) {
+      return byDefault;
+    }
+    return switch (finalAlpha.trim().toLowerCase(Locale.ROOT)) {
+      case "one", "1" -> true;
+      case "first", "alpha_bar_0" -> false;
+      default ->
+          throw new IllegalArgumentException(
+              "unknown --final-alpha '" + finalAlpha + "'; valid: one, first");
     };
   }
 

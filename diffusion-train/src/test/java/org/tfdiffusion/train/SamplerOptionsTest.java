@@ -4,11 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
+import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
 import org.tfdiffusion.sampling.EulerSampler;
 import org.tfdiffusion.sampling.HeunSampler;
+import org.tfdiffusion.sampling.LmsSampler;
+import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.SigmaSpacing;
 import org.tfdiffusion.sampling.TimestepSpacing;
 import org.tfdiffusion.sampling.UniPcSampler;
@@ -98,11 +101,39 @@ class SamplerOptionsTest {
   }
 
   @Test
+  void pndmTakesDiffusersDefaultsLeadingAndTheFirstAlphaBar() {
+    assertThat(parse("--sampler", "pndm").build(1000)).isEqualTo(PndmSampler.of(20));
+    assertThat(
+            parse("--sampler", "plms", "--steps-offset", "1", "--final-alpha", "one").build(1000))
+        .isEqualTo(new PndmSampler(20, TimestepSpacing.LEADING, 1, true));
+    assertThat(parse("--sampler", "ddim").build(1000))
+        .as("DDIM keeps its final alpha of one")
+        .extracting(s -> ((DdimSampler) s).finalAlphaOne())
+        .isEqualTo(true);
+    assertThatThrownBy(() -> parse("--sampler", "pndm", "--sigmas", "karras").build(1000))
+        .hasMessage("--sigmas karras: pndm steps between the spacing's timesteps");
+  }
+
+  @Test
+  void lmsTakesOrderFourUnlessToldAndItsSigmas() {
+    assertThat(parse("--sampler", "lms").build(1000)).isEqualTo(LmsSampler.of(20));
+    assertThat(parse("--sampler", "lms", "--order", "2", "--sigmas", "karras").build(1000))
+        .isEqualTo(new LmsSampler(20, 2, TimestepSpacing.LINSPACE, 0, SigmaSpacing.KARRAS));
+    assertThat(parse("--sampler", "dpmpp").build(1000))
+        .as("the other multistep solvers keep order 2")
+        .isEqualTo(DpmSolverPlusPlusSampler.of(20));
+  }
+
+  @Test
   void ordersAndVariantsASamplerHasNotAreRefused() {
     assertThatThrownBy(() -> parse("--sampler", "euler", "--order", "3").build(1000))
         .hasMessage(
-            "--order 3: euler has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver"
-                + " and unipc");
+            "--order 3: euler has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver,"
+                + " unipc and lms");
+    assertThatThrownBy(() -> parse("--sampler", "lms", "--order", "5").build(1000))
+        .hasMessage("LMS order must be in [1, 4], got 5");
+    assertThatThrownBy(() -> parse("--sampler", "lms", "--x0-guard", "clip").build(1000))
+        .hasMessageContaining("lms does not guard x0");
     assertThatThrownBy(() -> parse("--sampler", "unipc", "--order", "3").build(1000))
         .hasMessage("UniPC order must be 1 or 2, got 3");
     assertThatThrownBy(() -> parse("--order", "4").build(1000))

@@ -59,8 +59,8 @@ class TrainConfigTest {
         .hasMessageContaining("--batch-size 30 is not divisible by --accumulation 4");
     assertThatThrownBy(() -> new TrainConfig.Training(0, 8, 1, 0, 1, 0, 1, 0, 4, "ddim", 5))
         .hasMessageContaining("--steps must be >= 1");
-    assertThatThrownBy(() -> new TrainConfig.Training(1, 8, 1, 0, 1, 0, 1, 0, 4, "lms", 5))
-        .hasMessageContaining("unknown sampler 'lms'");
+    assertThatThrownBy(() -> new TrainConfig.Training(1, 8, 1, 0, 1, 0, 1, 0, 4, "lcm", 5))
+        .hasMessageContaining("unknown sampler 'lcm'");
     assertThatThrownBy(() -> TrainPreset.lookup("huge"))
         .hasMessageContaining("demo, fashion-mnist, tutorial");
     assertThatThrownBy(() -> new TrainConfig.Schedule("quadratic", 1000, 1e-4, 0.02))

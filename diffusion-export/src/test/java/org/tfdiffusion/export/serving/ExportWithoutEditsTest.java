@@ -14,32 +14,34 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tensorflow.SavedModelBundle;
+import org.tensorflow.proto.MetaGraphDef;
+import org.tensorflow.proto.SavedModel;
 import org.tfdiffusion.export.ModelExporter;
+import org.tfdiffusion.export.TinyRun;
 
 /**
- * An export without the {@code img2img} and {@code inpaint} signatures (the shipped {@code
- * fashion-mnist}, written without them) keeps loading and serving, and a request for an edit
- * signature is a 404 that says how to get one.
+ * An export written before exports carried the {@code img2img} and {@code inpaint} signatures (made
+ * here by removing them from a fresh export's saved_model.pb) keeps loading and serving, and a
+ * request for an edit signature is a 404 that says how to get one.
  */
 class ExportWithoutEditsTest {
-  private static final Path SHIPPED = Path.of("..", "saved_models", "fashion-mnist", "1");
 
   @Test
   void itServesItsSignaturesAndAnEditRequestSaysToExportAgain(@TempDir Path dir) throws Exception {
-    try (SavedModelBundle bundle = SavedModelBundle.load(SHIPPED.toString(), "serve")) {
+    Path base = dir.resolve("models");
+    Path version = TinyRun.export(base, "fashion-mnist", () -> {}).directory();
+    withoutEditSignatures(version.resolve("saved_model.pb"));
+    try (SavedModelBundle bundle = SavedModelBundle.load(version.toString(), "serve")) {
       Set<String> keys = new HashSet<>();
       bundle.signatures().forEach(s -> keys.add(s.key()));
       assertThat(keys)
-          .as("the shipped export has no edit signatures")
+          .as("the export has no edit signatures")
           .contains("serving_default")
           .doesNotContain(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
     }
-    Path base = dir.resolve("models");
-    copy(SHIPPED, base.resolve("fashion-mnist").resolve("1"));
     try (RestServer server =
         RestServer.start(
             base,
@@ -78,16 +80,16 @@ class ExportWithoutEditsTest {
         HttpResponse.BodyHandlers.ofString());
   }
 
-  private static void copy(Path from, Path to) throws IOException {
-    try (Stream<Path> walk = Files.walk(from)) {
-      for (Path p : walk.toList()) {
-        Path target = to.resolve(from.relativize(p).toString());
-        if (Files.isDirectory(p)) {
-          Files.createDirectories(target);
-        } else {
-          Files.copy(p, target);
-        }
-      }
+  /** Rewrites a SavedModel without the edit signatures, as an older export was written. */
+  private static void withoutEditSignatures(Path savedModelPb) throws IOException {
+    SavedModel saved = SavedModel.parseFrom(Files.readAllBytes(savedModelPb));
+    SavedModel.Builder b = saved.toBuilder();
+    for (int i = 0; i < b.getMetaGraphsCount(); i++) {
+      MetaGraphDef.Builder meta = b.getMetaGraphsBuilder(i);
+      assertThat(meta.getSignatureDefMap())
+          .containsKeys(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
+      meta.removeSignatureDef(ModelExporter.IMG2IMG).removeSignatureDef(ModelExporter.INPAINT);
     }
+    Files.write(savedModelPb, b.build().toByteArray());
   }
 }
