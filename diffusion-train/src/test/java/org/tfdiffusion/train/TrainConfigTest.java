@@ -21,7 +21,11 @@ class TrainConfigTest {
     }
   }
 
-  /** The preset is the recipe of the shipped export, as its metadata records it. */
+  /**
+   * The preset is the recipe of the shipped export, as its metadata records it: the shipped model
+   * is the preset's 8000 steps continued by a fine-tuning run (its own optimizer and EMA, see the
+   * model card), so the model, noise schedule, objective, data and conditioning are the preset's.
+   */
   @Test
   void theFashionMnistPresetIsTheShippedModelsRecipe() throws Exception {
     Path metadata = Path.of("../saved_models/fashion-mnist/1/assets.extra/tfdiffusion.json");
@@ -36,8 +40,7 @@ class TrainConfigTest {
     assertThat(preset.schedule()).isEqualTo(shipped.schedule());
     assertThat(preset.prediction()).isEqualTo(shipped.prediction());
     assertThat(preset.data()).isEqualTo(shipped.data());
-    assertThat(preset.optimizer()).isEqualTo(shipped.optimizer());
-    assertThat(preset.ema()).isEqualTo(shipped.ema());
+    assertThat(shipped.fineTune().parentStep()).isEqualTo(8000);
     assertThat(preset.loss()).isEqualTo(shipped.loss());
     assertThat(preset.conditioning().pUncond()).isEqualTo(shipped.conditioning().pUncond());
     assertThat(preset.conditioning().guidance()).isEqualTo(shipped.conditioning().guidance());
