@@ -641,7 +641,7 @@ public final class ModelExporter {
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("name", name);
     meta.put("exported_at", Instant.now().toString());
-    meta.put("run", model.checkpoint().dir().getParent().getParent().toAbsolutePath().toString());
+    meta.put("run", model.checkpoint().runDir().toAbsolutePath().toString());
     meta.put("training_step", model.checkpoint().state().step());
     meta.put("weights", model.which().name().toLowerCase(java.util.Locale.ROOT));
     meta.put("sampler", plan.name());
