@@ -140,6 +140,7 @@ final class DemoCommand implements Callable<Integer> {
       case HEUN -> "Heun";
       case LMS -> "LMS";
       case PNDM -> "PNDM (PLMS)";
+      case DEIS -> "DEIS";
     };
   }
 }

@@ -161,7 +161,8 @@ class SampleCommandTest {
       {"dpm-solver", "--order", "3"},
       {"unipc", "--unipc-variant", "bh1"},
       {"lms", "--sigmas", "karras"},
-      {"pndm", "--steps-offset", "1"}
+      {"pndm", "--steps-offset", "1"},
+      {"deis", "--order", "3", "--sigmas", "karras"}
     };
     for (String[] sampler : samplers) {
       Path png = dir.resolve(sampler[0] + ".png");
@@ -191,7 +192,8 @@ class SampleCommandTest {
         .contains("dpm-solver(steps=3, order=3")
         .contains("unipc(steps=3, order=2, variant=bh1")
         .contains("lms(steps=3, order=4, spacing=linspace, sigmas=karras)")
-        .contains("pndm(steps=3, spacing=leading, offset=1, final_alpha=alpha_bar_0)");
+        .contains("pndm(steps=3, spacing=leading, offset=1, final_alpha=alpha_bar_0)")
+        .contains("deis(steps=3, order=3, spacing=linspace, sigmas=karras)");
   }
 
   @Test

@@ -29,7 +29,9 @@ public enum SamplerKind {
   /** {@link LmsSampler}: the linear multistep method in σ, order 4 (diffusers' LMSDiscrete). */
   LMS("lms", "k-lms", "k_lms", "lms-discrete"),
   /** {@link PndmSampler}: PNDM's pseudo linear multistep steps (PLMS), N + 1 model evaluations. */
-  PNDM("pndm", "plms");
+  PNDM("pndm", "plms"),
+  /** {@link DeisSampler}: DEIS's multistep exponential integrator in log ρ, orders 1-3. */
+  DEIS("deis");
 
   private final String[] aliases;
 
@@ -67,6 +69,7 @@ public enum SamplerKind {
       case HEUN -> HeunSampler.of(steps);
       case LMS -> LmsSampler.of(steps);
       case PNDM -> PndmSampler.of(steps);
+      case DEIS -> DeisSampler.of(steps);
     };
   }
 

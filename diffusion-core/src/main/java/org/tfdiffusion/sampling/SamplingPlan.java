@@ -20,10 +20,10 @@ import org.tfdiffusion.diffusion.Prediction;
  *
  * with z ~ N(0, I) and m_j the history quantity of step j: x̂_0 for the data-prediction solvers
  * (DPM-Solver++, UniPC, Heun's correction) or ε̂ for the noise-prediction ones (DPM-Solver, LMS,
- * PLMS), as {@link History} says. d_i, e_i and f_i are the multistep terms: second-order solvers
- * use d only, third-order ones (and UniPC's corrector) e as well, fourth-order ones (LMS, PLMS) f
- * too. A loop that restarts the history (a start at a later step, a path that jumps) takes a step
- * with no earlier m at first order (d = e = f = 0), a step with one earlier m with {@code
+ * PLMS, DEIS), as {@link History} says. d_i, e_i and f_i are the multistep terms: second-order
+ * solvers use d only, third-order ones (and UniPC's corrector) e as well, fourth-order ones (LMS,
+ * PLMS) f too. A loop that restarts the history (a start at a later step, a path that jumps) takes
+ * a step with no earlier m at first order (d = e = f = 0), a step with one earlier m with {@code
  * dRestart_i} in place of d_i and e = f = 0, and a step with two earlier m with {@code dRestart2_i,
  * eRestart2_i} in place of d_i, e_i and f = 0 (the solver's order where only that many earlier
  * model outputs are known; for solvers without f these are d_i and e_i). A step that {@link

@@ -96,7 +96,7 @@ class SamplerSettingsTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("'lcm'")
         .hasMessageContaining(
-            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms, pndm");
+            "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms, pndm, deis");
     assertThatThrownBy(() -> SamplerKind.lookup(null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("ddpm, ddim, dpmpp");

@@ -267,6 +267,9 @@ public final class ModelSource {
     if (sampler instanceof org.tfdiffusion.sampling.PndmSampler) {
       return SamplerKind.PNDM;
     }
+    if (sampler instanceof org.tfdiffusion.sampling.DeisSampler) {
+      return SamplerKind.DEIS;
+    }
     throw new IllegalArgumentException("unknown sampler " + sampler);
   }
 

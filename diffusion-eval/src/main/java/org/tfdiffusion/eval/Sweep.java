@@ -257,6 +257,7 @@ public final class Sweep {
       case HEUN -> "Heun";
       case LMS -> "LMS (order 4)";
       case PNDM -> "PNDM (PLMS)";
+      case DEIS -> "DEIS (2M)";
     };
   }
 }

@@ -26,6 +26,7 @@ import org.tensorflow.types.TString;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.sampling.DdimSampler;
+import org.tfdiffusion.sampling.DeisSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.HeunSampler;
 import org.tfdiffusion.sampling.LmsSampler;
@@ -274,6 +275,16 @@ class ModelExporterTest {
   @Test
   void pndmSampleSignatureRunsTheChosenPlanOfNPlusOneEvaluations() throws Exception {
     assertTheSampleSignatureDrawsPlan("pndm", SamplerKind.PNDM, PndmSampler::of, 4, 5);
+  }
+
+  /**
+   * DEIS at third order uses the ε̂ of the two steps before: the sample signature finds plan N in
+   * its table and draws what the sampler draws directly.
+   */
+  @Test
+  void deisSampleSignatureRunsTheChosenThirdOrderPlan() throws Exception {
+    assertTheSampleSignatureDrawsPlan(
+        "deis", SamplerKind.DEIS, n -> DeisSampler.of(n).withOrder(3), 4, 5);
   }
 
   /**

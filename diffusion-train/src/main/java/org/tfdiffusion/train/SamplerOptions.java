@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import java.util.Locale;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DdpmSampler;
+import org.tfdiffusion.sampling.DeisSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
@@ -31,8 +32,8 @@ public final class SamplerOptions {
       defaultValue = "dpmpp",
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
-              + " prediction), unipc, euler, euler-ancestral, heun, lms (linear multistep) or"
-              + " pndm (PLMS)"
+              + " prediction), unipc, euler, euler-ancestral, heun, lms (linear multistep),"
+              + " pndm (PLMS) or deis"
               + " (default: ${DEFAULT-VALUE}).")
   String sampler;
 
@@ -40,7 +41,7 @@ public final class SamplerOptions {
       names = "--steps",
       description =
           "Model evaluations; heun's N noise levels take 2N - 1 (default: ddpm 1000, ddim 50,"
-              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, lms, pndm 20, heun 10; pndm's N steps take"
+              + " dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, lms, pndm, deis 20, heun 10; pndm's N steps take"
               + " N + 1).")
   Integer steps;
 
@@ -87,7 +88,7 @@ public final class SamplerOptions {
   @Option(
       names = "--order",
       description =
-          "Solver order of dpmpp, dpmpp-sde and dpm-solver: 1, 2 or 3 (3 is diffusers'"
+          "Solver order of dpmpp, dpmpp-sde, dpm-solver and deis: 1, 2 or 3 (3 is diffusers'"
               + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2); of lms: 1 to"
               + " 4 (default: 4).")
   Integer order;
@@ -99,7 +100,8 @@ public final class SamplerOptions {
       names = "--sigmas",
       defaultValue = "timesteps",
       description =
-          "Noise levels of euler, euler-ancestral, heun, lms, dpmpp, dpmpp-sde and dpm-solver:"
+          "Noise levels of euler, euler-ancestral, heun, lms, dpmpp, dpmpp-sde, dpm-solver and"
+              + " deis:"
               + " timesteps (their own"
               + " sigma), karras (Karras et al., rho 7) or exponential (Lu's lambda) (default:"
               + " ${DEFAULT-VALUE}).")
@@ -110,7 +112,7 @@ public final class SamplerOptions {
       defaultValue = "zero",
       description =
           "DPM-Solver++'s sigma after the last step: zero or sigma_min (diffusers'"
-              + " final_sigmas_type; dpm-solver always ends at sigma_min) (default:"
+              + " final_sigmas_type; dpm-solver and deis always end at sigma_min) (default:"
               + " ${DEFAULT-VALUE}).")
   String finalSigma;
 
@@ -119,7 +121,7 @@ public final class SamplerOptions {
       defaultValue = "true",
       arity = "1",
       description =
-          "dpmpp, dpmpp-sde, dpm-solver: first order at the last step (and at most second at the"
+          "dpmpp, dpmpp-sde, dpm-solver, deis: first order at the last step (and at most second at the"
               + " one before) below 15 steps (default: ${DEFAULT-VALUE}).")
   boolean lowerOrderFinal;
 
@@ -190,7 +192,7 @@ public final class SamplerOptions {
     return switch (kind()) {
       case DDPM -> trainTimesteps;
       case DDIM -> Math.min(50, trainTimesteps);
-      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL, LMS, PNDM ->
+      case DPMPP, DPMPP_SDE, DPM_SOLVER, UNIPC, EULER, EULER_ANCESTRAL, LMS, PNDM, DEIS ->
           Math.min(20, trainTimesteps);
       case HEUN -> Math.min(10, trainTimesteps);
     };
@@ -220,9 +222,10 @@ public final class SamplerOptions {
             || kind == SamplerKind.DPMPP_SDE
             || kind == SamplerKind.DPM_SOLVER
             || kind == SamplerKind.UNIPC
-            || kind == SamplerKind.LMS,
-        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver, unipc"
-            + " and lms",
+            || kind == SamplerKind.LMS
+            || kind == SamplerKind.DEIS,
+        "--order %s: %s has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver, unipc,"
+            + " lms and deis",
         order,
         kind.configName());
     int order =
@@ -299,6 +302,9 @@ public final class SamplerOptions {
               n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("euler-ancestral"));
       case HEUN -> new HeunSampler(n, spacing(), stepsOffset, sigmaSpacingWithoutGuard("heun"));
       case LMS -> new LmsSampler(n, order, spacing(), stepsOffset, sigmaSpacingWithoutGuard("lms"));
+      case DEIS ->
+          new DeisSampler(
+              n, order, spacing(), stepsOffset, lowerOrderFinal, sigmaSpacingWithoutGuard("deis"));
       case PNDM -> {
         checkArgument(
             !guard().active(),

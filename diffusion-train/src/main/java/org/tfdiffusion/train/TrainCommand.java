@@ -161,7 +161,7 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--sampler",
       description =
-          "Sampler of the grids: ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms, pndm.")
+          "Sampler of the grids: ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms, pndm, deis.")
   String sampler;
 
   @Option(names = "--sampler-steps", description = "Steps of that sampler.")

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
 import org.tfdiffusion.sampling.DdimSampler;
+import org.tfdiffusion.sampling.DeisSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.DpmSolverSampler;
 import org.tfdiffusion.sampling.EulerAncestralSampler;
@@ -125,11 +126,34 @@ class SamplerOptionsTest {
   }
 
   @Test
+  void deisTakesDiffusersDefaultsAndItsOrderSigmasAndLowerOrderFinal() {
+    assertThat(parse("--sampler", "deis").build(1000)).isEqualTo(DeisSampler.of(20));
+    assertThat(
+            parse(
+                    "--sampler",
+                    "deis",
+                    "--order",
+                    "3",
+                    "--sigmas",
+                    "karras",
+                    "--lower-order-final",
+                    "false",
+                    "--steps",
+                    "12")
+                .build(1000))
+        .isEqualTo(new DeisSampler(12, 3, TimestepSpacing.LINSPACE, 0, false, SigmaSpacing.KARRAS));
+    assertThatThrownBy(() -> parse("--sampler", "deis", "--order", "4").build(1000))
+        .hasMessage("DEIS order must be 1, 2 or 3, got 4");
+    assertThatThrownBy(() -> parse("--sampler", "deis", "--x0-guard", "clip").build(1000))
+        .hasMessageContaining("deis does not guard x0");
+  }
+
+  @Test
   void ordersAndVariantsASamplerHasNotAreRefused() {
     assertThatThrownBy(() -> parse("--sampler", "euler", "--order", "3").build(1000))
         .hasMessage(
             "--order 3: euler has no solver order; --order is for dpmpp, dpmpp-sde, dpm-solver,"
-                + " unipc and lms");
+                + " unipc, lms and deis");
     assertThatThrownBy(() -> parse("--sampler", "lms", "--order", "5").build(1000))
         .hasMessage("LMS order must be in [1, 4], got 5");
     assertThatThrownBy(() -> parse("--sampler", "lms", "--x0-guard", "clip").build(1000))
