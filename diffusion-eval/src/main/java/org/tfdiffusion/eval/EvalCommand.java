@@ -67,8 +67,9 @@ public final class EvalCommand implements Callable<Integer> {
         required = true,
         description =
             "An export: saved_models/NAME (highest version) or saved_models/NAME/VERSION; samples"
-                + " through its sample signature (its sampler kind only); with --bf16, its weights"
-                + " in this process's sampling graph.")
+                + " through its own signatures when they can (its sampler kind and x0 guard, up"
+                + " to their step limit), otherwise (and with --bf16) with its weights in this"
+                + " process's sampling graph, any sampler.")
     Path model;
   }
 
@@ -191,15 +192,6 @@ public final class EvalCommand implements Callable<Integer> {
       if (p.steps() > timesteps) {
         throw new IllegalArgumentException(
             "sweep sampler " + p.label() + ": the model has " + timesteps + " timesteps");
-      }
-      if (model.isExport() && p.kind() != ModelSource.kindOf(chosen)) {
-        throw new IllegalArgumentException(
-            "sweep sampler "
-                + p.label()
-                + ": an export samples with one sampler kind only; sweep a run (--run) instead,"
-                + " or list only "
-                + ModelSource.kindOf(chosen).configName()
-                + " settings");
       }
     }
     for (double s : scales) {

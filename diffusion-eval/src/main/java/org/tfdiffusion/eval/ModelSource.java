@@ -224,15 +224,36 @@ public final class ModelSource {
    */
   public ImageGenerator open(Sampler sampler, SessionOptions options) {
     SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
-    if (export && options.bfloat16()) {
+    if (export && (options.bfloat16() || !signaturesCanSample(sampler, plan))) {
       return new RunGenerator(
-          ImageSampler.openExport(path, config, weights, step, sampler, false, 0, options));
+          ImageSampler.openExport(path, config, weights, step, sampler, false, 0, options),
+          " (the export's weights in this process's sampling graph)");
     }
     if (!export) {
       ImageSampler images = ImageSampler.open(path, weights, sampler, false, 0, options);
       return new RunGenerator(images);
     }
     return new ExportGenerator(path, sampler, plan, exportSampler);
+  }
+
+  /**
+   * Whether the export's own signatures can draw {@code plan}: its sampler kind, at most as many
+   * steps as its sample signature offers, its x̂₀ guard. Otherwise the export's weights are loaded
+   * into this process's sampling graph, which samples with any sampler.
+   */
+  private boolean signaturesCanSample(Sampler sampler, SamplingPlan plan) {
+    SamplerKind exportKind = kindOfPlanName(exportSampler);
+    int max = exportKind.fewSteps() ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS;
+    return kindOf(sampler) == exportKind
+        && plan.steps() <= max
+        && exportGuard(exportSampler).equals(plan.x0Guard().toString());
+  }
+
+  /** The x̂₀ guard written in an export's plan name, {@code none} when it names none. */
+  static String exportGuard(String exportSampler) {
+    return exportSampler.contains(", x0=")
+        ? exportSampler.substring(exportSampler.indexOf(", x0=") + 5).replaceAll("[,)].*", "")
+        : "none";
   }
 
   /** The kind of a sampler value. */
@@ -281,14 +302,20 @@ public final class ModelSource {
 
   private static final class RunGenerator implements ImageGenerator {
     private final ImageSampler images;
+    private final String suffix;
 
     RunGenerator(ImageSampler images) {
+      this(images, "");
+    }
+
+    RunGenerator(ImageSampler images, String suffix) {
       this.images = images;
+      this.suffix = suffix;
     }
 
     @Override
     public String samplerName() {
-      return images.plan().name();
+      return images.plan().name() + suffix;
     }
 
     @Override
@@ -332,10 +359,7 @@ public final class ModelSource {
           max,
           exportKind.configName(),
           plan.steps());
-      String exportGuard =
-          exportSampler.contains(", x0=")
-              ? exportSampler.substring(exportSampler.indexOf(", x0=") + 5).replaceAll("[,)].*", "")
-              : "none";
+      String exportGuard = exportGuard(exportSampler);
       checkArgument(
           exportGuard.equals(plan.x0Guard().toString()),
           "this export's x0 guard is %s (fixed when it was exported), asked for %s; pass"

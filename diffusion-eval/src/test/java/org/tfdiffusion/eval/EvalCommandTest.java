@@ -162,10 +162,77 @@ class EvalCommandTest {
     assertThat(b.get("fd").asDouble())
         .isCloseTo(a.get("fd").asDouble(), within(1e-3 * a.get("fd").asDouble()));
     assertThat(b.get("class_accuracy").asDouble()).isEqualTo(a.get("class_accuracy").asDouble());
+  }
 
-    assertThat(eval("--model", base.resolve("tiny").toString(), "--sampler", "ddim", "--n", "4"))
-        .isEqualTo(2);
-    assertThat(err.toString()).contains("this export samples with dpmpp only");
+  /**
+   * A sampler the export's signatures do not have samples with the export's weights in this
+   * process's graph: the same figures as its run with that sampler, bit for bit (same graph, same
+   * weights), and a sweep over an export may list any sampler.
+   */
+  @Test
+  void anExportSamplesWithAnySamplerThroughThisProcesssGraph() throws IOException {
+    Path base = dir.resolve("models-any");
+    exportTiny(base);
+    String[] common = {
+      "--n",
+      "10",
+      "--sampler",
+      "ddim",
+      "--steps",
+      "3",
+      "--guidance",
+      "3",
+      "--data",
+      "embedded",
+      "--kid-subsets",
+      "5",
+      "--quiet"
+    };
+    Path runJson = dir.resolve("any-run.json");
+    Path exportJson = dir.resolve("any-export.json");
+    assertThat(
+            eval(
+                concat(
+                    new String[] {"--run", run.toString(), "--out", runJson.toString()}, common)))
+        .as(err.toString())
+        .isZero();
+    assertThat(
+            eval(
+                concat(
+                    new String[] {
+                      "--model", base.resolve("tiny").toString(), "--out", exportJson.toString()
+                    },
+                    common)))
+        .as(err.toString())
+        .isZero();
+    JsonNode a = new ObjectMapper().readTree(runJson.toFile());
+    JsonNode b = new ObjectMapper().readTree(exportJson.toFile());
+    assertThat(b.get("sampler_detail").asText()).startsWith("ddim").contains("this process's");
+    assertThat(b.get("generated").get("fd").asDouble())
+        .isEqualTo(a.get("generated").get("fd").asDouble());
+
+    Path sweepDir = dir.resolve("any-sweep");
+    assertThat(
+            eval(
+                "--model",
+                base.resolve("tiny").toString(),
+                "--sweep",
+                "--sweep-samplers",
+                "ddim-2,euler-2",
+                "--sweep-guidance",
+                "",
+                "--n",
+                "4",
+                "--data",
+                "embedded",
+                "--kid-subsets",
+                "2",
+                "--quiet",
+                "--out",
+                sweepDir.toString()))
+        .as(err.toString())
+        .isZero();
+    assertThat(Files.readString(sweepDir.resolve("sweep.csv"))).contains("ddim").contains("euler");
   }
 
   /**
