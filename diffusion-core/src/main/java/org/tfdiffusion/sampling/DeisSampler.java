@@ -31,7 +31,9 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * = -α_t coef_2. The orders of the steps follow diffusers' rules as in {@link DpmSolverSampler}
  * (first order at the first step, at most second at the second; with {@code lowerOrderFinal} and
  * fewer than 15 steps, first order at the last step and at most second at the one before). The
- * final σ is σ(0), as diffusers' default {@code final_sigmas_type="sigma_min"}.
+ * final σ is σ(0), as diffusers' default {@code final_sigmas_type="sigma_min"}. With an x̂_0 guard,
+ * ε̂ is derived again from the guarded x̂_0 before it enters the history (diffusers' thresholding
+ * there: {@code convert_model_output} thresholds x̂_0, then returns (x - α x̂_0)/σ).
  *
  * @param steps N model evaluations
  * @param order 1, 2 (default) or 3
@@ -39,6 +41,7 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * @param stepsOffset added by leading spacing
  * @param lowerOrderFinal lower orders at the last two steps for N &lt; 15 (default true)
  * @param sigmaSpacing the σ of the steps (diffusers' use_karras_sigmas, use_exponential_sigmas)
+ * @param x0Guard what is done to x̂_0 before ε̂ is derived from it (default none)
  */
 public record DeisSampler(
     int steps,
@@ -46,7 +49,8 @@ public record DeisSampler(
     TimestepSpacing spacing,
     int stepsOffset,
     boolean lowerOrderFinal,
-    SigmaSpacing sigmaSpacing)
+    SigmaSpacing sigmaSpacing,
+    X0Guard x0Guard)
     implements Sampler {
 
   public DeisSampler {
@@ -57,6 +61,18 @@ public record DeisSampler(
     checkArgument(stepsOffset >= 0, "steps offset must be >= 0, got %s", stepsOffset);
     checkArgument(
         sigmaSpacing != null, "sigma spacing is null; valid: %s", SigmaSpacing.validNames());
+    checkArgument(x0Guard != null, "x0 guard is null");
+  }
+
+  /** Without an x̂_0 guard. */
+  public DeisSampler(
+      int steps,
+      int order,
+      TimestepSpacing spacing,
+      int stepsOffset,
+      boolean lowerOrderFinal,
+      SigmaSpacing sigmaSpacing) {
+    this(steps, order, spacing, stepsOffset, lowerOrderFinal, sigmaSpacing, X0Guard.none());
   }
 
   /** diffusers' defaults: second order, linspace spacing, lower-order final, the timesteps' σ. */
@@ -66,7 +82,14 @@ public record DeisSampler(
 
   /** This solver at another order. */
   public DeisSampler withOrder(int solverOrder) {
-    return new DeisSampler(steps, solverOrder, spacing, stepsOffset, lowerOrderFinal, sigmaSpacing);
+    return new DeisSampler(
+        steps, solverOrder, spacing, stepsOffset, lowerOrderFinal, sigmaSpacing, x0Guard);
+  }
+
+  /** This solver with another x̂_0 guard. */
+  public DeisSampler withGuard(X0Guard guard) {
+    return new DeisSampler(
+        steps, order, spacing, stepsOffset, lowerOrderFinal, sigmaSpacing, guard);
   }
 
   /** Second-order ind_fn: ∫ (log τ - log c)/(log b - log c) dτ at t. */
@@ -128,15 +151,17 @@ public record DeisSampler(
       }
       plan.step(levels.timesteps()[i], levels.alphaBars()[i], a, 0, c, d, 0).history(e, restart);
     }
+    X0Guard guard = x0Guard.active() ? x0Guard.withRecomputeEps(true) : x0Guard;
     String name =
         String.format(
-            "deis(steps=%d, order=%d, spacing=%s%s%s%s)",
+            "deis(steps=%d, order=%d, spacing=%s%s%s%s%s)",
             steps,
             order,
             spacing.configName(),
             stepsOffset > 0 ? ", offset=" + stepsOffset : "",
             lowerOrderFinal ? "" : ", no_lower_order_final",
-            sigmaSpacing == SigmaSpacing.TIMESTEPS ? "" : ", sigmas=" + sigmaSpacing.configName());
-    return plan.build(name, X0Guard.none(), prediction, SamplingPlan.History.EPS);
+            sigmaSpacing == SigmaSpacing.TIMESTEPS ? "" : ", sigmas=" + sigmaSpacing.configName(),
+            guard.active() ? ", x0=" + guard : "");
+    return plan.build(name, guard, prediction, SamplingPlan.History.EPS);
   }
 }

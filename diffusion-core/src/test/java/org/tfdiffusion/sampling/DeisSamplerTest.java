@@ -8,6 +8,7 @@ import static org.tfdiffusion.sampling.SigmaSamplersTest.SIZE;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.schedule.NoiseSchedule;
@@ -122,6 +123,42 @@ class DeisSamplerTest {
         c + ", compiled loop", MultistepSamplersTest.run(plan, 0, start, false), expected);
     SigmaSamplersTest.assertClose(
         c + ", host loop", MultistepSamplersTest.run(plan, 0, start, true), expected);
+  }
+
+  /**
+   * With thresholding (diffusers' thresholding=True, ratio 0.87, max 0.5 as its DPM-Solver test
+   * uses), ε̂ enters the history derived from the thresholded x̂_0: both loops against the
+   * plain-Java scheduler with the same thresholding, at orders 2 and 3, in ε and v prediction.
+   */
+  @ParameterizedTest(name = "order {0}, {1}")
+  @CsvSource({"2, EPSILON", "3, EPSILON", "3, V_PREDICTION"})
+  void thresholdingDerivesEpsFromTheThresholdedX0(int order, Prediction prediction) {
+    DeisSampler sampler = DeisSampler.of(10).withOrder(order).withGuard(X0Guard.dynamic(0.87, 0.5));
+    SamplingPlan plan = sampler.plan(NoiseSchedule.linear(), prediction);
+    assertThat(plan.name()).contains("x0=");
+    double[] start = SigmaSamplersTest.startNoise();
+    double[] plain =
+        ReferenceDeis.run(
+            ParityCases.REFERENCE.alphasCumprod, 10, order, "none", true, prediction, start);
+    double[] expected =
+        ReferenceDeis.run(
+            ParityCases.REFERENCE.alphasCumprod,
+            10,
+            order,
+            "none",
+            true,
+            prediction,
+            new ReferenceDeis.Thresholding(0.87, 0.5, SigmaSamplersTest.ROWS),
+            start);
+    double difference = 0;
+    for (int k = 0; k < start.length; k++) {
+      difference = Math.max(difference, Math.abs(expected[k] - plain[k]));
+    }
+    assertThat(difference).as("thresholding changes the result").isGreaterThan(1e-2);
+    SigmaSamplersTest.assertClose(
+        "thresholded, compiled loop", MultistepSamplersTest.run(plan, 0, start, false), expected);
+    SigmaSamplersTest.assertClose(
+        "thresholded, host loop", MultistepSamplersTest.run(plan, 0, start, true), expected);
   }
 
   @Test

@@ -30,6 +30,52 @@ public final class ReferenceDeis {
       boolean lowerOrderFinal,
       Prediction prediction,
       double[] start) {
+    return run(alphasCumprod, steps, order, sigmaKind, lowerOrderFinal, prediction, null, start);
+  }
+
+  /**
+   * diffusers' {@code thresholding=True}: per image (row), s = torch.quantile(|x̂_0|, ratio) with
+   * linear interpolation, s = clamp(s, 1, maxValue), x̂_0 = clamp(x̂_0, -s, s) / s.
+   */
+  public record Thresholding(double ratio, double maxValue, int rows) {
+    double[] apply(double[] x0) {
+      int pixels = x0.length / rows;
+      double[] out = new double[x0.length];
+      for (int r = 0; r < rows; r++) {
+        double[] sorted = new double[pixels];
+        for (int k = 0; k < pixels; k++) {
+          sorted[k] = Math.abs(x0[r * pixels + k]);
+        }
+        java.util.Arrays.sort(sorted);
+        double position = ratio * (pixels - 1);
+        int lo = (int) Math.floor(position);
+        int hi = Math.min(lo + 1, pixels - 1);
+        double s = sorted[lo] + (position - lo) * (sorted[hi] - sorted[lo]);
+        s = Math.min(Math.max(s, 1), maxValue);
+        for (int k = 0; k < pixels; k++) {
+          double v = x0[r * pixels + k];
+          out[r * pixels + k] = Math.max(-s, Math.min(s, v)) / s;
+        }
+      }
+      return out;
+    }
+  }
+
+  /**
+   * The full loop with thresholding ({@code null}: none).
+   *
+   * @param sigmaKind "none" or "karras"
+   * @param start the first sample
+   */
+  public static double[] run(
+      double[] alphasCumprod,
+      int steps,
+      int order,
+      String sigmaKind,
+      boolean lowerOrderFinal,
+      Prediction prediction,
+      Thresholding thresholding,
+      double[] start) {
     int trainSteps = alphasCumprod.length;
     double[] trainSigmas = ReferenceSigmaSchedulers.trainSigmas(alphasCumprod);
     double[] logSigmas = ReferenceSigmaSchedulers.logs(trainSigmas);
@@ -59,16 +105,22 @@ public final class ReferenceDeis {
       double alphaT = 1 / Math.sqrt(rho[i + 1] * rho[i + 1] + 1);
       double sigmaT = rho[i + 1] * alphaT;
       // convert_model_output: ε = (x - α x̂_0) / σ
-      double[] eps = new double[n];
+      double[] x0 = new double[n];
       for (int k = 0; k < n; k++) {
         double out = x[k] * timesteps[i] / (timesteps[i] + 1);
-        double x0 =
+        x0[k] =
             switch (prediction) {
               case EPSILON -> (x[k] - sigmaS0 * out) / alphaS0;
               case SAMPLE -> out;
               case V_PREDICTION -> alphaS0 * x[k] - sigmaS0 * out;
             };
-        eps[k] = (x[k] - alphaS0 * x0) / sigmaS0;
+      }
+      if (thresholding != null) {
+        x0 = thresholding.apply(x0);
+      }
+      double[] eps = new double[n];
+      for (int k = 0; k < n; k++) {
+        eps[k] = (x[k] - alphaS0 * x0[k]) / sigmaS0;
       }
       outputs[0] = outputs[1];
       outputs[1] = outputs[2];

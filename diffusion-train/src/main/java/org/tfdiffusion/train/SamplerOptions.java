@@ -304,11 +304,17 @@ public final class SamplerOptions {
       case LMS -> new LmsSampler(n, order, spacing(), stepsOffset, sigmaSpacingWithoutGuard("lms"));
       case DEIS ->
           new DeisSampler(
-              n, order, spacing(), stepsOffset, lowerOrderFinal, sigmaSpacingWithoutGuard("deis"));
+              n,
+              order,
+              spacing(),
+              stepsOffset,
+              lowerOrderFinal,
+              SigmaSpacing.lookup(sigmas),
+              guard());
       case PNDM -> {
         checkArgument(
             !guard().active(),
-            "pndm does not guard x0 (no --x0-guard or --clip-x0); dpmpp, ddim and ddpm do");
+            "pndm does not guard x0 (no --x0-guard or --clip-x0); " + GUARDED + " do");
         checkArgument(
             sigmas.trim().equalsIgnoreCase("timesteps"),
             "--sigmas %s: pndm steps between the spacing's timesteps",
@@ -350,12 +356,16 @@ public final class SamplerOptions {
     return spacing == null ? TimestepSpacing.LINSPACE : TimestepSpacing.lookup(spacing);
   }
 
+  /** The samplers that take an x̂_0 guard, as diffusers' schedulers with thresholding. */
+  static final String GUARDED = "ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc and deis";
+
   /** The σ spacing of a sampler that takes no x̂_0 guard (which is refused if given). */
   private SigmaSpacing sigmaSpacingWithoutGuard(String name) {
     checkArgument(
         !guard().active(),
-        "%s does not guard x0 (no --x0-guard or --clip-x0); dpmpp, ddim and ddpm do",
-        name);
+        "%s does not guard x0 (no --x0-guard or --clip-x0); %s do",
+        name,
+        GUARDED);
     return SigmaSpacing.lookup(sigmas);
   }
 }

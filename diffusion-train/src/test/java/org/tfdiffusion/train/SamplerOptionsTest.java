@@ -144,8 +144,11 @@ class SamplerOptionsTest {
         .isEqualTo(new DeisSampler(12, 3, TimestepSpacing.LINSPACE, 0, false, SigmaSpacing.KARRAS));
     assertThatThrownBy(() -> parse("--sampler", "deis", "--order", "4").build(1000))
         .hasMessage("DEIS order must be 1, 2 or 3, got 4");
-    assertThatThrownBy(() -> parse("--sampler", "deis", "--x0-guard", "clip").build(1000))
-        .hasMessageContaining("deis does not guard x0");
+    assertThat(parse("--sampler", "deis", "--x0-guard", "dynamic-0.9-2").build(1000))
+        .isEqualTo(DeisSampler.of(20).withGuard(X0Guard.dynamic(0.9, 2)));
+    assertThatThrownBy(() -> parse("--sampler", "euler", "--x0-guard", "clip").build(1000))
+        .hasMessageContaining("euler does not guard x0")
+        .hasMessageContaining("deis do");
   }
 
   @Test
