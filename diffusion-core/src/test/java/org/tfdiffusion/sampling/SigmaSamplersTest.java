@@ -378,7 +378,12 @@ class SigmaSamplersTest {
       worst = Math.max(worst, Math.abs(actual[k] - expected[k]) / (1 + Math.abs(expected[k])));
     }
     assertThat(worst).as("%s: largest relative difference", name).isLessThan(TOLERANCE);
-    assertThat(sumAbs(actual)).as("%s: sum |x|", name).isCloseTo(sumAbs(expected), within(1e-3));
+    // the sum catches a bias the per-element check lets through; float32's rounding over the
+    // steps moves a sum of several hundred by a few parts in 10^6
+    double sum = sumAbs(expected);
+    assertThat(sumAbs(actual))
+        .as("%s: sum |x|", name)
+        .isCloseTo(sum, within(Math.max(1e-3, 2e-6 * sum)));
   }
 
   /** A start x ~ N(0, I) that is not the loop's own (a fixed row of the graph's noise). */

@@ -8,6 +8,7 @@ import static org.tfdiffusion.sampling.SigmaSamplersTest.SIZE;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.FinalSigma;
@@ -122,7 +123,11 @@ class UniPcSamplerTest {
         uniPc(10, 1, Variant.BH2, "none", true, FinalSigma.SIGMA_MIN, V),
         uniPc(8, 2, Variant.BH2, "karras", false, FinalSigma.SIGMA_MIN, X0),
         uniPc(15, 2, Variant.BH1, "karras", true, FinalSigma.ZERO, V),
-        uniPc(20, 2, Variant.BH2, "none", true, FinalSigma.ZERO, EPS));
+        uniPc(20, 2, Variant.BH2, "none", true, FinalSigma.ZERO, EPS),
+        uniPc(10, 3, Variant.BH2, "none", true, FinalSigma.ZERO, EPS),
+        uniPc(12, 3, Variant.BH1, "karras", true, FinalSigma.SIGMA_MIN, V),
+        uniPc(16, 3, Variant.BH2, "none", false, FinalSigma.SIGMA_MIN, X0),
+        uniPc(25, 3, Variant.BH1, "none", true, FinalSigma.ZERO, EPS));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -143,10 +148,10 @@ class UniPcSamplerTest {
    * Started at step k, the first step has no correction and a first-order predictor, the second a
    * first-order correction, as diffusers' scheduler after {@code set_begin_index(k)}.
    */
-  @Test
-  void loopsStartedAtAStepMatchDiffusersSchedulerStartedThere() {
-    Case c = uniPc(12, 2, Variant.BH2, "none", true, FinalSigma.ZERO, EPS);
-    int k = 3;
+  @ParameterizedTest(name = "order {0}, from step {1}")
+  @CsvSource({"2, 3", "3, 3", "3, 5", "3, 9"})
+  void loopsStartedAtAStepMatchDiffusersSchedulerStartedThere(int order, int k) {
+    Case c = uniPc(12, order, Variant.BH2, "none", true, FinalSigma.ZERO, EPS);
     UniPcConfig r = c.reference();
     UniPcConfig fromK =
         new UniPcConfig(
@@ -184,7 +189,7 @@ class UniPcSamplerTest {
             () ->
                 new UniPcSampler(
                     10,
-                    3,
+                    4,
                     Variant.BH2,
                     TimestepSpacing.LINSPACE,
                     0,
@@ -193,7 +198,7 @@ class UniPcSamplerTest {
                     SigmaSpacing.TIMESTEPS,
                     X0Guard.none()))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("UniPC order must be 1 or 2, got 3");
+        .hasMessage("UniPC order must be 1, 2 or 3, got 4");
     SamplingPlan plan = UniPcSampler.of(10).plan(NoiseSchedule.linear(), EPS);
     assertThat(plan.deepHistory()).as("the order-2 correction uses m_{i-2}").isTrue();
     assertThat(plan.name()).startsWith("unipc(steps=10, order=2, variant=bh2");

@@ -89,7 +89,7 @@ public final class SamplerOptions {
       names = "--order",
       description =
           "Solver order of dpmpp, dpmpp-sde, dpm-solver and deis: 1, 2 or 3 (3 is diffusers'"
-              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1 or 2 (default: 2); of lms: 1 to"
+              + " solver_order=3, DPM-Solver++ 3M); of unipc: 1, 2 or 3 (default: 2); of lms: 1 to"
               + " 4 (default: 4).")
   Integer order;
 

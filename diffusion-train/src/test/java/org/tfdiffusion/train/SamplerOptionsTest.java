@@ -161,8 +161,10 @@ class SamplerOptionsTest {
         .hasMessage("LMS order must be in [1, 4], got 5");
     assertThatThrownBy(() -> parse("--sampler", "lms", "--x0-guard", "clip").build(1000))
         .hasMessageContaining("lms does not guard x0");
-    assertThatThrownBy(() -> parse("--sampler", "unipc", "--order", "3").build(1000))
-        .hasMessage("UniPC order must be 1 or 2, got 3");
+    assertThat(parse("--sampler", "unipc", "--order", "3").build(1000))
+        .isEqualTo(UniPcSampler.of(20).withOrder(3));
+    assertThatThrownBy(() -> parse("--sampler", "unipc", "--order", "4").build(1000))
+        .hasMessage("UniPC order must be 1, 2 or 3, got 4");
     assertThatThrownBy(() -> parse("--order", "4").build(1000))
         .hasMessage("DPM-Solver++ order must be 1, 2 or 3, got 4");
     assertThatThrownBy(() -> parse("--sampler", "dpmpp", "--unipc-variant", "bh1").build(1000))
