@@ -144,6 +144,14 @@ public final class EvalCommand implements Callable<Integer> {
   boolean sweep;
 
   @Option(
+      names = "--resume",
+      description =
+          "With --sweep: keep the settings already measured in the output folder's sweep.json"
+              + " (same model, N, seed, data and KID settings), measure only the others, and write"
+              + " the tables and plots of all of them.")
+  boolean resume;
+
+  @Option(
       names = "--sweep-samplers",
       split = ",",
       defaultValue = SweepPoint.DEFAULT_SAMPLERS,
@@ -167,6 +175,10 @@ public final class EvalCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter log = spec.commandLine().getOut();
+    if (resume && !sweep) {
+      throw new IllegalArgumentException(
+          "--resume continues a sweep: give it with --sweep (a single eval is one measurement)");
+    }
     EvalSettings settings = new EvalSettings(n, seed, batchSize, kidSubsets, kidSubsetSize);
     ModelSource model =
         source.model != null
@@ -345,21 +357,34 @@ public final class EvalCommand implements Callable<Integer> {
             model,
             String.format(
                 Locale.ROOT, "sweep-n%d-seed%d-%s", settings.n(), settings.seed(), model.tag()));
+    Optional<Sweep.Stored> stored = resumeFrom(dir, header);
+    List<Sweep.Row> kept = new ArrayList<>();
     List<Runnable> plan = new ArrayList<>();
     for (SweepPoint p : points) {
+      Sampler s =
+          p.kind() == ModelSource.kindOf(chosen)
+              ? sampler.build(model.config().noiseSchedule().timesteps(), p.steps())
+              : p.kind().create(p.steps(), 0);
       plan.add(
-          () -> {
-            Sampler s =
-                p.kind() == ModelSource.kindOf(chosen)
-                    ? sampler.build(model.config().noiseSchedule().timesteps(), p.steps())
-                    : p.kind().create(p.steps(), 0);
-            result.add(measure(log, model, evaluator, s, Sweep.Part.SAMPLER, classes, w, settings));
-          });
+          keptOr(
+              stored,
+              kept,
+              result,
+              Sweep.Part.SAMPLER,
+              planName(model, s),
+              conditional ? Optional.of(w) : Optional.empty(),
+              () -> measure(log, model, evaluator, s, Sweep.Part.SAMPLER, classes, w, settings)));
     }
     for (double scale : scales) {
       plan.add(
-          () ->
-              result.add(
+          keptOr(
+              stored,
+              kept,
+              result,
+              Sweep.Part.GUIDANCE,
+              planName(model, chosen),
+              Optional.of(scale),
+              () ->
                   measure(
                       log,
                       model,
@@ -369,6 +394,20 @@ public final class EvalCommand implements Callable<Integer> {
                       classes,
                       scale,
                       settings)));
+    }
+    // rows of the stored sweep that this one does not list stay in it, after the listed ones
+    stored.ifPresent(
+        st -> {
+          for (Sweep.Row row : st.rows()) {
+            if (kept.stream().noneMatch(k -> k == row)) {
+              plan.add(() -> result.add(row));
+            }
+          }
+        });
+    if (stored.isPresent()) {
+      log.printf(
+          "resume: %d of %d listed settings already measured in %s%n",
+          kept.size(), points.size() + scales.size(), dir.resolve("sweep.json"));
     }
     log.printf("sweep: %d settings, %d images each%n", plan.size(), settings.n());
     log.flush();
@@ -388,6 +427,54 @@ public final class EvalCommand implements Callable<Integer> {
         conditional && !scales.isEmpty() ? ",guidance.png" : "");
     log.flush();
     return 0;
+  }
+
+  /** The stored sweep to resume from, when --resume is given and one is there. */
+  private Optional<Sweep.Stored> resumeFrom(Path dir, Map<String, Object> header) {
+    if (!resume || !Sweep.exists(dir)) {
+      return Optional.empty();
+    }
+    Sweep.Stored stored = Sweep.read(dir.resolve("sweep.json"));
+    Map<String, com.fasterxml.jackson.databind.JsonNode> now = Sweep.settings(header);
+    List<String> differ = new ArrayList<>();
+    now.forEach(
+        (k, v) -> {
+          if (!Sweep.sameSetting(v, stored.settings().get(k))) {
+            differ.add(k);
+          }
+        });
+    if (!differ.isEmpty()) {
+      throw new IllegalArgumentException(
+          String.format(
+              "%s was measured with other settings (%s differ: %s); resume with the same ones,"
+                  + " or choose another --out",
+              dir.resolve("sweep.json"),
+              String.join(", ", differ),
+              differ.stream()
+                  .map(k -> k + " " + stored.settings().get(k) + " there, " + now.get(k) + " now")
+                  .collect(java.util.stream.Collectors.joining("; "))));
+    }
+    return Optional.of(stored);
+  }
+
+  /** A sweep step: the stored row for this setting if there is one, else a measurement. */
+  private static Runnable keptOr(
+      Optional<Sweep.Stored> stored,
+      List<Sweep.Row> kept,
+      Sweep result,
+      Sweep.Part part,
+      String planName,
+      Optional<Double> guidance,
+      java.util.function.Supplier<Sweep.Row> measurement) {
+    Optional<Sweep.Row> found = stored.flatMap(st -> st.find(part, planName, guidance));
+    found.ifPresent(kept::add);
+    return found
+        .<Runnable>map(row -> () -> result.add(row))
+        .orElse(() -> result.add(measurement.get()));
+  }
+
+  private static String planName(ModelSource model, Sampler s) {
+    return s.plan(model.config().noiseSchedule(), model.config().predictionType()).name();
   }
 
   private Sweep.Row measure(

@@ -1,5 +1,8 @@
 package org.tfdiffusion.eval;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -12,9 +15,9 @@ import org.tfdiffusion.sampling.SamplerKind;
 
 /**
  * The results of a sweep and their files: {@code sweep.csv}, {@code sweep.md}, {@code sweep.json},
- * {@code quality-vs-nfe.png} (FD and KID against network evaluations per image, log x, one line per
- * sampler kind, the real-data floor dashed) and, for conditional models, {@code guidance.png} (FD
- * and class accuracy against the guidance scale).
+ * {@code quality-vs-nfe.png} (FD, log y, and KID against network evaluations per image, log x, one
+ * line per sampler kind, the real-data floor dashed) and, for conditional models, {@code
+ * guidance.png} (FD and class accuracy against the guidance scale).
  */
 public final class Sweep {
   /** What a sweep row varies. */
@@ -52,6 +55,120 @@ public final class Sweep {
 
   public void add(Row row) {
     rows.add(row);
+  }
+
+  /** The settings a sweep's figures depend on: rows measured under other values do not mix. */
+  static final List<String> SETTINGS =
+      List.of("model", "n", "seed", "batch_size", "classifier", "test_data", "train_data", "kid");
+
+  /** The header values of {@link #SETTINGS} as JSON, to compare a sweep on disk with a new one. */
+  static Map<String, JsonNode> settings(Map<String, Object> header) {
+    Map<String, JsonNode> out = new LinkedHashMap<>();
+    for (String key : SETTINGS) {
+      out.put(key, Reports.json().valueToTree(header.get(key)));
+    }
+    return out;
+  }
+
+  /**
+   * Whether two setting values are the same: JSON equality with numbers compared by value (a seed
+   * written as a long reads back as an int) and objects by their fields in any order.
+   */
+  static boolean sameSetting(JsonNode a, JsonNode b) {
+    if (a == null || b == null || a.isNull() || b.isNull()) {
+      return (a == null || a.isNull()) && (b == null || b.isNull());
+    }
+    return a.equals(
+        (x, y) ->
+            x.isNumber() && y.isNumber()
+                ? Double.compare(x.doubleValue(), y.doubleValue())
+                : x.equals(y) ? 0 : 1,
+        b);
+  }
+
+  /** The sweep header's settings, for {@link #settings(Map)}. */
+  Map<String, Object> header() {
+    return new LinkedHashMap<>(header);
+  }
+
+  /**
+   * The rows of a {@code sweep.json} written by {@link #write}, with its header's settings.
+   *
+   * @throws IllegalArgumentException naming the file when it is not a sweep's JSON
+   */
+  static Stored read(Path json) {
+    JsonNode root;
+    try {
+      root = Reports.json().readTree(json.toFile());
+    } catch (IOException e) {
+      throw new IllegalArgumentException(
+          json
+              + " cannot be read as a sweep ("
+              + e.getMessage().lines().findFirst().orElse("")
+              + "); choose another --out or drop --resume",
+          e);
+    }
+    if (root == null || !root.path("rows").isArray()) {
+      throw new IllegalArgumentException(
+          json + " holds no sweep rows; choose another --out or drop --resume");
+    }
+    Map<String, JsonNode> settings = new LinkedHashMap<>();
+    for (String key : SETTINGS) {
+      settings.put(key, root.path(key).isMissingNode() ? null : root.get(key));
+    }
+    List<Row> rows = new ArrayList<>();
+    for (JsonNode r : root.get("rows")) {
+      JsonNode histogram = r.path("predicted_class_histogram");
+      int[] counts = new int[histogram.size()];
+      for (int i = 0; i < counts.length; i++) {
+        counts[i] = histogram.get(i).asInt();
+      }
+      Figures f =
+          new Figures(
+              r.get("images").asInt(),
+              r.get("fd").asDouble(),
+              r.get("kid_mean").asDouble(),
+              r.get("kid_std").asDouble(),
+              r.path("class_accuracy").isNumber()
+                  ? Optional.of(r.get("class_accuracy").asDouble())
+                  : Optional.empty(),
+              counts,
+              r.path("seconds").asDouble(0));
+      rows.add(
+          new Row(
+              Part.valueOf(r.get("part").asText().toUpperCase(Locale.ROOT)),
+              SamplerKind.lookup(r.get("sampler").asText()),
+              r.get("sampler_detail").asText(),
+              r.get("steps").asInt(),
+              r.path("guidance").isNumber()
+                  ? Optional.of(r.get("guidance").asDouble())
+                  : Optional.empty(),
+              f));
+    }
+    return new Stored(settings, rows);
+  }
+
+  /** A sweep read back: the settings it was measured under and its rows. */
+  record Stored(Map<String, JsonNode> settings, List<Row> rows) {
+    /**
+     * The row measured for {@code part} with the sampler whose plan is named {@code planName} (the
+     * row's sampler name starts with it) at guidance {@code guidance}.
+     */
+    Optional<Row> find(Part part, String planName, Optional<Double> guidance) {
+      return rows.stream()
+          .filter(
+              r ->
+                  r.part() == part
+                      && (r.samplerName().equals(planName)
+                          || r.samplerName().startsWith(planName + " "))
+                      && r.guidance().equals(guidance))
+          .findFirst();
+    }
+  }
+
+  /** Whether a file exists where a sweep would be resumed from. */
+  static boolean exists(Path dir) {
+    return Files.isRegularFile(dir.resolve("sweep.json"));
   }
 
   public List<Row> rows() {
@@ -203,7 +320,8 @@ public final class Sweep {
                 "FD",
                 true,
                 fd)
-            .withReference(floor.fd(), "real train vs test"),
+            .withReference(floor.fd(), "real train vs test")
+            .withLogY(),
         LinePlot.Panel.of(
                 "KID vs network evaluations", "network evaluations per image", "KID", true, kid)
             .withReference(floor.kidMean(), "real train vs test"));

@@ -373,6 +373,68 @@ class EvalCommandTest {
     }
   }
 
+  /**
+   * --resume keeps the rows already in sweep.json (their figures untouched, not measured again),
+   * measures only the new settings, keeps stored rows the new list leaves out, and refuses a sweep
+   * measured under other settings.
+   */
+  @Test
+  void aResumedSweepMeasuresOnlyWhatIsMissing() throws IOException {
+    Path sweep = dir.resolve("sweep-resume");
+    String[] common = {
+      "--run",
+      run.toString(),
+      "--sweep",
+      "--sweep-guidance",
+      "",
+      "--n",
+      "10",
+      "--data",
+      "embedded",
+      "--kid-subsets",
+      "5",
+      "--out",
+      sweep.toString(),
+      "--quiet"
+    };
+    assertThat(eval(concat(common, new String[] {"--sweep-samplers", "ddim-2,euler-2"})))
+        .as(err.toString())
+        .isZero();
+    // mark the stored rows: a resumed sweep that measured them again would overwrite the mark
+    Path json = sweep.resolve("sweep.json");
+    ObjectNode stored = (ObjectNode) new ObjectMapper().readTree(json.toFile());
+    for (JsonNode row : stored.get("rows")) {
+      ((ObjectNode) row).put("fd", 1234.5);
+    }
+    new ObjectMapper().writeValue(json.toFile(), stored);
+
+    assertThat(
+            eval(concat(common, new String[] {"--sweep-samplers", "euler-2,heun-2", "--resume"})))
+        .as(err.toString())
+        .isZero();
+    JsonNode rows = new ObjectMapper().readTree(json.toFile()).get("rows");
+    assertThat(rows).hasSize(3);
+    assertThat(rows.get(0).get("sampler").asText()).isEqualTo("euler");
+    assertThat(rows.get(0).get("fd").asDouble()).as("kept, not measured again").isEqualTo(1234.5);
+    assertThat(rows.get(1).get("sampler").asText()).isEqualTo("heun");
+    assertThat(rows.get(1).get("fd").asDouble()).as("measured").isNotEqualTo(1234.5);
+    assertThat(rows.get(2).get("sampler").asText()).as("not listed, kept").isEqualTo("ddim");
+    assertThat(Files.readString(sweep.resolve("sweep.md")))
+        .contains("| heun |")
+        .contains("| ddim |");
+
+    String[] otherN = common.clone();
+    otherN[java.util.Arrays.asList(otherN).indexOf("--n") + 1] = "12";
+    err.getBuffer().setLength(0);
+    assertThat(eval(concat(otherN, new String[] {"--sweep-samplers", "euler-2", "--resume"})))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("was measured with other settings").contains("n 10 there");
+    err.getBuffer().setLength(0);
+    assertThat(eval("--run", run.toString(), "--resume", "--n", "4", "--data", "embedded"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("--resume continues a sweep");
+  }
+
   @Test
   void modelsTheClassifierCannotJudgeAreRefused() throws IOException {
     Path big = copyRunWithConfig("big", c -> ((ObjectNode) c.get("model")).put("imageSize", 32));

@@ -84,7 +84,8 @@ public final class LinePlot {
       List<Series> series,
       OptionalDouble reference,
       String referenceLabel,
-      Optional<double[]> yRange) {
+      Optional<double[]> yRange,
+      boolean logY) {
     public Panel {
       series = List.copyOf(series);
       yRange.ifPresent(
@@ -96,12 +97,22 @@ public final class LinePlot {
     public static Panel of(
         String title, String xLabel, String yLabel, boolean logX, List<Series> series) {
       return new Panel(
-          title, xLabel, yLabel, logX, series, OptionalDouble.empty(), "", Optional.empty());
+          title, xLabel, yLabel, logX, series, OptionalDouble.empty(), "", Optional.empty(), false);
     }
 
     /** The same panel with a dashed reference line at y. */
     public Panel withReference(double y, String label) {
-      return new Panel(title, xLabel, yLabel, logX, series, OptionalDouble.of(y), label, yRange);
+      return new Panel(
+          title, xLabel, yLabel, logX, series, OptionalDouble.of(y), label, yRange, logY);
+    }
+
+    /**
+     * The same panel with a log₁₀ y axis, for figures that span orders of magnitude (points with y
+     * &le; 0 are left out).
+     */
+    public Panel withLogY() {
+      return new Panel(
+          title, xLabel, yLabel, logX, series, reference, referenceLabel, yRange, true);
     }
 
     /** The same panel with a fixed y range (e.g. [0, 1] for accuracies). */
@@ -114,7 +125,8 @@ public final class LinePlot {
           series,
           reference,
           referenceLabel,
-          Optional.of(new double[] {min, max}));
+          Optional.of(new double[] {min, max}),
+          logY);
     }
   }
 
@@ -171,7 +183,7 @@ public final class LinePlot {
     double[] xRange = xRange(panel);
     double[] yRange = yRange(panel);
     Axis xAxis = new Axis(xRange[0], xRange[1], panel.logX(), left, left + width);
-    Axis yAxis = new Axis(yRange[0], yRange[1], false, top + height, top);
+    Axis yAxis = new Axis(yRange[0], yRange[1], panel.logY(), top + height, top);
 
     Font tickFont = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
     Font labelFont = new Font(Font.SANS_SERIF, Font.PLAIN, 14);
@@ -193,12 +205,14 @@ public final class LinePlot {
     }
     for (Tick t : yAxis.ticks()) {
       int y = (int) Math.round(yAxis.toPixel(t.value()));
-      g.setColor(GRID);
+      g.setColor(t.major() ? GRID : new Color(242, 242, 242));
       g.drawLine(left, y, left + width, y);
       g.setColor(Color.DARK_GRAY);
-      g.drawLine(left - TICK, y, left, y);
-      g.drawString(
-          t.label(), left - TICK - 4 - fm.stringWidth(t.label()), y + fm.getAscent() / 2 - 1);
+      g.drawLine(left - (t.major() ? TICK : TICK / 2), y, left, y);
+      if (t.label() != null) {
+        g.drawString(
+            t.label(), left - TICK - 4 - fm.stringWidth(t.label()), y + fm.getAscent() / 2 - 1);
+      }
     }
     // frame
     g.setColor(Color.DARK_GRAY);
@@ -222,7 +236,7 @@ public final class LinePlot {
     // reference line
     java.awt.Shape clip = g.getClip();
     g.clipRect(left, top, width + 1, height + 1);
-    if (panel.reference().isPresent()) {
+    if (panel.reference().isPresent() && (!panel.logY() || panel.reference().getAsDouble() > 0)) {
       int y = (int) Math.round(yAxis.toPixel(panel.reference().getAsDouble()));
       g.setColor(REFERENCE);
       g.setStroke(
@@ -234,10 +248,10 @@ public final class LinePlot {
     for (int s = 0; s < panel.series().size(); s++) {
       Series series = panel.series().get(s);
       g.setColor(PALETTE[s % PALETTE.length]);
-      g.setStroke(new BasicStroke(2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
+      g.setStroke(lineStroke(s));
       Path2D line = new Path2D.Double();
       boolean started = false;
-      for (int[] order : sortedByX(series)) {
+      for (int[] order : sortedByX(series, panel.logY())) {
         int i = order[0];
         double px = xAxis.toPixel(series.x()[i]);
         double py = yAxis.toPixel(series.y()[i]);
@@ -249,11 +263,11 @@ public final class LinePlot {
         }
       }
       g.draw(line);
-      for (int[] order : sortedByX(series)) {
+      for (int[] order : sortedByX(series, panel.logY())) {
         int i = order[0];
         double px = xAxis.toPixel(series.x()[i]);
         double py = yAxis.toPixel(series.y()[i]);
-        g.fill(new Ellipse2D.Double(px - MARKER / 2.0, py - MARKER / 2.0, MARKER, MARKER));
+        g.fill(marker(s, px, py));
       }
     }
     g.setClip(clip);
@@ -330,13 +344,67 @@ public final class LinePlot {
         g.drawLine(x + 6, cy, x + 30, cy);
       } else {
         g.setColor(PALETTE[i % PALETTE.length]);
-        g.setStroke(new BasicStroke(2f));
+        g.setStroke(lineStroke(i));
         g.drawLine(x + 6, cy, x + 30, cy);
-        g.fill(new Ellipse2D.Double(x + 18 - MARKER / 2.0, cy - MARKER / 2.0, MARKER, MARKER));
+        g.fill(marker(i, x + 18, cy));
       }
       g.setColor(Color.BLACK);
       g.drawString(names.get(i), x + 36, cy + fm.getAscent() / 2 - 1);
     }
+  }
+
+  /**
+   * Series past the palette's length keep apart by their line and marker: solid lines with circles
+   * for the first round of colours, dashed lines with squares for the second, dotted lines with
+   * triangles for the third, then diamonds.
+   */
+  static int styleRound(int series) {
+    return (series / PALETTE.length) % 4;
+  }
+
+  private static BasicStroke lineStroke(int series) {
+    return switch (styleRound(series)) {
+      case 0 -> new BasicStroke(2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND);
+      case 1 ->
+          new BasicStroke(
+              2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 10f, new float[] {8f, 4f}, 0f);
+      case 2 ->
+          new BasicStroke(
+              2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND, 10f, new float[] {1f, 4f}, 0f);
+      default ->
+          new BasicStroke(
+              2f,
+              BasicStroke.CAP_BUTT,
+              BasicStroke.JOIN_ROUND,
+              10f,
+              new float[] {8f, 3f, 2f, 3f},
+              0f);
+    };
+  }
+
+  private static java.awt.Shape marker(int series, double px, double py) {
+    double r = MARKER / 2.0;
+    return switch (styleRound(series)) {
+      case 0 -> new Ellipse2D.Double(px - r, py - r, MARKER, MARKER);
+      case 1 -> new java.awt.geom.Rectangle2D.Double(px - r, py - r, MARKER, MARKER);
+      case 2 -> {
+        Path2D t = new Path2D.Double();
+        t.moveTo(px, py - r - 1);
+        t.lineTo(px + r + 1, py + r);
+        t.lineTo(px - r - 1, py + r);
+        t.closePath();
+        yield t;
+      }
+      default -> {
+        Path2D d = new Path2D.Double();
+        d.moveTo(px, py - r - 1);
+        d.lineTo(px + r + 1, py);
+        d.lineTo(px, py + r + 1);
+        d.lineTo(px - r - 1, py);
+        d.closePath();
+        yield d;
+      }
+    };
   }
 
   private static BasicStroke dashed() {
@@ -344,11 +412,11 @@ public final class LinePlot {
         1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 5f}, 0f);
   }
 
-  /** Indices of the finite points of a series in increasing x. */
-  private static List<int[]> sortedByX(Series s) {
+  /** Indices of the finite points of a series (y &gt; 0 on a log y axis) in increasing x. */
+  private static List<int[]> sortedByX(Series s, boolean logY) {
     List<int[]> out = new ArrayList<>();
     for (int i = 0; i < s.x().length; i++) {
-      if (Double.isFinite(s.x()[i]) && Double.isFinite(s.y()[i])) {
+      if (Double.isFinite(s.x()[i]) && Double.isFinite(s.y()[i]) && (!logY || s.y()[i] > 0)) {
         out.add(new int[] {i});
       }
     }
@@ -404,6 +472,9 @@ public final class LinePlot {
       min = Math.min(min, panel.reference().getAsDouble());
       max = Math.max(max, panel.reference().getAsDouble());
     }
+    if (panel.logY()) {
+      return logYRange(panel);
+    }
     if (min > max) {
       return new double[] {0, 1};
     }
@@ -411,6 +482,35 @@ public final class LinePlot {
       min = 0; // quality figures and accuracies read best from zero
     }
     return padded(min, max);
+  }
+
+  /** The positive y values' range with a tenth of a decade of room, one decade at least. */
+  private static double[] logYRange(Panel panel) {
+    double min = Double.POSITIVE_INFINITY;
+    double max = Double.NEGATIVE_INFINITY;
+    for (Series s : panel.series()) {
+      for (int i = 0; i < s.y().length; i++) {
+        if (Double.isFinite(s.x()[i]) && Double.isFinite(s.y()[i]) && s.y()[i] > 0) {
+          min = Math.min(min, s.y()[i]);
+          max = Math.max(max, s.y()[i]);
+        }
+      }
+    }
+    if (panel.reference().isPresent() && panel.reference().getAsDouble() > 0) {
+      min = Math.min(min, panel.reference().getAsDouble());
+      max = Math.max(max, panel.reference().getAsDouble());
+    }
+    if (min > max) {
+      return new double[] {1, 10};
+    }
+    double lo = min / LOG_PAD;
+    double hi = max * LOG_PAD;
+    if (hi / lo < 10) {
+      double mid = Math.sqrt(lo * hi);
+      lo = mid / Math.sqrt(10);
+      hi = mid * Math.sqrt(10);
+    }
+    return new double[] {lo, hi};
   }
 
   /** [min, max] widened by 5% of its span (or by 1 around a single value). */

@@ -82,4 +82,76 @@ class LinePlotTest {
     assertThatThrownBy(() -> LinePlot.render(List.of(panel)))
         .hasMessageContaining("log x axis needs x > 0");
   }
+
+  /**
+   * On a log y axis from about 10 to 1000, a point at y = 100 sits in the middle row of the plot
+   * area; a point at y = 0 is left out instead of failing.
+   */
+  @Test
+  void aPointLandsWhereTheLogYAxisPutsIt() {
+    LinePlot.Panel panel =
+        LinePlot.Panel.of(
+                "t",
+                "x",
+                "y",
+                false,
+                List.of(
+                    new LinePlot.Series(
+                        "a", new double[] {1, 2, 3, 4}, new double[] {10, 100, 1000, 0})))
+            .withLogY();
+    BufferedImage image = LinePlot.render(List.of(panel));
+    int plotTop = 44;
+    int plotBottom = LinePlot.PANEL_HEIGHT - 58;
+    int middle = (plotTop + plotBottom) / 2;
+    int found = -1;
+    for (int y = middle - 3; y <= middle + 3 && found < 0; y++) {
+      for (int x = 84; x < LinePlot.PANEL_WIDTH - 24; x++) {
+        if ((image.getRGB(x, y) & 0xFFFFFF) == 0x0072B2) {
+          found = y;
+          break;
+        }
+      }
+    }
+    assertThat(found).as("series colour near the middle row").isPositive();
+  }
+
+  /** The eighth series shares the first one's colour but not its marker and line. */
+  @Test
+  void seriesPastThePaletteKeepApartByMarkerAndLine() {
+    assertThat(LinePlot.styleRound(0)).isZero();
+    assertThat(LinePlot.styleRound(6)).isZero();
+    assertThat(LinePlot.styleRound(7)).isEqualTo(1);
+    assertThat(LinePlot.styleRound(14)).isEqualTo(2);
+    List<LinePlot.Series> series = new java.util.ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      series.add(new LinePlot.Series("s" + i, new double[] {1, 2}, new double[] {i, i}));
+    }
+    BufferedImage eight = LinePlot.render(List.of(LinePlot.Panel.of("t", "x", "y", false, series)));
+    // the eighth series (y = 7, the first colour) is drawn dashed: along its row, the first
+    // colour has gaps between the markers
+    int blue = 0;
+    int gaps = 0;
+    int row = -1;
+    for (int y = 44; y < LinePlot.PANEL_HEIGHT - 58 && row < 0; y++) {
+      int count = 0;
+      for (int x = 84; x < LinePlot.PANEL_WIDTH - 24; x++) {
+        count += (eight.getRGB(x, y) & 0xFFFFFF) == 0x0072B2 ? 1 : 0;
+      }
+      if (count > 100) {
+        row = y;
+      }
+    }
+    assertThat(row).as("a row drawn in the first colour").isPositive();
+    boolean inLine = false;
+    for (int x = 150; x < LinePlot.PANEL_WIDTH - 100; x++) {
+      boolean isBlue = (eight.getRGB(x, row) & 0xFFFFFF) == 0x0072B2;
+      blue += isBlue ? 1 : 0;
+      if (inLine && !isBlue) {
+        gaps++;
+      }
+      inLine = isBlue;
+    }
+    assertThat(blue).isPositive();
+    assertThat(gaps).as("the top line is the dashed eighth series").isGreaterThan(5);
+  }
 }
