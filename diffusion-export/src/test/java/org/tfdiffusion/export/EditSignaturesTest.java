@@ -195,6 +195,46 @@ class EditSignaturesTest {
     }
   }
 
+  /**
+   * inpaint_repaint gives what the Java sampler gives with RePaint's resampling at the export's
+   * jump length and count, keeps the unmasked pixels, and differs from plain inpainting (the
+   * resampling runs).
+   */
+  @Test
+  void repaintGivesWhatTheJavaSamplerGivesWithTheSameResampling() {
+    float[] images = images();
+    float[] masks = masks();
+    Resampling repaint = ModelExporter.repaintFor(TinyRun.STEPS);
+    assertThat(repaint.active()).isTrue();
+    float[] expected =
+        inProcess(
+            EditMode.inpaint(Inpainting.withResampling(repaint)),
+            EditInputs.inpaint(images, 2, masks, 2));
+    float[] plain =
+        inProcess(
+            EditMode.inpaint(new Inpainting(new Strength(1), Resampling.none())),
+            EditInputs.inpaint(images, 2, masks, 2));
+    try (SavedModelBundle bundle = SavedModelBundle.load(exported.directory().toString(), "serve");
+        TFloat32 pixels = TensorIO.floats(Shape.of(2, SIZE, SIZE, 1), images);
+        TFloat32 mask = TensorIO.floats(Shape.of(2, SIZE, SIZE, 1), masks)) {
+      float[] actual =
+          exported(bundle, ModelExporter.INPAINT_REPAINT, Map.of("images", pixels, "mask", mask));
+      assertClose("inpaint_repaint", actual, expected);
+      double moved = 0;
+      for (int e = 0; e < actual.length; e++) {
+        moved = Math.max(moved, Math.abs(actual[e] - plain[e]));
+        if (masks[e] == 0) {
+          assertThat(actual[e])
+              .as("kept pixel %s", e)
+              .isCloseTo(images[e], org.assertj.core.data.Offset.offset(1e-6f));
+        }
+      }
+      assertThat(moved).as("resampling changes the regenerated pixels").isGreaterThan(1e-3);
+    }
+    assertThat(ModelExporter.repaintFor(20)).isEqualTo(new Resampling(10, 10));
+    assertThat(ModelExporter.repaintFor(7)).isEqualTo(new Resampling(3, 10));
+  }
+
   @Test
   void signaturesHaveTheDocumentedInputsAndOutputs() {
     try (SavedModelBundle bundle =

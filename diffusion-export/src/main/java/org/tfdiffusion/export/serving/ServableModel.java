@@ -48,7 +48,7 @@ public final class ServableModel {
 
   /** The edit signatures of a tfdiffusion export, which an export may lack. */
   private static final java.util.Set<String> EDIT_SIGNATURES =
-      java.util.Set.of(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
+      java.util.Set.of(ModelExporter.IMG2IMG, ModelExporter.INPAINT, ModelExporter.INPAINT_REPAINT);
 
   /** The checkpoint index TensorFlow restores the variables from. */
   static final String VARIABLES_INDEX = "variables/variables.index";
