@@ -1,16 +1,13 @@
 package org.tfdiffusion.diffusion;
 
-import static com.google.common.base.Preconditions.checkArgument;
-
-import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 
 /**
  * What the network predicts, and so what the training loss compares it with. The aliases are
  * diffusers' {@code prediction_type} strings.
  */
-public enum Prediction {
+public enum Prediction implements Named {
   /** ε, the noise that was added (Ho et al. 2020; the tutorial). */
   EPSILON("epsilon", "eps"),
   /** x_0, the clean image. */
@@ -24,9 +21,10 @@ public enum Prediction {
     this.aliases = aliases;
   }
 
-  /** The canonical name used in config files. */
-  public String configName() {
-    return aliases[0];
+  /** The canonical name (config files) first, then the aliases. */
+  @Override
+  public List<String> names() {
+    return List.of(aliases);
   }
 
   /**
@@ -35,21 +33,11 @@ public enum Prediction {
    * @throws IllegalArgumentException listing the valid names
    */
   public static Prediction lookup(String name) {
-    checkArgument(name != null, "prediction type is null; valid: %s", validNames());
-    String key = name.trim().toLowerCase(Locale.ROOT);
-    for (Prediction p : values()) {
-      if (p.name().toLowerCase(Locale.ROOT).equals(key) || Arrays.asList(p.aliases).contains(key)) {
-        return p;
-      }
-    }
-    throw new IllegalArgumentException(
-        "unknown prediction type '" + name + "'; valid: " + validNames());
+    return Named.lookup(Prediction.class, "prediction type", name);
   }
 
   /** All accepted names. */
   public static String validNames() {
-    return Arrays.stream(values())
-        .map(p -> String.join("|", p.aliases))
-        .collect(Collectors.joining(", "));
+    return Named.validNames(Prediction.class);
   }
 }

@@ -1,13 +1,10 @@
 package org.tfdiffusion.sampling;
 
-import static com.google.common.base.Preconditions.checkArgument;
-
-import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 
 /** The samplers by name, for command lines and config files. */
-public enum SamplerKind {
+public enum SamplerKind implements Named {
   /** {@link DdpmSampler}: ancestral, the tutorial's algorithm (respaced below T steps). */
   DDPM("ddpm"),
   /** {@link DdimSampler}: η = 0 deterministic. */
@@ -17,17 +14,17 @@ public enum SamplerKind {
   /** {@link DpmSolverPlusPlusSampler} as an SDE: second-order multistep with fresh noise. */
   DPMPP_SDE("dpmpp-sde", "dpm++-sde", "sde-dpm-solver++", "sde-dpmsolver++"),
   /** {@link DpmSolverSampler}: DPM-Solver's multistep solver in noise prediction, orders 1-3. */
-  DPM_SOLVER("dpm-solver", "dpmsolver", "dpm_solver"),
+  DPM_SOLVER("dpm-solver", "dpmsolver"),
   /** {@link UniPcSampler}: UniPC's predictor-corrector multistep solver, order 2, bh2. */
   UNIPC("unipc", "uni-pc"),
   /** {@link EulerSampler}: Euler's method on the probability-flow ODE in σ. */
   EULER("euler"),
   /** {@link EulerAncestralSampler}: Euler steps with fresh noise (diffusers' "Euler a"). */
-  EULER_ANCESTRAL("euler-ancestral", "euler-a", "euler_a", "euler_ancestral"),
+  EULER_ANCESTRAL("euler-ancestral", "euler-a"),
   /** {@link HeunSampler}: Heun's second-order method, 2N - 1 model evaluations. */
   HEUN("heun"),
   /** {@link LmsSampler}: the linear multistep method in σ, order 4 (diffusers' LMSDiscrete). */
-  LMS("lms", "k-lms", "k_lms", "lms-discrete"),
+  LMS("lms", "k-lms", "lms-discrete"),
   /** {@link PndmSampler}: PNDM's pseudo linear multistep steps (PLMS), N + 1 model evaluations. */
   PNDM("pndm", "plms"),
   /** {@link DeisSampler}: DEIS's multistep exponential integrator in log ρ, orders 1-3. */
@@ -39,8 +36,9 @@ public enum SamplerKind {
     this.aliases = aliases;
   }
 
-  public String configName() {
-    return aliases[0];
+  @Override
+  public List<String> names() {
+    return List.of(aliases);
   }
 
   /**
@@ -79,17 +77,10 @@ public enum SamplerKind {
    * @throws IllegalArgumentException listing the valid names
    */
   public static SamplerKind lookup(String name) {
-    checkArgument(name != null, "sampler name is null; valid: %s", validNames());
-    String key = name.trim().toLowerCase(Locale.ROOT);
-    for (SamplerKind k : values()) {
-      if (Arrays.asList(k.aliases).contains(key)) {
-        return k;
-      }
-    }
-    throw new IllegalArgumentException("unknown sampler '" + name + "'; valid: " + validNames());
+    return Named.lookup(SamplerKind.class, "sampler", name);
   }
 
   public static String validNames() {
-    return Arrays.stream(values()).map(SamplerKind::configName).collect(Collectors.joining(", "));
+    return Named.validNames(SamplerKind.class);
   }
 }

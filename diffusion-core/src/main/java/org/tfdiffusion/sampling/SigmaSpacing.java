@@ -1,10 +1,7 @@
 package org.tfdiffusion.sampling;
 
-import static com.google.common.base.Preconditions.checkArgument;
-
-import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 import org.tfdiffusion.schedule.Coefficient;
 import org.tfdiffusion.schedule.NoiseSchedule;
 
@@ -23,7 +20,7 @@ import org.tfdiffusion.schedule.NoiseSchedule;
  * diffusers' Euler and Heun pass the fractional t, which this project's integer-timestep models do
  * not take). The update itself uses the σ of the spacing.
  */
-public enum SigmaSpacing {
+public enum SigmaSpacing implements Named {
   /** σ_i = σ(t_i) at the timestep spacing's own timesteps (diffusers' default). */
   TIMESTEPS("timesteps"),
   /**
@@ -46,8 +43,9 @@ public enum SigmaSpacing {
     this.aliases = aliases;
   }
 
-  public String configName() {
-    return aliases[0];
+  @Override
+  public List<String> names() {
+    return List.of(aliases);
   }
 
   /** σ = √((1 - ᾱ)/ᾱ), the noise-to-signal ratio. */
@@ -120,18 +118,10 @@ public enum SigmaSpacing {
    * @throws IllegalArgumentException listing the valid names
    */
   public static SigmaSpacing lookup(String name) {
-    checkArgument(name != null, "sigma spacing is null; valid: %s", validNames());
-    String key = name.trim().toLowerCase(Locale.ROOT);
-    for (SigmaSpacing s : values()) {
-      if (Arrays.asList(s.aliases).contains(key)) {
-        return s;
-      }
-    }
-    throw new IllegalArgumentException(
-        "unknown sigma spacing '" + name + "'; valid: " + validNames());
+    return Named.lookup(SigmaSpacing.class, "sigma spacing", name);
   }
 
   public static String validNames() {
-    return Arrays.stream(values()).map(SigmaSpacing::configName).collect(Collectors.joining(", "));
+    return Named.validNames(SigmaSpacing.class);
   }
 }

@@ -2,16 +2,15 @@ package org.tfdiffusion.sampling;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 
 /**
  * How N inference steps are laid over the T training timesteps, as diffusers' {@code
  * timestep_spacing} (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are
  * Flawed", table 2). Timesteps are returned in descending order.
  */
-public enum TimestepSpacing {
+public enum TimestepSpacing implements Named {
   /** {@code round(linspace(0, T - 1, N))}, reversed (numpy's arithmetic, which decides ties). */
   LINSPACE("linspace"),
   /** {@code arange(0, N) · (T / N) + steps_offset}, reversed (integer division). */
@@ -27,8 +26,14 @@ public enum TimestepSpacing {
     this.configName = configName;
   }
 
+  @Override
   public String configName() {
     return configName;
+  }
+
+  @Override
+  public List<String> names() {
+    return List.of(configName);
   }
 
   /**
@@ -126,18 +131,10 @@ public enum TimestepSpacing {
    * @throws IllegalArgumentException listing the valid names
    */
   public static TimestepSpacing lookup(String name) {
-    checkArgument(name != null, "timestep spacing is null; valid: %s", validNames());
-    String key = name.trim().toLowerCase(Locale.ROOT);
-    for (TimestepSpacing s : values()) {
-      if (s.configName.equals(key)) {
-        return s;
-      }
-    }
-    throw new IllegalArgumentException(
-        "unknown timestep spacing '" + name + "'; valid: " + validNames());
+    return Named.lookup(TimestepSpacing.class, "timestep spacing", name);
   }
 
   public static String validNames() {
-    return Arrays.stream(values()).map(s -> s.configName).collect(Collectors.joining(", "));
+    return Named.validNames(TimestepSpacing.class);
   }
 }

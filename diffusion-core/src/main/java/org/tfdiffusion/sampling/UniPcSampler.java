@@ -2,9 +2,7 @@ package org.tfdiffusion.sampling;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import java.util.Arrays;
 import java.util.Locale;
-import java.util.stream.Collectors;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.FinalSigma;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.Levels;
@@ -77,7 +75,7 @@ public record UniPcSampler(
     implements Sampler {
 
   /** B(h), diffusers' solver_type. */
-  public enum Variant {
+  public enum Variant implements org.tfdiffusion.naming.Named {
     /** B(h) = -h (hh): recommended by the paper below 10 steps. */
     BH1("bh1"),
     /** B(h) = e^{-h} - 1 (the default). */
@@ -89,8 +87,14 @@ public record UniPcSampler(
       this.configName = configName;
     }
 
+    @Override
     public String configName() {
       return configName;
+    }
+
+    @Override
+    public java.util.List<String> names() {
+      return java.util.List.of(configName);
     }
 
     /**
@@ -99,19 +103,11 @@ public record UniPcSampler(
      * @throws IllegalArgumentException listing the valid names
      */
     public static Variant lookup(String name) {
-      checkArgument(name != null, "UniPC variant is null; valid: %s", validNames());
-      String key = name.trim().toLowerCase(Locale.ROOT);
-      for (Variant v : values()) {
-        if (v.configName.equals(key)) {
-          return v;
-        }
-      }
-      throw new IllegalArgumentException(
-          "unknown UniPC variant '" + name + "'; valid: " + validNames());
+      return org.tfdiffusion.naming.Named.lookup(Variant.class, "UniPC variant", name);
     }
 
     public static String validNames() {
-      return Arrays.stream(values()).map(Variant::configName).collect(Collectors.joining(", "));
+      return org.tfdiffusion.naming.Named.validNames(Variant.class);
     }
   }
 

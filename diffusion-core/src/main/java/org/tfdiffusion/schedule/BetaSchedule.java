@@ -3,8 +3,8 @@ package org.tfdiffusion.schedule;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 
 /**
  * The ways to lay out the noise levels β_1..β_T of the forward process {@code q(x_t | x_{t-1}) =
@@ -12,20 +12,20 @@ import java.util.stream.Collectors;
  *
  * <p>Every schedule is a pure function of (T, β_start, β_end) computed in double precision. The
  * names accepted by {@link #lookup(String)} include HuggingFace diffusers' {@code beta_schedule}
- * strings, so a diffusers configuration carries over unchanged:
+ * strings, so a diffusers configuration carries over unchanged ('-' and '_' are alike):
  *
  * <table>
  *   <caption>Schedules and their aliases</caption>
  *   <tr><th>constant</th><th>aliases</th><th>source</th></tr>
  *   <tr><td>{@link #LINEAR}</td><td>linear</td><td>Ho et al. 2020 (the tutorial's default)</td></tr>
- *   <tr><td>{@link #SCALED_LINEAR}</td><td>scaled_linear, scaled-linear</td>
+ *   <tr><td>{@link #SCALED_LINEAR}</td><td>scaled_linear</td>
  *       <td>Stable Diffusion / diffusers</td></tr>
  *   <tr><td>{@link #COSINE}</td><td>cosine, squaredcos_cap_v2</td>
  *       <td>Nichol &amp; Dhariwal 2021, eq. 17</td></tr>
  *   <tr><td>{@link #SIGMOID}</td><td>sigmoid</td><td>Xu et al. 2022 (GeoDiff) / diffusers</td></tr>
  * </table>
  */
-public enum BetaSchedule {
+public enum BetaSchedule implements Named {
   /** {@code β_t = β_start + (β_end - β_start) · t / (T - 1)}, t = 0..T-1 (torch.linspace). */
   LINEAR("linear") {
     @Override
@@ -37,7 +37,7 @@ public enum BetaSchedule {
    * {@code β_t = (√β_start + (√β_end - √β_start) · t / (T - 1))²}: linear in √β, as in Stable
    * Diffusion.
    */
-  SCALED_LINEAR("scaled_linear", "scaled-linear") {
+  SCALED_LINEAR("scaled_linear") {
     @Override
     double[] compute(int timesteps, double betaStart, double betaEnd) {
       double[] roots = linspace(Math.sqrt(betaStart), Math.sqrt(betaEnd), timesteps);
@@ -103,8 +103,9 @@ public enum BetaSchedule {
   abstract double[] compute(int timesteps, double betaStart, double betaEnd);
 
   /** The canonical lower-case name, as written in config files. */
-  public String configName() {
-    return aliases[0];
+  @Override
+  public List<String> names() {
+    return List.of(aliases);
   }
 
   /**
@@ -114,27 +115,12 @@ public enum BetaSchedule {
    * @throws IllegalArgumentException naming the valid schedules if none matches
    */
   public static BetaSchedule lookup(String name) {
-    checkArgument(name != null, "beta schedule name is null; valid: %s", validNames());
-    String key = name.trim().toLowerCase(Locale.ROOT);
-    for (BetaSchedule schedule : values()) {
-      if (schedule.name().toLowerCase(Locale.ROOT).equals(key)) {
-        return schedule;
-      }
-      for (String alias : schedule.aliases) {
-        if (alias.equals(key)) {
-          return schedule;
-        }
-      }
-    }
-    throw new IllegalArgumentException(
-        "unknown beta schedule '" + name + "'; valid: " + validNames());
+    return Named.lookup(BetaSchedule.class, "beta schedule", name);
   }
 
   /** All accepted names, for help texts and error messages. */
   public static String validNames() {
-    return Arrays.stream(values())
-        .map(s -> String.join("|", s.aliases))
-        .collect(Collectors.joining(", "));
+    return Named.validNames(BetaSchedule.class);
   }
 
   static double[] linspace(double start, double end, int n) {

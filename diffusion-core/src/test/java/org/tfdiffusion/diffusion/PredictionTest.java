@@ -24,6 +24,7 @@ class PredictionTest {
     "v_prediction, V_PREDICTION",
     "V_Prediction, V_PREDICTION",
     "v, V_PREDICTION",
+    "v-prediction, V_PREDICTION",
   })
   void lookupAcceptsNamesAndDiffusersAliases(String name, Prediction expected) {
     assertThat(Prediction.lookup(name)).isEqualTo(expected);
@@ -45,12 +46,12 @@ class PredictionTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"noise", "", "v-prediction", "x_0", "epsilon2"})
+  @ValueSource(strings = {"noise", "", "x_0", "epsilon2"})
   void lookupOfAnUnknownNameListsTheValidOnes(String name) {
     assertThatThrownBy(() -> Prediction.lookup(name))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("'" + name + "'")
-        .hasMessageContainingAll("epsilon", "eps", "sample", "x0", "v_prediction");
+        .hasMessageEndingWith("; valid: epsilon, sample, v_prediction");
   }
 
   @Test
@@ -61,10 +62,10 @@ class PredictionTest {
   }
 
   @Test
-  void validNamesListsEveryAliasOfEveryConstant() {
-    assertThat(Prediction.validNames())
-        .contains("epsilon|eps")
-        .contains("sample|x0")
-        .contains("v_prediction|v");
+  void validNamesListsTheCanonicalNamesAndAliasesStillWork() {
+    assertThat(Prediction.validNames()).isEqualTo("epsilon, sample, v_prediction");
+    assertThat(Prediction.lookup("eps")).isEqualTo(Prediction.EPSILON);
+    assertThat(Prediction.lookup("X0")).isEqualTo(Prediction.SAMPLE);
+    assertThat(Prediction.lookup("v-prediction")).isEqualTo(Prediction.V_PREDICTION);
   }
 }

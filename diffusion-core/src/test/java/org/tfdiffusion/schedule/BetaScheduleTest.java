@@ -195,8 +195,7 @@ class BetaScheduleTest {
     assertThatThrownBy(() -> BetaSchedule.lookup(name))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("'" + name + "'")
-        .hasMessageContainingAll(
-            "linear", "scaled_linear", "scaled-linear", "cosine", "squaredcos_cap_v2", "sigmoid");
+        .hasMessageEndingWith("; valid: linear, scaled_linear, cosine, sigmoid");
   }
 
   @Test

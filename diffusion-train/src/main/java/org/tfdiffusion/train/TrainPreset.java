@@ -1,16 +1,12 @@
 package org.tfdiffusion.train;
 
-import static com.google.common.base.Preconditions.checkArgument;
-
-import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
-import java.util.stream.Collectors;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.naming.Named;
 
 /** Named starting points for {@code train}; every value can be overridden by an option. */
-public enum TrainPreset {
+public enum TrainPreset implements Named {
   /**
    * Minutes on a 2-core CPU: a small U-Net (28×28×1, width 32, 3 levels) on the embedded
    * Fashion-MNIST subset, a higher learning rate with warm-up and cosine decay, v-prediction with
@@ -94,8 +90,14 @@ public enum TrainPreset {
     this.configName = configName;
   }
 
+  @Override
   public String configName() {
     return configName;
+  }
+
+  @Override
+  public List<String> names() {
+    return List.of(configName);
   }
 
   /** The preset's full configuration. */
@@ -107,17 +109,10 @@ public enum TrainPreset {
    * @throws IllegalArgumentException listing the presets
    */
   public static TrainPreset lookup(String name) {
-    checkArgument(name != null, "preset is null; valid: %s", validNames());
-    String key = name.trim().toLowerCase(Locale.ROOT).replace('_', '-');
-    for (TrainPreset p : values()) {
-      if (p.configName.equals(key)) {
-        return p;
-      }
-    }
-    throw new IllegalArgumentException("unknown preset '" + name + "'; valid: " + validNames());
+    return Named.lookup(TrainPreset.class, "preset", name);
   }
 
   public static String validNames() {
-    return Arrays.stream(values()).map(TrainPreset::configName).collect(Collectors.joining(", "));
+    return Named.validNames(TrainPreset.class);
   }
 }

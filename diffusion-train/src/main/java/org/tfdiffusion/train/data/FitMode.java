@@ -1,12 +1,13 @@
 package org.tfdiffusion.train.data;
 
-import java.util.Locale;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 
 /**
  * How an image is brought to the model's square {@code size × size}. See {@link ImageFit} for the
  * exact arithmetic.
  */
-public enum FitMode {
+public enum FitMode implements Named {
   /**
    * The default. IDX data (MNIST, Fashion-MNIST, the embedded subset) is {@link #PAD}ded when the
    * images are no larger than the model (28×28 → 32×32: two pixels of background on every side, as
@@ -36,13 +37,11 @@ public enum FitMode {
    * @throws IllegalArgumentException for any other name
    */
   public static FitMode lookup(String name) {
-    String key = name.trim().toUpperCase(Locale.ROOT).replace('-', '_');
-    for (FitMode m : values()) {
-      if (m.name().equals(key)) {
-        return m;
-      }
-    }
-    throw new IllegalArgumentException(
-        "unknown fit mode '" + name + "'; use auto, pad, center-crop or resize");
+    return Named.lookup(FitMode.class, "fit mode", name);
+  }
+
+  @Override
+  public List<String> names() {
+    return List.of(name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
   }
 }

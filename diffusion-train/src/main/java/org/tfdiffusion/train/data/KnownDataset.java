@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import org.tfdiffusion.naming.Named;
 
 /**
  * Which dataset a set of IDX files holds, for the names of its classes. MNIST and Fashion-MNIST
@@ -15,7 +16,7 @@ import java.util.Locale;
  * {@link #FASHION_MNIST}; anything else with labels 0..9 is {@link #MNIST} (class names "0".."9");
  * anything else is {@link #GENERIC}. Give the dataset explicitly when the path does not say.
  */
-public enum KnownDataset {
+public enum KnownDataset implements Named {
   /** Decide from the path, see the class documentation. */
   AUTO(List.of()),
   /** Fashion-MNIST (Zalando): 10 classes of clothing. */
@@ -98,13 +99,11 @@ public enum KnownDataset {
    * @throws IllegalArgumentException for any other name
    */
   public static KnownDataset lookup(String name) {
-    String key = name.trim().toUpperCase(Locale.ROOT).replace('-', '_');
-    for (KnownDataset d : values()) {
-      if (d.name().equals(key)) {
-        return d;
-      }
-    }
-    throw new IllegalArgumentException(
-        "unknown dataset '" + name + "'; use auto, fashion-mnist, mnist or generic");
+    return Named.lookup(KnownDataset.class, "dataset", name);
+  }
+
+  @Override
+  public List<String> names() {
+    return List.of(name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
   }
 }

@@ -1,13 +1,14 @@
 package org.tfdiffusion.train.data;
 
-import java.util.Locale;
+import java.util.List;
+import org.tfdiffusion.naming.Named;
 
 /**
  * The filter that resizes an image, applied separably (rows, then columns). Source pixel k covers
  * the interval [k, k+1); output pixel j of an axis scaled from {@code in} to {@code out} pixels
  * covers [j·s, (j+1)·s) with {@code s = in / out}.
  */
-public enum Resampling {
+public enum Resampling implements Named {
   /**
    * The default: each output pixel is the mean of the source pixels it covers, weighted by the
    * covered fraction (TensorFlow's {@code area}, OpenCV's {@code INTER_AREA}). Alias-free when
@@ -28,12 +29,11 @@ public enum Resampling {
    * @throws IllegalArgumentException for any other name
    */
   public static Resampling lookup(String name) {
-    String key = name.trim().toUpperCase(Locale.ROOT);
-    for (Resampling r : values()) {
-      if (r.name().equals(key)) {
-        return r;
-      }
-    }
-    throw new IllegalArgumentException("unknown resampling '" + name + "'; use area or bilinear");
+    return Named.lookup(Resampling.class, "resampling", name);
+  }
+
+  @Override
+  public List<String> names() {
+    return List.of(name().toLowerCase(java.util.Locale.ROOT));
   }
 }

@@ -1,16 +1,15 @@
 package org.tfdiffusion.train.data;
 
 import com.google.common.collect.ImmutableList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
+import org.tfdiffusion.naming.Named;
 
 /**
  * Which half of an IDX dataset to load. MNIST and Fashion-MNIST name their files {@code train-*}
  * (60000 images) and {@code t10k-*} (10000 images); EMNIST-style files use {@code test-*}, accepted
  * for {@link #TEST} as well.
  */
-public enum Split {
+public enum Split implements Named {
   /** The training split, files {@code train-images-idx3-ubyte[.gz]} and labels. The default. */
   TRAIN("train"),
   /** The test split, files {@code t10k-images-idx3-ubyte[.gz]} (or {@code test-...}). */
@@ -33,13 +32,11 @@ public enum Split {
    * @throws IllegalArgumentException for any other name
    */
   public static Split lookup(String name) {
-    String key = name.trim().toLowerCase(Locale.ROOT);
-    return Arrays.stream(values())
-        .filter(s -> s.name().toLowerCase(Locale.ROOT).equals(key) || s.filePrefixes.contains(key))
-        .findFirst()
-        .orElseThrow(
-            () ->
-                new IllegalArgumentException(
-                    "unknown split '" + name + "'; use train, or test (alias t10k)"));
+    return Named.lookup(Split.class, "split", name);
+  }
+
+  @Override
+  public List<String> names() {
+    return this == TRAIN ? List.of("train") : List.of("test", "t10k");
   }
 }

@@ -158,6 +158,6 @@ class ImageFitTest {
         .hasMessageContaining("channels must be 1 (grayscale) or 3 (RGB)");
     assertThat(FitMode.lookup("center-crop")).isEqualTo(FitMode.CENTER_CROP);
     assertThatThrownBy(() -> FitMode.lookup("stretch"))
-        .hasMessageContaining("use auto, pad, center-crop or resize");
+        .hasMessage("unknown fit mode 'stretch'; valid: auto, pad, center-crop, resize");
   }
 }
