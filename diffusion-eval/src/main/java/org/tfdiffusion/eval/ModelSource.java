@@ -243,7 +243,7 @@ public final class ModelSource {
    */
   private boolean signaturesCanSample(Sampler sampler, SamplingPlan plan) {
     SamplerKind exportKind = kindOfPlanName(exportSampler);
-    int max = exportKind.fewSteps() ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS;
+    int max = ModelExporter.maxSampleSteps(exportKind, config.noiseSchedule().timesteps());
     return kindOf(sampler) == exportKind
         && plan.steps() <= max
         && exportGuard(exportSampler).equals(plan.x0Guard().toString());
@@ -342,31 +342,8 @@ public final class ModelSource {
     private final SamplingPlan plan;
     private final Double eta;
 
+    /** For a plan the export's signatures can draw ({@link #signaturesCanSample}). */
     ExportGenerator(Path dir, Sampler sampler, SamplingPlan plan, String exportSampler) {
-      SamplerKind exportKind = kindOfPlanName(exportSampler);
-      SamplerKind wanted = kindOf(sampler);
-      checkArgument(
-          wanted == exportKind,
-          "this export samples with %s only (%s); pass --sampler %s, or evaluate the run with"
-              + " --run to use another sampler",
-          exportKind.configName(),
-          exportSampler,
-          exportKind.configName());
-      int max = exportKind.fewSteps() ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS;
-      checkArgument(
-          plan.steps() <= max,
-          "the export's sample signature offers at most %s %s steps, asked for %s",
-          max,
-          exportKind.configName(),
-          plan.steps());
-      String exportGuard = exportGuard(exportSampler);
-      checkArgument(
-          exportGuard.equals(plan.x0Guard().toString()),
-          "this export's x0 guard is %s (fixed when it was exported), asked for %s; pass"
-              + " --x0-guard %s, or export again with the guard you want",
-          exportGuard,
-          plan.x0Guard(),
-          exportGuard);
       this.plan = plan;
       this.runtimeSteps = !plan.name().equals(exportSampler);
       this.eta = sampler instanceof DdimSampler d ? d.eta() : null;

@@ -126,8 +126,11 @@ public final class ModelExporter {
 
   /** A version folder's name: digits (64-bit, as TensorFlow Serving's versions). */
 
-  /** The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes. */
-  static int maxSampleSteps(SamplerKind kind, int timesteps) {
+  /**
+   * The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes: the
+   * one rule for exporters, readers of exports and the server.
+   */
+  public static int maxSampleSteps(SamplerKind kind, int timesteps) {
     return Math.min(kind.fewSteps() ? MAX_DPM_STEPS : MAX_STEPS, timesteps);
   }
 

@@ -83,13 +83,7 @@ final class ModelListing {
       g.writeStringField("sampler", sampler);
       g.writeStringField("sampler_kind", kind);
       g.writeNumberField("steps", m.path("steps").asInt(0));
-      g.writeNumberField(
-          "max_steps",
-          m.path("max_steps")
-              .asInt(
-                  Math.min(
-                      fewSteps(kind) ? ModelExporter.MAX_DPM_STEPS : ModelExporter.MAX_STEPS,
-                      timesteps)));
+      g.writeNumberField("max_steps", m.path("max_steps").asInt(maxSteps(kind, timesteps)));
       g.writeBooleanField("conditional", numClasses > 0);
       g.writeNumberField("num_classes", numClasses);
       g.writeArrayFieldStart("class_names");
@@ -111,12 +105,13 @@ final class ModelListing {
     g.writeEndObject();
   }
 
-  /** Whether a sampler kind's table of plans is sized for tens of steps (unknown names: no). */
-  private static boolean fewSteps(String kind) {
+  /** The export's step limit by its kind (an unknown kind: the timesteps, up to MAX_STEPS). */
+  private static int maxSteps(String kind, int timesteps) {
     try {
-      return org.tfdiffusion.sampling.SamplerKind.lookup(kind).fewSteps();
+      return ModelExporter.maxSampleSteps(
+          org.tfdiffusion.sampling.SamplerKind.lookup(kind), timesteps);
     } catch (IllegalArgumentException unknown) {
-      return false;
+      return Math.min(ModelExporter.MAX_STEPS, timesteps);
     }
   }
 
