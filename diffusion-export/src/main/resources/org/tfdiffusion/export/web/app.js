@@ -467,8 +467,8 @@ async function chooseMaskFile(file) {
   drawMask();
 }
 
-/** The mask as the inpaint signature's [1, S, S, 1] input. */
-function maskRows() {
+/** The mask as one row, [S, S, 1], of the inpaint signature's mask input. */
+function maskRow() {
   const size = state.initSize;
   const rows = [];
   for (let y = 0; y < size; y++) {
@@ -476,7 +476,7 @@ function maskRows() {
     for (let x = 0; x < size; x++) row.push([state.mask[y * size + x]]);
     rows.push(row);
   }
-  return [rows];
+  return rows;
 }
 
 /** Fills the class list, guidance and steps from what the export says. */
@@ -620,7 +620,8 @@ function readForm() {
       throw new InputError('The mask is empty: paint the area to regenerate on the image (or ' +
           'upload a mask), or untick inpainting to vary the whole image.');
     }
-    inputs.mask = maskRows();
+    // the server's REST API takes every batched input with one row per seed
+    inputs.mask = Array(n).fill(maskRow());
     settings.inpaint = true;
   }
   // Seeds are int64: written into the JSON as they are, not through a JavaScript number.
