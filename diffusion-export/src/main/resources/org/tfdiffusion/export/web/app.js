@@ -1009,7 +1009,23 @@ function showStrip(answer, settings, millis) {
     figure.append(img, caption);
     strip.append(figure);
   });
+  const images = [...strip.querySelectorAll('img')];
+  const link = document.createElement('a');
+  link.id = 'strip-download';
+  link.textContent = 'strip PNG ↓';
+  link.title = 'Download the frames as one upscaled strip';
+  link.download = `${settings.model}-v${settings.version}-seed${settings.a}-to-${settings.b}.png`;
+  link.href = '#';
+  link.addEventListener('click', (event) => {
+    if (!images.every((img) => img.complete && img.naturalWidth > 0)) {
+      event.preventDefault();
+      return;
+    }
+    link.href = upscaledPng(images, null);
+  });
+  info.append(' · ', link);
   $('strip-area').hidden = false;
+  $('gen-empty').hidden = true;
 }
 
 // ---------------------------------------------------------------------------------------------
