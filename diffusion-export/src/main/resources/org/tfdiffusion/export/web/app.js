@@ -1387,6 +1387,14 @@ function bind() {
   $('mask-file').addEventListener('change', () => chooseMaskFile($('mask-file').files[0]));
   bindMaskPainting();
   $('interpolate').addEventListener('click', interpolate);
+  // Enter in the strip's fields draws the strip rather than submitting the form
+  for (const id of ['seed-a', 'seed-b', 'frames', 'strip-steps']) {
+    $(id).addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter') return;
+      event.preventDefault();
+      interpolate();
+    });
+  }
   $('runs-refresh').addEventListener('click', () => loadRuns(state.runName));
   $('series').addEventListener('change', drawChart);
   $('log-scale').addEventListener('change', drawChart);

@@ -553,6 +553,11 @@ class WebPageBrowserTest {
     assertThat(filled.get(1)).isNotEqualTo(filled.get(0));
     assertThat(byId("result-info").getText()).contains("the painted area regenerated, strength 1");
     screenshot("web-inpaint.png");
+    js("document.getElementById('mask-editor').scrollIntoView({block: 'center'})");
+    Files.copy(
+        driver.getScreenshotAs(OutputType.FILE).toPath(),
+        Path.of("target", "web-mask.png"),
+        StandardCopyOption.REPLACE_EXISTING);
 
     byId("mask-invert").click();
     assertThat(painted(pageMask())).isEqualTo(28 * 28 - painted(drawn));
@@ -619,7 +624,8 @@ class WebPageBrowserTest {
     assertThat(byId("gen-error").getText()).contains("Frames must be a whole number from 2 to 8");
     type("frames", "4");
     type("strip-steps", "4");
-    byId("interpolate").click();
+    // Enter in a strip field draws the strip (the form's Generate does not run)
+    byId("strip-steps").sendKeys(org.openqa.selenium.Keys.ENTER);
     waitFor(
         "4 frames",
         () ->
@@ -634,6 +640,7 @@ class WebPageBrowserTest {
         (List<String>) js("return [...document.querySelectorAll('#strip img')].map(i => i.src)");
     assertThat(byId("strip-info").getText())
         .contains("4 frames from seed 3 to seed 7", "Trouser", "guidance 3");
+    assertThat(driver.findElements(By.cssSelector("#results img"))).isEmpty();
     screenshot("web-strip.png");
 
     // what sample --model EXPORT --interpolate 3,7 --frames 4 --steps 4 --class Trouser
