@@ -40,7 +40,7 @@ import org.tfdiffusion.train.TrainConfig;
  * DPM-Solver++ (second order, diffusers' defaults: {@code sample}'s default sampler), which is
  * deterministic. Answer: {@code {"model_spec": {...}, "sampler": "...", "outputs":
  * {"images_png_bytes": [{"b64": "..."}, ...]}}}, frame 0 seed A's image and the last seed B's; the
- * PNGs are {@code sample --out-dir}'s {@code frame-NN.png} files, byte for byte the same pixels.
+ * PNGs have the pixels of {@code sample --out-dir}'s {@code frame-NN.png} files.
  *
  * <p>The sampling graphs of the last {@value #CACHED} (version, steps, frames) asked for are kept;
  * one strip is drawn at a time. Thread-safe.
