@@ -393,4 +393,73 @@ class SampleEditTest {
         .contains("jump length (9) must be below the steps that run (5)");
     assertThat(Path.of(png)).doesNotExist();
   }
+
+  @Test
+  void theServersInterpolationStripIsSampleInterpolatesFrames() throws Exception {
+    Path base = dir.resolve("models");
+    assertThat(
+            run(
+                "export",
+                "--run",
+                run.toString(),
+                "--base",
+                base.toString(),
+                "--name",
+                "tiny",
+                "--steps",
+                "4"))
+        .as(err.toString())
+        .isZero();
+    Path frames = dir.resolve("served-frames");
+    assertThat(
+            run(
+                "sample",
+                "--model",
+                base.resolve("tiny").toString(),
+                "--no-xla",
+                "--steps",
+                "4",
+                "--interpolate",
+                "5,9",
+                "--frames",
+                "3",
+                "--out",
+                dir.resolve("served-strip.png").toString(),
+                "--out-dir",
+                frames.toString()))
+        .as(err.toString())
+        .isZero();
+    try (org.tfdiffusion.export.serving.RestServer server =
+        org.tfdiffusion.export.serving.RestServer.start(
+            base,
+            org.tfdiffusion.export.serving.RestServer.Options.defaults()
+                .withPort(0)
+                .withPoll(java.time.Duration.ZERO),
+            org.tfdiffusion.export.serving.ServerLog.quiet())) {
+      java.net.http.HttpResponse<String> r =
+          java.net.http.HttpClient.newHttpClient()
+              .send(
+                  java.net.http.HttpRequest.newBuilder(
+                          server.url().resolve("/v1/models/tiny:interpolate"))
+                      .POST(
+                          java.net.http.HttpRequest.BodyPublishers.ofString(
+                              "{\"seed_a\": 5, \"seed_b\": 9, \"frames\": 3, \"num_steps\": 4}"))
+                      .build(),
+                  java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+      var pngs =
+          new com.fasterxml.jackson.databind.ObjectMapper()
+              .readTree(r.body())
+              .path("outputs")
+              .path("images_png_bytes");
+      assertThat(pngs).hasSize(3);
+      for (int f = 0; f < 3; f++) {
+        Path served = dir.resolve("served-" + f + ".png");
+        Files.write(served, java.util.Base64.getDecoder().decode(pngs.get(f).path("b64").asText()));
+        assertThat(pixels(served))
+            .as("frame %d", f)
+            .isDeepEqualTo(pixels(frames.resolve(String.format("frame-%02d.png", f))));
+      }
+    }
+  }
 }

@@ -364,7 +364,7 @@ public final class PredictRequest {
         batch, maxBatch);
   }
 
-  private static JsonNode parseJson(byte[] body) {
+  static JsonNode parseJson(byte[] body) {
     if (body.length == 0) {
       throw ServingException.invalid("JSON parse error: the request body is empty");
     }

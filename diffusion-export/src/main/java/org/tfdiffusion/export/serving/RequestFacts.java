@@ -11,7 +11,8 @@ final class RequestFacts {
   enum Api {
     PREDICT("predict"),
     METADATA("metadata"),
-    STATUS("status");
+    STATUS("status"),
+    INTERPOLATE("interpolate");
 
     private final String label;
 

@@ -51,7 +51,10 @@ import java.util.regex.Pattern;
  *       steps, class names, image shape; see {@link ModelListing});
  *   <li>{@code GET /v1/runs}, {@code /v1/runs/NAME/metrics.csv}, {@code config.json}, {@code
  *       samples/step-N.png}: the training runs of {@code serve --runs DIR} (see {@link
- *       RunCatalog}).
+ *       RunCatalog});
+ *   <li>{@code POST /v1/models/NAME[/versions/N]:interpolate}: the strip of frames between two
+ *       seeds' images that {@code sample --interpolate} draws, in a prediction slot (see {@link
+ *       Interpolations}).
  * </ul>
  *
  * Every error, the HTTP layer's included, is {@code {"error": "..."}} with TensorFlow Serving's
@@ -414,6 +417,7 @@ public final class RestServer implements AutoCloseable {
   private final ModelRegistry registry;
   private final RunCatalog runs;
   private final WebPage page;
+  private final Interpolations interpolations = new Interpolations();
   private final ServerLog log;
   private final ExecutorService requests;
   private final PredictionQueue predictions;
@@ -721,13 +725,48 @@ public final class RestServer implements AutoCloseable {
       return Optional.empty();
     }
     Matcher m = ROUTE.matcher(call.rawPath());
-    if (!m.matches() || !":predict".equals(m.group(4)) || m.group(3) != null) {
+    if (!m.matches() || m.group(3) != null) {
+      return Optional.empty();
+    }
+    if (":interpolate".equals(m.group(4))) {
+      call.facts().api(RequestFacts.Api.INTERPOLATE);
+      call.facts().model(m.group(1));
+      requireMethod(call, "POST");
+      return Optional.of(interpolate(call, m.group(1), version(call, m.group(2))));
+    }
+    if (!":predict".equals(m.group(4))) {
       return Optional.empty();
     }
     call.facts().api(RequestFacts.Api.PREDICT);
     call.facts().model(m.group(1));
     requireMethod(call, "POST");
     return Optional.of(predict(call, m.group(1), version(call, m.group(2))));
+  }
+
+  /**
+   * {@code :interpolate}: parsed and checked on the request thread, drawn in a slot of the {@link
+   * PredictionQueue} with the version acquired until it ends.
+   */
+  private CompletionStage<HttpReply> interpolate(HttpCall call, String name, OptionalLong version) {
+    Interpolations.Request request = Interpolations.parse(call.body(), options.maxBatch());
+    ServableModel model = registry.acquire(name, version);
+    try {
+      call.facts().version(model.version());
+      call.facts().rows(request.frames());
+      ServableModel running = model;
+      CompletableFuture<HttpReply> reply =
+          predictions.submit(
+              call.client(),
+              options.queueTimeout(),
+              () -> HttpReply.json(interpolations.draw(running, request)));
+      model = null; // released when the strip is drawn
+      reply.whenComplete((r, e) -> running.release());
+      return reply;
+    } finally {
+      if (model != null) {
+        model.release();
+      }
+    }
   }
 
   private HttpReply routeNow(HttpCall call) {
@@ -783,7 +822,8 @@ public final class RestServer implements AutoCloseable {
       throw ServingException.notFound(
           "Malformed request: %s %s (this server answers GET /v1/models/NAME[/versions/N]"
               + "[/metadata] and POST /v1/models/NAME[/versions/N]:predict, and its extensions"
-              + " GET /v1/models, GET /v1/runs and the web page at /)",
+              + " GET /v1/models, GET /v1/runs, POST /v1/models/NAME[/versions/N]:interpolate"
+              + " and the web page at /)",
           method, path);
     }
     String name = m.group(1);
@@ -809,7 +849,9 @@ public final class RestServer implements AutoCloseable {
                   "%s is not served; the models here have predict signatures: use :predict", verb));
       default ->
           throw ServingException.notFound(
-              "Malformed request: %s %s (unknown verb %s; use :predict)", method, path, verb);
+              "Malformed request: %s %s (unknown verb %s; use :predict, or :interpolate for a"
+                  + " strip between two seeds)",
+              method, path, verb);
     }
   }
 
@@ -1203,6 +1245,7 @@ public final class RestServer implements AutoCloseable {
       batcher.close();
     }
     requests.shutdownNow();
+    interpolations.close();
     registry.close();
   }
 

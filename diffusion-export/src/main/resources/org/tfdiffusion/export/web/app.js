@@ -4,7 +4,9 @@
 //   GET  /v1/models                          (extension) models, versions, samplers, class names
 //   GET  /v1/models/NAME/versions/N/metadata (TF Serving) the signatures of a version
 //   POST /v1/models/NAME/versions/N:predict  (TF Serving) images, as images_png_bytes (b64);
-//                                            img2img with an uploaded image (b64 PNG) and a strength
+//                                            img2img with an uploaded image (b64 PNG) and a strength;
+//                                            inpaint with the image and a painted or uploaded mask
+//   POST /v1/models/NAME/versions/N:interpolate (extension) the strip between two seeds' images
 //   GET  /v1/runs, /v1/runs/NAME/metrics.csv, /v1/runs/NAME/samples/step-N.png (extensions)
 //
 // The settings live in the URL's hash (#view=generate&model=demo&version=1&class=Bag&seeds=1,2
@@ -23,6 +25,9 @@ const state = {
   selection: null,     // {model, version, entry, signature, inputs, editInputs}
   initImage: null,     // image-to-image: the chosen image as a PNG of the model's size (base64)
   initSize: null,      // that size
+  initNatural: null,   // the chosen file's own size, {width, height} (a mask file may have it)
+  mask: null,          // inpainting: the mask at the model's size, values in [0, 1] (1 = regenerate)
+  painting: null,      // the pointer that paints the mask now: {id, x, y}
   selectToken: 0,      // ignores answers for a selection the user has left
   selectError: null,   // why the selected version cannot be used (it failed to load)
   busy: false,
@@ -217,13 +222,17 @@ async function selectVersion(model, version) {
   const defs = metadata.metadata.signature_def.signature_def;
   const signature = defs.sample ? 'sample' : 'serving_default';
   const inputs = Object.keys((defs[signature] || {}).inputs || {});
-  // image-to-image needs the img2img signature (an export without it generates from noise only)
+  // image-to-image needs the img2img signature (an export without it generates from noise only),
+  // inpainting the inpaint signature
   const editInputs = defs.img2img ? Object.keys(defs.img2img.inputs || {}) : null;
-  state.selection = {model: model.name, version, entry, signature, inputs, editInputs};
+  const inpaintInputs = defs.inpaint ? Object.keys(defs.inpaint.inputs || {}) : null;
+  state.selection = {model: model.name, version, entry, signature, inputs, editInputs, inpaintInputs};
   $('model-info').textContent = infoText(entry);
   $('guidance-field').hidden = !inputs.includes('guidance_scale');
   $('class-field').hidden = !inputs.includes('class_label');
   $('edit-field').hidden = !editInputs;
+  showStripField(entry.tfdiffusion ? null : 'This model has no tfdiffusion metadata, so the ' +
+      'server cannot interpolate between its seeds; export it with tfdiffusion export.');
   // an image scaled for another model's size is dropped (the server takes only its own size)
   if (!editInputs || state.initSize !== (entry.image_shape || [])[0]) clearInitImage();
   showEditFields();
@@ -241,6 +250,12 @@ function showEditFields() {
   $('eta-field').hidden = editing || !inputs.includes('eta');
   $('init-row').hidden = !state.initImage;
   $('strength-row').hidden = !editing;
+  const canPaint = editing && Boolean(sel.inpaintInputs);
+  $('mask-field').hidden = !canPaint;
+  $('mask-editor').hidden = !canPaint || !$('mask-on').checked;
+  $('mask-missing').hidden = !editing || canPaint;
+  $('mask-missing').textContent = 'This export has no inpaint signature, so it cannot regenerate ' +
+      'a painted area; export the run again with tfdiffusion export to add it.';
   if (sel && sel.entry.steps) {
     $('strength-hint').textContent = 'How far the results move from the image: the share of ' +
         `the sampler's ${sel.entry.steps} steps that run (1 = from pure noise, the image unused; ` +
@@ -280,7 +295,17 @@ async function chooseInitImage(file) {
   const url = canvas.toDataURL('image/png');
   state.initImage = url.slice(url.indexOf(',') + 1);
   state.initSize = size;
+  state.initNatural = {width: image.naturalWidth, height: image.naturalHeight};
   $('init-preview').src = url;
+  $('mask-image').src = url;
+  state.mask = new Float32Array(size * size);
+  $('mask-canvas').width = size;
+  $('mask-canvas').height = size;
+  const brushMax = Math.max(2, Math.round(size / 3));
+  $('brush').max = String(brushMax);
+  if (Number($('brush').value) > brushMax) $('brush').value = String(brushMax);
+  $('brush-value').textContent = $('brush').value;
+  drawMask();
   showEditFields();
 }
 
@@ -305,9 +330,153 @@ function loadImage(src) {
 function clearInitImage() {
   state.initImage = null;
   state.initSize = null;
+  state.initNatural = null;
+  state.mask = null;
+  state.painting = null;
   $('init-image').value = '';
+  $('mask-file').value = '';
+  $('mask-on').checked = false;
   $('init-preview').removeAttribute('src');
+  $('mask-image').removeAttribute('src');
   showEditFields();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inpainting: the mask, painted with a brush at the model's pixels or read from a file
+
+/** Pixel (i, j) of the mask is painted when its centre lies within the brush's disc around (x, y). */
+function paintAt(x, y) {
+  const size = state.initSize;
+  const r = Number($('brush').value) / 2;
+  for (let j = Math.max(0, Math.floor(y - r)); j <= Math.min(size - 1, Math.floor(y + r)); j++) {
+    for (let i = Math.max(0, Math.floor(x - r)); i <= Math.min(size - 1, Math.floor(x + r)); i++) {
+      const dx = i + 0.5 - x;
+      const dy = j + 0.5 - y;
+      if (dx * dx + dy * dy <= r * r + 1e-9) state.mask[j * size + i] = 1;
+    }
+  }
+}
+
+/** Paints along the segment from (x0, y0) to (x1, y1), in steps of a quarter pixel. */
+function paintLine(x0, y0, x1, y1) {
+  const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) * 4));
+  for (let k = 1; k <= n; k++) paintAt(x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n);
+}
+
+/** The pointer's position in mask pixels. */
+function maskPoint(event) {
+  const box = $('mask-canvas').getBoundingClientRect();
+  return {
+    x: (event.clientX - box.left) / box.width * state.initSize,
+    y: (event.clientY - box.top) / box.height * state.initSize,
+  };
+}
+
+/** The mask over the image: red where it regenerates, as strong as the mask's value. */
+function drawMask() {
+  const canvas = $('mask-canvas');
+  if (!state.mask) return;
+  const g = canvas.getContext('2d');
+  const data = g.createImageData(canvas.width, canvas.height);
+  state.mask.forEach((m, k) => {
+    data.data[4 * k] = 255;
+    data.data[4 * k + 1] = 48;
+    data.data[4 * k + 2] = 48;
+    data.data[4 * k + 3] = Math.round(m * 150);
+  });
+  g.putImageData(data, 0, 0);
+}
+
+function bindMaskPainting() {
+  const canvas = $('mask-canvas');
+  canvas.addEventListener('pointerdown', (event) => {
+    if (!state.mask || event.button !== 0) return;
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId);
+    const p = maskPoint(event);
+    state.painting = {id: event.pointerId, ...p};
+    paintAt(p.x, p.y);
+    drawMask();
+  });
+  canvas.addEventListener('pointermove', (event) => {
+    const last = state.painting;
+    if (!last || last.id !== event.pointerId || !state.mask) return;
+    const p = maskPoint(event);
+    paintLine(last.x, last.y, p.x, p.y);
+    state.painting = {id: event.pointerId, ...p};
+    drawMask();
+  });
+  const stop = (event) => {
+    if (state.painting && state.painting.id === event.pointerId) state.painting = null;
+  };
+  canvas.addEventListener('pointerup', stop);
+  canvas.addEventListener('pointercancel', stop);
+}
+
+/**
+ * Reads a mask file into state.mask: the chosen image's size (cropped and scaled as the image is)
+ * or the model's, grayscale; white = regenerate, black = keep, grays blend.
+ */
+async function chooseMaskFile(file) {
+  clearError($('gen-error'));
+  if (!file || !state.initImage) return;
+  const size = state.initSize;
+  const fail = (message) => {
+    $('mask-file').value = '';
+    showError($('gen-error'), new InputError(message));
+  };
+  let image;
+  try {
+    image = await loadImage(await readAsDataUrl(file));
+  } catch (e) {
+    fail(`"${file.name}" is no image this browser can read; choose a grayscale PNG.`);
+    return;
+  }
+  const w = image.naturalWidth;
+  const h = image.naturalHeight;
+  const natural = state.initNatural;
+  const ofImage = w === natural.width && h === natural.height;
+  if (!ofImage && !(w === size && h === size)) {
+    fail(`The mask "${file.name}" is ${w}×${h} but the image is ${natural.width}×` +
+        `${natural.height}: give a mask of the image's size (or ${size}×${size}, the model's).`);
+    return;
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = size;
+  canvas.height = size;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#000';
+  g.fillRect(0, 0, size, size);
+  g.imageSmoothingEnabled = false;
+  const side = Math.min(w, h);
+  g.drawImage(image, (w - side) / 2, (h - side) / 2, side, side, 0, 0, size, size);
+  const pixels = g.getImageData(0, 0, size, size).data;
+  const mask = new Float32Array(size * size);
+  for (let k = 0; k < mask.length; k++) {
+    const [r, gr, b] = [pixels[4 * k], pixels[4 * k + 1], pixels[4 * k + 2]];
+    if (r !== gr || r !== b) {
+      fail(`The mask "${file.name}" has colours; give a grayscale PNG (white = regenerate, ` +
+          'black = keep, grays blend).');
+      return;
+    }
+    mask[k] = r / 255;
+  }
+  state.mask = mask;
+  $('mask-on').checked = true;
+  showEditFields();
+  drawMask();
+}
+
+/** The mask as one row, [S, S, 1], of the inpaint signature's mask input. */
+function maskRow() {
+  const size = state.initSize;
+  const rows = [];
+  for (let y = 0; y < size; y++) {
+    const row = [];
+    for (let x = 0; x < size; x++) row.push([state.mask[y * size + x]]);
+    rows.push(row);
+  }
+  return rows;
 }
 
 /** Fills the class list, guidance and steps from what the export says. */
@@ -390,7 +559,8 @@ function readForm() {
   const inputs = {};
   const settings = {model: sel.model, version: sel.version, seeds};
   const editing = Boolean(sel.editInputs && state.initImage);
-  const wanted = editing ? sel.editInputs : sel.inputs;
+  const inpainting = editing && Boolean(sel.inpaintInputs) && $('mask-on').checked;
+  const wanted = inpainting ? sel.inpaintInputs : editing ? sel.editInputs : sel.inputs;
   if (wanted.includes('class_label')) {
     const value = $('class').value;
     let label;
@@ -445,8 +615,17 @@ function readForm() {
     inputs.strength = strength;
     settings.strength = strength;
   }
+  if (inpainting) {
+    if (!state.mask || !state.mask.some((m) => m > 0)) {
+      throw new InputError('The mask is empty: paint the area to regenerate on the image (or ' +
+          'upload a mask), or untick inpainting to vary the whole image.');
+    }
+    // the server's REST API takes every batched input with one row per seed
+    inputs.mask = Array(n).fill(maskRow());
+    settings.inpaint = true;
+  }
   // Seeds are int64: written into the JSON as they are, not through a JavaScript number.
-  const signature = editing ? 'img2img' : sel.signature;
+  const signature = inpainting ? 'inpaint' : editing ? 'img2img' : sel.signature;
   const body = JSON.stringify({signature_name: signature, inputs: {seed: '@SEEDS@', ...inputs}})
       .replace('"@SEEDS@"', `[${seeds.join(',')}]`);
   return {body, settings};
@@ -530,6 +709,7 @@ function setBusy(busy, count) {
   state.busy = busy;
   $('generate').disabled = busy;
   $('random').disabled = busy;
+  $('interpolate').disabled = busy;
   $('generate').textContent = busy ? 'Generating…' : 'Generate';
   $('progress').hidden = !busy;
   $('results').classList.toggle('stale', busy);
@@ -595,7 +775,11 @@ function showImages(answer, settings, millis) {
   if (settings.guidance != null) parts.push(`guidance ${settings.guidance}`);
   if (settings.steps != null) parts.push(`${settings.steps} steps`);
   if (settings.eta != null) parts.push(`η ${settings.eta}`);
-  if (settings.strength != null) parts.push(`from the image, strength ${settings.strength}`);
+  if (settings.inpaint) {
+    parts.push(`the painted area regenerated, strength ${settings.strength}`);
+  } else if (settings.strength != null) {
+    parts.push(`from the image, strength ${settings.strength}`);
+  }
   info.append(' · ' + parts.join(' · '));
 
   const grid = $('results');
@@ -699,6 +883,149 @@ function randomSeeds() {
   crypto.getRandomValues(values);
   $('seeds').value = [...values].map((v) => v % RANDOM_SEED_LIMIT).join(', ');
   generate();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interpolation: a strip of frames between two seeds (the server's :interpolate extension)
+
+/** Shows the strip's controls, or why this model has none. */
+function showStripField(why) {
+  $('strip-field').hidden = why != null;
+  $('strip-missing').hidden = why == null;
+  $('strip-missing').textContent = why || '';
+}
+
+function parseOneSeed(id, name) {
+  const text = $(id).value.trim();
+  if (!/^-?\d+$/.test(text)) {
+    throw new InputError(`${name} "${text}" is not a whole number; give a seed such as 42.`);
+  }
+  const seed = BigInt(text);
+  if (seed < INT64_MIN || seed > INT64_MAX) {
+    throw new InputError(`${name} ${text} is outside the 64-bit range ${INT64_MIN} to ${INT64_MAX}.`);
+  }
+  return seed.toString();
+}
+
+/** The interpolate request of the strip's fields (and the form's class and guidance), checked. */
+function readStrip() {
+  const sel = state.selection;
+  if (!sel && state.selectError) throw state.selectError;
+  if (!sel) throw new InputError('The model is not ready yet; wait a moment or pick another one.');
+  const a = parseOneSeed('seed-a', 'Seed A');
+  const b = parseOneSeed('seed-b', 'Seed B');
+  const framesText = $('frames').value.trim();
+  const frames = Number(framesText);
+  if (!/^\d+$/.test(framesText) || frames < 2 || frames > state.maxBatch) {
+    throw new InputError(`Frames must be a whole number from 2 to ${state.maxBatch} (the two ` +
+        `seeds' own images included; this server's limit is serve --max-batch), not "${framesText}".`);
+  }
+  const stepsText = $('strip-steps').value.trim();
+  const steps = Number(stepsText);
+  if (!/^\d+$/.test(stepsText) || steps < 1 || steps > 100) {
+    throw new InputError(`Strip steps must be a whole number from 1 to 100, not "${stepsText}".`);
+  }
+  const fields = {frames, num_steps: steps};
+  const settings = {model: sel.model, version: sel.version, a, b, frames, steps};
+  if (sel.entry.conditional) {
+    const value = $('class').value;
+    const text = $('guidance').value.trim();
+    const guidance = Number(text);
+    if (text === '' || !Number.isFinite(guidance)) {
+      throw new InputError('The guidance scale must be a number, such as 3 ' +
+          '(0: unconditional, 1: plain conditional).');
+    }
+    if (value === UNCONDITIONAL) {
+      // guidance 0 is the unconditional prediction, whatever the label
+      fields.class_label = 0;
+      fields.guidance_scale = 0;
+      settings.class = UNCONDITIONAL;
+    } else {
+      const label = Number(value.replace(/^label:/, ''));
+      fields.class_label = label;
+      fields.guidance_scale = guidance;
+      settings.class = sel.entry.class_names[label] || String(label);
+      settings.guidance = guidance;
+    }
+  }
+  // seeds are int64: written into the JSON as they are, not through a JavaScript number
+  const body = JSON.stringify({seed_a: '@A@', seed_b: '@B@', ...fields})
+      .replace('"@A@"', a).replace('"@B@"', b);
+  return {body, settings};
+}
+
+async function interpolate() {
+  if (state.busy) return;
+  clearError($('gen-error'));
+  let form;
+  try {
+    form = readStrip();
+  } catch (e) {
+    showError($('gen-error'), e);
+    return;
+  }
+  const {body, settings} = form;
+  setBusy(true, settings.frames);
+  const start = performance.now();
+  try {
+    const answer = await getJson(
+        `/v1/models/${encodeURIComponent(settings.model)}/versions/${settings.version}:interpolate`,
+        {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
+    showStrip(answer, settings, performance.now() - start);
+  } catch (e) {
+    if (e instanceof ServerError && e.status === 404) {
+      showStripField(`This server cannot interpolate between this model's seeds: ${e.message}`);
+    }
+    showError($('gen-error'), e);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function showStrip(answer, settings, millis) {
+  const pngs = (answer.outputs || {}).images_png_bytes;
+  if (!Array.isArray(pngs)) throw new Error('The answer has no images_png_bytes output.');
+  const info = $('strip-info');
+  info.replaceChildren();
+  const strong = document.createElement('strong');
+  strong.textContent = `${pngs.length} frames from seed ${settings.a} to seed ${settings.b} in ` +
+      `${(millis / 1000).toFixed(2)} s`;
+  info.append(strong);
+  const parts = [`${settings.model} v${settings.version}`, answer.sampler || `${settings.steps} steps`];
+  if (settings.class != null) parts.push(settings.class === UNCONDITIONAL ? 'unconditional' : settings.class);
+  if (settings.guidance != null) parts.push(`guidance ${settings.guidance}`);
+  info.append(' · ' + parts.join(' · '));
+  const strip = $('strip');
+  strip.replaceChildren();
+  pngs.forEach((png, i) => {
+    const figure = document.createElement('figure');
+    const img = document.createElement('img');
+    img.src = `data:image/png;base64,${png.b64}`;
+    img.alt = `frame ${i}`;
+    img.dataset.frame = String(i);
+    const caption = document.createElement('figcaption');
+    caption.textContent = i === 0 ? `A (${settings.a})` : i === pngs.length - 1
+        ? `B (${settings.b})` : `frame ${i}`;
+    figure.append(img, caption);
+    strip.append(figure);
+  });
+  const images = [...strip.querySelectorAll('img')];
+  const link = document.createElement('a');
+  link.id = 'strip-download';
+  link.textContent = 'strip PNG ↓';
+  link.title = 'Download the frames as one upscaled strip';
+  link.download = `${settings.model}-v${settings.version}-seed${settings.a}-to-${settings.b}.png`;
+  link.href = '#';
+  link.addEventListener('click', (event) => {
+    if (!images.every((img) => img.complete && img.naturalWidth > 0)) {
+      event.preventDefault();
+      return;
+    }
+    link.href = upscaledPng(images, null);
+  });
+  info.append(' · ', link);
+  $('strip-area').hidden = false;
+  $('gen-empty').hidden = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1037,6 +1364,37 @@ function bind() {
   $('strength').addEventListener('input', () => {
     $('strength-value').textContent = $('strength').value;
   });
+  $('mask-on').addEventListener('change', () => {
+    // inpainting regenerates the painted area from pure noise unless the strength is lowered
+    if ($('mask-on').checked) {
+      $('strength').value = '1';
+      $('strength-value').textContent = '1';
+    }
+    showEditFields();
+  });
+  $('brush').addEventListener('input', () => {
+    $('brush-value').textContent = $('brush').value;
+  });
+  $('mask-clear').addEventListener('click', () => {
+    if (state.mask) state.mask.fill(0);
+    $('mask-file').value = '';
+    drawMask();
+  });
+  $('mask-invert').addEventListener('click', () => {
+    if (state.mask) state.mask.forEach((m, k) => { state.mask[k] = 1 - m; });
+    drawMask();
+  });
+  $('mask-file').addEventListener('change', () => chooseMaskFile($('mask-file').files[0]));
+  bindMaskPainting();
+  $('interpolate').addEventListener('click', interpolate);
+  // Enter in the strip's fields draws the strip rather than submitting the form
+  for (const id of ['seed-a', 'seed-b', 'frames', 'strip-steps']) {
+    $(id).addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter') return;
+      event.preventDefault();
+      interpolate();
+    });
+  }
   $('runs-refresh').addEventListener('click', () => loadRuns(state.runName));
   $('series').addEventListener('change', drawChart);
   $('log-scale').addEventListener('change', drawChart);

@@ -416,6 +416,287 @@ class WebPageBrowserTest {
     assertNoConsoleErrors();
   }
 
+  /** A 28×28 gray shirt-like test image, written as a PNG. */
+  static Path shirt(Path dir) throws Exception {
+    java.awt.image.BufferedImage shirt =
+        new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+    for (int y = 0; y < 28; y++) {
+      for (int x = 0; x < 28; x++) {
+        shirt.getRaster().setSample(x, y, 0, Math.abs(x - 14) < 8 && y > 3 ? 200 - 3 * y : 10);
+      }
+    }
+    Path file = dir.resolve("shirt.png");
+    javax.imageio.ImageIO.write(shirt, "png", file.toFile());
+    return file;
+  }
+
+  /** A gray PNG of {@code w}×{@code h}: white where {@code white} holds, black elsewhere. */
+  static Path maskFile(
+      Path file, int w, int h, java.util.function.BiPredicate<Integer, Integer> white)
+      throws Exception {
+    java.awt.image.BufferedImage mask =
+        new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+    for (int y = 0; y < h; y++) {
+      for (int x = 0; x < w; x++) {
+        mask.getRaster().setSample(x, y, 0, white.test(x, y) ? 255 : 0);
+      }
+    }
+    javax.imageio.ImageIO.write(mask, "png", file.toFile());
+    return file;
+  }
+
+  /**
+   * The PNG (b64) of one inpaint image straight from :predict: the image file, the mask as JSON (a
+   * [1, 28, 28, 1] list of numbers or a list of one {"b64": ...} file).
+   */
+  static String inpaintDirectly(
+      long seed, int label, double guidance, double strength, byte[] png, String maskJson)
+      throws Exception {
+    String body =
+        String.format(
+            java.util.Locale.ROOT,
+            "{\"signature_name\": \"inpaint\", \"inputs\": {\"seed\": [%d], \"class_label\": [%d],"
+                + " \"guidance_scale\": [%s], \"strength\": %s, \"images\": [{\"b64\": \"%s\"}],"
+                + " \"mask\": %s}}",
+            seed,
+            label,
+            guidance,
+            strength,
+            java.util.Base64.getEncoder().encodeToString(png),
+            maskJson);
+    HttpResponse<String> r =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(URI.create(server.url() + "/v1/models/fashion:predict"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode json = new ObjectMapper().readTree(r.body());
+    return json.path("outputs").path("images_png_bytes").get(0).path("b64").asText();
+  }
+
+  /** The page's mask, row-major, values in [0, 1]. */
+  @SuppressWarnings("unchecked")
+  static double[] pageMask() {
+    List<Number> values = (List<Number>) js("return Array.from(state.mask)");
+    return values.stream().mapToDouble(Number::doubleValue).toArray();
+  }
+
+  static long painted(double[] mask) {
+    return java.util.Arrays.stream(mask).filter(m -> m > 0).count();
+  }
+
+  @Test
+  void aPaintedOrUploadedMaskGivesTheInpaintSignaturesResults(@TempDir Path tmp) throws Exception {
+    open("");
+    waitFor("the model's signatures", () -> byId("edit-field").isDisplayed());
+    assertThat(byId("mask-field").isDisplayed()).as("no image yet").isFalse();
+    Path file = shirt(tmp);
+    byte[] png = Files.readAllBytes(file);
+    byId("init-image").sendKeys(file.toAbsolutePath().toString());
+    waitFor("the mask controls", () -> byId("mask-field").isDisplayed());
+    assertThat(byId("mask-editor").isDisplayed()).isFalse();
+    byId("mask-on").click();
+    assertThat(byId("mask-editor").isDisplayed()).isTrue();
+    assertThat(byId("strength-value").getText())
+        .as("inpainting starts at strength 1")
+        .isEqualTo("1");
+    choose("class", "Trouser");
+    type("guidance", "3");
+    type("seeds", "1, 2");
+    generate();
+    waitFor("the empty-mask error", () -> byId("gen-error").isDisplayed());
+    assertThat(byId("gen-error").getText()).contains("The mask is empty", "paint the area");
+
+    // a stroke with a brush 4 pixels wide down the image's left part, from (6, 6) to (6, 20):
+    // the canvas shows the 28 mask pixels at 224 CSS pixels, 8 per pixel, offsets from its centre
+    js(
+        "const b = document.getElementById('brush'); b.value = '4';"
+            + " b.dispatchEvent(new Event('input'));");
+    WebElement canvas = byId("mask-canvas");
+    assertThat(canvas.getSize().getWidth()).isEqualTo(224);
+    new org.openqa.selenium.interactions.Actions(driver)
+        .moveToElement(canvas, 6 * 8 + 4 - 112, 6 * 8 + 4 - 112)
+        .clickAndHold()
+        .moveByOffset(0, 7 * 8)
+        .moveByOffset(0, 7 * 8)
+        .release()
+        .perform();
+    double[] drawn = pageMask();
+    assertThat(drawn).hasSize(28 * 28);
+    assertThat(java.util.Arrays.stream(drawn).allMatch(m -> m == 0 || m == 1))
+        .as("a brush paints 0 or 1")
+        .isTrue();
+    // pixel (x, y) = drawn[y * 28 + x]: on the stroke painted, away from it kept
+    assertThat(drawn[13 * 28 + 6]).as("on the stroke").isEqualTo(1.0);
+    assertThat(drawn[6 * 28 + 6]).as("its start").isEqualTo(1.0);
+    assertThat(drawn[20 * 28 + 6]).as("its end").isEqualTo(1.0);
+    assertThat(drawn[13 * 28 + 20]).as("right of it").isZero();
+    assertThat(drawn[2 * 28 + 6]).as("above it").isZero();
+    assertThat(painted(drawn)).isBetween(50L, 90L);
+    generate();
+    List<String> filled = images(2);
+    StringBuilder rows = new StringBuilder("[[");
+    for (int y = 0; y < 28; y++) {
+      rows.append(y == 0 ? "[" : ",[");
+      for (int x = 0; x < 28; x++) {
+        rows.append(x == 0 ? "[" : ",[").append(drawn[y * 28 + x] > 0 ? "1" : "0").append("]");
+      }
+      rows.append("]");
+    }
+    rows.append("]]");
+    assertThat(filled.get(0))
+        .as("the page asks inpaint for seed 1, Trouser, guidance 3, strength 1, the file, the mask")
+        .isEqualTo(
+            "data:image/png;base64," + inpaintDirectly(1, 1, 3.0, 1.0, png, rows.toString()));
+    assertThat(filled.get(1)).isNotEqualTo(filled.get(0));
+    assertThat(byId("result-info").getText()).contains("the painted area regenerated, strength 1");
+    screenshot("web-inpaint.png");
+    js("document.getElementById('mask-editor').scrollIntoView({block: 'center'})");
+    Files.copy(
+        driver.getScreenshotAs(OutputType.FILE).toPath(),
+        Path.of("target", "web-mask.png"),
+        StandardCopyOption.REPLACE_EXISTING);
+
+    byId("mask-invert").click();
+    assertThat(painted(pageMask())).isEqualTo(28 * 28 - painted(drawn));
+    byId("mask-clear").click();
+    assertThat(painted(pageMask())).isZero();
+
+    // an uploaded mask: the left half regenerated, at strength 0.5
+    Path left = maskFile(tmp.resolve("left.png"), 28, 28, (x, y) -> x < 14);
+    byId("mask-file").sendKeys(left.toAbsolutePath().toString());
+    waitFor("the uploaded mask", () -> painted(pageMask()) == 14 * 28);
+    js(
+        "const s = document.getElementById('strength'); s.value = '0.5';"
+            + " s.dispatchEvent(new Event('input'));");
+    type("seeds", "3");
+    generate();
+    String leftMask =
+        "[{\"b64\": \""
+            + java.util.Base64.getEncoder().encodeToString(Files.readAllBytes(left))
+            + "\"}]";
+    assertThat(images(1))
+        .containsExactly("data:image/png;base64," + inpaintDirectly(3, 1, 3.0, 0.5, png, leftMask));
+
+    // masks that do not fit are refused on the page, naming the fix
+    Path small = maskFile(tmp.resolve("small.png"), 10, 10, (x, y) -> true);
+    byId("mask-file").sendKeys(small.toAbsolutePath().toString());
+    waitFor("the size error", () -> byId("gen-error").isDisplayed());
+    assertThat(byId("gen-error").getText())
+        .contains("is 10×10 but the image is 28×28", "a mask of the image's size");
+    java.awt.image.BufferedImage red =
+        new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_INT_RGB);
+    red.setRGB(3, 3, 0xff0000);
+    Path colours = tmp.resolve("colours.png");
+    javax.imageio.ImageIO.write(red, "png", colours.toFile());
+    byId("mask-file").sendKeys(colours.toAbsolutePath().toString());
+    waitFor("the colour error", () -> byId("gen-error").getText().contains("has colours"));
+    assertThat(painted(pageMask())).as("the last good mask stays").isEqualTo(14 * 28);
+
+    // an export without the inpaint signature: the mask controls give way to a message
+    js(
+        "const f = window.fetch; window.fetch = async (url, init) => { const r = await f(url,"
+            + " init); if (!String(url).endsWith('/metadata')) return r; const m = await r.json();"
+            + " delete m.metadata.signature_def.signature_def.inpaint;"
+            + " return new Response(JSON.stringify(m), {status: 200}); };"
+            + " document.getElementById('version').dispatchEvent(new Event('change'));");
+    waitFor("the missing-inpaint message", () -> byId("mask-missing").isDisplayed());
+    assertThat(byId("mask-missing").getText())
+        .contains("no inpaint signature", "export the run again with tfdiffusion export");
+    assertThat(byId("mask-field").isDisplayed()).isFalse();
+    assertThat(byId("strength-row").isDisplayed()).as("image-to-image stays").isTrue();
+    assertNoConsoleErrors();
+  }
+
+  @Test
+  void theInterpolationStripIsWhatSampleInterpolateDraws() throws Exception {
+    open("");
+    waitFor("the strip's controls", () -> byId("strip-field").isDisplayed());
+    choose("class", "Trouser");
+    type("guidance", "3");
+    type("seed-a", "3");
+    type("seed-b", "7");
+    type("frames", "1");
+    byId("interpolate").click();
+    waitFor("the frames error", () -> byId("gen-error").isDisplayed());
+    assertThat(byId("gen-error").getText()).contains("Frames must be a whole number from 2 to 8");
+    type("frames", "4");
+    type("strip-steps", "4");
+    // Enter in a strip field draws the strip (the form's Generate does not run)
+    byId("strip-steps").sendKeys(org.openqa.selenium.Keys.ENTER);
+    waitFor(
+        "4 frames",
+        () ->
+            (Boolean)
+                js(
+                    "const imgs = [...document.querySelectorAll('#strip img')];"
+                        + " return !document.getElementById('interpolate').disabled"
+                        + " && imgs.length === 4"
+                        + " && imgs.every(i => i.complete && i.naturalWidth === 28);"));
+    @SuppressWarnings("unchecked")
+    List<String> frames =
+        (List<String>) js("return [...document.querySelectorAll('#strip img')].map(i => i.src)");
+    assertThat(byId("strip-info").getText())
+        .contains("4 frames from seed 3 to seed 7", "Trouser", "guidance 3");
+    assertThat(driver.findElements(By.cssSelector("#results img"))).isEmpty();
+    screenshot("web-strip.png");
+
+    // what sample --model EXPORT --interpolate 3,7 --frames 4 --steps 4 --class Trouser
+    // --guidance 3 draws: its sampler options, the export's weights in a sampling graph of its own
+    org.tfdiffusion.train.SamplerOptions cli = new org.tfdiffusion.train.SamplerOptions();
+    new picocli.CommandLine(cli).parseArgs("--steps", "4");
+    Path version = WebFixture.base().resolve("fashion").resolve("1");
+    org.tfdiffusion.train.ExportedModel export = org.tfdiffusion.train.ExportedModel.open(version);
+    org.tfdiffusion.sampling.Sampler sampler =
+        cli.build(export.config().noiseSchedule().timesteps());
+    assertThat(sampler)
+        .as("the server draws with sample's default sampler")
+        .isEqualTo(org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.of(4));
+    float[] expected;
+    try (org.tfdiffusion.train.ImageSampler strip =
+        org.tfdiffusion.train.ImageSampler.openExport(
+            version,
+            export.config(),
+            export.weights(),
+            export.step(),
+            sampler,
+            org.tfdiffusion.train.EditMode.interpolate(4),
+            false,
+            0,
+            org.tfdiffusion.graph.SessionOptions.sampling())) {
+      expected = strip.interpolate(3, 7, 1, 3f, i -> {}).pixels();
+    }
+    for (int f = 0; f < 4; f++) {
+      String src = frames.get(f);
+      java.awt.image.BufferedImage image =
+          javax.imageio.ImageIO.read(
+              new java.io.ByteArrayInputStream(
+                  java.util.Base64.getDecoder().decode(src.substring(src.indexOf(',') + 1))));
+      for (int y = 0; y < 28; y++) {
+        for (int x = 0; x < 28; x++) {
+          float v = expected[(f * 28 + y) * 28 + x];
+          assertThat(image.getRaster().getSample(x, y, 0))
+              .as("frame %d pixel (%d, %d)", f, x, y)
+              .isEqualTo(Math.round(Math.max(0f, Math.min(1f, v)) * 255f));
+        }
+      }
+    }
+    assertThat(frames.get(0)).isNotEqualTo(frames.get(3));
+
+    // a server that cannot interpolate for this model: the strip's controls give way to its words
+    js(
+        "const f = window.fetch; window.fetch = (url, init) => String(url).endsWith(':interpolate')"
+            + " ? Promise.resolve(new Response(JSON.stringify({error: 'no interpolation here'}),"
+            + " {status: 404})) : f(url, init);");
+    byId("interpolate").click();
+    waitFor("the missing-strip message", () -> byId("strip-missing").isDisplayed());
+    assertThat(byId("strip-missing").getText())
+        .contains("cannot interpolate", "no interpolation here");
+    assertThat(byId("strip-field").isDisplayed()).isFalse();
+  }
+
   @Test
   void badInputAndServerErrorsAreShownInPlainWords() {
     open("");
