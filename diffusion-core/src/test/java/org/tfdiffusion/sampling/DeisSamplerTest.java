@@ -161,6 +161,29 @@ class DeisSamplerTest {
         "thresholded, host loop", MultistepSamplersTest.run(plan, 0, start, true), expected);
   }
 
+  /**
+   * Started at step k, the history starts empty: first order at k, at most second at k + 1, as
+   * diffusers' scheduler after {@code set_begin_index(k)}; both loops against the plain-Java one.
+   */
+  @ParameterizedTest(name = "order {0}, from step {1}")
+  @CsvSource({"2, 3", "3, 3", "3, 6"})
+  void loopsStartedAtAStepMatchDiffusersSchedulerStartedThere(int order, int k) {
+    DeisSampler sampler = DeisSampler.of(12).withOrder(order);
+    SamplingPlan plan = sampler.plan(NoiseSchedule.linear(), EPS);
+    double[] start = SigmaSamplersTest.startNoise();
+    double[] expected =
+        ReferenceDeis.run(
+            ParityCases.REFERENCE.alphasCumprod, 12, order, "none", true, EPS, null, k, start);
+    SigmaSamplersTest.assertClose(
+        "deis from step " + k + ", compiled loop",
+        MultistepSamplersTest.run(plan, k, start, false),
+        expected);
+    SigmaSamplersTest.assertClose(
+        "deis from step " + k + ", host loop",
+        MultistepSamplersTest.run(plan, k, start, true),
+        expected);
+  }
+
   @Test
   void deisIsFoundByNameAndRefusesWhatItHasNot() {
     assertThat(SamplerKind.lookup("deis")).isEqualTo(SamplerKind.DEIS);

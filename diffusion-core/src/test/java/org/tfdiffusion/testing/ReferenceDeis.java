@@ -30,7 +30,34 @@ public final class ReferenceDeis {
       boolean lowerOrderFinal,
       Prediction prediction,
       double[] start) {
-    return run(alphasCumprod, steps, order, sigmaKind, lowerOrderFinal, prediction, null, start);
+    return run(alphasCumprod, steps, order, sigmaKind, lowerOrderFinal, prediction, null, 0, start);
+  }
+
+  /**
+   * The full loop with thresholding ({@code null}: none).
+   *
+   * @param sigmaKind "none" or "karras"
+   * @param start the first sample
+   */
+  public static double[] run(
+      double[] alphasCumprod,
+      int steps,
+      int order,
+      String sigmaKind,
+      boolean lowerOrderFinal,
+      Prediction prediction,
+      Thresholding thresholding,
+      double[] start) {
+    return run(
+        alphasCumprod,
+        steps,
+        order,
+        sigmaKind,
+        lowerOrderFinal,
+        prediction,
+        thresholding,
+        0,
+        start);
   }
 
   /**
@@ -62,10 +89,11 @@ public final class ReferenceDeis {
   }
 
   /**
-   * The full loop with thresholding ({@code null}: none).
+   * The loop from step {@code begin} (diffusers' set_begin_index: the history starts empty there),
+   * with thresholding ({@code null}: none).
    *
    * @param sigmaKind "none" or "karras"
-   * @param start the first sample
+   * @param start the sample at step {@code begin}
    */
   public static double[] run(
       double[] alphasCumprod,
@@ -75,6 +103,7 @@ public final class ReferenceDeis {
       boolean lowerOrderFinal,
       Prediction prediction,
       Thresholding thresholding,
+      int begin,
       double[] start) {
     int trainSteps = alphasCumprod.length;
     double[] trainSigmas = ReferenceSigmaSchedulers.trainSigmas(alphasCumprod);
@@ -99,7 +128,7 @@ public final class ReferenceDeis {
     double[] x = start.clone();
     double[][] outputs = new double[3][];
     int lowerOrderNums = 0;
-    for (int i = 0; i < steps; i++) {
+    for (int i = begin; i < steps; i++) {
       double alphaS0 = 1 / Math.sqrt(rho[i] * rho[i] + 1);
       double sigmaS0 = rho[i] * alphaS0;
       double alphaT = 1 / Math.sqrt(rho[i + 1] * rho[i + 1] + 1);
