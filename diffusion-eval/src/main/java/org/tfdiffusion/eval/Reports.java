@@ -7,10 +7,10 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import org.tfdiffusion.train.DurableFiles;
 
 /** Formatting and atomic writing of evaluation results (JSON, text files, table cells). */
 final class Reports {
@@ -36,27 +36,19 @@ final class Reports {
     return m;
   }
 
-  /** Writes JSON to a temporary file and renames it into place. */
+  /** Writes JSON atomically and durably ({@link DurableFiles#replace}). */
   static void writeJson(Path file, Object value) {
     try {
-      Path parent = file.toAbsolutePath().getParent();
-      Files.createDirectories(parent);
-      Path tmp = parent.resolve("." + file.getFileName() + ".tmp");
-      json().writeValue(tmp.toFile(), value);
-      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      DurableFiles.replace(file, tmp -> json().writeValue(tmp.toFile(), value));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
     }
   }
 
-  /** Writes text to a temporary file and renames it into place. */
+  /** Writes text atomically and durably ({@link DurableFiles#replace}). */
   static void writeText(Path file, String text) {
     try {
-      Path parent = file.toAbsolutePath().getParent();
-      Files.createDirectories(parent);
-      Path tmp = parent.resolve("." + file.getFileName() + ".tmp");
-      Files.writeString(tmp, text, StandardCharsets.UTF_8);
-      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      DurableFiles.replace(file, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
     }

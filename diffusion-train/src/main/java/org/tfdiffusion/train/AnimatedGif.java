@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Iterator;
 import java.util.List;
 import javax.imageio.IIOImage;
@@ -73,17 +72,7 @@ public final class AnimatedGif {
         }
         writer.endWriteSequence();
       }
-      Path parent = file.toAbsolutePath().getParent();
-      Files.createDirectories(parent);
-      Path tmp =
-          parent.resolve(
-              ".animation-" + ProcessHandle.current().pid() + "-" + System.nanoTime() + ".gif.tmp");
-      try {
-        Files.write(tmp, bytes.toByteArray());
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      } finally {
-        Files.deleteIfExists(tmp);
-      }
+      DurableFiles.replace(file, tmp -> Files.write(tmp, bytes.toByteArray()));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
     } finally {

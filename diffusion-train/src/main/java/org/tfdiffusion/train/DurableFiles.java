@@ -82,6 +82,38 @@ public final class DurableFiles {
     }
   }
 
+  /** Writes a file's content to the path it is given. */
+  @FunctionalInterface
+  public interface ContentWriter {
+    void writeTo(Path path) throws IOException;
+  }
+
+  /**
+   * Replaces {@code file} with what {@code writer} writes, durably: its folder created if needed,
+   * the content written to a hidden sibling of this process's own, forced, renamed over the file,
+   * and the folder forced. A failed write leaves the old file as it was and no temporary behind.
+   */
+  public static void replace(Path file, ContentWriter writer) throws IOException {
+    Path parent = file.toAbsolutePath().getParent();
+    Files.createDirectories(parent);
+    Path tmp =
+        parent.resolve(
+            "."
+                + file.getFileName()
+                + "."
+                + ProcessHandle.current().pid()
+                + "-"
+                + Thread.currentThread().getId()
+                + ".tmp");
+    try {
+      writer.writeTo(tmp);
+      FileSync.DISK.force(tmp);
+      rename(tmp, file.toAbsolutePath(), true, FileSync.DISK);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
   /** {@link #write(Path, byte[], FileSync)} of UTF-8 text, forced to disk. */
   public static void writeString(Path file, String content) throws IOException {
     write(file, content.getBytes(StandardCharsets.UTF_8), FileSync.DISK);

@@ -5,9 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import javax.imageio.ImageIO;
 
 /**
@@ -148,20 +146,16 @@ public record SampleGrid(byte[] pixels, int height, int width, int channels) {
     return image;
   }
 
-  /** Writes the grid as PNG, atomically (a temporary file renamed into place). */
+  /** Writes the grid as PNG, atomically and durably ({@link DurableFiles#replace}). */
   public void writePng(Path file) {
     try {
-      Path parent = file.toAbsolutePath().getParent();
-      Files.createDirectories(parent);
-      Path tmp = Files.createTempFile(parent, ".grid-", ".png.tmp");
-      try {
-        if (!ImageIO.write(toImage(), "png", tmp.toFile())) {
-          throw new IOException("no PNG writer available");
-        }
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      } finally {
-        Files.deleteIfExists(tmp);
-      }
+      DurableFiles.replace(
+          file,
+          tmp -> {
+            if (!ImageIO.write(toImage(), "png", tmp.toFile())) {
+              throw new IOException("no PNG writer available");
+            }
+          });
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
     }

@@ -14,9 +14,7 @@ import java.awt.geom.Path2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -158,17 +156,17 @@ public final class LinePlot {
     return image;
   }
 
-  /** Renders and writes a PNG atomically (a temporary file renamed into place). */
+  /** Renders and writes a PNG atomically and durably. */
   public static void write(Path png, List<Panel> panels) {
     BufferedImage image = render(panels);
     try {
-      Path parent = png.toAbsolutePath().getParent();
-      Files.createDirectories(parent);
-      Path tmp = parent.resolve("." + png.getFileName() + ".tmp");
-      if (!ImageIO.write(image, "png", tmp.toFile())) {
-        throw new IOException("no PNG writer");
-      }
-      Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      org.tfdiffusion.train.DurableFiles.replace(
+          png,
+          tmp -> {
+            if (!ImageIO.write(image, "png", tmp.toFile())) {
+              throw new IOException("no PNG writer");
+            }
+          });
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + png, e);
     }
