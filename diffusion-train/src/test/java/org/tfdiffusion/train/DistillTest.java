@@ -1,0 +1,252 @@
+package org.tfdiffusion.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.train.data.Batch;
+import org.tfdiffusion.train.data.BatchIterator;
+import org.tfdiffusion.train.data.ImageDataset;
+import picocli.CommandLine;
+
+/**
+ * Rounds of progressive distillation on a tiny model: a round moves the student towards the
+ * teacher's two-step target, a round resumes bit for bit, the command chains the rounds and records
+ * what sampling needs, and bad input gets one line. (The target itself is checked against Algorithm
+ * 2 in plain Java double by ProgressiveDistillationTest in diffusion-core.)
+ */
+class DistillTest {
+  @TempDir static Path shared;
+  @TempDir Path temp;
+
+  private final StringWriter log = new StringWriter();
+
+  /** A tiny unconditional teacher trained for 3 steps, shared by the tests. */
+  private static Path teacher;
+
+  @BeforeAll
+  static void trainTeacher() {
+    teacher = shared.resolve("teacher");
+    new Trainer(
+            new PrintWriter(new StringWriter(), true),
+            Trainer.Progress.QUIET,
+            SessionOptions.defaults())
+        .train(teacher, TrainerTest.tiny(3, 0, 1e-3));
+  }
+
+  private Trainer trainer() {
+    return new Trainer(
+        new PrintWriter(log, true), Trainer.Progress.QUIET, SessionOptions.defaults());
+  }
+
+  /** A 4-step round of {@code iterations} steps at lr {@code lr}, batch 8. */
+  private static TrainConfig round(int iterations, double lr) {
+    Distiller.Settings settings =
+        new Distiller.Settings(
+            4,
+            2,
+            iterations,
+            Optional.of(8),
+            Optional.of(lr),
+            Optional.empty(),
+            Optional.empty(),
+            Optional.empty(),
+            false);
+    return Distiller.roundConfig(Distiller.Teacher.open(teacher), 4, settings);
+  }
+
+  /**
+   * The distillation loss of the student's raw weights (the teacher's before any step, else the
+   * checkpoint's) on fixed batches and draws: seeds 100..103, each on its own batch of 16.
+   */
+  private static double fixedLoss(TrainConfig config, Optional<Checkpoints.Checkpoint> student) {
+    ImageDataset data = Trainer.loadData(config);
+    BatchIterator batches = BatchIterator.builder(data).batchSize(16).seed(42).build();
+    double sum = 0;
+    int count = 4;
+    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+        Session session = new Session(graph.graph)) {
+      if (student.isPresent()) {
+        graph.restore(session, student.get().prefix());
+      } else {
+        graph.initialize(session);
+        FineTuning.load(graph, session, config.fineTune());
+      }
+      for (int k = 0; k < count; k++) {
+        Batch batch = batches.next();
+        try (TFloat32 x = TensorIO.floats(Shape.of(batch.shape()), batch.images());
+            TInt64 seed = TInt64.vectorOf(100 + k, 7);
+            Result r =
+                session
+                    .runner()
+                    .feed(graph.images, x)
+                    .feed(graph.seed, seed)
+                    .fetch(graph.loss)
+                    .run()) {
+          sum += TensorIO.toFloats(r.get(0))[0];
+        }
+      }
+    }
+    return sum / count;
+  }
+
+  @Test
+  void aRoundMovesTheStudentTowardsTheTwoStepTeachersTarget() {
+    TrainConfig config = round(30, 5e-4);
+    double before = fixedLoss(config, Optional.empty());
+    Trainer.Outcome outcome = trainer().train(temp.resolve("round-4"), config);
+    assertThat(outcome.step()).isEqualTo(30);
+    double after = fixedLoss(config, Checkpoints.of(outcome.runDir()).latest());
+    assertThat(before).as("the one-step student starts off the two-step target").isGreaterThan(0);
+    assertThat(after).as("loss before %s, after %s", before, after).isLessThan(0.5 * before);
+    assertThat(log.toString()).contains("fine-tuning from " + teacher);
+  }
+
+  @Test
+  void anInterruptedRoundResumesBitForBit() throws Exception {
+    TrainConfig config =
+        round(4, 2e-3)
+            .withTraining(round(4, 2e-3).training().toBuilder().checkpointEvery(2).build());
+    Trainer.Outcome straight = trainer().train(temp.resolve("straight"), config);
+
+    Path split = temp.resolve("split");
+    Trainer first = trainer();
+    first.beforeCheckpointRename(first::requestStop);
+    Trainer.Outcome stopped = first.train(split, config);
+    assertThat(stopped.step()).isEqualTo(2);
+    Trainer.Outcome resumed = trainer().resume(split, Optional.empty());
+    assertThat(resumed.step()).isEqualTo(4);
+
+    Map<String, float[]> a =
+        TrainerTest.variables(config, Checkpoints.resolve(straight.runDir()), temp.resolve("tb1"));
+    Map<String, float[]> b =
+        TrainerTest.variables(config, Checkpoints.resolve(split), temp.resolve("tb2"));
+    assertThat(b.keySet()).isEqualTo(a.keySet());
+    for (String name : a.keySet()) {
+      assertThat(b.get(name)).as(name).containsExactly(a.get(name));
+    }
+    List<TrainingMetrics.Row> one = TrainingMetrics.read(straight.runDir().resolve("metrics.csv"));
+    List<TrainingMetrics.Row> two = TrainingMetrics.read(split.resolve("metrics.csv"));
+    assertThat(two)
+        .extracting(TrainingMetrics.Row::loss)
+        .containsExactlyElementsOf(one.stream().map(TrainingMetrics.Row::loss).toList());
+  }
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int distill(String... args) {
+    out.getBuffer().setLength(0);
+    err.getBuffer().setLength(0);
+    CommandLine cli = TrainCommand.commandLine(new DistillCommand());
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    List<String> all = new ArrayList<>(Arrays.asList(args));
+    all.addAll(List.of("--no-xla", "--progress", "quiet"));
+    return cli.execute(all.toArray(String[]::new));
+  }
+
+  @Test
+  void theCommandChainsRoundsAndTheStudentSamplesWithDdimAtItsSteps() throws Exception {
+    Path outDir = temp.resolve("distilled");
+    int status =
+        distill(
+            "--from",
+            teacher.toString(),
+            "--out",
+            outDir.toString(),
+            "--steps-start",
+            "4",
+            "--steps-end",
+            "2",
+            "--steps-per-round",
+            "2",
+            "--batch-size",
+            "4");
+    assertThat(status).as(out + "\n" + err).isZero();
+    TrainConfig four = RunDirectory.open(outDir.resolve("round-4")).config();
+    TrainConfig two = RunDirectory.open(outDir.resolve("round-2")).config();
+    assertThat(four.fineTune().parentRun()).isEqualTo(teacher.toString());
+    assertThat(four.fineTune().parentStep()).isEqualTo(3);
+    assertThat(two.fineTune().parentRun()).isEqualTo(outDir.resolve("round-4").toString());
+    assertThat(two.fineTune().parentStep()).isEqualTo(2);
+    assertThat(two.distillation()).isEqualTo(new TrainConfig.Distillation(2, 2, 1, false));
+    assertThat(two.training().sampler()).isEqualTo("ddim");
+    assertThat(two.training().samplerSteps()).isEqualTo(2);
+    assertThat(Files.list(outDir.resolve("round-2").resolve("samples")).count()).isEqualTo(1);
+
+    // sample, export and eval draw it with ddim at 2 steps unless told otherwise
+    SamplerOptions none = parse();
+    assertThat(none.forModel(two).kind()).isEqualTo(SamplerKind.DDIM);
+    assertThat(none.forModel(two).steps(1000)).isEqualTo(2);
+    assertThat(parse("--steps", "8").forModel(two).steps(1000)).isEqualTo(8);
+    assertThat(parse("--sampler", "dpmpp").forModel(two).kind()).isEqualTo(SamplerKind.DPMPP);
+    assertThat(none.forModel(RunDirectory.open(teacher).config()).kind())
+        .isEqualTo(SamplerKind.DPMPP);
+
+    // a finished distillation resumes to nothing new
+    assertThat(distill("--resume", "--out", outDir.toString())).as(out + "\n" + err).isZero();
+    assertThat(out.toString()).contains("round 4: done").contains("round 2: done");
+  }
+
+  private static SamplerOptions parse(String... args) {
+    SamplerOptions options = new SamplerOptions();
+    new CommandLine(options).parseArgs(args);
+    return options;
+  }
+
+  @Test
+  void badInputGetsOneLine() {
+    String from = teacher.toString();
+    String outDir = temp.resolve("o").toString();
+    assertOneLineError(
+        distill("--from", from, "--out", outDir, "--steps-start", "48", "--steps-end", "5"),
+        "--steps-start 48 is not a power-of-two multiple of --steps-end 5");
+    assertOneLineError(
+        distill("--from", from, "--out", outDir, "--steps-start", "12", "--steps-end", "4"),
+        "--steps-start 12 is not a power-of-two multiple of --steps-end 4");
+    assertOneLineError(
+        distill("--from", from, "--out", outDir, "--steps-start", "512", "--steps-end", "4"),
+        "a student of 512 steps needs a teacher of 1024 DDIM steps, more than the model's 1000"
+            + " timesteps");
+    assertOneLineError(distill("--out", outDir), "distill needs --from TEACHER");
+    assertOneLineError(
+        distill("--from", from, "--out", outDir, "--guidance", "3"),
+        "the teacher is unconditional");
+    assertOneLineError(
+        distill("--from", from, "--out", outDir, "--steps-per-round", "0"),
+        "--steps-per-round must be >= 1, got 0");
+    assertOneLineError(distill("--resume", "--out", outDir), "holds no distillation round");
+    assertOneLineError(
+        distill("--from", from, "--out", teacher.toString()),
+        "is not empty: continue its distillation with --resume");
+    assertThat(Files.exists(Path.of(outDir))).isFalse();
+  }
+
+  private void assertOneLineError(int status, String expected) {
+    String text = err.toString();
+    assertThat(status).as(out + "\n" + text).isEqualTo(CommandLineErrors.USER_ERROR);
+    List<String> lines = text.lines().filter(l -> !l.isBlank()).toList();
+    assertThat(lines).as(text).hasSize(1);
+    assertThat(lines.get(0)).startsWith("error: ").contains(expected);
+    assertThat(text).doesNotContain("\tat ", "Exception");
+  }
+}
