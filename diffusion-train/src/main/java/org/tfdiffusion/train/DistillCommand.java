@@ -114,10 +114,20 @@ public final class DistillCommand implements Callable<Integer> {
   String data;
 
   @Option(
+      names = "--log-every",
+      description = "Steps between metrics rows and progress lines (default: the teacher's).")
+  Integer logEvery;
+
+  @Option(
       names = "--progress",
       defaultValue = "auto",
       description = "bar, lines, quiet or auto (default: ${DEFAULT-VALUE}).")
   String progress;
+
+  @Option(
+      names = {"-q", "--quiet"},
+      description = "Same as --progress quiet.")
+  boolean quiet;
 
   @Option(
       names = "--xla",
@@ -170,7 +180,8 @@ public final class DistillCommand implements Callable<Integer> {
                               ? d.teacherGuidance()
                               : firstConfig.conditioning().guidance())
                   : Optional.empty(),
-              conditional && !d.guidanceDistilled());
+              conditional && !d.guidanceDistilled(),
+              Optional.of(logEvery != null ? logEvery : firstConfig.training().logEvery()));
     } else {
       if (from == null) {
         throw new IllegalArgumentException(
@@ -193,7 +204,8 @@ public final class DistillCommand implements Callable<Integer> {
               Optional.ofNullable(seed),
               Optional.ofNullable(data),
               Optional.ofNullable(guidance),
-              keepGuidance);
+              keepGuidance,
+              Optional.ofNullable(logEvery));
       // every round's checks before the first starts (e.g. more steps than timesteps)
       Distiller.roundConfig(teacher, settings.stepsStart(), settings);
     }
@@ -221,6 +233,9 @@ public final class DistillCommand implements Callable<Integer> {
   }
 
   private Trainer.Progress progress() {
+    if (quiet) {
+      return Trainer.Progress.QUIET;
+    }
     return switch (progress.trim().toLowerCase(java.util.Locale.ROOT)) {
       case "bar" -> Trainer.Progress.BAR;
       case "lines" -> Trainer.Progress.LINES;

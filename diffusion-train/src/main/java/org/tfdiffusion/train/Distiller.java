@@ -53,7 +53,8 @@ public final class Distiller {
       Optional<Long> seed,
       Optional<String> data,
       Optional<Double> guidance,
-      boolean keepGuidance) {
+      boolean keepGuidance,
+      Optional<Integer> logEvery) {
     public Settings {
       checkArgument(stepsEnd >= 1, "--steps-end must be >= 1, got %s", stepsEnd);
       checkArgument(
@@ -66,6 +67,7 @@ public final class Distiller {
           stepsEnd);
       checkArgument(iterations >= 1, "--steps-per-round must be >= 1, got %s", iterations);
       batchSize.ifPresent(b -> checkArgument(b >= 1, "--batch-size must be >= 1, got %s", b));
+      logEvery.ifPresent(n -> checkArgument(n >= 1, "--log-every must be >= 1, got %s", n));
       guidance.ifPresent(
           w -> checkArgument(Double.isFinite(w) && w >= 0, "--guidance must be >= 0, got %s", w));
     }
@@ -173,6 +175,7 @@ public final class Distiller {
             .samplerSteps(steps)
             .checkpointEvery(Math.min(tt.checkpointEvery(), s.iterations()));
     s.batchSize().ifPresent(b -> training.batch(b, 1));
+    s.logEvery().ifPresent(training::logEvery);
     TrainConfig.Training built = training.build();
     if (s.seed().isPresent()) {
       built =
