@@ -10,6 +10,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.nn.ConvKernels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -215,7 +216,9 @@ public final class DistillCommand implements Callable<Integer> {
             progress(),
             SessionOptions.defaults()
                 .withFlags(
-                    xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), false));
+                    xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), false)
+                // the student's convolutions as train's --conv auto: oneDNN's where built
+                .withNativeConvolutions(ConvKernels.AUTO.resolve(false, false)));
     // a round asked to stop (Ctrl-C) saved its checkpoint and said how to continue
     new Distiller(trainer, log).run(out, teacher, settings);
     return 0;

@@ -371,7 +371,9 @@ final class TrainingGraph implements AutoCloseable {
       List<org.tensorflow.Output<TFloat32>> halves = tf.split(zero, out, 2L).output();
       Operand<TFloat32> cond = halves.get(0);
       Operand<TFloat32> uncond = halves.get(1);
-      return tf.math.add(uncond, tf.math.mul(tf.constant((float) w), tf.math.sub(cond, uncond)));
+      // the sampler's guidance (ClassifierFreeGuidance), w for every row
+      return ClassifierFreeGuidance.combine(
+          tf, uncond, cond, tf.fill(tf.shape(labels), tf.constant((float) w)));
     };
   }
 
