@@ -142,7 +142,7 @@ public final class DistillCommand implements Callable<Integer> {
   public Integer call() {
     PrintWriter log = spec.commandLine().getOut();
     List<Integer> existing = Distiller.existingRounds(out);
-    Distiller.Teacher teacher;
+    java.util.function.Supplier<Distiller.Teacher> teacher;
     Distiller.Settings settings;
     if (resume) {
       if (existing.isEmpty()) {
@@ -160,7 +160,8 @@ public final class DistillCommand implements Callable<Integer> {
       int first = existing.get(0);
       TrainConfig firstConfig =
           RunDirectory.open(out.resolve(Distiller.ROUND_PREFIX + first)).config();
-      teacher = Distiller.Teacher.open(Path.of(firstConfig.fineTune().parentRun()));
+      Path firstTeacher = Path.of(firstConfig.fineTune().parentRun());
+      teacher = () -> Distiller.Teacher.open(firstTeacher);
       TrainConfig.Distillation d = firstConfig.distillation();
       boolean conditional = firstConfig.model().conditional();
       settings =
@@ -194,7 +195,8 @@ public final class DistillCommand implements Callable<Integer> {
         throw new IllegalArgumentException(
             out + " is not empty: continue its distillation with --resume, or give another --out");
       }
-      teacher = Distiller.Teacher.open(from);
+      Distiller.Teacher given = Distiller.Teacher.open(from);
+      teacher = () -> given;
       settings =
           new Distiller.Settings(
               stepsStart != null ? stepsStart : 64,
@@ -208,7 +210,7 @@ public final class DistillCommand implements Callable<Integer> {
               keepGuidance,
               Optional.ofNullable(logEvery));
       // every round's checks before the first starts (e.g. more steps than timesteps)
-      Distiller.roundConfig(teacher, settings.stepsStart(), settings);
+      Distiller.roundConfig(given, settings.stepsStart(), settings);
     }
     Trainer trainer =
         new Trainer(

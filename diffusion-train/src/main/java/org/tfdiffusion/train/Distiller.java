@@ -230,8 +230,17 @@ public final class Distiller {
    * Ctrl-C, with its checkpoint saved).
    */
   public Outcome run(Path outDir, Teacher teacher, Settings settings) {
+    return run(outDir, () -> teacher, settings);
+  }
+
+  /**
+   * {@link #run(Path, Teacher, Settings)} with the first round's teacher opened only when that
+   * round starts (a resumed distillation whose first round exists does not need it).
+   */
+  public Outcome run(
+      Path outDir, java.util.function.Supplier<Teacher> firstTeacher, Settings settings) {
     List<Trainer.Outcome> outcomes = new ArrayList<>();
-    Teacher current = teacher;
+    Teacher current = null;
     for (int n : settings.rounds()) {
       Path dir = outDir.resolve(ROUND_PREFIX + n);
       Trainer.Outcome outcome;
@@ -255,6 +264,9 @@ public final class Distiller {
         out.flush();
         outcome = trainer.resume(dir, Optional.empty());
       } else {
+        if (current == null) {
+          current = firstTeacher.get();
+        }
         TrainConfig config = roundConfig(current, n, settings);
         out.printf(
             "round %d: a %d-step student of %s (%d DDIM steps%s)%n",
