@@ -155,6 +155,193 @@ class DistillTest {
         .containsExactlyElementsOf(one.stream().map(TrainingMetrics.Row::loss).toList());
   }
 
+  /**
+   * A guided teacher's target against Algorithm 2 computed in plain Java double around the
+   * teacher's network alone (a separate graph of its U-Net on its weights): each DDIM half-step's
+   * output is ε(∅) + w (ε(y) - ε(∅)) with the round's w, rows whose label was dropped use ε(∅).
+   */
+  @Test
+  void aGuidedTeachersTargetIsTheGuidedTwoStepDdimOfItsNetwork() {
+    Path guided = temp.resolve("guided-teacher");
+    TrainConfig teacherConfig =
+        TrainerTest.tiny(2, 0, 1e-3)
+            .withConditioning(new TrainConfig.Conditioning(true, 0.5, 3.0, List.of()));
+    trainer().train(guided, teacherConfig);
+    Distiller.Settings settings =
+        new Distiller.Settings(
+            4,
+            4,
+            1,
+            Optional.of(8),
+            Optional.empty(),
+            Optional.empty(),
+            Optional.empty(),
+            Optional.empty(),
+            false,
+            Optional.empty());
+    TrainConfig config = Distiller.roundConfig(Distiller.Teacher.open(guided), 4, settings);
+    assertThat(config.distillation().teacherGuidance()).isEqualTo(3.0);
+    assertThat(config.conditioning().guidance()).isEqualTo(1.0);
+    double w = 3.0;
+    int nullLabel = config.model().numClasses();
+
+    ImageDataset data = Trainer.loadData(config);
+    Batch batch = BatchIterator.builder(data).batchSize(16).seed(3).build().next();
+    long[] shape = batch.shape();
+    float[] zt;
+    int[] t;
+    int[] labels;
+    float[] target;
+    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+        Session session = new Session(graph.graph)) {
+      graph.initialize(session);
+      try (TFloat32 x = TensorIO.floats(Shape.of(shape), batch.images());
+          org.tensorflow.types.TInt32 y = org.tensorflow.types.TInt32.vectorOf(batch.labels());
+          TInt64 seed = TInt64.vectorOf(5, 9);
+          Result r =
+              session
+                  .runner()
+                  .feed(graph.images, x)
+                  .feed(graph.labels.get(), y)
+                  .feed(graph.seed, seed)
+                  .fetch(graph.distillationLoss.zt())
+                  .fetch(graph.distillationLoss.t())
+                  .fetch(graph.droppedLabels)
+                  .fetch(graph.distillationLoss.target())
+                  .run()) {
+        zt = TensorIO.toFloats(r.get(0));
+        t = TensorIO.toInts(r.get(1));
+        labels = TensorIO.toInts(r.get(2));
+        target = TensorIO.toFloats(r.get(3));
+      }
+    }
+    int rows = (int) shape[0];
+    int perRow = zt.length / rows;
+    assertThat(labels).contains(nullLabel);
+    assertThat(Arrays.stream(labels).filter(l -> l != nullLabel).count()).isPositive();
+
+    org.tfdiffusion.schedule.NoiseSchedule schedule = config.noiseSchedule();
+    int[] nulls = new int[rows];
+    Arrays.fill(nulls, nullLabel);
+    try (TeacherNet net = new TeacherNet(config, shape)) {
+      // first half-step: t -> t - 125 (T / 2N), guided
+      double[] z = new double[zt.length];
+      for (int k = 0; k < z.length; k++) {
+        z[k] = zt[k];
+      }
+      double[] m1 = guidedOutput(net, z, t, labels, nulls, w);
+      int[] tMid = new int[rows];
+      double[] zMid = new double[z.length];
+      for (int b = 0; b < rows; b++) {
+        tMid[b] = t[b] - 125;
+        double ab = schedule.alphasCumprod().get(t[b]);
+        double abMid = tMid[b] >= 0 ? schedule.alphasCumprod().get(tMid[b]) : 1;
+        for (int p = 0; p < perRow; p++) {
+          int k = b * perRow + p;
+          double x0 = (z[k] - Math.sqrt(1 - ab) * m1[k]) / Math.sqrt(ab);
+          zMid[k] = Math.sqrt(abMid) * x0 + Math.sqrt(1 - abMid) * m1[k];
+        }
+      }
+      // second half-step: t - 125 -> t - 250 (at t = 0 the first one ended at alpha_bar 1)
+      int[] tMidValid = Arrays.stream(tMid).map(v -> Math.max(v, 0)).toArray();
+      double[] m2 = guidedOutput(net, zMid, tMidValid, labels, nulls, w);
+      for (int b = 0; b < rows; b++) {
+        double ab = schedule.alphasCumprod().get(t[b]);
+        double abMid = tMid[b] >= 0 ? schedule.alphasCumprod().get(tMid[b]) : 1;
+        double abEnd = t[b] - 250 >= 0 ? schedule.alphasCumprod().get(t[b] - 250) : 1;
+        double a = Math.sqrt(ab);
+        double s = Math.sqrt(1 - ab);
+        double aEnd = Math.sqrt(abEnd);
+        double sEnd = Math.sqrt(1 - abEnd);
+        for (int p = 0; p < perRow; p++) {
+          int k = b * perRow + p;
+          double zEnd = zMid[k];
+          if (tMid[b] >= 0) {
+            double x0 = (zMid[k] - Math.sqrt(1 - abMid) * m2[k]) / Math.sqrt(abMid);
+            zEnd = aEnd * x0 + sEnd * m2[k];
+          }
+          double expected = (zEnd - sEnd / s * z[k]) / (aEnd - sEnd / s * a);
+          assertThat((double) target[k])
+              .as("row %s (t = %s, label %s), element %s", b, t[b], labels[b], p)
+              .isCloseTo(
+                  expected,
+                  org.assertj.core.api.Assertions.within(2e-3 * Math.max(Math.abs(expected), 1)));
+        }
+      }
+    }
+  }
+
+  /** ε(∅) + w (ε(y) - ε(∅)) of the teacher's network, in double. */
+  private static double[] guidedOutput(
+      TeacherNet net, double[] z, int[] t, int[] labels, int[] nulls, double w) {
+    float[] cond = net.apply(z, t, labels);
+    float[] uncond = net.apply(z, t, nulls);
+    double[] out = new double[cond.length];
+    for (int k = 0; k < out.length; k++) {
+      out[k] = uncond[k] + w * ((double) cond[k] - uncond[k]);
+    }
+    return out;
+  }
+
+  /** The teacher's U-Net on its weights, alone in a graph: output(z, t, labels). */
+  private static final class TeacherNet implements AutoCloseable {
+    private final org.tensorflow.Graph graph = new org.tensorflow.Graph();
+    private final Session session;
+    private final org.tensorflow.op.core.Placeholder<TFloat32> z;
+    private final org.tensorflow.op.core.Placeholder<org.tensorflow.types.TInt32> t;
+    private final org.tensorflow.op.core.Placeholder<org.tensorflow.types.TInt32> labels;
+    private final org.tensorflow.Operand<TFloat32> out;
+    private final long[] shape;
+
+    TeacherNet(TrainConfig config, long[] shape) {
+      this.shape = shape;
+      org.tensorflow.op.Ops tf = org.tensorflow.op.Ops.create(graph);
+      FineTuning.ParentWeights parent = FineTuning.read(config.fineTune());
+      java.util.Map<String, org.tensorflow.Operand<TFloat32>> bound =
+          new java.util.LinkedHashMap<>();
+      parent
+          .values()
+          .forEach(
+              (name, v) ->
+                  bound.put(
+                      name,
+                      tf.constant(
+                          parent.shapes().get(name),
+                          org.tensorflow.ndarray.buffer.DataBuffers.of(v, true, false))));
+      z = tf.placeholder(TFloat32.class);
+      t = tf.placeholder(org.tensorflow.types.TInt32.class);
+      labels = tf.placeholder(org.tensorflow.types.TInt32.class);
+      out =
+          new org.tfdiffusion.model.UNet(config.model())
+              .apply(
+                  org.tfdiffusion.nn.NetScope.inference(
+                      tf, new org.tfdiffusion.nn.BoundParameters(bound)),
+                  tf.ensureShape(z, Shape.of(shape)),
+                  t,
+                  Optional.of(labels));
+      session = new Session(graph);
+    }
+
+    float[] apply(double[] zs, int[] ts, int[] ls) {
+      float[] f = new float[zs.length];
+      for (int k = 0; k < f.length; k++) {
+        f[k] = (float) zs[k];
+      }
+      try (TFloat32 zt = TensorIO.floats(Shape.of(shape), f);
+          org.tensorflow.types.TInt32 tt = org.tensorflow.types.TInt32.vectorOf(ts);
+          org.tensorflow.types.TInt32 lt = org.tensorflow.types.TInt32.vectorOf(ls);
+          Result r = session.runner().feed(z, zt).feed(t, tt).feed(labels, lt).fetch(out).run()) {
+        return TensorIO.toFloats(r.get(0));
+      }
+    }
+
+    @Override
+    public void close() {
+      session.close();
+      graph.close();
+    }
+  }
+
   private final StringWriter out = new StringWriter();
   private final StringWriter err = new StringWriter();
 
