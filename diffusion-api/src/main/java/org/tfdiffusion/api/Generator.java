@@ -26,8 +26,9 @@ import org.tfdiffusion.train.TrainedModel;
 /**
  * Generates images from a trained model: a run folder (its latest checkpoint, EMA weights), a
  * checkpoint folder, or an export ({@code saved_models/NAME} or {@code saved_models/NAME/VERSION}).
- * Both sample with DPM-Solver++ on this machine's fastest float32 kernels (an export's weights are
- * loaded into this process's own sampling graph).
+ * Both sample with DPM-Solver++ (a distilled student: DDIM at the steps it was distilled to) on
+ * this machine's fastest float32 kernels (an export's weights are loaded into this process's own
+ * sampling graph).
  *
  * <pre>{@code
  * try (Generator generator = Generator.open(Path.of("saved_models/fashion-mnist"))) {
@@ -264,7 +265,10 @@ public final class Generator implements AutoCloseable {
   private record Key(int steps, EditMode mode) {}
 
   private ImageSampler sampler(Request request, EditMode mode) {
-    int steps = request.steps().orElse(DEFAULT_STEPS);
+    // a distilled student samples with the DDIM steps it learnt (see TrainConfig.Distillation)
+    TrainConfig.Distillation distilled = config().distillation();
+    SamplerKind kind = distilled.active() ? SamplerKind.DDIM : SamplerKind.DPMPP;
+    int steps = request.steps().orElse(distilled.active() ? distilled.steps() : DEFAULT_STEPS);
     Key key = new Key(steps, mode);
     ImageSampler sampler = samplers.get(key);
     if (sampler == null) {
@@ -276,7 +280,7 @@ public final class Generator implements AutoCloseable {
           timesteps);
       SessionOptions options =
           SessionOptions.sampling().withNativeConvolutions(ConvKernels.AUTO.resolve(false, false));
-      sampler = source.sampler(SamplerKind.DPMPP.create(steps, 0), mode, false, 0, options);
+      sampler = source.sampler(kind.create(steps, 0), mode, false, 0, options);
       samplers.put(key, sampler);
     }
     return sampler;

@@ -13,7 +13,8 @@ import java.util.Optional;
  * @param className the class (name or index) of every image, for class-conditional models
  * @param guidance the guidance scale w (0 unconditional, 1 conditional, above 1 stronger); empty:
  *     the model's default
- * @param steps sampler steps; empty: the model's default (20 for DPM-Solver++)
+ * @param steps sampler steps; empty: the model's default (20 for DPM-Solver++; a distilled model's
+ *     DDIM steps)
  */
 public record Request(
     long[] seeds, Optional<String> className, Optional<Double> guidance, Optional<Integer> steps) {

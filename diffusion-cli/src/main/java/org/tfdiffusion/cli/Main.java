@@ -8,6 +8,7 @@ import org.tfdiffusion.eval.classifier.TrainClassifierCommand;
 import org.tfdiffusion.export.ExportCommand;
 import org.tfdiffusion.export.serving.BenchServeCommand;
 import org.tfdiffusion.export.serving.ServeCommand;
+import org.tfdiffusion.train.DistillCommand;
 import org.tfdiffusion.train.FineTuneCommand;
 import org.tfdiffusion.train.TrainCommand;
 import picocli.CommandLine;
@@ -27,6 +28,7 @@ import picocli.CommandLine.Command;
       ClusterBenchCommand.class,
       TrainCommand.class,
       FineTuneCommand.class,
+      DistillCommand.class,
       SampleCommand.class,
       ExportCommand.class,
       ServeCommand.class,

@@ -211,6 +211,7 @@ final class SampleCommand implements Callable<Integer> {
     ModelSource model =
         source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
     TrainConfig trained = model.config();
+    sampler = sampler.forModel(trained);
     Requests requests = edit.interpolating() ? strips(trained) : requests(trained);
     EditOptions.Read read = edit.read(trained.model());
     if (out == null) {

@@ -186,6 +186,7 @@ public final class EvalCommand implements Callable<Integer> {
             : ModelSource.run(source.run != null ? source.run : source.checkpoint, weights());
     model.checkFashionMnistShape();
     TrainConfig trained = model.config();
+    sampler = sampler.forModel(trained);
     boolean conditional = trained.model().conditional();
     int classes = conditional ? trained.model().numClasses() : 0;
     if (!conditional && guidance != null) {

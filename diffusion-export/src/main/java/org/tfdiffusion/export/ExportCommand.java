@@ -68,6 +68,7 @@ public final class ExportCommand implements Callable<Integer> {
     TrainedModel.Weights which = TrainedModel.Weights.parse(weights, "--weights");
     Path runDir = Checkpoints.resolve(run).runDir();
     TrainConfig config = RunDirectory.open(runDir).config();
+    sampler = sampler.forModel(config);
     int timesteps = config.noiseSchedule().timesteps();
     String modelName =
         name != null ? name : runDir.toAbsolutePath().normalize().getFileName().toString();

@@ -27,8 +27,11 @@ final class FineTuning {
   /** What was loaded, what was initialised and what of the parent was not used. */
   record Report(List<String> loaded, List<String> initialized, List<String> unused) {}
 
-  /** Loads the parent's weights into a freshly initialised training session. */
-  static Report load(TrainingGraph graph, Session session, TrainConfig.FineTune fineTune) {
+  /** The parent's weights by name: their values and shapes, in the parent's order. */
+  record ParentWeights(Map<String, float[]> values, Map<String, Shape> shapes) {}
+
+  /** Reads the parent's weights (its EMA or raw ones, as {@code fineTune} says). */
+  static ParentWeights read(TrainConfig.FineTune fineTune) {
     TrainedModel.Weights which =
         TrainedModel.Weights.parse(fineTune.weights(), "fine-tuning weights");
     Map<String, float[]> values = new LinkedHashMap<>();
@@ -44,6 +47,14 @@ final class FineTuning {
         }
       }
     }
+    return new ParentWeights(values, shapes);
+  }
+
+  /** Loads the parent's weights into a freshly initialised training session. */
+  static Report load(TrainingGraph graph, Session session, TrainConfig.FineTune fineTune) {
+    ParentWeights parent = read(fineTune);
+    Map<String, float[]> values = parent.values();
+    Map<String, Shape> shapes = parent.shapes();
     Ops tf = graph.tf.withSubScope("fine_tune");
     List<String> loaded = new ArrayList<>();
     List<String> initialized = new ArrayList<>();

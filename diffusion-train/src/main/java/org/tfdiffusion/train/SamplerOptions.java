@@ -27,14 +27,16 @@ import picocli.CommandLine.Option;
  * scheduler configs.
  */
 public final class SamplerOptions {
+  /** The sampler when {@code --sampler} is not given (a distilled student's is ddim). */
+  static final String DEFAULT_SAMPLER = "dpmpp";
+
   @Option(
       names = "--sampler",
-      defaultValue = "dpmpp",
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
               + " prediction), unipc, euler, euler-ancestral, heun, lms (linear multistep),"
               + " pndm (PLMS) or deis"
-              + " (default: ${DEFAULT-VALUE}).")
+              + " (default: dpmpp; a distilled model's: ddim at the steps it was distilled to).")
   String sampler;
 
   @Option(
@@ -158,6 +160,23 @@ public final class SamplerOptions {
     return X0Guard.clip(clipX0 == null ? 0 : clipX0);
   }
 
+  /**
+   * These options completed for a model: a distilled student (see {@link TrainConfig.Distillation})
+   * samples by default with deterministic DDIM at the steps it was distilled to, the sampler it
+   * learnt to match; {@code --sampler} and {@code --steps} given explicitly win. Other models keep
+   * these options as they are.
+   */
+  public SamplerOptions forModel(TrainConfig config) {
+    if (!config.distillation().active() || sampler != null) {
+      return this;
+    }
+    SamplerOptions copy = withKind(SamplerKind.DDIM);
+    if (copy.steps == null) {
+      copy.steps = config.distillation().steps();
+    }
+    return copy;
+  }
+
   /** These options with another sampler kind (the other settings kept). */
   public SamplerOptions withKind(SamplerKind kind) {
     SamplerOptions copy = new SamplerOptions();
@@ -181,7 +200,7 @@ public final class SamplerOptions {
 
   /** The sampler kind. */
   public SamplerKind kind() {
-    return SamplerKind.lookup(sampler);
+    return SamplerKind.lookup(sampler == null ? DEFAULT_SAMPLER : sampler);
   }
 
   /** The number of steps: given, or the kind's default. */

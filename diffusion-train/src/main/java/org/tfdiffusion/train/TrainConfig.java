@@ -29,6 +29,8 @@ import org.tfdiffusion.train.optim.AdamWConfig;
  *     scratch)
  * @param preset the preset this config started from, for the record
  * @param loss how the loss weights its timesteps (uniform by default, as the tutorial)
+ * @param distillation for a round of progressive distillation: the student's steps and how the
+ *     teacher's targets are guided ({@link Distillation#none()} for every other run)
  */
 public record TrainConfig(
     int format,
@@ -42,7 +44,8 @@ public record TrainConfig(
     Conditioning conditioning,
     FineTune fineTune,
     String preset,
-    LossWeighting loss) {
+    LossWeighting loss,
+    Distillation distillation) {
 
   /** The current config.json format. */
   public static final int FORMAT = 1;
@@ -75,6 +78,36 @@ public record TrainConfig(
         LossWeighting.uniform());
   }
 
+  /** A config of a run that is not a distillation round. */
+  public TrainConfig(
+      int format,
+      UNetConfig model,
+      Schedule schedule,
+      String prediction,
+      Data data,
+      Optimizer optimizer,
+      Ema ema,
+      Training training,
+      Conditioning conditioning,
+      FineTune fineTune,
+      String preset,
+      LossWeighting loss) {
+    this(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        fineTune,
+        preset,
+        loss,
+        Distillation.none());
+  }
+
   public TrainConfig {
     checkArgument(
         format == FORMAT,
@@ -95,6 +128,12 @@ public record TrainConfig(
     if (loss == null) {
       loss = LossWeighting.uniform();
     }
+    if (distillation == null) {
+      distillation = Distillation.none();
+    }
+    checkArgument(
+        !distillation.active() || fineTune.active(),
+        "a distillation round needs its teacher as the run's parent (fineTune.parentRun)");
     checkArgument(
         !model.conditional() || conditioning.enabled(),
         "the model has %s classes but conditioning is off",
@@ -218,7 +257,8 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with other loop settings. */
@@ -235,7 +275,8 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with other conditioning. */
@@ -252,7 +293,8 @@ public record TrainConfig(
         newConditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with another fine-tuning origin. */
@@ -269,7 +311,8 @@ public record TrainConfig(
         conditioning,
         newFineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with another dataset. */
@@ -286,7 +329,8 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with another optimizer. */
@@ -303,7 +347,8 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with another loss weighting. */
@@ -320,7 +365,8 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        newLoss);
+        newLoss,
+        distillation);
   }
 
   /** This config with another noise schedule. */
@@ -337,7 +383,8 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
   }
 
   /** This config with another EMA. */
@@ -354,7 +401,72 @@ public record TrainConfig(
         conditioning,
         fineTune,
         preset,
-        loss);
+        loss,
+        distillation);
+  }
+
+  /** This config as a distillation round (or not, with {@link Distillation#none()}). */
+  public TrainConfig withDistillation(Distillation newDistillation) {
+    return new TrainConfig(
+        format,
+        model,
+        schedule,
+        prediction,
+        data,
+        optimizer,
+        ema,
+        training,
+        conditioning,
+        fineTune,
+        preset,
+        loss,
+        newDistillation);
+  }
+
+  /**
+   * A round of progressive distillation (Salimans &amp; Ho 2022, Algorithm 2): the run's model is
+   * the student, initialised from the teacher (the run's {@link FineTune} parent), which learns to
+   * take in one deterministic DDIM step what the teacher takes in two. The student samples with
+   * {@code ddim} at {@code steps} steps.
+   *
+   * @param steps N, the student's DDIM steps (the teacher's are 2N); 0 = not a distillation
+   * @param finalSteps the student steps of the last round of the distillation this round is part of
+   *     (a later round halves N until it reaches them)
+   * @param teacherGuidance w of the teacher's targets, {@code ε̂ = ε(∅) + w (ε(y) - ε(∅))} (1 = the
+   *     plain conditional teacher, no guidance; unconditional models ignore it)
+   * @param guidanceDistilled whether the guided teacher is distilled into the student, which then
+   *     samples without guidance (w = 1); otherwise the teacher's targets are unguided and the
+   *     student keeps the teacher's guidance scale for sampling
+   */
+  public record Distillation(
+      int steps, int finalSteps, double teacherGuidance, boolean guidanceDistilled) {
+    public Distillation {
+      checkArgument(steps >= 0, "distillation steps must be >= 0, got %s", steps);
+      checkArgument(
+          steps == 0 || (finalSteps >= 1 && finalSteps <= steps),
+          "the last round's steps must be in [1, %s], got %s",
+          steps,
+          finalSteps);
+      checkArgument(
+          Double.isFinite(teacherGuidance) && teacherGuidance >= 0,
+          "the teacher's guidance must be >= 0, got %s",
+          teacherGuidance);
+    }
+
+    /** Not a distillation round. */
+    public static Distillation none() {
+      return new Distillation(0, 0, 1, false);
+    }
+
+    /** Whether the run is a distillation round. */
+    public boolean active() {
+      return steps > 0;
+    }
+
+    /** The teacher's DDIM steps, 2N. */
+    public int teacherSteps() {
+      return 2 * steps;
+    }
   }
 
   /** The noise schedule, as in the tutorial by default. */

@@ -22,10 +22,13 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.diffusion.Denoiser;
 import org.tfdiffusion.diffusion.GaussianDiffusion;
+import org.tfdiffusion.distillation.ProgressiveDistillation;
 import org.tfdiffusion.graph.Unfolded;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.nn.BoundParameters;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.sampling.ClassifierFreeGuidance;
@@ -84,6 +87,9 @@ final class TrainingGraph implements AutoCloseable {
   /** The labels the model trained on this step, after label dropout (for tests). */
   Operand<TInt32> droppedLabels;
 
+  /** A distillation round's loss and its parts (for tests); null for other runs. */
+  ProgressiveDistillation.Loss distillationLoss;
+
   final Operand<TFloat32> samples;
   final TensorBoardWriter tensorBoard;
 
@@ -120,6 +126,9 @@ final class TrainingGraph implements AutoCloseable {
       Optional<Path> tensorBoardDir,
       List<DeviceSpec> replicaDevices,
       boolean nativeConvolutions) {
+    checkArgument(
+        !config.distillation().active() || replicaDevices.isEmpty(),
+        "a distillation round trains in one process; run it without --cluster");
     checkArgument(
         !nativeConvolutions || replicaDevices.isEmpty(),
         "native convolutions run in one process only; a data-parallel step uses TensorFlow's");
@@ -272,16 +281,31 @@ final class TrainingGraph implements AutoCloseable {
     // classifier-free guidance training: each label becomes the null label with probability p
     Optional<Operand<TInt32>> modelLabels =
         labels.map(l -> dropLabels(l, config.conditioning().pUncond(), model.numClasses()));
-    GaussianDiffusion diffusion = new GaussianDiffusion(tf, config.noiseSchedule());
-    Operand<TFloat32> value =
-        diffusion
-            .trainingLoss(
-                (xt, t) -> unet.apply(scope, xt, t, modelLabels),
-                config.predictionType(),
-                config.loss(),
-                images,
-                seed)
-            .value();
+    Operand<TFloat32> value;
+    if (config.distillation().active()) {
+      this.distillationLoss =
+          ProgressiveDistillation.loss(
+              tf,
+              ProgressiveDistillation.grid(config.noiseSchedule(), config.distillation().steps()),
+              teacher(config, modelLabels),
+              config.predictionType(),
+              (xt, t) -> unet.apply(scope, xt, t, modelLabels),
+              config.predictionType(),
+              images,
+              seed);
+      value = distillationLoss.value();
+    } else {
+      GaussianDiffusion diffusion = new GaussianDiffusion(tf, config.noiseSchedule());
+      value =
+          diffusion
+              .trainingLoss(
+                  (xt, t) -> unet.apply(scope, xt, t, modelLabels),
+                  config.predictionType(),
+                  config.loss(),
+                  images,
+                  seed)
+              .value();
+    }
     weights
         .variables()
         .forEach(
@@ -300,6 +324,57 @@ final class TrainingGraph implements AutoCloseable {
       grads.put(names.get(i), gradients.<TFloat32>dy(i));
     }
     return value;
+  }
+
+  /**
+   * The distillation round's teacher: the parent's weights as graph constants (frozen, and not in
+   * the checkpoints: a resume reads them from the parent again), guided at the round's teacher
+   * guidance w when the model is conditional and w is not 1,
+   *
+   * <pre>
+   *   teacher(z, t, y) = f(z, t, ∅) + w · (f(z, t, y) - f(z, t, ∅))      (one batch [z; z])
+   * </pre>
+   *
+   * (a row whose label was dropped to ∅ gets the unconditional prediction either way).
+   */
+  private Denoiser teacher(TrainConfig config, Optional<Operand<TInt32>> modelLabels) {
+    FineTuning.ParentWeights parent = FineTuning.read(config.fineTune());
+    Ops constants = tf.withSubScope("teacher");
+    Map<String, Operand<TFloat32>> bound = new LinkedHashMap<>();
+    parent
+        .values()
+        .forEach(
+            (name, values) ->
+                bound.put(
+                    name,
+                    constants.constant(
+                        parent.shapes().get(name),
+                        org.tensorflow.ndarray.buffer.DataBuffers.of(values, true, false))));
+    NetScope teacherScope =
+        NetScope.inference(tf.withSubScope("teacher_net"), new BoundParameters(bound));
+    double w = config.distillation().teacherGuidance();
+    if (modelLabels.isEmpty() || w == 1) {
+      return (z, t) -> unet.apply(teacherScope, z, t, modelLabels);
+    }
+    int nullLabel = config.model().numClasses();
+    Operand<TInt32> labels = modelLabels.get();
+    return (z, t) -> {
+      Operand<TInt32> zero = tf.constant(0);
+      Operand<TFloat32> out =
+          unet.apply(
+              teacherScope,
+              tf.concat(List.of(z, z), zero),
+              tf.concat(List.of(t, t), zero),
+              Optional.of(
+                  tf.concat(
+                      List.of(labels, tf.fill(tf.shape(labels), tf.constant(nullLabel))), zero)));
+      List<org.tensorflow.Output<TFloat32>> halves = tf.split(zero, out, 2L).output();
+      Operand<TFloat32> cond = halves.get(0);
+      Operand<TFloat32> uncond = halves.get(1);
+      // the sampler's guidance (ClassifierFreeGuidance), w for every row
+      return ClassifierFreeGuidance.combine(
+          tf, uncond, cond, tf.fill(tf.shape(labels), tf.constant((float) w)));
+    };
   }
 
   /** {@code labels} with each entry replaced by {@code nullLabel} with probability {@code p}. */
