@@ -278,7 +278,7 @@ public final class ServableModel {
           name,
           version,
           String.join(", ", predictable()),
-          edit ? " (export the run again with tfdiffusion export to add img2img and inpaint)" : "");
+          edit ? " (export the run again with tfdiffusion export to add " + k + ")" : "");
     }
     if (!PREDICT_METHOD.equals(s.methodName())) {
       throw ServingException.invalid(

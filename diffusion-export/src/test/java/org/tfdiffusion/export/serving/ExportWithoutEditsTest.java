@@ -40,7 +40,8 @@ class ExportWithoutEditsTest {
       assertThat(keys)
           .as("the export has no edit signatures")
           .contains("serving_default")
-          .doesNotContain(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
+          .doesNotContain(
+              ModelExporter.IMG2IMG, ModelExporter.INPAINT, ModelExporter.INPAINT_REPAINT);
     }
     try (RestServer server =
         RestServer.start(
@@ -57,7 +58,10 @@ class ExportWithoutEditsTest {
       assertThat(plain.statusCode()).as(plain.body()).isEqualTo(200);
       JsonNode outputs = new ObjectMapper().readTree(plain.body()).path("outputs");
       assertThat(outputs.path("images_png_bytes").get(0).has("b64")).isTrue();
-      for (String edit : new String[] {ModelExporter.IMG2IMG, ModelExporter.INPAINT}) {
+      for (String edit :
+          new String[] {
+            ModelExporter.IMG2IMG, ModelExporter.INPAINT, ModelExporter.INPAINT_REPAINT
+          }) {
         HttpResponse<String> r =
             post(
                 client,
@@ -66,7 +70,7 @@ class ExportWithoutEditsTest {
         assertThat(r.statusCode()).as(r.body()).isEqualTo(404);
         assertThat(new ObjectMapper().readTree(r.body()).path("error").asText())
             .contains("\"" + edit + "\" not found", "denoise, sample, serving_default")
-            .contains("export the run again with tfdiffusion export to add img2img and inpaint");
+            .contains("export the run again with tfdiffusion export to add " + edit);
       }
     }
   }
@@ -87,8 +91,11 @@ class ExportWithoutEditsTest {
     for (int i = 0; i < b.getMetaGraphsCount(); i++) {
       MetaGraphDef.Builder meta = b.getMetaGraphsBuilder(i);
       assertThat(meta.getSignatureDefMap())
-          .containsKeys(ModelExporter.IMG2IMG, ModelExporter.INPAINT);
-      meta.removeSignatureDef(ModelExporter.IMG2IMG).removeSignatureDef(ModelExporter.INPAINT);
+          .containsKeys(
+              ModelExporter.IMG2IMG, ModelExporter.INPAINT, ModelExporter.INPAINT_REPAINT);
+      meta.removeSignatureDef(ModelExporter.IMG2IMG)
+          .removeSignatureDef(ModelExporter.INPAINT)
+          .removeSignatureDef(ModelExporter.INPAINT_REPAINT);
     }
     Files.write(savedModelPb, b.build().toByteArray());
   }
