@@ -483,6 +483,18 @@ public record TrainConfig(
           NoiseSchedule.DEFAULT_BETA_END);
     }
 
+    /**
+     * Nichol &amp; Dhariwal's cosine schedule over the tutorial's 1000 timesteps (β start and end
+     * are recorded as the tutorial's but unused: the cosine schedule has none).
+     */
+    public static Schedule cosine() {
+      return new Schedule(
+          "cosine",
+          NoiseSchedule.DEFAULT_TIMESTEPS,
+          NoiseSchedule.DEFAULT_BETA_START,
+          NoiseSchedule.DEFAULT_BETA_END);
+    }
+
     public NoiseSchedule build() {
       return NoiseSchedule.create(BetaSchedule.lookup(kind), timesteps, betaStart, betaEnd);
     }

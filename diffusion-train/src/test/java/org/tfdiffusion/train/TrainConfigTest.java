@@ -47,6 +47,19 @@ class TrainConfigTest {
     assertThat(preset.training().batchSize()).isEqualTo(shipped.training().batchSize());
   }
 
+  /** The demo's recipe (docs/recipes.md): v-prediction, min-SNR-5, the cosine noise schedule. */
+  @Test
+  void theDemoPresetIsTheMeasuredRecipe() {
+    TrainConfig demo = TrainPreset.DEMO.config();
+    assertThat(demo.schedule()).isEqualTo(TrainConfig.Schedule.cosine());
+    assertThat(demo.noiseSchedule().alphasCumprod().get(500))
+        .as("cosine ᾱ at t = 500 (about cos²(π/4) = 0.5), not the linear schedule's 0.08")
+        .isCloseTo(0.49, org.assertj.core.data.Offset.offset(0.02));
+    assertThat(demo.predictionType()).isEqualTo(org.tfdiffusion.diffusion.Prediction.V_PREDICTION);
+    assertThat(demo.training().steps()).isEqualTo(600);
+    assertThat(demo.training().batchSize()).isEqualTo(32);
+  }
+
   @Test
   void configJsonRebuildsTheRun() throws Exception {
     TrainConfig config = TrainPreset.DEMO.config();
