@@ -212,8 +212,7 @@ public record UniPcSampler(
       return new double[] {0.5};
     }
     if (p == 2) {
-      double[] rho = solve2(1, 1, v.r()[0], 1, v.b()[0], v.b()[1]);
-      return rho;
+      return solve2(1, 1, v.r()[0], 1, v.b()[0], v.b()[1]);
     }
     double r1 = v.r()[0];
     double r2 = v.r()[1];

@@ -149,6 +149,7 @@ class DeisSamplerTest {
             true,
             prediction,
             new ReferenceDeis.Thresholding(0.87, 0.5, SigmaSamplersTest.ROWS),
+            0,
             start);
     double difference = 0;
     for (int k = 0; k < start.length; k++) {

@@ -34,33 +34,6 @@ public final class ReferenceDeis {
   }
 
   /**
-   * The full loop with thresholding ({@code null}: none).
-   *
-   * @param sigmaKind "none" or "karras"
-   * @param start the first sample
-   */
-  public static double[] run(
-      double[] alphasCumprod,
-      int steps,
-      int order,
-      String sigmaKind,
-      boolean lowerOrderFinal,
-      Prediction prediction,
-      Thresholding thresholding,
-      double[] start) {
-    return run(
-        alphasCumprod,
-        steps,
-        order,
-        sigmaKind,
-        lowerOrderFinal,
-        prediction,
-        thresholding,
-        0,
-        start);
-  }
-
-  /**
    * diffusers' {@code thresholding=True}: per image (row), s = torch.quantile(|x̂_0|, ratio) with
    * linear interpolation, s = clamp(s, 1, maxValue), x̂_0 = clamp(x̂_0, -s, s) / s.
    */
