@@ -349,52 +349,13 @@ public final class Trainer {
       List<Checkpoints.Checkpoint> candidates) {
     RunDirectory run = recorded;
     TrainConfig.Training t = config.training();
-    UNetConfig model = config.model();
-    Checkpoints checkpoints = run.checkpoints();
     try {
-      checkpoints.removeStaleTemporaries();
+      run.checkpoints().removeStaleTemporaries();
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     }
-    if (model.conditional()
-        && (!dataset.labelled() || dataset.numClasses() != model.numClasses())) {
-      throw new IllegalArgumentException(
-          "the model has "
-              + model.numClasses()
-              + " classes but "
-              + dataset.description()
-              + (dataset.labelled() ? " has " + dataset.numClasses() : " has no labels"));
-    }
-    LearningRateSchedule lr = LearningRateSchedule.of(config);
-    out.printf(
-        "%s run %s: %s, %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
-        candidates.isEmpty() ? "starting" : "resuming",
-        run.root(),
-        config.preset(),
-        org.tfdiffusion.nn.ConvKernels.summary(sessionOptions.nativeConvolutions()),
-        dataset.description(),
-        dataset.size(),
-        model.describe(),
-        t.steps(),
-        t.batchSize(),
-        t.accumulation() > 1 ? " (" + t.accumulation() + " micro-batches)" : "",
-        sessionOptions.describe());
-    cluster.ifPresent(
-        c ->
-            out.printf(
-                "  cluster: %d tasks, %d images each per step; chief %s%n",
-                c.cluster().size(),
-                t.batchSize() / c.cluster().size(),
-                c.cluster().chief().describe()));
-    if (sessionOptions.xlaFlagMissing()) {
-      out.println(
-          "  warning: --xla without TF_XLA_FLAGS="
-              + SessionOptions.GLOBAL_JIT_FLAG
-              + " compiles only part of the graph; the ./tfdiffusion launcher sets it (and XLA_FLAGS="
-              + SessionOptions.FAST_MATH_FLAG
-              + ", 5-10% faster for the tutorial's model)");
-    }
-    out.flush();
+    checkLabels(config.model(), dataset);
+    printStart(run, config, dataset, !candidates.isEmpty());
 
     Thread hook =
         new Thread(
@@ -424,178 +385,314 @@ public final class Trainer {
         out.printf("  from checkpoint %s (step %d)%n", from.get().dir(), from.get().state().step());
         out.flush();
       } else {
-        graph.initialize(session);
-        if (config.fineTune().active()) {
-          long frozen =
-              graph.weights.variables().keySet().stream().filter(config.fineTune()::frozen).count();
-          FineTuning.print(
-              out,
-              config.fineTune(),
-              FineTuning.load(graph, session, config.fineTune()),
-              (int) frozen);
-          graph.replication.ifPresent(r -> r.sync(session));
-          out.flush();
+        initialise(graph, session, config);
+      }
+      Loop state = new Loop(run, config, dataset, graph, session, from);
+      graph.tensorBoard.open(session);
+      try (TrainingMetrics metrics =
+              TrainingMetrics.open(
+                  run.metricsFile(), state.step, w -> out.println("warning: " + w));
+          ProgressMeter bar = progressBar(state.step, t.steps())) {
+        ProgressMeter.SteadyRate steady = new ProgressMeter.SteadyRate();
+        steady.observe(state.step, state.started);
+        while (state.step < t.steps() && !stop.requested()) {
+          long n = state.step + 1;
+          during = "step " + n;
+          state.step(n);
+          steady.observe(n, System.nanoTime());
+          if (n % t.logEvery() == 0 || n == t.steps() || stop.requested()) {
+            report(bar, state.logRow(metrics), t.steps(), steady);
+          }
+          if (bar != null) {
+            bar.stepTo(n);
+          }
+          boolean stopping = stop.requested() && n < t.steps();
+          boolean end = n == t.steps() || stopping;
+          // the checkpoint first: a stop waits for it, and only briefly for the grid after it
+          if (t.checkpointEvery() > 0 && n % t.checkpointEvery() == 0 || end) {
+            during = "the checkpoint of step " + n;
+            saved = Optional.of(state.checkpoint(stopping));
+            if (end) {
+              stop.checkpointSaved();
+            }
+          }
+          if (t.sampleEvery() > 0 && n % t.sampleEvery() == 0 || end) {
+            during = "the sample grid of step " + n;
+            beforeSampleGrid.run();
+            state.lastGrid = Optional.of(sampleGrid(session, graph, run, config, n));
+          }
         }
       }
-      long startStep = from.map(c -> c.state().step()).orElse(0L);
+      graph.tensorBoard.close(session);
+      return state.finish();
+    } catch (TensorFlowException e) {
+      if (cluster.isEmpty()) {
+        throw e;
+      }
+      throw cluster
+          .get()
+          .explain(
+              e,
+              during,
+              saved
+                  .map(
+                      c -> "the last checkpoint is " + c.dir() + " (step " + c.state().step() + ")")
+                  .orElse("no checkpoint was written"));
+    } finally {
+      stop.finished();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the JVM is exiting: the hook is already running and waits for the loop's latches
+      }
+    }
+  }
+
+  /** A conditional model needs labelled data with as many classes. */
+  private static void checkLabels(UNetConfig model, ImageDataset dataset) {
+    if (model.conditional()
+        && (!dataset.labelled() || dataset.numClasses() != model.numClasses())) {
+      throw new IllegalArgumentException(
+          "the model has "
+              + model.numClasses()
+              + " classes but "
+              + dataset.description()
+              + (dataset.labelled() ? " has " + dataset.numClasses() : " has no labels"));
+    }
+  }
+
+  /** The run's opening lines: what is trained on what, how, and warnings about the setup. */
+  private void printStart(
+      RunDirectory run, TrainConfig config, ImageDataset dataset, boolean resuming) {
+    TrainConfig.Training t = config.training();
+    out.printf(
+        "%s run %s: %s, %s%n  data: %s (%d images)%n  model: %s%n  %d steps of batch %d%s, %s%n",
+        resuming ? "resuming" : "starting",
+        run.root(),
+        config.preset(),
+        org.tfdiffusion.nn.ConvKernels.summary(sessionOptions.nativeConvolutions()),
+        dataset.description(),
+        dataset.size(),
+        config.model().describe(),
+        t.steps(),
+        t.batchSize(),
+        t.accumulation() > 1 ? " (" + t.accumulation() + " micro-batches)" : "",
+        sessionOptions.describe());
+    cluster.ifPresent(
+        c ->
+            out.printf(
+                "  cluster: %d tasks, %d images each per step; chief %s%n",
+                c.cluster().size(),
+                t.batchSize() / c.cluster().size(),
+                c.cluster().chief().describe()));
+    if (sessionOptions.xlaFlagMissing()) {
+      out.println(
+          "  warning: --xla without TF_XLA_FLAGS="
+              + SessionOptions.GLOBAL_JIT_FLAG
+              + " compiles only part of the graph; the ./tfdiffusion launcher sets it (and XLA_FLAGS="
+              + SessionOptions.FAST_MATH_FLAG
+              + ", 5-10% faster for the tutorial's model)");
+    }
+    out.flush();
+  }
+
+  /** Fresh weights: the initialisers, then a fine-tuning run's parent weights over them. */
+  private void initialise(TrainingGraph graph, Session session, TrainConfig config) {
+    graph.initialize(session);
+    if (config.fineTune().active()) {
+      long frozen =
+          graph.weights.variables().keySet().stream().filter(config.fineTune()::frozen).count();
+      FineTuning.print(
+          out, config.fineTune(), FineTuning.load(graph, session, config.fineTune()), (int) frozen);
+      graph.replication.ifPresent(r -> r.sync(session));
+      out.flush();
+    }
+  }
+
+  /** The loss and gradient norm of one optimizer step. */
+  private record StepResult(double loss, float gradNorm) {}
+
+  /**
+   * The state of a running loop: the step, the data position, the loss of the latest metrics row
+   * (what the progress report, metrics.csv, TensorBoard, the checkpoints and the closing line all
+   * show), the current log interval, and the latest checkpoint and grid.
+   */
+  private final class Loop {
+    final RunDirectory run;
+    final TrainConfig config;
+    final TrainConfig.Training t;
+    final ImageDataset dataset;
+    final TrainingGraph graph;
+    final Session session;
+    final LearningRateSchedule lr;
+    final BatchIterator batches;
+    final long started = System.nanoTime();
+    long step;
+    double rate = Double.NaN;
+    float gradNorm = Float.NaN;
+    double loggedLoss;
+    String loggedSteps;
+    Optional<Checkpoints.Checkpoint> lastCheckpoint;
+    Optional<Path> lastGrid = Optional.empty();
+    double intervalLoss;
+    int intervalCount;
+    long intervalImages;
+    long intervalStart = System.nanoTime();
+
+    Loop(
+        RunDirectory run,
+        TrainConfig config,
+        ImageDataset dataset,
+        TrainingGraph graph,
+        Session session,
+        Optional<Checkpoints.Checkpoint> from) {
+      this.run = run;
+      this.config = config;
+      this.t = config.training();
+      this.dataset = dataset;
+      this.graph = graph;
+      this.session = session;
+      this.lr = LearningRateSchedule.of(config);
+      this.step = from.map(c -> c.state().step()).orElse(0L);
       BatchPosition position =
           from.map(c -> new BatchPosition(c.state().epoch(), c.state().cursor()))
               .orElse(BatchPosition.START);
-      BatchIterator batches =
+      this.batches =
           BatchIterator.builder(dataset)
               .batchSize(t.microBatch())
               .seed(t.seed())
               .horizontalFlip(config.data().flip())
               .startAt(position)
               .build();
-      graph.tensorBoard.open(session);
-      long step = startStep;
-      // the loss of the latest metrics row: what the progress report, metrics.csv, TensorBoard,
-      // the checkpoints and the closing line all show
-      double loggedLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
-      String loggedSteps = from.map(c -> "before " + (c.state().step() + 1)).orElse("none");
-      Optional<Checkpoints.Checkpoint> lastCheckpoint = from;
-      Optional<Path> lastGrid = Optional.empty();
-      long started = System.nanoTime();
-      double intervalLoss = 0;
-      int intervalCount = 0;
-      long intervalStart = System.nanoTime();
-      long intervalImages = 0;
-      try (TrainingMetrics metrics =
-              TrainingMetrics.open(
-                  run.metricsFile(), startStep, w -> out.println("warning: " + w));
-          ProgressMeter bar = progressBar(startStep, t.steps())) {
-        ProgressMeter.SteadyRate steady = new ProgressMeter.SteadyRate();
-        steady.observe(startStep, started);
-        while (step < t.steps() && !stop.requested()) {
-          long n = step + 1;
-          during = "step " + n;
-          double rate = lr.at(n);
-          double stepLoss = 0;
-          float gradNorm = Float.NaN;
-          try (TFloat32 lrTensor = TFloat32.scalarOf((float) rate)) {
-            for (int micro = 0; micro < t.accumulation(); micro++) {
-              Batch batch = batches.next();
-              boolean last = micro == t.accumulation() - 1;
-              try (TFloat32 x = TensorIO.floats(Shape.of(batch.shape()), batch.images());
-                  TInt64 seed = TInt64.vectorOf(t.seed(), n * t.accumulation() + micro);
-                  TInt32 labels = batch.labelled() ? TInt32.vectorOf(batch.labels()) : null) {
-                Session.Runner runner =
-                    session.runner().feed(graph.images, x).feed(graph.seed, seed).fetch(graph.loss);
-                if (graph.labels.isPresent()) {
-                  runner.feed(graph.labels.get(), labels);
-                }
-                if (graph.accumulate.isPresent()) {
-                  runner.addTarget(graph.accumulate.get());
-                } else {
-                  runner
-                      .feed(graph.learningRate, lrTensor)
-                      .addTarget(graph.update)
-                      .fetch(graph.gradientNorm);
-                }
-                try (Result r = runner.run()) {
-                  stepLoss += TensorIO.toFloats(r.get(0))[0];
-                  if (graph.accumulate.isEmpty()) {
-                    gradNorm = TensorIO.toFloats(r.get(1))[0];
-                  }
-                }
-              }
-              if (last && graph.accumulate.isPresent()) {
-                try (Result r =
-                    session
-                        .runner()
-                        .feed(graph.learningRate, lrTensor)
-                        .addTarget(graph.update)
-                        .fetch(graph.gradientNorm)
-                        .run()) {
-                  gradNorm = TensorIO.toFloats(r.get(0))[0];
-                }
+      this.loggedLoss = from.map(c -> c.state().loss()).orElse(Double.NaN);
+      this.loggedSteps = from.map(c -> "before " + (c.state().step() + 1)).orElse("none");
+      this.lastCheckpoint = from;
+    }
+
+    /** Runs optimizer step {@code n} and adds it to the log interval. */
+    void step(long n) {
+      rate = lr.at(n);
+      StepResult result = run(n, rate);
+      if (!Double.isFinite(result.loss()) || !Float.isFinite(result.gradNorm())) {
+        throw new NonFiniteLossException(
+            n, Double.isFinite(result.loss()) ? result.gradNorm() : result.loss(), lastCheckpoint);
+      }
+      step = n;
+      gradNorm = result.gradNorm();
+      intervalLoss += result.loss();
+      intervalCount++;
+      intervalImages += t.batchSize();
+    }
+
+    /** One optimizer step: its micro-batches' gradients, then the update. */
+    private StepResult run(long n, double rate) {
+      double loss = 0;
+      float norm = Float.NaN;
+      try (TFloat32 lrTensor = TFloat32.scalarOf((float) rate)) {
+        for (int micro = 0; micro < t.accumulation(); micro++) {
+          Batch batch = batches.next();
+          boolean last = micro == t.accumulation() - 1;
+          try (TFloat32 x = TensorIO.floats(Shape.of(batch.shape()), batch.images());
+              TInt64 seed = TInt64.vectorOf(t.seed(), n * t.accumulation() + micro);
+              TInt32 labels = batch.labelled() ? TInt32.vectorOf(batch.labels()) : null) {
+            Session.Runner runner =
+                session.runner().feed(graph.images, x).feed(graph.seed, seed).fetch(graph.loss);
+            if (graph.labels.isPresent()) {
+              runner.feed(graph.labels.get(), labels);
+            }
+            if (graph.accumulate.isPresent()) {
+              runner.addTarget(graph.accumulate.get());
+            } else {
+              runner
+                  .feed(graph.learningRate, lrTensor)
+                  .addTarget(graph.update)
+                  .fetch(graph.gradientNorm);
+            }
+            try (Result r = runner.run()) {
+              loss += TensorIO.toFloats(r.get(0))[0];
+              if (graph.accumulate.isEmpty()) {
+                norm = TensorIO.toFloats(r.get(1))[0];
               }
             }
           }
-          stepLoss /= t.accumulation();
-          if (!Double.isFinite(stepLoss) || !Float.isFinite(gradNorm)) {
-            throw new NonFiniteLossException(
-                n, Double.isFinite(stepLoss) ? gradNorm : stepLoss, lastCheckpoint);
-          }
-          step = n;
-          steady.observe(step, System.nanoTime());
-          intervalLoss += stepLoss;
-          intervalCount++;
-          intervalImages += t.batchSize();
-          if (step % t.logEvery() == 0 || step == t.steps() || stop.requested()) {
-            double seconds = (System.nanoTime() - intervalStart) / 1e9;
-            double imagesPerSecond = intervalImages / seconds;
-            double meanLoss = intervalLoss / intervalCount;
-            loggedLoss = meanLoss;
-            loggedSteps = lossSteps(step - intervalCount + 1, step);
-            TrainingMetrics.Row row =
-                new TrainingMetrics.Row(
-                    step,
-                    batches.position().epoch(),
-                    meanLoss,
-                    rate,
-                    gradNorm,
-                    imagesPerSecond,
-                    metrics.elapsedBefore() + (System.nanoTime() - started) / 1e9);
-            metrics.append(row);
-            Map<String, Float> scalars = new LinkedHashMap<>();
-            scalars.put("loss", (float) meanLoss);
-            scalars.put("learning_rate", (float) rate);
-            scalars.put("grad_norm", gradNorm);
-            scalars.put("images_per_second", (float) imagesPerSecond);
-            graph.tensorBoard.scalars(session, step, scalars);
-            report(bar, row, t.steps(), steady);
-            intervalLoss = 0;
-            intervalCount = 0;
-            intervalImages = 0;
-            intervalStart = System.nanoTime();
-          }
-          if (bar != null) {
-            bar.stepTo(step);
-          }
-          boolean stopping = stop.requested() && step < t.steps();
-          boolean end = step == t.steps() || stopping;
-          // the checkpoint first: a stop waits for it, and only briefly for the grid after it
-          if (t.checkpointEvery() > 0 && step % t.checkpointEvery() == 0 || end) {
-            during = "the checkpoint of step " + step;
-            if (graph.replication.isPresent()) {
-              checkReplicas(session, graph.replication.get(), step);
+          if (last && graph.accumulate.isPresent()) {
+            try (Result r =
+                session
+                    .runner()
+                    .feed(graph.learningRate, lrTensor)
+                    .addTarget(graph.update)
+                    .fetch(graph.gradientNorm)
+                    .run()) {
+              norm = TensorIO.toFloats(r.get(0))[0];
             }
-            lastCheckpoint =
-                Optional.of(
-                    checkpoints.save(
-                        prefix -> graph.save(session, prefix),
-                        new Checkpoints.State(
-                            step,
-                            batches.position().epoch(),
-                            batches.position().cursor(),
-                            t.seed(),
-                            loggedLoss,
-                            dataset.size(),
-                            dataset.description()),
-                        t.keepCheckpoints(),
-                        beforeCheckpointRename));
-            saved = lastCheckpoint;
-            graph.tensorBoard.flush(session);
-            if (stopping) {
-              out.printf(
-                  "stopped at step %d: checkpoint %s saved; continue with --resume --run-dir %s%n",
-                  step, lastCheckpoint.get().dir(), run.root());
-              out.flush();
-            }
-            if (end) {
-              stop.checkpointSaved();
-            }
-          }
-          if (t.sampleEvery() > 0 && step % t.sampleEvery() == 0 || end) {
-            during = "the sample grid of step " + step;
-            beforeSampleGrid.run();
-            lastGrid = Optional.of(sampleGrid(session, graph, run, config, step));
           }
         }
       }
-      graph.tensorBoard.close(session);
+      return new StepResult(loss / t.accumulation(), norm);
+    }
+
+    /** Closes the log interval: a metrics.csv row and TensorBoard scalars. */
+    TrainingMetrics.Row logRow(TrainingMetrics metrics) {
+      double seconds = (System.nanoTime() - intervalStart) / 1e9;
+      double imagesPerSecond = intervalImages / seconds;
+      double meanLoss = intervalLoss / intervalCount;
+      loggedLoss = meanLoss;
+      loggedSteps = lossSteps(step - intervalCount + 1, step);
+      TrainingMetrics.Row row =
+          new TrainingMetrics.Row(
+              step,
+              batches.position().epoch(),
+              meanLoss,
+              rate,
+              gradNorm,
+              imagesPerSecond,
+              metrics.elapsedBefore() + (System.nanoTime() - started) / 1e9);
+      metrics.append(row);
+      Map<String, Float> scalars = new LinkedHashMap<>();
+      scalars.put("loss", (float) meanLoss);
+      scalars.put("learning_rate", (float) rate);
+      scalars.put("grad_norm", gradNorm);
+      scalars.put("images_per_second", (float) imagesPerSecond);
+      graph.tensorBoard.scalars(session, step, scalars);
+      intervalLoss = 0;
+      intervalCount = 0;
+      intervalImages = 0;
+      intervalStart = System.nanoTime();
+      return row;
+    }
+
+    /** Saves a checkpoint of the current step; {@code stopping} says how to continue. */
+    Checkpoints.Checkpoint checkpoint(boolean stopping) {
+      if (graph.replication.isPresent()) {
+        checkReplicas(session, graph.replication.get(), step);
+      }
+      Checkpoints.Checkpoint c =
+          run.checkpoints()
+              .save(
+                  prefix -> graph.save(session, prefix),
+                  new Checkpoints.State(
+                      step,
+                      batches.position().epoch(),
+                      batches.position().cursor(),
+                      t.seed(),
+                      loggedLoss,
+                      dataset.size(),
+                      dataset.description()),
+                  t.keepCheckpoints(),
+                  beforeCheckpointRename);
+      lastCheckpoint = Optional.of(c);
+      graph.tensorBoard.flush(session);
+      if (stopping) {
+        out.printf(
+            "stopped at step %d: checkpoint %s saved; continue with --resume --run-dir %s%n",
+            step, c.dir(), run.root());
+        out.flush();
+      }
+      return c;
+    }
+
+    /** The closing lines and the outcome. */
+    Outcome finish() {
       out.printf(
           "done: step %d, loss %.4f (mean of steps %s, as in metrics.csv), %.1f min%n"
               + "  run folder:   %s%n  checkpoint:   %s%n  samples:      %s%n"
@@ -617,26 +714,6 @@ public final class Trainer {
           loggedSteps,
           lastGrid,
           lastCheckpoint.map(Checkpoints.Checkpoint::dir));
-    } catch (TensorFlowException e) {
-      if (cluster.isEmpty()) {
-        throw e;
-      }
-      throw cluster
-          .get()
-          .explain(
-              e,
-              during,
-              saved
-                  .map(
-                      c -> "the last checkpoint is " + c.dir() + " (step " + c.state().step() + ")")
-                  .orElse("no checkpoint was written"));
-    } finally {
-      stop.finished();
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException shuttingDown) {
-        // the JVM is exiting: the hook is already running and waits for the loop's latches
-      }
     }
   }
 
