@@ -6,6 +6,7 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.BiFunction;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
@@ -19,9 +20,12 @@ import org.tfdiffusion.nn.Initializer;
 import org.tfdiffusion.nn.ModelLedger;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.ParameterSpec;
+import org.tfdiffusion.nn.Parameters;
 import org.tfdiffusion.nn.ResBlock;
 import org.tfdiffusion.nn.Resample;
 import org.tfdiffusion.nn.TimeEmbedding;
+import org.tfdiffusion.sampling.ClassifierFreeGuidance;
+import org.tfdiffusion.sampling.SamplingLoop;
 
 /**
  * The tutorial's U-Net ε-predictor, made correct (NHWC), built into any graph through a {@link
@@ -54,6 +58,24 @@ public final class UNet {
 
   public UNetConfig config() {
     return config;
+  }
+
+  /**
+   * The U-Net as the samplers call it: for a class-conditional model, classifier-free guidance over
+   * the conditioning {@code [labels, scales]} (one label and one guidance scale per row, see {@link
+   * ClassifierFreeGuidance#guided}); otherwise the plain network, which takes no conditioning.
+   *
+   * @param scope the layer scope of a graph or function body and the weights in it (e.g. {@link
+   *     NetScope#inference})
+   */
+  public SamplingLoop.Model samplingNetwork(BiFunction<Ops, Parameters, NetScope> scope) {
+    if (config.conditional()) {
+      return ClassifierFreeGuidance.guided(
+          (tf, weights, x, t, labels) -> apply(scope.apply(tf, weights), x, t, Optional.of(labels)),
+          config.numClasses());
+    }
+    return (tf, weights, x, t, conditioning) ->
+        apply(scope.apply(tf, weights), x, t, Optional.empty());
   }
 
   /**

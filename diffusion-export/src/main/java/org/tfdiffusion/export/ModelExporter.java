@@ -30,11 +30,11 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
-import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
@@ -42,6 +42,7 @@ import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.editing.ImageToImage;
 import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.sampling.editing.Resampling;
+import org.tfdiffusion.schedule.NoiseSchedule;
 import org.tfdiffusion.train.DurableFiles;
 import org.tfdiffusion.train.ExportedModel;
 import org.tfdiffusion.train.RunDirectory;
@@ -353,64 +354,121 @@ public final class ModelExporter {
       SamplerKind kind,
       IntFunction<Sampler> plans,
       List<Signature> out) {
-    Ops tf = model.tf();
-    TrainConfig trained = model.config();
-    UNetConfig config = trained.model();
-    UNet unet = new UNet(config);
-    int size = config.imageSize();
-    Shape image = Shape.of(size, size, config.channels());
-    Ops in = tf.withSubScope("inputs");
-    Placeholder<TInt64> seed =
-        in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
-    List<Operand<?>> conditioning = new ArrayList<>();
-    Optional<Placeholder<TInt32>> label = Optional.empty();
-    Optional<Placeholder<TFloat32>> guidance = Optional.empty();
-    SamplingLoop.Model net;
-    if (config.conditional()) {
-      label =
-          Optional.of(
-              in.withName("class_label")
-                  .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1))));
-      guidance =
-          Optional.of(
-              in.withName("guidance_scale")
-                  .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1))));
-      conditioning.add(checkedLabels(tf, label.get(), config.numClasses()));
-      conditioning.add(guidance.get());
-      net =
-          ClassifierFreeGuidance.guided(
-              (f, w, x, t, y) -> unet.apply(NetScope.inference(f, w), x, t, Optional.of(y)),
-              config.numClasses());
-    } else {
-      net = (f, w, x, t, c) -> unet.apply(NetScope.inference(f, w), x, t, Optional.empty());
+    Common c = Common.of(model);
+    SamplingPlan plan =
+        sampler.plan(model.config().noiseSchedule(), model.config().predictionType());
+    out.add(servingDefault(c, plan));
+    out.add(sampleSignature(c, kind, plans));
+    out.add(denoiseSignature(c));
+    out.addAll(editSignatures(c, plan));
+    return plan;
+  }
+
+  /**
+   * What the signatures share: the op factories (graph and "inputs" scope), the model, the image
+   * shape, the {@code seed} input, a conditional model's {@code class_label} and {@code
+   * guidance_scale} inputs and the sampling loop's conditioning built from them, and the network
+   * the samplers call.
+   */
+  private record Common(
+      Ops tf,
+      Ops in,
+      TrainedModel model,
+      UNet unet,
+      Shape image,
+      Placeholder<TInt64> seed,
+      Optional<Placeholder<TInt32>> label,
+      Optional<Placeholder<TFloat32>> guidance,
+      List<Operand<?>> conditioning,
+      SamplingLoop.Model net) {
+    static Common of(TrainedModel model) {
+      Ops tf = model.tf();
+      UNetConfig config = model.config().model();
+      UNet unet = new UNet(config);
+      int size = config.imageSize();
+      Ops in = tf.withSubScope("inputs");
+      Placeholder<TInt64> seed =
+          in.withName("seed").placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
+      List<Operand<?>> conditioning = new ArrayList<>();
+      Optional<Placeholder<TInt32>> label = Optional.empty();
+      Optional<Placeholder<TFloat32>> guidance = Optional.empty();
+      if (config.conditional()) {
+        label =
+            Optional.of(
+                in.withName("class_label")
+                    .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1))));
+        guidance =
+            Optional.of(
+                in.withName("guidance_scale")
+                    .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1))));
+        conditioning.add(checkedLabels(tf, label.get(), config.numClasses()));
+        conditioning.add(guidance.get());
+      }
+      return new Common(
+          tf,
+          in,
+          model,
+          unet,
+          Shape.of(size, size, config.channels()),
+          seed,
+          label,
+          guidance,
+          List.copyOf(conditioning),
+          unet.samplingNetwork(NetScope::inference));
     }
 
-    // serving_default: the export's sampler and steps
-    SamplingPlan plan = sampler.plan(trained.noiseSchedule(), trained.predictionType());
-    Operand<TFloat32> images =
-        SamplingLoop.toUnitRange(
-            tf,
-            SamplingLoop.compiled(tf, plan, image, net, model.weights(), seed, conditioning, 0)
-                .samples());
-    Signature.Builder serving =
-        Signature.builder().key(Signature.DEFAULT_KEY).methodName(PREDICT).input("seed", seed);
-    label.ifPresent(l -> serving.input("class_label", l));
-    guidance.ifPresent(g -> serving.input("guidance_scale", g));
-    out.add(
-        serving
-            .output("images", images)
-            .output("images_png_bytes", PngRows.encode(tf, images))
-            .build());
+    NoiseSchedule schedule() {
+      return model.config().noiseSchedule();
+    }
 
-    // sample: N (and DDIM's eta) per request, from a table of the plans for N = 1..max
-    int max = maxSampleSteps(kind, trained.noiseSchedule().timesteps());
+    Prediction prediction() {
+      return model.config().predictionType();
+    }
+
+    /** A predict signature that takes {@code seed} and, if conditional, the label and scale. */
+    Signature.Builder signature(String key) {
+      Signature.Builder b = Signature.builder().key(key).methodName(PREDICT).input("seed", seed);
+      label.ifPresent(l -> b.input("class_label", l));
+      guidance.ifPresent(g -> b.input("guidance_scale", g));
+      return b;
+    }
+
+    /** Adds the {@code images} outputs, in [0, 1] and as PNG bytes, to a signature. */
+    Signature images(Signature.Builder b, Operand<TFloat32> samples) {
+      Operand<TFloat32> images = SamplingLoop.toUnitRange(tf, samples);
+      return b.output("images", images)
+          .output("images_png_bytes", PngRows.encode(tf, images))
+          .build();
+    }
+  }
+
+  /** serving_default: the export's sampler and steps. */
+  private static Signature servingDefault(Common c, SamplingPlan plan) {
+    return c.images(
+        c.signature(Signature.DEFAULT_KEY),
+        SamplingLoop.compiled(
+                c.tf(),
+                plan,
+                c.image(),
+                c.net(),
+                c.model().weights(),
+                c.seed(),
+                c.conditioning(),
+                0)
+            .samples());
+  }
+
+  /** sample: N (and DDIM's eta) per request, from a table of the plans for N = 1..max. */
+  private static Signature sampleSignature(Common c, SamplerKind kind, IntFunction<Sampler> plans) {
+    Ops tf = c.tf();
+    int max = maxSampleSteps(kind, c.schedule().timesteps());
     List<SamplingPlan> all = new ArrayList<>();
     for (int n = 1; n <= max; n++) {
-      all.add(plans.apply(n).plan(trained.noiseSchedule(), trained.predictionType()));
+      all.add(plans.apply(n).plan(c.schedule(), c.prediction()));
     }
     SamplingPlan table = SamplingPlan.concat(kind.configName() + " 1.." + max, all);
     Placeholder<TInt32> numSteps =
-        in.withName("num_steps").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+        c.in().withName("num_steps").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
     Operand<TInt32> checkedSteps =
         withAssert(
             tf,
@@ -433,7 +491,7 @@ public final class ModelExporter {
     Optional<Operand<TFloat32>> checkedEta = Optional.empty();
     if (kind == SamplerKind.DDIM) {
       Placeholder<TFloat32> e =
-          in.withName("eta").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+          c.in().withName("eta").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
       eta = Optional.of(e);
       checkedEta =
           Optional.of(
@@ -446,63 +504,56 @@ public final class ModelExporter {
                   "eta must be in [0, 1]"));
     }
     Operand<TFloat32> sampled =
-        SamplingLoop.toUnitRange(
-            tf,
-            SamplingLoop.compiled(
-                    tf,
-                    table,
-                    new SamplingLoop.RuntimeSteps(offset, evaluations, checkedEta),
-                    image,
-                    net,
-                    model.weights(),
-                    seed,
-                    conditioning)
-                .samples());
-    Signature.Builder sample =
-        Signature.builder().key("sample").methodName(PREDICT).input("seed", seed);
-    label.ifPresent(l -> sample.input("class_label", l));
-    guidance.ifPresent(g -> sample.input("guidance_scale", g));
-    sample.input("num_steps", numSteps);
+        SamplingLoop.compiled(
+                tf,
+                table,
+                new SamplingLoop.RuntimeSteps(offset, evaluations, checkedEta),
+                c.image(),
+                c.net(),
+                c.model().weights(),
+                c.seed(),
+                c.conditioning())
+            .samples();
+    Signature.Builder sample = c.signature("sample").input("num_steps", numSteps);
     eta.ifPresent(e -> sample.input("eta", e));
-    out.add(
-        sample
-            .output("images", sampled)
-            .output("images_png_bytes", PngRows.encode(tf, sampled))
-            .build());
+    return c.images(sample, sampled);
+  }
 
-    // denoise: one evaluation of the network
+  /** denoise: one evaluation of the network. */
+  private static Signature denoiseSignature(Common c) {
+    Ops tf = c.tf();
+    UNetConfig config = c.model().config().model();
+    int timesteps = c.schedule().timesteps();
     Placeholder<TFloat32> xt =
-        in.withName("x_t")
+        c.in()
+            .withName("x_t")
             .placeholder(
-                TFloat32.class, Placeholder.shape(Shape.of(-1, size, size, config.channels())));
+                TFloat32.class,
+                Placeholder.shape(
+                    Shape.of(-1, config.imageSize(), config.imageSize(), config.channels())));
     Placeholder<TInt32> t =
-        in.withName("t").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
+        c.in().withName("t").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
     Operand<TInt32> checkedT =
         withAssert(
             tf,
             t,
             tf.math.logicalAnd(
                 tf.reduceAll(tf.math.greaterEqual(t, tf.constant(0)), tf.constant(0)),
-                tf.reduceAll(
-                    tf.math.less(t, tf.constant(trained.noiseSchedule().timesteps())),
-                    tf.constant(0))),
-            "t must be in [0, " + trained.noiseSchedule().timesteps() + ")");
+                tf.reduceAll(tf.math.less(t, tf.constant(timesteps)), tf.constant(0))),
+            "t must be in [0, " + timesteps + ")");
     Operand<TFloat32> eps =
-        unet.apply(
-            NetScope.inference(
-                tf.withSubScope("denoise"),
-                new org.tfdiffusion.nn.BoundParameters(model.weights())),
-            xt,
-            checkedT,
-            label.map(l -> checkedLabels(tf, l, config.numClasses())));
+        c.unet()
+            .apply(
+                NetScope.inference(
+                    tf.withSubScope("denoise"),
+                    new org.tfdiffusion.nn.BoundParameters(c.model().weights())),
+                xt,
+                checkedT,
+                c.label().map(l -> checkedLabels(tf, l, config.numClasses())));
     Signature.Builder denoise =
         Signature.builder().key("denoise").methodName(PREDICT).input("x_t", xt).input("t", t);
-    label.ifPresent(l -> denoise.input("class_label", l));
-    out.add(denoise.output("eps", eps).build());
-
-    out.addAll(
-        editSignatures(tf, in, model, plan, image, net, seed, label, guidance, conditioning));
-    return plan;
+    c.label().ifPresent(l -> denoise.input("class_label", l));
+    return denoise.output("eps", eps).build();
   }
 
   /**
@@ -525,17 +576,16 @@ public final class ModelExporter {
    * one per seed, and a strength that runs no step fail with an InvalidArgument error naming the
    * range.
    */
-  private static List<Signature> editSignatures(
-      Ops tf,
-      Ops in,
-      TrainedModel model,
-      SamplingPlan plan,
-      Shape image,
-      SamplingLoop.Model net,
-      Placeholder<TInt64> seed,
-      Optional<Placeholder<TInt32>> label,
-      Optional<Placeholder<TFloat32>> guidance,
-      List<Operand<?>> conditioning) {
+  private static List<Signature> editSignatures(Common c, SamplingPlan plan) {
+    Ops tf = c.tf();
+    Ops in = c.in();
+    TrainedModel model = c.model();
+    Shape image = c.image();
+    SamplingLoop.Model net = c.net();
+    Placeholder<TInt64> seed = c.seed();
+    Optional<Placeholder<TInt32>> label = c.label();
+    Optional<Placeholder<TFloat32>> guidance = c.guidance();
+    List<Operand<?>> conditioning = c.conditioning();
     long size = image.get(0);
     Placeholder<TFloat32> pixels =
         in.withName("images")

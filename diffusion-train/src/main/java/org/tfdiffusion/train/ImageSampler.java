@@ -26,7 +26,6 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.BoundParameters;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.Parameters;
-import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.HostLoop;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplingLoop;
@@ -173,19 +172,13 @@ public final class ImageSampler implements AutoCloseable {
     UNet unet = new UNet(config);
     SamplingPlan p = sampler.plan(m.config().noiseSchedule(), m.config().predictionType());
     List<Operand<?>> conditioning = new ArrayList<>();
-    SamplingLoop.Model net;
     if (config.conditional()) {
       labels = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
       scales = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
       conditioning.add(labels);
       conditioning.add(scales);
-      net =
-          ClassifierFreeGuidance.guided(
-              (f, w, x, t, y) -> unet.apply(options.inferenceScope(f, w), x, t, Optional.of(y)),
-              config.numClasses());
-    } else {
-      net = (f, w, x, t, cond) -> unet.apply(options.inferenceScope(f, w), x, t, Optional.empty());
     }
+    SamplingLoop.Model net = unet.samplingNetwork(options::inferenceScope);
     int size = config.imageSize();
     Shape imageShape = Shape.of(size, size, config.channels());
     seeds = tf.placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));

@@ -225,7 +225,6 @@ final class TrainingGraph implements AutoCloseable {
     this.sampleSeeds =
         in.withName("sample_seeds").placeholder(TInt64.class, Placeholder.shape(Shape.of(-1)));
     List<Operand<?>> conditioning = new ArrayList<>();
-    SamplingLoop.Model net;
     if (model.conditional()) {
       Placeholder<TInt32> l =
           in.withName("sample_labels").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1)));
@@ -236,18 +235,11 @@ final class TrainingGraph implements AutoCloseable {
       this.sampleGuidance = Optional.of(w);
       conditioning.add(l);
       conditioning.add(w);
-      net =
-          ClassifierFreeGuidance.guided(
-              (f, weights, x, t, y) ->
-                  unet.apply(NetScope.inference(f, weights), x, t, Optional.of(y)),
-              model.numClasses());
     } else {
       this.sampleLabels = Optional.empty();
       this.sampleGuidance = Optional.empty();
-      net =
-          (f, weights, x, t, cond) ->
-              unet.apply(NetScope.inference(f, weights), x, t, Optional.empty());
     }
+    SamplingLoop.Model net = unet.samplingNetwork(NetScope::inference);
     SamplingLoop.Outputs sampled =
         SamplingLoop.compiled(
             tf,
