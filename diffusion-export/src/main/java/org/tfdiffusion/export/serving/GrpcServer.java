@@ -310,7 +310,8 @@ final class GrpcServer {
     ModelSpec spec = request.getModelSpec();
     Optional<String> signatureName =
         spec.getSignatureName().isEmpty() ? Optional.empty() : Optional.of(spec.getSignatureName());
-    return rest.prediction(
+    return rest.predictions()
+        .prediction(
             client,
             spec.getName(),
             version(spec),

@@ -5,23 +5,17 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -394,14 +388,11 @@ public final class RestServer implements AutoCloseable {
     }
   }
 
-  private static final Pattern RUN_FILE =
-      Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
-
   /** Liveness for Kubernetes: 200 while the server answers at all. */
-  static final String LIVENESS_PATH = "/healthz";
+  static final String LIVENESS_PATH = Probes.LIVENESS_PATH;
 
   /** Readiness for Kubernetes: 200 once every model's default version is loaded. */
-  static final String READINESS_PATH = "/readyz";
+  static final String READINESS_PATH = Probes.READINESS_PATH;
 
   private static final Pattern ROUTE =
       Pattern.compile(
@@ -420,13 +411,13 @@ public final class RestServer implements AutoCloseable {
   private final Interpolations interpolations = new Interpolations();
   private final ServerLog log;
   private final ExecutorService requests;
-  private final PredictionQueue predictions;
+  private final PredictionQueue slots;
+  private final Predictions predictions;
+  private final Probes probes;
   private final AtomicInteger active = new AtomicInteger();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final HttpTransport transport;
   private final ServingMetrics metrics;
-  private final BatchScheduler batcher;
-  private final Set<String> warming = ConcurrentHashMap.newKeySet();
   private final GrpcServer grpc;
   private volatile boolean closing;
 
@@ -445,30 +436,39 @@ public final class RestServer implements AutoCloseable {
               t.setDaemon(true);
               return t;
             });
-    this.predictions = new PredictionQueue(options.maxConcurrent());
+    this.slots = new PredictionQueue(options.maxConcurrent());
     AtomicReference<HttpTransport> transportRef = new AtomicReference<>();
     AtomicReference<BatchScheduler> batcherRef = new AtomicReference<>();
     this.metrics =
         new ServingMetrics(
             registry,
-            predictions::waiting,
+            slots::waiting,
             () -> {
               BatchScheduler b = batcherRef.get();
               return b == null ? 0 : b.pending();
             },
             () -> {
               BatchScheduler b = batcherRef.get();
-              return predictions.running() + (b == null ? 0 : b.running());
+              return slots.running() + (b == null ? 0 : b.running());
             },
             () -> {
               HttpTransport t = transportRef.get();
               return t == null ? 0 : t.openConnections();
             });
-    this.batcher =
+    BatchScheduler batcher =
         options.batching().enabled()
             ? new BatchScheduler(options.batching(), options.queueTimeout(), metrics, log)
             : null;
     batcherRef.set(batcher);
+    this.predictions =
+        new Predictions(
+            registry,
+            metrics,
+            slots,
+            Optional.ofNullable(batcher),
+            options.queueTimeout(),
+            options.maxBatch());
+    this.probes = new Probes(registry, requests, log);
     HttpTransport bound;
     try {
       bound =
@@ -505,9 +505,6 @@ public final class RestServer implements AutoCloseable {
   private void releaseWorkers() {
     requests.shutdownNow();
     predictions.close();
-    if (batcher != null) {
-      batcher.close();
-    }
   }
 
   /**
@@ -612,19 +609,24 @@ public final class RestServer implements AutoCloseable {
     return options;
   }
 
+  /** How predictions run, for the gRPC API. */
+  Predictions predictions() {
+    return predictions;
+  }
+
   /** Predictions running now (including those whose client hung up, until they end). */
   public int running() {
-    return predictions.running();
+    return slots.running();
   }
 
   /** Predictions waiting for a slot now. */
   public int queued() {
-    return predictions.waiting();
+    return slots.waiting();
   }
 
   /** Predictions that left the queue unrun because their client hung up, since the start. */
   public long abandonedInQueue() {
-    return predictions.leftWaiting();
+    return slots.leftWaiting();
   }
 
   /** Connections open now. */
@@ -755,7 +757,7 @@ public final class RestServer implements AutoCloseable {
       call.facts().rows(request.frames());
       ServableModel running = model;
       CompletableFuture<HttpReply> reply =
-          predictions.submit(
+          slots.submit(
               call.client(),
               options.queueTimeout(),
               () -> HttpReply.json(interpolations.draw(running, request)));
@@ -786,11 +788,11 @@ public final class RestServer implements AutoCloseable {
       }
       case LIVENESS_PATH -> {
         requireMethod(call, "GET");
-        return HttpReply.json(jsonObject(g -> g.writeStringField("status", "alive")));
+        return probes.liveness();
       }
       case READINESS_PATH -> {
         requireMethod(call, "GET");
-        return readiness();
+        return probes.readiness();
       }
       default -> {
         // the model API, the page, the runs
@@ -815,7 +817,7 @@ public final class RestServer implements AutoCloseable {
       return HttpReply.json(runs.listing());
     }
     if (path.startsWith("/v1/runs/")) {
-      return runFile(call, path);
+      return runs.file(call);
     }
     Matcher m = ROUTE.matcher(path);
     if (!m.matches()) {
@@ -839,7 +841,9 @@ public final class RestServer implements AutoCloseable {
       version.ifPresent(call.facts()::version);
       requireMethod(call, "GET");
       return HttpReply.json(
-          verb == null ? status(name, version) : metadata(name, version, call.facts()));
+          verb == null
+              ? ModelStatusJson.status(registry, name, version)
+              : ModelStatusJson.metadata(registry, name, version, call.facts()));
     }
     switch (verb) {
       case ":classify", ":regress" ->
@@ -867,131 +871,11 @@ public final class RestServer implements AutoCloseable {
     return OptionalLong.of(Long.parseLong(segment));
   }
 
-  /**
-   * {@code GET /v1/runs/NAME/metrics.csv}, {@code config.json} or {@code samples/step-N.png}: only
-   * names that {@code GET /v1/runs} lists (see {@link RunCatalog}).
-   */
-  private HttpReply runFile(HttpCall call, String path) {
-    Matcher m = RUN_FILE.matcher(path);
-    if (!m.matches()) {
-      throw ServingException.notFound(
-          "Malformed request: %s (runs serve /v1/runs/NAME/metrics.csv, /v1/runs/NAME/config.json"
-              + " and /v1/runs/NAME/samples/step-N.png)",
-          path);
-    }
-    requireMethod(call, "GET");
-    String name = decode(m.group(1));
-    Path file;
-    String type;
-    if (m.group(3) != null) {
-      file = runs.sample(name, decode(m.group(3)));
-      type = "image/png";
-    } else if (m.group(2).equals("metrics.csv")) {
-      file = runs.metrics(name);
-      type = "text/csv; charset=utf-8";
-    } else {
-      file = runs.config(name);
-      type = "application/json";
-    }
-    try {
-      return HttpReply.file(type, Files.readAllBytes(file));
-    } catch (IOException e) {
-      throw ServingException.notFound("cannot read %s of run %s: %s", file.getFileName(), name, e);
-    }
-  }
-
-  /** A percent-decoded URL path segment (a run name may hold spaces or other characters). */
-  private static String decode(String segment) {
-    try {
-      return URLDecoder.decode(segment.replace("+", "%2B"), StandardCharsets.UTF_8);
-    } catch (IllegalArgumentException e) {
-      throw ServingException.notFound("Malformed request: bad percent-encoding in '%s'", segment);
-    }
-  }
-
-  private static void requireMethod(HttpCall call, String wanted) {
+  static void requireMethod(HttpCall call, String wanted) {
     if (!call.method().equals(wanted)) {
       throw ServingException.methodNotAllowed(
           String.format("%s %s: this URL takes %s", call.method(), call.rawPath(), wanted), wanted);
     }
-  }
-
-  private byte[] status(String name, OptionalLong version) {
-    List<ModelRegistry.VersionStatus> statuses = registry.status(name, version);
-    return json(
-        g -> {
-          g.writeStartObject();
-          g.writeArrayFieldStart("model_version_status");
-          for (ModelRegistry.VersionStatus s : statuses) {
-            g.writeStartObject();
-            g.writeStringField("version", String.valueOf(s.version()));
-            g.writeStringField("state", s.state().name());
-            g.writeObjectFieldStart("status");
-            g.writeStringField("error_code", s.code().name());
-            g.writeStringField("error_message", s.message());
-            g.writeEndObject();
-            g.writeEndObject();
-          }
-          g.writeEndArray();
-          g.writeEndObject();
-        });
-  }
-
-  private byte[] metadata(String name, OptionalLong version, RequestFacts facts) {
-    ServableModel model = registry.acquire(name, version);
-    facts.version(model.version());
-    try {
-      return json(
-          g -> {
-            g.writeStartObject();
-            g.writeObjectFieldStart("model_spec");
-            g.writeStringField("name", model.name());
-            g.writeStringField("signature_name", "");
-            g.writeStringField("version", String.valueOf(model.version()));
-            g.writeEndObject();
-            g.writeObjectFieldStart("metadata");
-            g.writeObjectFieldStart("signature_def");
-            g.writeObjectFieldStart("signature_def");
-            for (SignatureSpec s : model.signatures().values()) {
-              g.writeObjectFieldStart(s.key());
-              writeTensorInfos(g, "inputs", s.inputs());
-              writeTensorInfos(g, "outputs", s.outputs());
-              g.writeStringField("method_name", s.methodName());
-              g.writeEndObject();
-            }
-            g.writeEndObject();
-            g.writeEndObject();
-            g.writeEndObject();
-            g.writeEndObject();
-          });
-    } finally {
-      model.release();
-    }
-  }
-
-  private static void writeTensorInfos(JsonGenerator g, String field, Map<String, TensorSpec> specs)
-      throws IOException {
-    g.writeObjectFieldStart(field);
-    for (TensorSpec t : specs.values()) {
-      g.writeObjectFieldStart(t.alias());
-      g.writeStringField("dtype", t.dtype().name());
-      g.writeObjectFieldStart("tensor_shape");
-      g.writeArrayFieldStart("dim");
-      if (!t.unknownRank()) {
-        for (long d : t.dims()) {
-          g.writeStartObject();
-          g.writeStringField("size", String.valueOf(d));
-          g.writeStringField("name", "");
-          g.writeEndObject();
-        }
-      }
-      g.writeEndArray();
-      g.writeBooleanField("unknown_rank", t.unknownRank());
-      g.writeEndObject();
-      g.writeStringField("name", t.tensorName());
-      g.writeEndObject();
-    }
-    g.writeEndObject();
   }
 
   /**
@@ -1000,7 +884,8 @@ public final class RestServer implements AutoCloseable {
    */
   private CompletionStage<HttpReply> predict(HttpCall call, String name, OptionalLong version) {
     PredictRequest request = PredictRequest.parse(call.body());
-    return prediction(
+    return predictions
+        .prediction(
             call.client(),
             name,
             version,
@@ -1011,143 +896,6 @@ public final class RestServer implements AutoCloseable {
   }
 
   /**
-   * A prediction of either API: the model version acquired, the signature looked up, the inputs
-   * read and checked on the calling thread, then run in a slot of the {@link PredictionQueue} (or
-   * merged by the {@link BatchScheduler}); the version stays acquired until the run ends.
-   *
-   * @param inputs reads the request's inputs for the signature, checked against it (every input,
-   *     types, shapes, at most {@code maxBatch} rows)
-   * @return the outputs, checked (finite)
-   * @throws ServingException for an unknown model, version or signature, or bad inputs
-   */
-  CompletableFuture<Map<String, HostTensor>> prediction(
-      ClientConnection client,
-      String name,
-      OptionalLong version,
-      Optional<String> signatureName,
-      java.util.function.Function<SignatureSpec, Map<String, HostTensor>> inputs,
-      RequestFacts facts) {
-    ServableModel model = registry.acquire(name, version);
-    try {
-      facts.version(model.version());
-      SignatureSpec signature = model.predictSignature(signatureName);
-      facts.signature(signature.key());
-      Map<String, HostTensor> fed = inputs.apply(signature);
-      int rows = rows(signature, fed);
-      facts.rows(rows);
-      ValueChecks.checkInputs(model, fed);
-      ServableModel running = model;
-      CompletableFuture<Map<String, HostTensor>> outputs =
-          submit(client, running, signature, fed, rows, facts);
-      model = null; // released when the run ends
-      outputs.whenComplete((o, e) -> running.release());
-      return outputs.thenApply(
-          out -> {
-            ValueChecks.checkOutputs(running, out);
-            return out;
-          });
-    } finally {
-      if (model != null) {
-        model.release();
-      }
-    }
-  }
-
-  /**
-   * Runs a checked prediction: merged with others by the {@link BatchScheduler} when batching is on
-   * and the signature and size allow, else alone in a slot of the {@link PredictionQueue}.
-   */
-  CompletableFuture<Map<String, HostTensor>> submit(
-      ClientConnection client,
-      ServableModel model,
-      SignatureSpec signature,
-      Map<String, HostTensor> inputs,
-      int rows,
-      RequestFacts facts) {
-    if (batcher != null && BatchScheduler.batchable(signature) && batcher.fits(rows)) {
-      return batcher.submit(client, model, signature, inputs, rows, facts);
-    }
-    return predictions.submit(
-        client,
-        options.queueTimeout(),
-        () -> {
-          facts.runRows(rows);
-          metrics.recordRun(model.name(), signature.key(), rows);
-          return model.predict(signature, inputs);
-        });
-  }
-
-  /** The rows of a request: the batch size of its batched inputs (1 when none is batched). */
-  static int rows(SignatureSpec signature, Map<String, HostTensor> inputs) {
-    for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
-      TensorSpec spec = signature.inputs().get(e.getKey());
-      if (spec != null && spec.isBatched()) {
-        return Math.toIntExact(e.getValue().batch());
-      }
-    }
-    return 1;
-  }
-
-  /**
-   * Readiness: 200 once every model has a version that can serve and its default version is loaded;
-   * 503 naming what is missing otherwise (and while the server shuts down). A default version that
-   * is not loaded yet starts loading in the background, so that probing warms the server.
-   */
-  private HttpReply readiness() {
-    registry.scanAll();
-    List<String> names = registry.modelNames();
-    if (names.isEmpty()) {
-      return HttpReply.error(
-          ErrorCode.UNAVAILABLE, "not ready: no models under " + registry.base() + " yet");
-    }
-    List<String> waiting = new ArrayList<>();
-    for (String name : names) {
-      OptionalLong v = registry.defaultVersion(name);
-      if (v.isEmpty()) {
-        waiting.add(name + " (no version can load; see GET /v1/models/" + name + ")");
-      } else if (!registry.isLoaded(name, v.getAsLong())) {
-        waiting.add(name + " version " + v.getAsLong() + " (loading)");
-        warm(name);
-      }
-    }
-    if (!waiting.isEmpty()) {
-      return HttpReply.error(
-          ErrorCode.UNAVAILABLE, "not ready: waiting for " + String.join(", ", waiting));
-    }
-    return HttpReply.json(
-        jsonObject(
-            g -> {
-              g.writeStringField("status", "ready");
-              g.writeArrayFieldStart("models");
-              for (String name : names) {
-                g.writeString(name);
-              }
-              g.writeEndArray();
-            }));
-  }
-
-  /** Loads a model's default version in the background, once at a time per model. */
-  private void warm(String name) {
-    if (!warming.add(name)) {
-      return;
-    }
-    try {
-      requests.execute(
-          () -> {
-            try {
-              registry.acquire(name, OptionalLong.empty()).release();
-            } catch (RuntimeException e) {
-              log.info("warming model " + name + ": " + e.getMessage());
-            } finally {
-              warming.remove(name);
-            }
-          });
-    } catch (RejectedExecutionException e) {
-      warming.remove(name);
-    }
-  }
-
-  /**
    * Runs a prediction in one of the {@code maxConcurrent} slots, waiting for one if need be (for
    * in-process callers such as the serving benchmark).
    *
@@ -1155,22 +903,7 @@ public final class RestServer implements AutoCloseable {
    */
   Map<String, HostTensor> run(
       ServableModel model, SignatureSpec signature, Map<String, HostTensor> inputs) {
-    try {
-      return predictions
-          .submit(
-              ClientConnection.detached(),
-              options.queueTimeout(),
-              () -> model.predict(signature, inputs))
-          .join();
-    } catch (CompletionException e) {
-      if (e.getCause() instanceof RuntimeException r) {
-        throw r;
-      }
-      if (e.getCause() instanceof Error err) {
-        throw err;
-      }
-      throw e;
-    }
+    return predictions.run(model, signature, inputs);
   }
 
   static byte[] error(String message) {
@@ -1241,9 +974,6 @@ public final class RestServer implements AutoCloseable {
       grpc.close(Duration.ofMillis(200));
     }
     predictions.close();
-    if (batcher != null) {
-      batcher.close();
-    }
     requests.shutdownNow();
     interpolations.close();
     registry.close();

@@ -3,6 +3,7 @@ package org.tfdiffusion.export.serving;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,6 +41,10 @@ import org.tfdiffusion.train.RunDirectory;
  * anything else, {@code ..} and encoded slashes included, is a 404.
  */
 final class RunCatalog {
+  /** The files of a run that the server answers. */
+  private static final Pattern RUN_FILE =
+      Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
+
   /** A sample grid's file name, as the trainer writes it. */
   private static final Pattern SAMPLE = Pattern.compile("step-([0-9]{1,18})\\.png");
 
@@ -275,6 +280,49 @@ final class RunCatalog {
       return p.toRealPath().startsWith(realFolder);
     } catch (IOException e) {
       return false;
+    }
+  }
+
+  /**
+   * {@code GET /v1/runs/NAME/metrics.csv}, {@code config.json} or {@code samples/step-N.png}: only
+   * names that {@link #listing} lists.
+   */
+  HttpReply file(HttpCall call) {
+    String path = call.rawPath();
+    Matcher m = RUN_FILE.matcher(path);
+    if (!m.matches()) {
+      throw ServingException.notFound(
+          "Malformed request: %s (runs serve /v1/runs/NAME/metrics.csv, /v1/runs/NAME/config.json"
+              + " and /v1/runs/NAME/samples/step-N.png)",
+          path);
+    }
+    RestServer.requireMethod(call, "GET");
+    String name = decode(m.group(1));
+    Path file;
+    String type;
+    if (m.group(3) != null) {
+      file = sample(name, decode(m.group(3)));
+      type = "image/png";
+    } else if (m.group(2).equals(METRICS)) {
+      file = metrics(name);
+      type = "text/csv; charset=utf-8";
+    } else {
+      file = config(name);
+      type = "application/json";
+    }
+    try {
+      return HttpReply.file(type, Files.readAllBytes(file));
+    } catch (IOException e) {
+      throw ServingException.notFound("cannot read %s of run %s: %s", file.getFileName(), name, e);
+    }
+  }
+
+  /** A percent-decoded URL path segment (a run name may hold spaces or other characters). */
+  private static String decode(String segment) {
+    try {
+      return URLDecoder.decode(segment.replace("+", "%2B"), StandardCharsets.UTF_8);
+    } catch (IllegalArgumentException e) {
+      throw ServingException.notFound("Malformed request: bad percent-encoding in '%s'", segment);
     }
   }
 }
