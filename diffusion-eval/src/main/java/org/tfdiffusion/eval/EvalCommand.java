@@ -14,6 +14,9 @@ import java.util.function.IntConsumer;
 import org.tfdiffusion.eval.classifier.Classifier;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.sampling.Sampler;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.train.Checkpoints;
+import org.tfdiffusion.train.Distiller;
 import org.tfdiffusion.train.ProgressMeter;
 import org.tfdiffusion.train.SamplerOptions;
 import org.tfdiffusion.train.SamplingRuntime;
@@ -152,6 +155,15 @@ public final class EvalCommand implements Callable<Integer> {
   boolean resume;
 
   @Option(
+      names = "--students",
+      description =
+          "With --sweep: the folder of a distillation (distill --out): the student of each"
+              + " round-N (its latest checkpoint's EMA weights) is measured with the sampler and"
+              + " guidance it was distilled for (ddim at N steps), a line of its own beside the"
+              + " teacher's samplers.")
+  Path students;
+
+  @Option(
       names = "--sweep-samplers",
       split = ",",
       defaultValue = SweepPoint.DEFAULT_SAMPLERS,
@@ -179,6 +191,12 @@ public final class EvalCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "--resume continues a sweep: give it with --sweep (a single eval is one measurement)");
     }
+    if (students != null && !sweep) {
+      throw new IllegalArgumentException(
+          "--students adds distilled students to a sweep: give it with --sweep (or measure one"
+              + " student with eval --run DIR/round-N)");
+    }
+    List<Path> rounds = students == null ? List.of() : rounds(students);
     EvalSettings settings = new EvalSettings(n, seed, batchSize, kidSubsets, kidSubsetSize);
     ModelSource model =
         source.model != null
@@ -263,7 +281,8 @@ public final class EvalCommand implements Callable<Integer> {
             log, model, evaluator, chosen, conditional, classes, w, settings, floor, common);
       }
       return sweep(
-          log, model, evaluator, chosen, points, scales, classes, w, settings, floor, common);
+          log, model, evaluator, chosen, points, scales, rounds, classes, w, settings, floor,
+          common);
     }
   }
 
@@ -342,6 +361,7 @@ public final class EvalCommand implements Callable<Integer> {
       Sampler chosen,
       List<SweepPoint> points,
       List<Double> scales,
+      List<Path> rounds,
       int classes,
       double w,
       EvalSettings settings,
@@ -376,6 +396,30 @@ public final class EvalCommand implements Callable<Integer> {
               conditional ? Optional.of(w) : Optional.empty(),
               () -> measure(log, model, evaluator, s, Sweep.Part.SAMPLER, classes, w, settings)));
     }
+    for (Path round : rounds) {
+      ModelSource student = ModelSource.run(round, TrainedModel.Weights.EMA);
+      TrainConfig c = student.config();
+      if (!c.distillation().active()) {
+        throw new IllegalArgumentException(
+            round + " is not a round of distill (its config.json has no distillation)");
+      }
+      if (!c.model().equals(model.config().model())) {
+        throw new IllegalArgumentException(
+            round + "'s model differs from the one measured (" + c.model().describe() + ")");
+      }
+      Sampler s = SamplerKind.DDIM.create(c.distillation().steps(), 0);
+      double sw = c.conditioning().guidance();
+      plan.add(
+          keptOr(
+              stored,
+              kept,
+              result,
+              Sweep.Part.STUDENT,
+              planName(student, s),
+              conditional ? Optional.of(sw) : Optional.empty(),
+              () ->
+                  measure(log, student, evaluator, s, Sweep.Part.STUDENT, classes, sw, settings)));
+    }
     for (double scale : scales) {
       plan.add(
           keptOr(
@@ -408,7 +452,7 @@ public final class EvalCommand implements Callable<Integer> {
     if (stored.isPresent()) {
       log.printf(
           "resume: %d of %d listed settings already measured in %s%n",
-          kept.size(), points.size() + scales.size(), dir.resolve("sweep.json"));
+          kept.size(), points.size() + scales.size() + rounds.size(), dir.resolve("sweep.json"));
     }
     log.printf("sweep: %d settings, %d images each%n", plan.size(), settings.n());
     log.flush();
@@ -428,6 +472,33 @@ public final class EvalCommand implements Callable<Integer> {
         conditional && !scales.isEmpty() ? ",guidance.png" : "");
     log.flush();
     return 0;
+  }
+
+  /**
+   * The rounds of a distillation folder, largest N first.
+   *
+   * @throws IllegalArgumentException when the folder holds no round with a checkpoint
+   */
+  private static List<Path> rounds(Path dir) {
+    if (!java.nio.file.Files.isDirectory(dir)) {
+      throw new IllegalArgumentException(
+          "--students " + dir + " is not a folder; give the --out folder of distill");
+    }
+    List<Path> out = new ArrayList<>();
+    for (int steps : Distiller.existingRounds(dir)) {
+      Path round = dir.resolve(Distiller.ROUND_PREFIX + steps);
+      if (Checkpoints.of(round).latest().isPresent()) {
+        out.add(round);
+      }
+    }
+    if (out.isEmpty()) {
+      throw new IllegalArgumentException(
+          "--students "
+              + dir
+              + " holds no distillation round with a checkpoint (round-N folders written by"
+              + " distill --out)");
+    }
+    return out;
   }
 
   /** The stored sweep to resume from, when --resume is given and one is there. */

@@ -25,7 +25,12 @@ public final class Sweep {
     /** Sampler and steps at one guidance scale. */
     SAMPLER,
     /** Guidance scale at one sampler. */
-    GUIDANCE
+    GUIDANCE,
+    /**
+     * A student of progressive distillation ({@code distill}), with the sampler and guidance it was
+     * distilled for.
+     */
+    STUDENT
   }
 
   /** One measured setting. */
@@ -250,6 +255,7 @@ public final class Sweep {
     s.append('\n');
     appendTable(s, Part.SAMPLER, "Samplers");
     appendTable(s, Part.GUIDANCE, "Guidance");
+    appendTable(s, Part.STUDENT, "Distilled students");
     s.append("Floor (")
         .append(floor.images())
         .append(" real training images vs the test split): FD ")
@@ -311,6 +317,17 @@ public final class Sweep {
       kid.add(
           new LinePlot.Series(
               name, x, selected.stream().mapToDouble(r -> r.figures().kidMean()).toArray()));
+    }
+    List<Row> students = rows.stream().filter(r -> r.part() == Part.STUDENT).toList();
+    if (!students.isEmpty()) {
+      double[] x = students.stream().mapToDouble(Row::steps).toArray();
+      String name = "distilled students (DDIM)";
+      fd.add(
+          new LinePlot.Series(
+              name, x, students.stream().mapToDouble(r -> r.figures().fd()).toArray()));
+      kid.add(
+          new LinePlot.Series(
+              name, x, students.stream().mapToDouble(r -> r.figures().kidMean()).toArray()));
     }
     String n = "N = " + floor.images();
     return List.of(

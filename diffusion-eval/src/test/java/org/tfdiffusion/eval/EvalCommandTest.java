@@ -24,6 +24,7 @@ import org.tfdiffusion.export.TinyRun;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.testing.NativeOps;
+import org.tfdiffusion.train.DistillCommand;
 import org.tfdiffusion.train.TrainCommand;
 import org.tfdiffusion.train.TrainedModel;
 import org.tfdiffusion.train.data.Split;
@@ -371,6 +372,128 @@ class EvalCommandTest {
       assertThat(image.getHeight()).as(png).isEqualTo(440);
       assertThat(countColour(image, 0x0072B2)).as(png + ": first series drawn").isGreaterThan(50);
     }
+  }
+
+  /**
+   * --students adds each round of a distillation as its own line: every student is measured with
+   * the sampler and guidance it was distilled for, with exactly the figures of eval on that round
+   * alone, and a resumed sweep keeps the students already measured.
+   */
+  @Test
+  void aSweepWithStudentsMeasuresEachRoundAsItSamplesAlone() throws IOException {
+    Path distilled = dir.resolve("distilled");
+    var distill = TrainCommand.commandLine(new DistillCommand());
+    distill.setOut(new PrintWriter(out, true));
+    distill.setErr(new PrintWriter(err, true));
+    assertThat(
+            distill.execute(
+                "--from",
+                run.toString(),
+                "--out",
+                distilled.toString(),
+                "--steps-start",
+                "4",
+                "--steps-end",
+                "2",
+                "--steps-per-round",
+                "1",
+                "--batch-size",
+                "4",
+                "--no-xla",
+                "--progress",
+                "quiet"))
+        .as(out + "\n" + err)
+        .isZero();
+    Path sweep = dir.resolve("sweep-students");
+    String[] common = {
+      "--run",
+      run.toString(),
+      "--sweep",
+      "--sweep-samplers",
+      "ddim-2",
+      "--sweep-guidance",
+      "",
+      "--students",
+      distilled.toString(),
+      "--n",
+      "10",
+      "--data",
+      "embedded",
+      "--kid-subsets",
+      "5",
+      "--out",
+      sweep.toString(),
+      "--quiet"
+    };
+    assertThat(eval(common)).as(err.toString()).isZero();
+    List<String> csv = Files.readAllLines(sweep.resolve("sweep.csv"));
+    assertThat(csv)
+        .as("the teacher's ddim-2, the students of rounds 4 and 2, the floor")
+        .hasSize(5);
+    assertThat(csv.get(2)).startsWith("student,ddim,4,4,1,10,");
+    assertThat(csv.get(3)).startsWith("student,ddim,2,2,1,10,");
+    assertThat(Files.readString(sweep.resolve("sweep.md")))
+        .contains("## Distilled students")
+        .contains("| ddim | 2 | 1 |");
+    BufferedImage plot = ImageIO.read(sweep.resolve("quality-vs-nfe.png").toFile());
+    assertThat(countColour(plot, 0xD55E00)).as("the students' line is drawn").isGreaterThan(50);
+
+    Path alone = dir.resolve("student-2.json");
+    assertThat(
+            eval(
+                "--run",
+                distilled.resolve("round-2").toString(),
+                "--n",
+                "10",
+                "--data",
+                "embedded",
+                "--kid-subsets",
+                "5",
+                "--out",
+                alone.toString(),
+                "--quiet"))
+        .as(err.toString())
+        .isZero();
+    JsonNode single = new ObjectMapper().readTree(alone.toFile());
+    assertThat(single.get("sampler").asText()).isEqualTo("ddim");
+    assertThat(single.get("guidance").asDouble()).isEqualTo(1.0);
+    Path json = sweep.resolve("sweep.json");
+    JsonNode student = new ObjectMapper().readTree(json.toFile()).get("rows").get(2);
+    assertThat(student.get("part").asText()).isEqualTo("student");
+    assertThat(student.get("sampler_detail").asText())
+        .isEqualTo(single.get("sampler_detail").asText());
+    for (String figure : List.of("fd", "kid_mean", "class_accuracy")) {
+      assertThat(student.get(figure).asDouble())
+          .as(figure)
+          .isEqualTo(single.get("generated").get(figure).asDouble());
+    }
+
+    ObjectNode stored = (ObjectNode) new ObjectMapper().readTree(json.toFile());
+    for (JsonNode row : stored.get("rows")) {
+      ((ObjectNode) row).put("fd", 1234.5);
+    }
+    new ObjectMapper().writeValue(json.toFile(), stored);
+    assertThat(eval(concat(common, new String[] {"--resume"}))).as(err.toString()).isZero();
+    for (JsonNode row : new ObjectMapper().readTree(json.toFile()).get("rows")) {
+      assertThat(row.get("fd").asDouble()).as("kept, not measured again").isEqualTo(1234.5);
+    }
+
+    err.getBuffer().setLength(0);
+    assertThat(eval("--run", run.toString(), "--students", distilled.toString(), "--n", "4"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("--students adds distilled students to a sweep");
+    err.getBuffer().setLength(0);
+    assertThat(
+            eval(
+                "--run",
+                run.toString(),
+                "--sweep",
+                "--students",
+                run.toString(),
+                "--data",
+                "embedded"))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("holds no distillation round");
   }
 
   /**
