@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import org.tfdiffusion.train.DurableFiles;
+import org.tfdiffusion.run.DurableFiles;
 
 /** Formatting and atomic writing of evaluation results (JSON, text files, table cells). */
 final class Reports {

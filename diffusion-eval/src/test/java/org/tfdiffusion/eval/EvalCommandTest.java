@@ -19,14 +19,14 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.export.TinyRun;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.testing.NativeOps;
 import org.tfdiffusion.train.TrainCommand;
-import org.tfdiffusion.train.TrainedModel;
-import org.tfdiffusion.train.data.Split;
 
 class EvalCommandTest {
   @TempDir static Path dir;

@@ -15,12 +15,12 @@ import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
-import org.tfdiffusion.train.ExportedModel;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.train.FineTuneCommand;
-import org.tfdiffusion.train.RunDirectory;
 import org.tfdiffusion.train.TrainCommand;
-import org.tfdiffusion.train.TrainConfig;
-import org.tfdiffusion.train.TrainedModel;
 import picocli.CommandLine;
 
 /** {@code finetune --from} an export: a shipped model continues training without its run. */
@@ -92,7 +92,7 @@ class FineTuneFromExportTest {
                 "--resume", "--run-dir", child.toString(), "--steps", "2", "--no-xla", "--quiet"))
         .as("%s%s", out, err)
         .isZero();
-    assertThat(org.tfdiffusion.train.Checkpoints.resolve(child).state().step()).isEqualTo(2);
+    assertThat(org.tfdiffusion.run.Checkpoints.resolve(child).state().step()).isEqualTo(2);
     // and with the parent named again as the model folder, which is its highest version
     assertThat(
             finetune(
@@ -107,7 +107,7 @@ class FineTuneFromExportTest {
                 "--quiet"))
         .as("%s%s", out, err)
         .isZero();
-    assertThat(org.tfdiffusion.train.Checkpoints.resolve(child).state().step()).isEqualTo(3);
+    assertThat(org.tfdiffusion.run.Checkpoints.resolve(child).state().step()).isEqualTo(3);
   }
 
   @Test

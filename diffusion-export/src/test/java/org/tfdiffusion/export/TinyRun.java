@@ -10,10 +10,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.stream.Stream;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.TrainCommand;
-import org.tfdiffusion.train.TrainedModel;
 
 /**
  * A 2-step run of a tiny class-conditional model (28x28x1, width 8, 2 levels, 10 classes) on the

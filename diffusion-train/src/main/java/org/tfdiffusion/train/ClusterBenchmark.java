@@ -21,6 +21,8 @@ import org.tensorflow.proto.NodeExecStats;
 import org.tensorflow.proto.RunOptions;
 import org.tensorflow.proto.StepStats;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 
 /**

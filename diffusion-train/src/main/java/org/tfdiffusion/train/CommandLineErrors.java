@@ -6,7 +6,7 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.util.Optional;
-import org.tfdiffusion.train.data.DataException;
+import org.tfdiffusion.data.DataException;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 

@@ -11,6 +11,8 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;

@@ -11,6 +11,7 @@ import org.tensorflow.Graph;
 import org.tensorflow.Session;
 import org.tensorflow.exceptions.TensorFlowException;
 import org.tensorflow.proto.ConfigProto;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.cluster.ClusterProbe;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 import org.tfdiffusion.train.cluster.RemoteSession;

@@ -3,6 +3,11 @@ package org.tfdiffusion.train;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

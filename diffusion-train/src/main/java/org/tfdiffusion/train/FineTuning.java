@@ -15,6 +15,10 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 
 /**
  * Starts a run from a parent run's weights: every weight whose name and shape match is loaded (into

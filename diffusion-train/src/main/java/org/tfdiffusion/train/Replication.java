@@ -25,7 +25,8 @@ import org.tfdiffusion.diffusion.GaussianDiffusion;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.nn.ParameterSpec;
 import org.tfdiffusion.nn.VariableParameters;
-import org.tfdiffusion.train.optim.AdamW;
+import org.tfdiffusion.optim.AdamW;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * Synchronous data parallelism inside one training graph (in-graph replication): N replicas, one

@@ -13,13 +13,17 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
+import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.diffusion.Prediction;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.schedule.BetaSchedule;
-import org.tfdiffusion.train.data.DataSources;
-import org.tfdiffusion.train.data.FitMode;
-import org.tfdiffusion.train.data.Split;
 import picocli.CommandLine.Model.OptionSpec;
 
 /**

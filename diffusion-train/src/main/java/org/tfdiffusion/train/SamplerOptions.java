@@ -3,6 +3,7 @@ package org.tfdiffusion.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import java.util.Locale;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DdpmSampler;
 import org.tfdiffusion.sampling.DeisSampler;

@@ -10,6 +10,8 @@ import java.util.concurrent.Callable;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -16,6 +16,7 @@ import org.tensorflow.types.TInt64;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * Times the real training step of a config (forward, backward, clipping, AdamW, EMA) on random

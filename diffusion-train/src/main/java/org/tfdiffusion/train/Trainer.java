@@ -16,19 +16,24 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.data.Batch;
+import org.tfdiffusion.data.BatchIterator;
+import org.tfdiffusion.data.BatchPosition;
+import org.tfdiffusion.data.DataOptions;
+import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.ImageDataset;
+import org.tfdiffusion.data.ImageFit;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
-import org.tfdiffusion.train.data.Batch;
-import org.tfdiffusion.train.data.BatchIterator;
-import org.tfdiffusion.train.data.BatchPosition;
-import org.tfdiffusion.train.data.DataOptions;
-import org.tfdiffusion.train.data.DataSources;
-import org.tfdiffusion.train.data.FitMode;
-import org.tfdiffusion.train.data.ImageDataset;
-import org.tfdiffusion.train.data.ImageFit;
-import org.tfdiffusion.train.data.Split;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ProgressMeter;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.SampleGrid;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * Runs a training run: data, the graph, the loop, metrics, TensorBoard, checkpoints and sample

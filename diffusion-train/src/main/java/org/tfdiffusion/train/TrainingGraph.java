@@ -31,11 +31,12 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.BoundParameters;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
+import org.tfdiffusion.optim.AdamW;
+import org.tfdiffusion.optim.ExponentialMovingAverage;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
-import org.tfdiffusion.train.optim.AdamW;
-import org.tfdiffusion.train.optim.ExponentialMovingAverage;
 
 /**
  * The graph of a training run: the U-Net on variables, the DDPM loss with stateless randomness,

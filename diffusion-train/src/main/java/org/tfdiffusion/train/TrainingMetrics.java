@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
+import org.tfdiffusion.run.DurableFiles;
 
 /**
  * The run's {@code metrics.csv}: one row every {@code logEvery} steps. A resumed run first drops

@@ -4,6 +4,8 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Optional;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 
 /**

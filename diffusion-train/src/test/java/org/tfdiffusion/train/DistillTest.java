@@ -18,12 +18,15 @@ import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.data.Batch;
+import org.tfdiffusion.data.BatchIterator;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.SamplerKind;
-import org.tfdiffusion.train.data.Batch;
-import org.tfdiffusion.train.data.BatchIterator;
-import org.tfdiffusion.train.data.ImageDataset;
 import picocli.CommandLine;
 
 /**

@@ -30,6 +30,9 @@ import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 
 /**

@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.RunDirectory;
 
 class GracefulStopTest {
   @TempDir Path temp;

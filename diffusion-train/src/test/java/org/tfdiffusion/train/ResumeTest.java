@@ -12,8 +12,12 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.graph.SessionOptions;
-import org.tfdiffusion.train.data.ImageDataset;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.OptionSpec;
 

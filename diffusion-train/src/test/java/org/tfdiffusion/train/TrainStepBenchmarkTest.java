@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.TrainConfig;
 
 class TrainStepBenchmarkTest {
   @Test

@@ -21,6 +21,10 @@ import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 
 class TrainerTest {
   @TempDir Path temp;

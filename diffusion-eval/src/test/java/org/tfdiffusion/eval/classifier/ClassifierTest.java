@@ -13,9 +13,9 @@ import java.nio.file.Path;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.data.FashionMnistSubset;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.train.TrainCommand;
-import org.tfdiffusion.train.data.FashionMnistSubset;
-import org.tfdiffusion.train.data.ImageDataset;
 
 class ClassifierTest {
 

@@ -16,7 +16,7 @@ import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.tfdiffusion.train.RunDirectory;
+import org.tfdiffusion.run.RunDirectory;
 
 /**
  * The training runs under {@code serve --runs DIR}, for the web page: read-only extensions to

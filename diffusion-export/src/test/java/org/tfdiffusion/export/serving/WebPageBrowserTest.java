@@ -648,21 +648,21 @@ class WebPageBrowserTest {
     org.tfdiffusion.train.SamplerOptions cli = new org.tfdiffusion.train.SamplerOptions();
     new picocli.CommandLine(cli).parseArgs("--steps", "4");
     Path version = WebFixture.base().resolve("fashion").resolve("1");
-    org.tfdiffusion.train.ExportedModel export = org.tfdiffusion.train.ExportedModel.open(version);
+    org.tfdiffusion.run.ExportedModel export = org.tfdiffusion.run.ExportedModel.open(version);
     org.tfdiffusion.sampling.Sampler sampler =
         cli.build(export.config().noiseSchedule().timesteps());
     assertThat(sampler)
         .as("the server draws with sample's default sampler")
         .isEqualTo(org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.of(4));
     float[] expected;
-    try (org.tfdiffusion.train.ImageSampler strip =
-        org.tfdiffusion.train.ImageSampler.openExport(
+    try (org.tfdiffusion.run.ImageSampler strip =
+        org.tfdiffusion.run.ImageSampler.openExport(
             version,
             export.config(),
             export.weights(),
             export.step(),
             sampler,
-            org.tfdiffusion.train.EditMode.interpolate(4),
+            org.tfdiffusion.run.EditMode.interpolate(4),
             false,
             0,
             org.tfdiffusion.graph.SessionOptions.sampling())) {
