@@ -24,7 +24,6 @@ import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.train.ChildJvm;
 import org.tfdiffusion.train.KernelBenchmark;
-import org.tfdiffusion.train.ModelOptions;
 import org.tfdiffusion.train.SamplingBenchmark;
 import org.tfdiffusion.train.TrainPreset;
 import org.tfdiffusion.train.TrainStepBenchmark;

@@ -4,10 +4,10 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.cli.train.TrainCommand;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.ClusterBenchmark;
-import org.tfdiffusion.train.ModelOptions;
 import org.tfdiffusion.train.TrainPreset;
 import org.tfdiffusion.train.TrainStepBenchmark;
 import picocli.CommandLine.Command;
@@ -70,7 +70,8 @@ final class ClusterBenchCommand implements Callable<Integer> {
     out.printf("%s, batch %d, %d timed steps%n", config.describe(), timing.batch, timing.steps);
     out.flush();
     List<ClusterBenchmark.Measurement> results =
-        ClusterBenchmark.compare(train, tasks, !noLocal, timing.xla, timing.steps, out);
+        ClusterBenchmark.compare(
+            TrainCommand.class, train, tasks, !noLocal, timing.xla, timing.steps, out);
     if (timing.json != null) {
       new com.fasterxml.jackson.databind.ObjectMapper()
           .writerWithDefaultPrettyPrinter()

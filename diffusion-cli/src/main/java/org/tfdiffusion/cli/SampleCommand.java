@@ -16,7 +16,6 @@ import org.tfdiffusion.run.SampleGrid;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.Sampler;
-import org.tfdiffusion.train.SamplerOptions;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -176,7 +175,7 @@ final class SampleCommand implements Callable<Integer> {
               + " loop about the same; --no-xla turns it off).")
   boolean xla;
 
-  @Mixin org.tfdiffusion.train.SamplingRuntime runtime;
+  @Mixin org.tfdiffusion.cli.SamplingRuntime runtime;
 
   @Override
   public Integer call() {

@@ -19,8 +19,8 @@ import java.util.Arrays;
  *
  * <pre>
  * apt-get install dataset-fashion-mnist
- * mvn -B -q -pl diffusion-train -am compile
- * java -cp diffusion-train/target/classes:$HOME/.m2/repository/com/google/guava/guava/33.5.0-jre/guava-33.5.0-jre.jar \
+ * mvn -B -q -pl diffusion-data -am compile
+ * java -cp diffusion-data/target/classes:diffusion-core/target/classes:$HOME/.m2/repository/com/google/guava/guava/33.5.0-jre/guava-33.5.0-jre.jar \
  *     org.tfdiffusion.data.FashionMnistSubset \
  *     /usr/share/datasets/fashion-mnist \
  *     diffusion-data/src/main/resources/org/tfdiffusion/data/fashion-mnist-subset
@@ -64,8 +64,8 @@ public final class FashionMnistSubset {
           "embedded resource "
               + FOLDER
               + name
-              + " is missing from the class path; rebuild diffusion-train (mvn -pl"
-              + " diffusion-train -am package)");
+              + " is missing from the class path; rebuild diffusion-data (mvn -pl"
+              + " diffusion-data -am package)");
     }
     return in;
   }
@@ -76,7 +76,7 @@ public final class FashionMnistSubset {
    * @param args {@code [source folder [output folder]]}: the folder with {@code
    *     t10k-images-idx3-ubyte[.gz]} and labels (default {@code /usr/share/datasets/fashion-mnist})
    *     and where to write (default: this package's resource folder under {@code
-   *     diffusion-train/src/main/resources}, relative to the working directory)
+   *     diffusion-data/src/main/resources}, relative to the working directory)
    */
   public static void main(String[] args) throws IOException {
     Path source = args.length > 0 ? Path.of(args[0]) : DEBIAN_FOLDER;

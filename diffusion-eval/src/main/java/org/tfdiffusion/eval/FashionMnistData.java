@@ -35,7 +35,7 @@ public final class FashionMnistData {
   }
 
   /** {@link #load(String, Split)} with Debian's folder at {@code debian} (for tests). */
-  static ImageDataset load(String spec, Split split, Path debian) {
+  public static ImageDataset load(String spec, Split split, Path debian) {
     if (spec == null && !Files.isDirectory(debian)) {
       throw new IllegalArgumentException(
           "Fashion-MNIST is not installed at "

@@ -257,7 +257,7 @@ public final class ModelSource {
   }
 
   /** The kind of a sampler value. */
-  static SamplerKind kindOf(Sampler sampler) {
+  public static SamplerKind kindOf(Sampler sampler) {
     if (sampler instanceof DdpmSampler) {
       return SamplerKind.DDPM;
     }

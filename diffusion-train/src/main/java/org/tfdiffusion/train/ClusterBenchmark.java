@@ -167,9 +167,12 @@ public final class ClusterBenchmark {
    * Measures {@code config} in one process and on loopback clusters of each size in {@code tasks},
    * each in fresh JVMs with this JVM's class path, and prints a table.
    *
+   * @param workerMain the main class of the worker tasks (the {@code train} command, which serves a
+   *     task of {@code --cluster} given {@code --task})
    * @param local also measure one process without the distributed runtime
    */
   public static List<Measurement> compare(
+      Class<?> workerMain,
       TrainConfig config,
       List<Integer> tasks,
       boolean local,
@@ -192,7 +195,7 @@ public final class ClusterBenchmark {
         String cluster = n == 0 ? "local" : loopbackCluster(n);
         for (int i = 1; i < n; i++) {
           workers.add(
-              start(TrainCommand.class, "--cluster", cluster, "--task", String.valueOf(i))
+              start(workerMain, "--cluster", cluster, "--task", String.valueOf(i))
                   .redirectOutput(dir.resolve("worker-" + n + "-" + i + ".log").toFile())
                   .start());
         }
@@ -259,7 +262,7 @@ public final class ClusterBenchmark {
   }
 
   /** {@code worker=127.0.0.1:p0,...} with ports free now. */
-  static String loopbackCluster(int tasks) throws IOException {
+  public static String loopbackCluster(int tasks) throws IOException {
     List<String> addresses = new ArrayList<>();
     List<ServerSocket> held = new ArrayList<>();
     try {

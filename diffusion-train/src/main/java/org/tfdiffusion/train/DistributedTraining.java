@@ -171,7 +171,7 @@ public record DistributedTraining(
    * @param during what the chief was doing, e.g. "step 12"
    * @param checkpoint where the last checkpoint is, or "no checkpoint yet"
    */
-  IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
+  public IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
     String message = e.getMessage() == null ? e.toString() : e.getMessage();
     // what TensorFlow says, without its "From /job:...:" prefixes and rules of '=': for example
     // "UNAVAILABLE: From /job:worker/replica:0/task:1:" + "Connection reset by peer"

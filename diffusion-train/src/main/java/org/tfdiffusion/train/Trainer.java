@@ -132,7 +132,7 @@ public final class Trainer {
   }
 
   /** For tests: runs between writing a checkpoint's files and renaming it into place. */
-  void beforeCheckpointRename(Runnable hook) {
+  public void beforeCheckpointRename(Runnable hook) {
     this.beforeCheckpointRename = hook;
   }
 
@@ -156,7 +156,7 @@ public final class Trainer {
    *
    * @throws IllegalArgumentException if the data has no labels or another number of classes
    */
-  static TrainConfig withClasses(TrainConfig config, ImageDataset dataset) {
+  public static TrainConfig withClasses(TrainConfig config, ImageDataset dataset) {
     if (!config.conditioning().enabled()) {
       return config;
     }
@@ -220,7 +220,7 @@ public final class Trainer {
   /**
    * Continues the run in {@code runDir} from its newest intact checkpoint, with the run's
    * config.json changed by {@code changes} (the command line's total steps and schedule of logs,
-   * checkpoints and grids; see {@link TrainCommand}). A run that stopped before its first
+   * checkpoints and grids; see the {@code train} command). A run that stopped before its first
    * checkpoint starts from step 0 with its config.json. config.json is rewritten only when the
    * changes pass every check.
    *

@@ -91,7 +91,7 @@ class ConditioningTest {
     Map<String, float[]> parentEma = emaWeights(parent);
 
     // an unconditional parent fine-tuned into a conditional child with the down path frozen
-    List<String> frozen = FineTuneCommand.PARTS.get("down");
+    List<String> frozen = FineTuning.PARTS.get("down");
     TrainConfig child =
         conditional(parentConfig, 0.1)
             .withFineTune(new TrainConfig.FineTune(parent.toString(), 3, "ema", frozen))

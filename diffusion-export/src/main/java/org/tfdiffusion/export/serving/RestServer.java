@@ -398,10 +398,10 @@ public final class RestServer implements AutoCloseable {
       Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
 
   /** Liveness for Kubernetes: 200 while the server answers at all. */
-  static final String LIVENESS_PATH = "/healthz";
+  public static final String LIVENESS_PATH = "/healthz";
 
   /** Readiness for Kubernetes: 200 once every model's default version is loaded. */
-  static final String READINESS_PATH = "/readyz";
+  public static final String READINESS_PATH = "/readyz";
 
   private static final Pattern ROUTE =
       Pattern.compile(
@@ -599,7 +599,7 @@ public final class RestServer implements AutoCloseable {
   }
 
   /** The training runs shown by the web page. */
-  RunCatalog runs() {
+  public RunCatalog runs() {
     return runs;
   }
 

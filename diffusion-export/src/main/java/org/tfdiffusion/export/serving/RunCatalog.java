@@ -39,7 +39,7 @@ import org.tfdiffusion.run.RunDirectory;
  * there. Only names from the listing are served, and only sample files named {@code step-N.png}:
  * anything else, {@code ..} and encoded slashes included, is a 404.
  */
-final class RunCatalog {
+public final class RunCatalog {
   /** A sample grid's file name, as the trainer writes it. */
   private static final Pattern SAMPLE = Pattern.compile("step-([0-9]{1,18})\\.png");
 
@@ -54,12 +54,12 @@ final class RunCatalog {
     this.dir = dir.map(d -> d.toAbsolutePath().normalize());
   }
 
-  Optional<Path> dir() {
+  public Optional<Path> dir() {
     return dir;
   }
 
   /** The run folders by name, newest first (only folders whose real path lies inside DIR's). */
-  Map<String, Path> runs() {
+  public Map<String, Path> runs() {
     if (dir.isEmpty() || !Files.isDirectory(dir.get())) {
       return Map.of();
     }
