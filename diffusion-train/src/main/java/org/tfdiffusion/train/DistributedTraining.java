@@ -136,7 +136,7 @@ public record DistributedTraining(
   }
 
   /** The chief's session on the cluster, with its state isolated and every call bounded. */
-  Session open(Graph graph, ConfigProto config) {
+  public Session open(Graph graph, ConfigProto config) {
     ConfigProto bounded =
         config.toBuilder()
             .setIsolateSessionState(true)

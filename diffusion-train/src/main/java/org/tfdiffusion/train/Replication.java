@@ -53,7 +53,7 @@ import org.tfdiffusion.run.TrainConfig;
  * batch up to float rounding. With dropout, each replica draws its masks from its own seed (replica
  * 0's is the single-process seed), so dropout masks differ from a single-process run.
  */
-final class Replication {
+public final class Replication {
   /** The prefix of the variables of replica i > 0. */
   static final String REPLICA_SCOPE = "replica_";
 
@@ -302,7 +302,7 @@ final class Replication {
   }
 
   /** Runs one exchange of gradient-sized tensors between the chief and every replica. */
-  void probeExchange(Session session) {
+  public void probeExchange(Session session) {
     session.runner().fetch(exchangeProbe).run().close();
   }
 

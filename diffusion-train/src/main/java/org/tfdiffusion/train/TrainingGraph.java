@@ -65,15 +65,15 @@ public final class TrainingGraph implements AutoCloseable {
   public final Placeholder<TFloat32> images;
   public final Optional<Placeholder<TInt32>> labels;
   public final Placeholder<TInt64> seed;
-  final Placeholder<TFloat32> learningRate;
-  final Variable<TInt64> step;
+  public final Placeholder<TFloat32> learningRate;
+  public final Variable<TInt64> step;
   public final VariableParameters weights;
   public final ExponentialMovingAverage ema;
   public final AdamW adamw;
   public final Operand<TFloat32> loss;
 
   /** The optimizer step (with accumulation: applies the accumulated gradients). */
-  final Op update;
+  public final Op update;
 
   /** With accumulation: adds this micro-batch's gradients to the accumulators. */
   final Optional<Op> accumulate;
@@ -98,7 +98,7 @@ public final class TrainingGraph implements AutoCloseable {
   final int replicas;
 
   /** The replicas of a data-parallel step; empty when the graph runs in this process. */
-  final Optional<Replication> replication;
+  public final Optional<Replication> replication;
 
   private final boolean nativeConvolutions;
 

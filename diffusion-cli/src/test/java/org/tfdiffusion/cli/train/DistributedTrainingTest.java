@@ -33,13 +33,13 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
-import org.tfdiffusion.train.ChildJvm;
-import org.tfdiffusion.train.ClusterBenchmark;
 import org.tfdiffusion.train.DistributedTraining;
 import org.tfdiffusion.train.Trainer;
 import org.tfdiffusion.train.TrainerTest;
 import org.tfdiffusion.train.TrainingGraph;
 import org.tfdiffusion.train.TrainingMetrics;
+import org.tfdiffusion.train.bench.ChildJvm;
+import org.tfdiffusion.train.bench.ClusterBenchmark;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 
 /**

@@ -12,8 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.RunDirectory;
-import org.tfdiffusion.train.ChildJvm;
 import org.tfdiffusion.train.GracefulStop;
+import org.tfdiffusion.train.bench.ChildJvm;
 
 class GracefulStopTest {
   @TempDir Path temp;

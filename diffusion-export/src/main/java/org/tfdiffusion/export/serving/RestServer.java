@@ -1153,7 +1153,7 @@ public final class RestServer implements AutoCloseable {
    *
    * @throws ServingException 429 when no slot frees within the queue timeout, or the model's error
    */
-  Map<String, HostTensor> run(
+  public Map<String, HostTensor> run(
       ServableModel model, SignatureSpec signature, Map<String, HostTensor> inputs) {
     try {
       return predictions

@@ -1,4 +1,4 @@
-package org.tfdiffusion.train;
+package org.tfdiffusion.train.bench;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,6 +17,7 @@ import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.train.TrainingGraph;
 
 /**
  * Times the real training step of a config (forward, backward, clipping, AdamW, EMA) on random

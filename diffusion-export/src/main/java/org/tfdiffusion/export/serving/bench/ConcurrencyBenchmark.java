@@ -1,4 +1,4 @@
-package org.tfdiffusion.export.serving;
+package org.tfdiffusion.export.serving.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.net.URI;
@@ -17,6 +17,13 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.Consumer;
+import org.tfdiffusion.export.serving.BatchingOptions;
+import org.tfdiffusion.export.serving.PredictRequest;
+import org.tfdiffusion.export.serving.RestServer;
+import org.tfdiffusion.export.serving.ServableModel;
+import org.tfdiffusion.export.serving.ServerLog;
+import org.tfdiffusion.export.serving.ServingMetrics;
+import org.tfdiffusion.export.serving.SignatureSpec;
 
 /**
  * Concurrent single-image clients against the REST server, with and without request batching: for

@@ -1,4 +1,4 @@
-package org.tfdiffusion.train;
+package org.tfdiffusion.train.bench;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;

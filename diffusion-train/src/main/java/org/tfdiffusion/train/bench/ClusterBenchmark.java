@@ -1,4 +1,4 @@
-package org.tfdiffusion.train;
+package org.tfdiffusion.train.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
@@ -23,6 +23,9 @@ import org.tensorflow.proto.StepStats;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.train.DistributedTraining;
+import org.tfdiffusion.train.Replication;
+import org.tfdiffusion.train.TrainingGraph;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 
 /**

@@ -1,4 +1,4 @@
-package org.tfdiffusion.export.serving;
+package org.tfdiffusion.export.serving.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
@@ -18,6 +18,13 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.function.Consumer;
 import org.tensorflow.proto.DataType;
+import org.tfdiffusion.export.serving.HostTensor;
+import org.tfdiffusion.export.serving.PredictRequest;
+import org.tfdiffusion.export.serving.RestServer;
+import org.tfdiffusion.export.serving.ServableModel;
+import org.tfdiffusion.export.serving.ServerLog;
+import org.tfdiffusion.export.serving.SignatureSpec;
+import org.tfdiffusion.export.serving.TensorSpec;
 import org.tfdiffusion.graph.BigStack;
 
 /**

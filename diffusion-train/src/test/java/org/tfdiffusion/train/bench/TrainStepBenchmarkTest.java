@@ -1,4 +1,4 @@
-package org.tfdiffusion.train;
+package org.tfdiffusion.train.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,6 +8,7 @@ import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.train.TrainPreset;
 
 class TrainStepBenchmarkTest {
   @Test

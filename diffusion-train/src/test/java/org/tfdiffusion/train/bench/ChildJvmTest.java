@@ -1,4 +1,4 @@
-package org.tfdiffusion.train;
+package org.tfdiffusion.train.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
