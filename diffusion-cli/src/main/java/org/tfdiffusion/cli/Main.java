@@ -3,6 +3,8 @@ package org.tfdiffusion.cli;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.tfdiffusion.cli.bench.BenchCommand;
+import org.tfdiffusion.cli.bench.ClusterBenchCommand;
 import org.tfdiffusion.cli.eval.EvalCommand;
 import org.tfdiffusion.cli.eval.TrainClassifierCommand;
 import org.tfdiffusion.cli.export.BenchServeCommand;

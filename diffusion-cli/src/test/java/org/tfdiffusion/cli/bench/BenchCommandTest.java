@@ -1,4 +1,4 @@
-package org.tfdiffusion.cli;
+package org.tfdiffusion.cli.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
@@ -14,9 +14,10 @@ import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tfdiffusion.cli.BenchCommand.Peer;
-import org.tfdiffusion.cli.BenchCommand.PeerResult;
-import org.tfdiffusion.cli.BenchCommand.Result;
+import org.tfdiffusion.cli.Main;
+import org.tfdiffusion.cli.bench.BenchCommand.Peer;
+import org.tfdiffusion.cli.bench.BenchCommand.PeerResult;
+import org.tfdiffusion.cli.bench.BenchCommand.Result;
 import picocli.CommandLine;
 
 /** The PyTorch peers of {@code bench}: several Pythons, their labels, tables and JSON. */

@@ -1,9 +1,11 @@
-package org.tfdiffusion.cli;
+package org.tfdiffusion.cli.bench;
 
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.cli.ModelOptions;
+import org.tfdiffusion.cli.ModelPreset;
 import org.tfdiffusion.cli.train.TrainCommand;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.TrainConfig;
@@ -32,7 +34,7 @@ import picocli.CommandLine.Spec;
           + "machine's cores: more processes only pay off with more machines; this measures "
           + "the distributed runtime's cost.",
     })
-final class ClusterBenchCommand implements Callable<Integer> {
+public final class ClusterBenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
   @Mixin ModelPreset preset;

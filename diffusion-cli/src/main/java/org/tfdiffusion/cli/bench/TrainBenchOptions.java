@@ -1,4 +1,4 @@
-package org.tfdiffusion.cli;
+package org.tfdiffusion.cli.bench;
 
 import java.nio.file.Path;
 import picocli.CommandLine.Option;

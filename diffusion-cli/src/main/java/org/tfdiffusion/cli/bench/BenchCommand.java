@@ -1,4 +1,4 @@
-package org.tfdiffusion.cli;
+package org.tfdiffusion.cli.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,6 +14,9 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.cli.Main;
+import org.tfdiffusion.cli.ModelOptions;
+import org.tfdiffusion.cli.ModelPreset;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.model.ModelSummary;
@@ -53,7 +56,7 @@ import picocli.CommandLine.Spec;
       "Several PyTorch installations in one run: --peer-python takes a list (--peer"
           + " seed_bench.py --peer-python /usr/bin/python3,venv/bin/python).",
     })
-final class BenchCommand implements Callable<Integer> {
+public final class BenchCommand implements Callable<Integer> {
   private static final String RESULT_MARK = "BENCH_RESULT ";
   private static final String TIME = "/usr/bin/time";
   private static final String PEAK_MARK = "PEAK_KB ";
@@ -426,7 +429,7 @@ final class BenchCommand implements Callable<Integer> {
    * (the child would otherwise measure each of those too, in one JVM, and report the last, its peak
    * memory that of all of them), plus {@code --in-process --configs config}.
    */
-  static List<String> childArgs(List<String> original, String config) {
+  public static List<String> childArgs(List<String> original, String config) {
     List<String> args = new ArrayList<>();
     for (int i = 0; i < original.size(); i++) {
       String arg = original.get(i);
@@ -475,7 +478,7 @@ final class BenchCommand implements Callable<Integer> {
    * system BLAS switched to OpenBLAS, its two settings unset), and without the launcher's malloc
    * settings, since a user of the tutorial would run it without them.
    */
-  static void peerEnvironment(java.util.Map<String, String> env) {
+  public static void peerEnvironment(java.util.Map<String, String> env) {
     env.remove("OPENBLAS_CORETYPE");
     env.remove("OPENBLAS_L2_SIZE");
     env.remove("GLIBC_TUNABLES");
