@@ -8,7 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Optional;
 import javax.imageio.ImageIO;
-import org.tfdiffusion.train.SampleGrid;
+import org.tfdiffusion.run.SampleGrid;
 
 /**
  * One generated image: its seed, its class (for class-conditional models) and its pixels in [0, 1],

@@ -15,13 +15,13 @@ import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.ConvKernels;
+import org.tfdiffusion.run.EditInputs;
+import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.editing.Inpainting;
-import org.tfdiffusion.train.EditInputs;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.TrainConfig;
-import org.tfdiffusion.train.TrainedModel;
 
 /**
  * Generates images from a trained model: a run folder (its latest checkpoint, EMA weights), a

@@ -3,7 +3,7 @@ package org.tfdiffusion.api;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import java.nio.file.Path;
-import org.tfdiffusion.train.data.PixelImage;
+import org.tfdiffusion.data.PixelImage;
 
 /**
  * An image given to an edit: the image that image-to-image or inpainting starts from, or an

@@ -4,7 +4,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
-import org.tfdiffusion.train.TrainConfig;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.Trainer;
 
 /**

@@ -10,10 +10,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.sampling.editing.Resampling;
 import org.tfdiffusion.sampling.editing.Strength;
-import org.tfdiffusion.train.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
 
 /**

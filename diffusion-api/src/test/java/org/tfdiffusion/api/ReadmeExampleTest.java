@@ -11,7 +11,7 @@ import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tfdiffusion.train.TrainConfig;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.TrainPreset;
 
 /**
@@ -32,7 +32,7 @@ class ReadmeExampleTest {
           "java.nio.file.Path",
           "java.util.List",
           "org.tfdiffusion.api.*",
-          "org.tfdiffusion.train.TrainConfig",
+          "org.tfdiffusion.run.TrainConfig",
           "org.tfdiffusion.train.TrainPreset");
 
   @Test

@@ -2,15 +2,15 @@ package org.tfdiffusion.cli;
 
 import java.nio.file.Path;
 import java.util.Optional;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.ImageFit;
+import org.tfdiffusion.data.PixelImage;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.EditInputs;
+import org.tfdiffusion.run.EditMode;
 import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.sampling.editing.Resampling;
 import org.tfdiffusion.sampling.editing.Strength;
-import org.tfdiffusion.train.EditInputs;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.data.FitMode;
-import org.tfdiffusion.train.data.ImageFit;
-import org.tfdiffusion.train.data.PixelImage;
 import picocli.CommandLine.Option;
 
 /**

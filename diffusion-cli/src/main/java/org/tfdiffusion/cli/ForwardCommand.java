@@ -19,7 +19,6 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
 import org.tfdiffusion.schedule.NoiseSchedule;
-import org.tfdiffusion.train.ModelOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;

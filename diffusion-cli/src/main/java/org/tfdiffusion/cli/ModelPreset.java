@@ -11,9 +11,9 @@ import picocli.CommandLine.TypeConversionException;
  * The {@code --preset} of the commands that build a bare model (forward, summary, bench-cluster):
  * train's presets, and bench's small model.
  */
-final class ModelPreset {
+public final class ModelPreset {
   /** Named model shapes. */
-  enum Name {
+  public enum Name {
     /** train's demo preset: 28x28x1, width 32, 3 levels, 10 classes. */
     DEMO,
     /** train's fashion-mnist preset: 28x28x1, width 64, 3 levels, 10 classes. */
@@ -23,7 +23,7 @@ final class ModelPreset {
     /** The small benchmark model: 32x32x1, hidden 64, 3 levels. */
     SMALL;
 
-    UNetConfig config() {
+    public UNetConfig config() {
       return switch (this) {
         case DEMO -> TrainPreset.DEMO.config().model();
         case FASHION_MNIST -> TrainPreset.FASHION_MNIST.config().model();
@@ -43,12 +43,12 @@ final class ModelPreset {
       converter = Converter.class)
   Name preset = Name.TUTORIAL;
 
-  UNetConfig base() {
+  public UNetConfig base() {
     return preset.config();
   }
 
   /** Accepts preset names in any case. */
-  static final class Converter implements CommandLine.ITypeConverter<Name> {
+  public static final class Converter implements CommandLine.ITypeConverter<Name> {
     @Override
     public Name convert(String value) {
       try {

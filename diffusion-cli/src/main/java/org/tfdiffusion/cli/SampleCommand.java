@@ -7,16 +7,15 @@ import java.util.concurrent.Callable;
 import org.tfdiffusion.eval.ModelSource;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.AnimatedGif;
+import org.tfdiffusion.run.EditInputs;
+import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.ProgressMeter;
+import org.tfdiffusion.run.SampleGrid;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.Sampler;
-import org.tfdiffusion.train.AnimatedGif;
-import org.tfdiffusion.train.EditInputs;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.ProgressMeter;
-import org.tfdiffusion.train.SampleGrid;
-import org.tfdiffusion.train.SamplerOptions;
-import org.tfdiffusion.train.TrainConfig;
-import org.tfdiffusion.train.TrainedModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -176,7 +175,7 @@ final class SampleCommand implements Callable<Integer> {
               + " loop about the same; --no-xla turns it off).")
   boolean xla;
 
-  @Mixin org.tfdiffusion.train.SamplingRuntime runtime;
+  @Mixin org.tfdiffusion.cli.SamplingRuntime runtime;
 
   @Override
   public Integer call() {

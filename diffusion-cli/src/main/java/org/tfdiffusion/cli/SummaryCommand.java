@@ -2,7 +2,6 @@ package org.tfdiffusion.cli;
 
 import java.util.concurrent.Callable;
 import org.tfdiffusion.model.UNet;
-import org.tfdiffusion.train.ModelOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;

@@ -380,7 +380,7 @@ class SampleCommandTest {
         conditionalRun,
         "tiny",
         base,
-        org.tfdiffusion.train.TrainedModel.Weights.EMA,
+        org.tfdiffusion.run.TrainedModel.Weights.EMA,
         org.tfdiffusion.sampling.DpmSolverPlusPlusSampler.of(4),
         org.tfdiffusion.sampling.SamplerKind.DPMPP,
         org.tfdiffusion.sampling.DpmSolverPlusPlusSampler::of,

@@ -4,12 +4,12 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import java.util.Optional;
 import java.util.function.IntConsumer;
+import org.tfdiffusion.data.BatchIterator;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.eval.classifier.Classifier;
 import org.tfdiffusion.eval.metrics.FrechetDistance;
 import org.tfdiffusion.eval.metrics.GaussianStats;
 import org.tfdiffusion.eval.metrics.KernelInceptionDistance;
-import org.tfdiffusion.train.data.BatchIterator;
-import org.tfdiffusion.train.data.ImageDataset;
 
 /**
  * Measures image sets against the real test split with the classifier's features: FD, KID and class

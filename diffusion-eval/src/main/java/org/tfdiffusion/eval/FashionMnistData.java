@@ -2,14 +2,14 @@ package org.tfdiffusion.eval;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.tfdiffusion.data.DataException;
+import org.tfdiffusion.data.DataOptions;
+import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.FashionMnistSubset;
+import org.tfdiffusion.data.ImageDataset;
+import org.tfdiffusion.data.KnownDataset;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.eval.classifier.FashionClassifier;
-import org.tfdiffusion.train.data.DataException;
-import org.tfdiffusion.train.data.DataOptions;
-import org.tfdiffusion.train.data.DataSources;
-import org.tfdiffusion.train.data.FashionMnistSubset;
-import org.tfdiffusion.train.data.ImageDataset;
-import org.tfdiffusion.train.data.KnownDataset;
-import org.tfdiffusion.train.data.Split;
 
 /**
  * The real Fashion-MNIST images that evaluation compares with: a split of the four IDX files
@@ -35,7 +35,7 @@ public final class FashionMnistData {
   }
 
   /** {@link #load(String, Split)} with Debian's folder at {@code debian} (for tests). */
-  static ImageDataset load(String spec, Split split, Path debian) {
+  public static ImageDataset load(String spec, Split split, Path debian) {
     if (spec == null && !Files.isDirectory(debian)) {
       throw new IllegalArgumentException(
           "Fashion-MNIST is not installed at "

@@ -19,19 +19,19 @@ import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DdpmSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingPlan;
-import org.tfdiffusion.train.Checkpoints;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.ExportedModel;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.RunDirectory;
-import org.tfdiffusion.train.TrainConfig;
-import org.tfdiffusion.train.TrainedModel;
 
 /**
  * The model under evaluation: a training run (its latest checkpoint, or one checkpoint) sampled
@@ -257,7 +257,7 @@ public final class ModelSource {
   }
 
   /** The kind of a sampler value. */
-  static SamplerKind kindOf(Sampler sampler) {
+  public static SamplerKind kindOf(Sampler sampler) {
     if (sampler instanceof DdpmSampler) {
       return SamplerKind.DDPM;
     }

@@ -10,10 +10,10 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import org.tfdiffusion.train.DurableFiles;
+import org.tfdiffusion.run.DurableFiles;
 
 /** Formatting and atomic writing of evaluation results (JSON, text files, table cells). */
-final class Reports {
+public final class Reports {
   private Reports() {}
 
   static ObjectMapper json() {
@@ -21,7 +21,7 @@ final class Reports {
   }
 
   /** The figures as a JSON object. */
-  static Map<String, Object> toJson(Figures f) {
+  public static Map<String, Object> toJson(Figures f) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("images", f.images());
     m.put("fd", f.fd());
@@ -37,7 +37,7 @@ final class Reports {
   }
 
   /** Writes JSON atomically and durably ({@link DurableFiles#replace}). */
-  static void writeJson(Path file, Object value) {
+  public static void writeJson(Path file, Object value) {
     try {
       DurableFiles.replace(file, tmp -> json().writeValue(tmp.toFile(), value));
     } catch (IOException e) {
@@ -55,7 +55,7 @@ final class Reports {
   }
 
   /** A guidance scale for file names and tables: 3 → "3", 1.5 → "1.5". */
-  static String number(double v) {
+  public static String number(double v) {
     if (v == Math.rint(v) && Math.abs(v) < 1e9) {
       return String.valueOf((long) v);
     }
@@ -63,22 +63,22 @@ final class Reports {
   }
 
   /** FD with 3 decimals. */
-  static String fd(double v) {
+  public static String fd(double v) {
     return String.format(Locale.ROOT, "%.3f", v);
   }
 
   /** KID with 5 decimals. */
-  static String kid(double v) {
+  public static String kid(double v) {
     return String.format(Locale.ROOT, "%.5f", v);
   }
 
   /** An accuracy with 4 decimals, or "-". */
-  static String accuracy(Figures f) {
+  public static String accuracy(Figures f) {
     return f.classAccuracy().map(a -> String.format(Locale.ROOT, "%.4f", a)).orElse("-");
   }
 
   /** Seconds with 1 decimal, or "-" for real data. */
-  static String seconds(double v) {
+  public static String seconds(double v) {
     return v > 0 ? String.format(Locale.ROOT, "%.1f", v) : "-";
   }
 }

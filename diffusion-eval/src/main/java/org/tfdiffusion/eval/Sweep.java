@@ -67,7 +67,7 @@ public final class Sweep {
       List.of("model", "n", "seed", "batch_size", "classifier", "test_data", "train_data", "kid");
 
   /** The header values of {@link #SETTINGS} as JSON, to compare a sweep on disk with a new one. */
-  static Map<String, JsonNode> settings(Map<String, Object> header) {
+  public static Map<String, JsonNode> settings(Map<String, Object> header) {
     Map<String, JsonNode> out = new LinkedHashMap<>();
     for (String key : SETTINGS) {
       out.put(key, Reports.json().valueToTree(header.get(key)));
@@ -79,7 +79,7 @@ public final class Sweep {
    * Whether two setting values are the same: JSON equality with numbers compared by value (a seed
    * written as a long reads back as an int) and objects by their fields in any order.
    */
-  static boolean sameSetting(JsonNode a, JsonNode b) {
+  public static boolean sameSetting(JsonNode a, JsonNode b) {
     if (a == null || b == null || a.isNull() || b.isNull()) {
       return (a == null || a.isNull()) && (b == null || b.isNull());
     }
@@ -101,7 +101,7 @@ public final class Sweep {
    *
    * @throws IllegalArgumentException naming the file when it is not a sweep's JSON
    */
-  static Stored read(Path json) {
+  public static Stored read(Path json) {
     JsonNode root;
     try {
       root = Reports.json().readTree(json.toFile());
@@ -154,12 +154,12 @@ public final class Sweep {
   }
 
   /** A sweep read back: the settings it was measured under and its rows. */
-  record Stored(Map<String, JsonNode> settings, List<Row> rows) {
+  public record Stored(Map<String, JsonNode> settings, List<Row> rows) {
     /**
      * The row measured for {@code part} with the sampler whose plan is named {@code planName} (the
      * row's sampler name starts with it) at guidance {@code guidance}.
      */
-    Optional<Row> find(Part part, String planName, Optional<Double> guidance) {
+    public Optional<Row> find(Part part, String planName, Optional<Double> guidance) {
       return rows.stream()
           .filter(
               r ->
@@ -172,7 +172,7 @@ public final class Sweep {
   }
 
   /** Whether a file exists where a sweep would be resumed from. */
-  static boolean exists(Path dir) {
+  public static boolean exists(Path dir) {
     return Files.isRegularFile(dir.resolve("sweep.json"));
   }
 

@@ -35,6 +35,11 @@ import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
+import org.tfdiffusion.run.DurableFiles;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
@@ -43,11 +48,6 @@ import org.tfdiffusion.sampling.editing.ImageToImage;
 import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.sampling.editing.Resampling;
 import org.tfdiffusion.schedule.NoiseSchedule;
-import org.tfdiffusion.train.DurableFiles;
-import org.tfdiffusion.train.ExportedModel;
-import org.tfdiffusion.train.RunDirectory;
-import org.tfdiffusion.train.TrainConfig;
-import org.tfdiffusion.train.TrainedModel;
 
 /**
  * Writes a trained run as a SavedModel in TensorFlow Serving's layout, {@code BASE/NAME/VERSION/},

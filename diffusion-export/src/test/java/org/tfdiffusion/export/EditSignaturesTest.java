@@ -21,14 +21,14 @@ import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.run.EditInputs;
+import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.sampling.editing.Resampling;
 import org.tfdiffusion.sampling.editing.Strength;
-import org.tfdiffusion.train.EditInputs;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.TrainedModel;
 
 /**
  * The export's {@code img2img} and {@code inpaint} signatures, loaded with {@link

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tfdiffusion.train.DurableFiles;
+import org.tfdiffusion.run.DurableFiles;
 
 /**
  * How a finished export becomes a version, without TensorFlow: a folder of files stands for the

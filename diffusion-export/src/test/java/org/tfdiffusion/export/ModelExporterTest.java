@@ -25,6 +25,8 @@ import org.tensorflow.types.TInt64;
 import org.tensorflow.types.TString;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.DeisSampler;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
@@ -33,8 +35,6 @@ import org.tfdiffusion.sampling.LmsSampler;
 import org.tfdiffusion.sampling.PndmSampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.UniPcSampler;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.TrainedModel;
 
 class ModelExporterTest {
   @TempDir static Path dir;

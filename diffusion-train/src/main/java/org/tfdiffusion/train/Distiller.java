@@ -13,6 +13,10 @@ import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * Progressive distillation as a chain of runs (Salimans &amp; Ho 2022, Algorithm 2): round N is a

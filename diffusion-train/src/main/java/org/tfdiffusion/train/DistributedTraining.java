@@ -11,6 +11,7 @@ import org.tensorflow.Graph;
 import org.tensorflow.Session;
 import org.tensorflow.exceptions.TensorFlowException;
 import org.tensorflow.proto.ConfigProto;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.cluster.ClusterProbe;
 import org.tfdiffusion.train.cluster.ClusterSpec;
 import org.tfdiffusion.train.cluster.RemoteSession;
@@ -135,7 +136,7 @@ public record DistributedTraining(
   }
 
   /** The chief's session on the cluster, with its state isolated and every call bounded. */
-  Session open(Graph graph, ConfigProto config) {
+  public Session open(Graph graph, ConfigProto config) {
     ConfigProto bounded =
         config.toBuilder()
             .setIsolateSessionState(true)
@@ -170,7 +171,7 @@ public record DistributedTraining(
    * @param during what the chief was doing, e.g. "step 12"
    * @param checkpoint where the last checkpoint is, or "no checkpoint yet"
    */
-  IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
+  public IllegalStateException explain(TensorFlowException e, String during, String checkpoint) {
     String message = e.getMessage() == null ? e.toString() : e.getMessage();
     // what TensorFlow says, without its "From /job:...:" prefixes and rules of '=': for example
     // "UNAVAILABLE: From /job:worker/replica:0/task:1:" + "Connection reset by peer"

@@ -15,23 +15,36 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 
 /**
  * Starts a run from a parent run's weights: every weight whose name and shape match is loaded (into
  * the weight and its EMA shadow), the others (a new or larger label table, new layers) keep their
  * fresh initialisation. The optimizer starts afresh.
  */
-final class FineTuning {
+public final class FineTuning {
+  /** Weight-name prefixes of the named parts of the U-Net. */
+  public static final java.util.Map<String, java.util.List<String>> PARTS =
+      java.util.Map.of(
+          "down", java.util.List.of("input_conv", "input_block", "down_"),
+          "mid", java.util.List.of("mid"),
+          "up", java.util.List.of("up_", "output_block", "output_conv"),
+          "time", java.util.List.of("time_embed"),
+          "labels", java.util.List.of("label_embed"));
+
   private FineTuning() {}
 
   /** What was loaded, what was initialised and what of the parent was not used. */
   record Report(List<String> loaded, List<String> initialized, List<String> unused) {}
 
   /** The parent's weights by name: their values and shapes, in the parent's order. */
-  record ParentWeights(Map<String, float[]> values, Map<String, Shape> shapes) {}
+  public record ParentWeights(Map<String, float[]> values, Map<String, Shape> shapes) {}
 
   /** Reads the parent's weights (its EMA or raw ones, as {@code fineTune} says). */
-  static ParentWeights read(TrainConfig.FineTune fineTune) {
+  public static ParentWeights read(TrainConfig.FineTune fineTune) {
     TrainedModel.Weights which =
         TrainedModel.Weights.parse(fineTune.weights(), "fine-tuning weights");
     Map<String, float[]> values = new LinkedHashMap<>();
@@ -51,7 +64,7 @@ final class FineTuning {
   }
 
   /** Loads the parent's weights into a freshly initialised training session. */
-  static Report load(TrainingGraph graph, Session session, TrainConfig.FineTune fineTune) {
+  public static Report load(TrainingGraph graph, Session session, TrainConfig.FineTune fineTune) {
     ParentWeights parent = read(fineTune);
     Map<String, float[]> values = parent.values();
     Map<String, Shape> shapes = parent.shapes();

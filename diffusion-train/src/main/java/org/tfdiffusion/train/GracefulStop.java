@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
  * thread may go on to call {@code System.exit}, which blocks while the hooks run, so waiting for it
  * to end held every stop for the whole wait.
  */
-final class GracefulStop {
+public final class GracefulStop {
   /** How long a stop waits for the current step and the checkpoint. */
   static final Duration SAVE_WAIT = Duration.ofSeconds(120);
 
@@ -23,7 +23,7 @@ final class GracefulStop {
   static final Duration FINISH_WAIT = Duration.ofSeconds(10);
 
   /** How a requested stop ended, as seen by the waiting hook. */
-  enum Ending {
+  public enum Ending {
     /** The loop saved its checkpoint and finished (grid included). */
     FINISHED,
     /** The checkpoint is saved; the rest (the final grid) was cut short. */
@@ -42,17 +42,17 @@ final class GracefulStop {
   }
 
   /** Whether a stop was asked for. */
-  boolean requested() {
+  public boolean requested() {
     return requested;
   }
 
   /** Called by the loop once its final checkpoint is on disk. */
-  void checkpointSaved() {
+  public void checkpointSaved() {
     saved.countDown();
   }
 
   /** Called by the loop when it ends, however it ends (also after an error). */
-  void finished() {
+  public void finished() {
     saved.countDown();
     finished.countDown();
   }
@@ -62,7 +62,7 @@ final class GracefulStop {
    *
    * @return how far the loop got within the waits
    */
-  Ending requestAndAwait(Duration saveWait, Duration finishWait) {
+  public Ending requestAndAwait(Duration saveWait, Duration finishWait) {
     request();
     try {
       if (!saved.await(saveWait.toMillis(), TimeUnit.MILLISECONDS)) {

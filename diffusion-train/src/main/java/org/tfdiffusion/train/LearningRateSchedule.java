@@ -1,5 +1,7 @@
 package org.tfdiffusion.train;
 
+import org.tfdiffusion.run.TrainConfig;
+
 /**
  * The learning rate at each optimizer step (1-based), computed in double on the host and fed to the
  * graph:

@@ -23,6 +23,7 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.ParameterSpec;
 import org.tfdiffusion.nn.Parameters;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * One replica's forward and backward pass of a data-parallel training step, as a graph function of

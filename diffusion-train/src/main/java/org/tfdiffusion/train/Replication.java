@@ -25,7 +25,8 @@ import org.tfdiffusion.diffusion.GaussianDiffusion;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.nn.ParameterSpec;
 import org.tfdiffusion.nn.VariableParameters;
-import org.tfdiffusion.train.optim.AdamW;
+import org.tfdiffusion.optim.AdamW;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * Synchronous data parallelism inside one training graph (in-graph replication): N replicas, one
@@ -52,7 +53,7 @@ import org.tfdiffusion.train.optim.AdamW;
  * batch up to float rounding. With dropout, each replica draws its masks from its own seed (replica
  * 0's is the single-process seed), so dropout masks differ from a single-process run.
  */
-final class Replication {
+public final class Replication {
   /** The prefix of the variables of replica i > 0. */
   static final String REPLICA_SCOPE = "replica_";
 
@@ -301,7 +302,7 @@ final class Replication {
   }
 
   /** Runs one exchange of gradient-sized tensors between the chief and every replica. */
-  void probeExchange(Session session) {
+  public void probeExchange(Session session) {
     session.runner().fetch(exchangeProbe).run().close();
   }
 

@@ -4,6 +4,7 @@ import java.util.List;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.naming.Named;
+import org.tfdiffusion.run.TrainConfig;
 
 /** Named starting points for {@code train}; every value can be overridden by an option. */
 public enum TrainPreset implements Named {

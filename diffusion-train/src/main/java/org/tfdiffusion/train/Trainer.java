@@ -16,19 +16,24 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.data.Batch;
+import org.tfdiffusion.data.BatchIterator;
+import org.tfdiffusion.data.BatchPosition;
+import org.tfdiffusion.data.DataOptions;
+import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.ImageDataset;
+import org.tfdiffusion.data.ImageFit;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
-import org.tfdiffusion.train.data.Batch;
-import org.tfdiffusion.train.data.BatchIterator;
-import org.tfdiffusion.train.data.BatchPosition;
-import org.tfdiffusion.train.data.DataOptions;
-import org.tfdiffusion.train.data.DataSources;
-import org.tfdiffusion.train.data.FitMode;
-import org.tfdiffusion.train.data.ImageDataset;
-import org.tfdiffusion.train.data.ImageFit;
-import org.tfdiffusion.train.data.Split;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ProgressMeter;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.SampleGrid;
+import org.tfdiffusion.run.TrainConfig;
 
 /**
  * Runs a training run: data, the graph, the loop, metrics, TensorBoard, checkpoints and sample
@@ -127,7 +132,7 @@ public final class Trainer {
   }
 
   /** For tests: runs between writing a checkpoint's files and renaming it into place. */
-  void beforeCheckpointRename(Runnable hook) {
+  public void beforeCheckpointRename(Runnable hook) {
     this.beforeCheckpointRename = hook;
   }
 
@@ -151,7 +156,7 @@ public final class Trainer {
    *
    * @throws IllegalArgumentException if the data has no labels or another number of classes
    */
-  static TrainConfig withClasses(TrainConfig config, ImageDataset dataset) {
+  public static TrainConfig withClasses(TrainConfig config, ImageDataset dataset) {
     if (!config.conditioning().enabled()) {
       return config;
     }
@@ -215,7 +220,7 @@ public final class Trainer {
   /**
    * Continues the run in {@code runDir} from its newest intact checkpoint, with the run's
    * config.json changed by {@code changes} (the command line's total steps and schedule of logs,
-   * checkpoints and grids; see {@link TrainCommand}). A run that stopped before its first
+   * checkpoints and grids; see the {@code train} command). A run that stopped before its first
    * checkpoint starts from step 0 with its config.json. config.json is rewritten only when the
    * changes pass every check.
    *

@@ -31,11 +31,12 @@ import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.BoundParameters;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
+import org.tfdiffusion.optim.AdamW;
+import org.tfdiffusion.optim.ExponentialMovingAverage;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.ClassifierFreeGuidance;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
-import org.tfdiffusion.train.optim.AdamW;
-import org.tfdiffusion.train.optim.ExponentialMovingAverage;
 
 /**
  * The graph of a training run: the U-Net on variables, the DDPM loss with stateless randomness,
@@ -51,28 +52,28 @@ import org.tfdiffusion.train.optim.ExponentialMovingAverage;
  * Variables: the weights under their names, {@code optimizer/m|v/...}, {@code ema/...}, {@code
  * accumulator/...} and {@code global_step}; all of them go into checkpoints.
  */
-final class TrainingGraph implements AutoCloseable {
+public final class TrainingGraph implements AutoCloseable {
   /** Offsets the first seed word of dropout so its stream differs from t and ε. */
   static final long DROPOUT_SEED_OFFSET = 0x632BE59BD9B4E019L;
 
   /** Offsets the first seed word of label dropout (the null label for p_uncond). */
   private static final long LABEL_SEED_OFFSET = 0x2545F4914F6CDD1DL;
 
-  final Graph graph;
+  public final Graph graph;
   final Ops tf;
   final UNet unet;
-  final Placeholder<TFloat32> images;
-  final Optional<Placeholder<TInt32>> labels;
-  final Placeholder<TInt64> seed;
-  final Placeholder<TFloat32> learningRate;
-  final Variable<TInt64> step;
-  final VariableParameters weights;
-  final ExponentialMovingAverage ema;
-  final AdamW adamw;
-  final Operand<TFloat32> loss;
+  public final Placeholder<TFloat32> images;
+  public final Optional<Placeholder<TInt32>> labels;
+  public final Placeholder<TInt64> seed;
+  public final Placeholder<TFloat32> learningRate;
+  public final Variable<TInt64> step;
+  public final VariableParameters weights;
+  public final ExponentialMovingAverage ema;
+  public final AdamW adamw;
+  public final Operand<TFloat32> loss;
 
   /** The optimizer step (with accumulation: applies the accumulated gradients). */
-  final Op update;
+  public final Op update;
 
   /** With accumulation: adds this micro-batch's gradients to the accumulators. */
   final Optional<Op> accumulate;
@@ -85,10 +86,10 @@ final class TrainingGraph implements AutoCloseable {
   final Optional<Placeholder<TFloat32>> sampleGuidance;
 
   /** The labels the model trained on this step, after label dropout (for tests). */
-  Operand<TInt32> droppedLabels;
+  public Operand<TInt32> droppedLabels;
 
   /** A distillation round's loss and its parts (for tests); null for other runs. */
-  ProgressiveDistillation.Loss distillationLoss;
+  public ProgressiveDistillation.Loss distillationLoss;
 
   final Operand<TFloat32> samples;
   final TensorBoardWriter tensorBoard;
@@ -97,15 +98,15 @@ final class TrainingGraph implements AutoCloseable {
   final int replicas;
 
   /** The replicas of a data-parallel step; empty when the graph runs in this process. */
-  final Optional<Replication> replication;
+  public final Optional<Replication> replication;
 
   private final boolean nativeConvolutions;
 
-  TrainingGraph(TrainConfig config, Path tensorBoardDir) {
+  public TrainingGraph(TrainConfig config, Path tensorBoardDir) {
     this(config, Optional.of(tensorBoardDir));
   }
 
-  TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
+  public TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
     this(config, tensorBoardDir, List.of(), false);
   }
 
@@ -121,7 +122,7 @@ final class TrainingGraph implements AutoCloseable {
    *     ({@link org.tfdiffusion.nn.NativeConv}; in this process only: a data-parallel step keeps
    *     TensorFlow's)
    */
-  TrainingGraph(
+  public TrainingGraph(
       TrainConfig config,
       Optional<Path> tensorBoardDir,
       List<DeviceSpec> replicaDevices,
@@ -396,7 +397,7 @@ final class TrainingGraph implements AutoCloseable {
    * Initialises every variable; with replicas, then copies the chief's weights and optimizer slots
    * to the other replicas.
    */
-  void initialize(Session session) {
+  public void initialize(Session session) {
     session.initialize();
     replication.ifPresent(r -> r.sync(session));
   }
@@ -417,7 +418,7 @@ final class TrainingGraph implements AutoCloseable {
   /**
    * Restores the variables from {@code prefix}; with replicas, then copies them to every replica.
    */
-  void restore(Session session, String prefix) {
+  public void restore(Session session, String prefix) {
     if (replication.isPresent()) {
       replication.get().restore(session, prefix);
     } else {

@@ -13,21 +13,22 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
+import org.tfdiffusion.run.DurableFiles;
 
 /**
  * The run's {@code metrics.csv}: one row every {@code logEvery} steps. A resumed run first drops
  * the rows past its checkpoint, so the curve continues where the checkpoint left it.
  */
-final class TrainingMetrics implements AutoCloseable {
+public final class TrainingMetrics implements AutoCloseable {
   /** The TensorBoard scalar series, in the order of the CSV's value columns. */
   static final List<String> SCALARS =
       List.of("loss", "learning_rate", "grad_norm", "images_per_second");
 
-  static final String HEADER =
+  public static final String HEADER =
       "step,epoch,loss,learning_rate,grad_norm,images_per_second,elapsed_s";
 
   /** One row. */
-  record Row(
+  public record Row(
       long step,
       long epoch,
       double loss,
@@ -154,7 +155,7 @@ final class TrainingMetrics implements AutoCloseable {
   }
 
   /** Reads the rows of a metrics.csv (for tests and the web page); malformed lines are skipped. */
-  static List<Row> read(Path file) throws IOException {
+  public static List<Row> read(Path file) throws IOException {
     List<Row> rows = new ArrayList<>();
     for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
       if (!line.startsWith("step") && !line.isBlank()) {

@@ -20,12 +20,18 @@ import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.SampleGrid;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
-import org.tfdiffusion.train.data.DataSources;
-import org.tfdiffusion.train.data.ImageDataset;
 
 class ConditioningTest {
   @TempDir Path temp;
@@ -85,7 +91,7 @@ class ConditioningTest {
     Map<String, float[]> parentEma = emaWeights(parent);
 
     // an unconditional parent fine-tuned into a conditional child with the down path frozen
-    List<String> frozen = FineTuneCommand.PARTS.get("down");
+    List<String> frozen = FineTuning.PARTS.get("down");
     TrainConfig child =
         conditional(parentConfig, 0.1)
             .withFineTune(new TrainConfig.FineTune(parent.toString(), 3, "ema", frozen))

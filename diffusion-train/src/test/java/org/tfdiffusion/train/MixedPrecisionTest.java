@@ -23,6 +23,8 @@ import org.tensorflow.proto.RunOptions;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
@@ -31,13 +33,12 @@ import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.DdimSampler;
 import org.tfdiffusion.sampling.SamplingLoop;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.TimestepSpacing;
 import org.tfdiffusion.schedule.NoiseSchedule;
-import org.tfdiffusion.train.data.DataSources;
-import org.tfdiffusion.train.data.ImageDataset;
 
 /**
  * bfloat16 through oneDNN's auto mixed precision, against float32 on the same inputs and seeds:

@@ -21,14 +21,18 @@ import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.RunDirectory;
+import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 
-class TrainerTest {
+public class TrainerTest {
   @TempDir Path temp;
 
   private final StringWriter log = new StringWriter();
 
   /** A tiny model on the embedded 28x28 data: 6 steps of batch 8 take seconds. */
-  static TrainConfig tiny(int steps, int checkpointEvery, double lr) {
+  public static TrainConfig tiny(int steps, int checkpointEvery, double lr) {
     return new TrainConfig(
         TrainConfig.FORMAT,
         UNetConfig.builder().imageSize(28).channels(1).baseWidth(8).levels(2).normGroups(4).build(),

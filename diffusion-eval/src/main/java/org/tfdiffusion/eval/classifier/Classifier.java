@@ -13,9 +13,9 @@ import org.tensorflow.SessionFunction;
 import org.tensorflow.Signature;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.TensorIO;
-import org.tfdiffusion.train.data.ImageDataset;
 
 /**
  * The exported {@link FashionClassifier}, loaded from its SavedModel: features and predicted

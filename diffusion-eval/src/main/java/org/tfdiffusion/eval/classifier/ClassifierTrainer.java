@@ -20,16 +20,16 @@ import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.data.Batch;
+import org.tfdiffusion.data.BatchIterator;
+import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.nn.VariableParameters;
-import org.tfdiffusion.train.ProgressMeter;
-import org.tfdiffusion.train.data.Batch;
-import org.tfdiffusion.train.data.BatchIterator;
-import org.tfdiffusion.train.data.ImageDataset;
-import org.tfdiffusion.train.optim.AdamW;
-import org.tfdiffusion.train.optim.AdamWConfig;
+import org.tfdiffusion.optim.AdamW;
+import org.tfdiffusion.optim.AdamWConfig;
+import org.tfdiffusion.run.ProgressMeter;
 
 /**
  * Trains the {@link FashionClassifier} with softmax cross-entropy and {@link AdamW}:

@@ -160,7 +160,7 @@ public final class LinePlot {
   public static void write(Path png, List<Panel> panels) {
     BufferedImage image = render(panels);
     try {
-      org.tfdiffusion.train.DurableFiles.replace(
+      org.tfdiffusion.run.DurableFiles.replace(
           png,
           tmp -> {
             if (!ImageIO.write(image, "png", tmp.toFile())) {

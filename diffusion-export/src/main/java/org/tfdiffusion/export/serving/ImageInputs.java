@@ -5,8 +5,8 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import org.tensorflow.proto.DataType;
-import org.tfdiffusion.train.data.ImageFit;
-import org.tfdiffusion.train.data.PixelImage;
+import org.tfdiffusion.data.ImageFit;
+import org.tfdiffusion.data.PixelImage;
 
 /**
  * Image files for float32 image inputs: a request may give an input of shape [-1, H, W, C] (C = 1

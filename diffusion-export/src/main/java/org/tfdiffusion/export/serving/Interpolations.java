@@ -19,12 +19,12 @@ import javax.imageio.ImageIO;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ExportedModel;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.SampleGrid;
+import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.ExportedModel;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.SampleGrid;
-import org.tfdiffusion.train.TrainConfig;
 
 /**
  * {@code POST /v1/models/NAME[/versions/N]:interpolate}, an extension beside TensorFlow Serving's

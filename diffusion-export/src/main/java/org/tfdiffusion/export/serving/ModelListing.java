@@ -33,7 +33,7 @@ import org.tfdiffusion.export.ModelExporter;
  * a version's state is LOADING while it loads or waits to retry a failed load, END once it failed
  * for good, with the error of its last attempt.
  */
-final class ModelListing {
+public final class ModelListing {
   private ModelListing() {}
 
   /** The listing's JSON. */
@@ -125,7 +125,7 @@ final class ModelListing {
   }
 
   /** The contents of a version's {@code assets.extra/tfdiffusion.json}, when it has a valid one. */
-  static Optional<JsonNode> readMetadata(Path versionDir) {
+  public static Optional<JsonNode> readMetadata(Path versionDir) {
     Path file = versionDir.resolve("assets.extra").resolve(ModelExporter.METADATA);
     if (!Files.isRegularFile(file)) {
       return Optional.empty();

@@ -40,7 +40,7 @@ public final class PredictRequest {
 
   private static final Set<String> KEYS = Set.of("signature_name", "instances", "inputs");
 
-  static final ObjectMapper MAPPER =
+  public static final ObjectMapper MAPPER =
       JsonMapper.builder()
           .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
           .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)

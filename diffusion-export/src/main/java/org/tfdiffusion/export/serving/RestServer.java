@@ -389,10 +389,10 @@ public final class RestServer implements AutoCloseable {
   }
 
   /** Liveness for Kubernetes: 200 while the server answers at all. */
-  static final String LIVENESS_PATH = Probes.LIVENESS_PATH;
+  public static final String LIVENESS_PATH = Probes.LIVENESS_PATH;
 
   /** Readiness for Kubernetes: 200 once every model's default version is loaded. */
-  static final String READINESS_PATH = Probes.READINESS_PATH;
+  public static final String READINESS_PATH = Probes.READINESS_PATH;
 
   private static final Pattern ROUTE =
       Pattern.compile(
@@ -596,7 +596,7 @@ public final class RestServer implements AutoCloseable {
   }
 
   /** The training runs shown by the web page. */
-  RunCatalog runs() {
+  public RunCatalog runs() {
     return runs;
   }
 
@@ -901,7 +901,7 @@ public final class RestServer implements AutoCloseable {
    *
    * @throws ServingException 429 when no slot frees within the queue timeout, or the model's error
    */
-  Map<String, HostTensor> run(
+  public Map<String, HostTensor> run(
       ServableModel model, SignatureSpec signature, Map<String, HostTensor> inputs) {
     return predictions.run(model, signature, inputs);
   }

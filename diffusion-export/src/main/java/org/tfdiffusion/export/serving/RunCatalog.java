@@ -17,7 +17,7 @@ import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.tfdiffusion.train.RunDirectory;
+import org.tfdiffusion.run.RunDirectory;
 
 /**
  * The training runs under {@code serve --runs DIR}, for the web page: read-only extensions to
@@ -40,7 +40,7 @@ import org.tfdiffusion.train.RunDirectory;
  * there. Only names from the listing are served, and only sample files named {@code step-N.png}:
  * anything else, {@code ..} and encoded slashes included, is a 404.
  */
-final class RunCatalog {
+public final class RunCatalog {
   /** The files of a run that the server answers. */
   private static final Pattern RUN_FILE =
       Pattern.compile("/v1/runs/([^/]+)/(metrics\\.csv|config\\.json|samples/([^/]+))");
@@ -59,12 +59,12 @@ final class RunCatalog {
     this.dir = dir.map(d -> d.toAbsolutePath().normalize());
   }
 
-  Optional<Path> dir() {
+  public Optional<Path> dir() {
     return dir;
   }
 
   /** The run folders by name, newest first (only folders whose real path lies inside DIR's). */
-  Map<String, Path> runs() {
+  public Map<String, Path> runs() {
     if (dir.isEmpty() || !Files.isDirectory(dir.get())) {
       return Map.of();
     }

@@ -44,9 +44,9 @@ import java.util.function.IntSupplier;
  * Label values come only from models, versions and signatures that exist, never from what a request
  * names, so a client cannot grow the number of series.
  */
-final class ServingMetrics {
+public final class ServingMetrics {
   /** Where TensorFlow Serving serves its Prometheus metrics. */
-  static final String PATH = "/monitoring/prometheus/metrics";
+  public static final String PATH = "/monitoring/prometheus/metrics";
 
   /** Latency buckets in seconds: a status request takes milliseconds, a sampling run minutes. */
   private static final double[] LATENCY_BUCKETS = {

@@ -27,14 +27,14 @@ import org.junit.jupiter.api.io.TempDir;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.export.TinyRun;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.run.EditInputs;
+import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ImageSampler;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
 import org.tfdiffusion.sampling.editing.Inpainting;
 import org.tfdiffusion.sampling.editing.Resampling;
 import org.tfdiffusion.sampling.editing.Strength;
-import org.tfdiffusion.train.EditInputs;
-import org.tfdiffusion.train.EditMode;
-import org.tfdiffusion.train.ImageSampler;
-import org.tfdiffusion.train.TrainedModel;
 
 /**
  * {@code :predict} with the {@code img2img} and {@code inpaint} signatures through a real HTTP

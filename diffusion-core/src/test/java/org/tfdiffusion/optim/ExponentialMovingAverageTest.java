@@ -1,0 +1,105 @@
+package org.tfdiffusion.optim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.tensorflow.Graph;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt64;
+import org.tfdiffusion.graph.TensorIO;
+
+class ExponentialMovingAverageTest {
+
+  @ParameterizedTest(name = "warmup {0}")
+  @ValueSource(booleans = {false, true})
+  void tracksTheWeightsLikePlainJava(boolean warmup) {
+    double decay = 0.9;
+    float[] start = {1f, -2f, 0.5f};
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(start));
+      Placeholder<TFloat32> newValue = tf.placeholder(TFloat32.class);
+      Op set = tf.assign(w, newValue);
+      ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, decay, warmup);
+      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(start));
+      Placeholder<TInt64> n = tf.placeholder(TInt64.class);
+      Op update = ema.update(Map.of("w", w), n, java.util.List.of());
+      double[] expected = {start[0], start[1], start[2]};
+      try (Session s = new Session(g)) {
+        for (int step = 1; step <= 5; step++) {
+          float[] value = {step, -step * 0.5f, 2f / step};
+          try (TFloat32 v = TFloat32.vectorOf(value)) {
+            s.runner().feed(newValue, v).addTarget(set).run().close();
+          }
+          try (TInt64 count = TInt64.scalarOf(step)) {
+            s.runner().feed(n, count).addTarget(update).run().close();
+          }
+          double d = warmup ? Math.min(decay, (1.0 + step) / (10.0 + step)) : decay;
+          for (int i = 0; i < 3; i++) {
+            expected[i] = d * expected[i] + (1 - d) * value[i];
+          }
+        }
+        try (Result r = s.runner().fetch(shadow).run()) {
+          float[] actual = TensorIO.toFloats(r.get(0));
+          for (int i = 0; i < 3; i++) {
+            assertThat((double) actual[i]).isCloseTo(expected[i], within(1e-5));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void decayFormula() {
+    assertThat(ExponentialMovingAverage.decayAt(0.999, true, 1)).isCloseTo(2.0 / 11, within(1e-15));
+    assertThat(ExponentialMovingAverage.decayAt(0.999, true, 100_000)).isEqualTo(0.999);
+    assertThat(ExponentialMovingAverage.decayAt(0.5, false, 1)).isEqualTo(0.5);
+  }
+
+  @Test
+  void decayZeroKeepsNoShadowAndAveragesAreTheWeights() {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f, 2f}));
+      ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, 0, true);
+      assertThat(ema.keepsShadows()).isFalse();
+      assertThatThrownBy(() -> ema.track("w", tf.withInitScope().constant(new float[] {1f, 2f})))
+          .hasMessageContaining("decay 0 is the weights themselves");
+      assertThat(ema.shadows()).isEmpty();
+      assertThat(ema.averages(Map.of("w", w))).containsExactly(Map.entry("w", w));
+      Op update = ema.update(Map.of("w", w), tf.constant(1L), java.util.List.of());
+      try (Session s = new Session(g)) {
+        s.runner().addTarget(update).run().close();
+        try (Result r = s.runner().fetch(w).run()) {
+          assertThat(TensorIO.toFloats(r.get(0))).containsExactly(1f, 2f);
+        }
+      }
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, 0.5, false);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f}));
+      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(new float[] {1f}));
+      assertThat(ema.averages(Map.of("w", w))).containsExactly(Map.entry("w", shadow));
+    }
+  }
+
+  @Test
+  void refusesBadDecay() {
+    try (Graph g = new Graph()) {
+      assertThatThrownBy(() -> new ExponentialMovingAverage(Ops.create(g), 1.0, true))
+          .hasMessageContaining("EMA decay must be in [0, 1), got 1.0");
+    }
+  }
+}

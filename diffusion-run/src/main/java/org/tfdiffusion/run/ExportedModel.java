@@ -1,0 +1,129 @@
+package org.tfdiffusion.run;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * A diffusion model exported as a SavedModel in TensorFlow Serving's layout ({@code
+ * BASE/NAME/VERSION/}), read back: its version folder, the training config and weights its metadata
+ * ({@code assets.extra/tfdiffusion.json}) records, and the sampler of its default signature. What
+ * sampling, evaluation and fine-tuning need to start from an export instead of a run folder.
+ *
+ * @param versionDir {@code BASE/NAME/VERSION}
+ * @param config the training config of the run it was exported from
+ * @param weights the weights it holds (EMA unless exported with raw weights)
+ * @param step the training step of those weights
+ * @param sampler the plan name of its {@code serving_default} signature, e.g. {@code
+ *     dpm-solver++(steps=20, ...)}
+ */
+public record ExportedModel(
+    Path versionDir, TrainConfig config, TrainedModel.Weights weights, long step, String sampler) {
+
+  /** The metadata file in a version's {@code assets.extra/}. */
+  public static final String METADATA = "tfdiffusion.json";
+
+  private static final Pattern VERSION = Pattern.compile("[0-9]{1,19}");
+
+  /**
+   * Reads an export: {@code saved_models/NAME} (its highest version) or {@code
+   * saved_models/NAME/VERSION}.
+   *
+   * @throws IllegalArgumentException naming the folder and the fix when it holds no complete
+   *     tfdiffusion export
+   */
+  public static ExportedModel open(Path path) {
+    checkArgument(
+        Files.isDirectory(path),
+        "%s does not exist; give saved_models/NAME or saved_models/NAME/VERSION (see export)",
+        path);
+    Path versionDir = path;
+    if (!Files.isRegularFile(path.resolve("saved_model.pb"))) {
+      List<Long> versions = versionNumbers(path);
+      checkArgument(
+          !versions.isEmpty(),
+          "%s holds no SavedModel (no saved_model.pb, no numbered version folder); give"
+              + " saved_models/NAME or saved_models/NAME/VERSION",
+          path);
+      versionDir = path.resolve(String.valueOf(versions.get(versions.size() - 1)));
+    }
+    Path metadata = versionDir.resolve("assets.extra").resolve(METADATA);
+    checkArgument(
+        Files.isRegularFile(metadata),
+        "%s has no assets.extra/%s, so it is not a tfdiffusion diffusion export (made by: export"
+            + " --run R)",
+        versionDir,
+        METADATA);
+    JsonNode meta;
+    TrainConfig config;
+    try {
+      meta = RunDirectory.json().readTree(metadata.toFile());
+      config = RunDirectory.json().treeToValue(meta.get("config"), TrainConfig.class);
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalArgumentException("cannot read " + metadata + ": " + e.getMessage(), e);
+    }
+    checkArgument(config != null, "%s has no \"config\"; export the run again", metadata);
+    return new ExportedModel(
+        versionDir,
+        config,
+        TrainedModel.Weights.parse(meta.path("weights").asText("ema"), metadata + "'s weights"),
+        meta.path("training_step").asLong(),
+        meta.path("sampler").asText(""));
+  }
+
+  /**
+   * Whether {@code path} looks like an export (a version folder with the metadata, or a model
+   * folder with numbered versions) rather than a run folder or a checkpoint.
+   */
+  public static boolean isExport(Path path) {
+    return Files.isRegularFile(path.resolve("saved_model.pb"))
+        || (Files.isDirectory(path)
+            && !Files.isRegularFile(path.resolve(RunDirectory.CONFIG))
+            && !versionNumbers(path).isEmpty());
+  }
+
+  /**
+   * The existing versions of a model folder: its sub-folders named by a 64-bit number, in ascending
+   * order (other names, and numbers beyond 64 bits, are not versions).
+   */
+  public static List<Long> versionNumbers(Path modelDir) {
+    if (!Files.isDirectory(modelDir)) {
+      return List.of();
+    }
+    try (Stream<Path> entries = Files.list(modelDir)) {
+      return entries
+          .filter(Files::isDirectory)
+          .map(p -> p.getFileName().toString())
+          .filter(n -> VERSION.matcher(n).matches())
+          .map(ExportedModel::parseVersion)
+          .flatMap(Optional::stream)
+          .sorted()
+          .toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + modelDir, e);
+    }
+  }
+
+  private static Optional<Long> parseVersion(String digits) {
+    try {
+      return Optional.of(Long.parseLong(digits));
+    } catch (NumberFormatException beyond64Bits) {
+      return Optional.empty();
+    }
+  }
+
+  /** One line for logs: {@code export PATH (ema weights of step N, serving_default PLAN)}. */
+  public String description() {
+    return String.format(
+        "export %s (%s weights of step %d, serving_default %s)",
+        versionDir, weights.name().toLowerCase(java.util.Locale.ROOT), step, sampler);
+  }
+}
