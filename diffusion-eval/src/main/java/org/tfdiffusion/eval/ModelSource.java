@@ -14,13 +14,13 @@ import org.tensorflow.Tensor;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tfdiffusion.eval.classifier.FashionClassifier;
-import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ExportMetadata;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.ImageSampler;
 import org.tfdiffusion.run.RunDirectory;
@@ -243,7 +243,7 @@ public final class ModelSource {
    */
   private boolean signaturesCanSample(Sampler sampler, SamplingPlan plan) {
     SamplerKind exportKind = kindOfPlanName(exportSampler);
-    int max = ModelExporter.maxSampleSteps(exportKind, config.noiseSchedule().timesteps());
+    int max = ExportMetadata.maxSampleSteps(exportKind, config.noiseSchedule().timesteps());
     return kindOf(sampler) == exportKind
         && plan.steps() <= max
         && exportGuard(exportSampler).equals(plan.x0Guard().toString());
@@ -296,8 +296,11 @@ public final class ModelSource {
 
   /** The kind named by the start of a plan name such as {@code dpm-solver++(steps=20, ...)}. */
   static SamplerKind kindOfPlanName(String planName) {
-    int paren = planName.indexOf('(');
-    return SamplerKind.lookup(paren < 0 ? planName : planName.substring(0, paren));
+    return ExportMetadata.kindOfPlanName(planName)
+        .orElseThrow(
+            () ->
+                new IllegalArgumentException(
+                    "the export's sampler '" + planName + "' names no sampler; export it again"));
   }
 
   private static final class RunGenerator implements ImageGenerator {

@@ -14,9 +14,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.function.IntFunction;
 import java.util.stream.Stream;
@@ -36,8 +34,8 @@ import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.NetScope;
 import org.tfdiffusion.run.DurableFiles;
+import org.tfdiffusion.run.ExportMetadata;
 import org.tfdiffusion.run.ExportedModel;
-import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.Sampler;
@@ -89,9 +87,6 @@ public final class ModelExporter {
   /** TensorFlow Serving's method name for predict signatures. */
   public static final String PREDICT = "tensorflow/serving/predict";
 
-  /** The metadata file under assets.extra/. */
-  public static final String METADATA = ExportedModel.METADATA;
-
   /** The key of the image-to-image signature. */
   public static final String IMG2IMG = "img2img";
 
@@ -111,12 +106,6 @@ public final class ModelExporter {
     return new Resampling(jump, Resampling.REPAINT_COUNT);
   }
 
-  /** The largest N offered by the {@code sample} signature of DPM-Solver++. */
-  public static final int MAX_DPM_STEPS = 100;
-
-  /** The largest N offered by the {@code sample} signature of DDPM and DDIM. */
-  public static final int MAX_STEPS = 1000;
-
   private static final String TEMP_PREFIX = ".tmp-export-";
 
   /** How long a temporary folder of an unknown writer must be untouched to count as stale. */
@@ -124,16 +113,6 @@ public final class ModelExporter {
 
   /** models.config, written next to the model folders. */
   static final String MODELS_CONFIG = "models.config";
-
-  /** A version folder's name: digits (64-bit, as TensorFlow Serving's versions). */
-
-  /**
-   * The largest {@code num_steps} that the {@code sample} signature of a sampler kind takes: the
-   * one rule for exporters, readers of exports and the server.
-   */
-  public static int maxSampleSteps(SamplerKind kind, int timesteps) {
-    return Math.min(kind.fewSteps() ? MAX_DPM_STEPS : MAX_STEPS, timesteps);
-  }
 
   /** What an export wrote. */
   public record Exported(Path directory, long version, String name, SamplingPlan plan) {}
@@ -461,7 +440,7 @@ public final class ModelExporter {
   /** sample: N (and DDIM's eta) per request, from a table of the plans for N = 1..max. */
   private static Signature sampleSignature(Common c, SamplerKind kind, IntFunction<Sampler> plans) {
     Ops tf = c.tf();
-    int max = maxSampleSteps(kind, c.schedule().timesteps());
+    int max = ExportMetadata.maxSampleSteps(kind, c.schedule().timesteps());
     List<SamplingPlan> all = new ArrayList<>();
     for (int n = 1; n <= max; n++) {
       all.add(plans.apply(n).plan(c.schedule(), c.prediction()));
@@ -738,28 +717,23 @@ public final class ModelExporter {
           config.withConditioning(
               new TrainConfig.Conditioning(true, c.pUncond(), defaultGuidance, c.classNames()));
     }
-    Map<String, Object> meta = new LinkedHashMap<>();
-    meta.put("name", name);
-    meta.put("exported_at", Instant.now().toString());
-    meta.put("run", model.checkpoint().runDir().toAbsolutePath().toString());
-    meta.put("training_step", model.checkpoint().state().step());
-    meta.put("weights", model.which().name().toLowerCase(java.util.Locale.ROOT));
-    meta.put("sampler", plan.name());
-    meta.put("steps", plan.steps());
-    meta.put("sampler_kind", kind.configName());
-    meta.put("max_steps", maxSampleSteps(kind, model.config().noiseSchedule().timesteps()));
-    meta.put("class_names", model.config().conditioning().classNames());
-    meta.put("default_guidance", config.conditioning().guidance());
-    meta.put(
-        "image_shape",
-        List.of(
-            model.config().model().imageSize(),
-            model.config().model().imageSize(),
-            model.config().model().channels()));
-    meta.put("config", config);
-    Path extra = dir.resolve("assets.extra");
-    Files.createDirectories(extra);
-    RunDirectory.json().writeValue(extra.resolve(METADATA).toFile(), meta);
+    int timesteps = config.noiseSchedule().timesteps();
+    new ExportMetadata(
+            name,
+            Instant.now().toString(),
+            model.checkpoint().runDir().toAbsolutePath().toString(),
+            model.checkpoint().state().step(),
+            model.which(),
+            plan.name(),
+            plan.steps(),
+            Optional.of(kind),
+            ExportMetadata.maxSampleSteps(kind, timesteps),
+            config.conditioning().classNames(),
+            config.conditioning().guidance(),
+            List.of(
+                config.model().imageSize(), config.model().imageSize(), config.model().channels()),
+            config)
+        .write(dir);
   }
 
   /**

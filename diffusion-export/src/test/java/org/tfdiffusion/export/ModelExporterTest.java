@@ -138,7 +138,8 @@ class ModelExporterTest {
     assertThat(meta.get("sampler").asText()).startsWith("dpm-solver++(steps=4");
     assertThat(meta.get("weights").asText()).isEqualTo("ema");
     assertThat(meta.get("sampler_kind").asText()).isEqualTo("dpmpp");
-    assertThat(meta.get("max_steps").asInt()).isEqualTo(ModelExporter.MAX_DPM_STEPS);
+    assertThat(meta.get("max_steps").asInt())
+        .isEqualTo(org.tfdiffusion.run.ExportMetadata.MAX_FEW_STEPS);
     assertThat(meta.get("class_names").get(8).asText()).isEqualTo("Bag");
     assertThat(meta.get("config").get("model").get("numClasses").asInt()).isEqualTo(10);
   }

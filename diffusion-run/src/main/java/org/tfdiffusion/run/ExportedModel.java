@@ -2,7 +2,6 @@ package org.tfdiffusion.run;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -28,9 +27,6 @@ import java.util.stream.Stream;
 public record ExportedModel(
     Path versionDir, TrainConfig config, TrainedModel.Weights weights, long step, String sampler) {
 
-  /** The metadata file in a version's {@code assets.extra/}. */
-  public static final String METADATA = "tfdiffusion.json";
-
   private static final Pattern VERSION = Pattern.compile("[0-9]{1,19}");
 
   /**
@@ -55,28 +51,9 @@ public record ExportedModel(
           path);
       versionDir = path.resolve(String.valueOf(versions.get(versions.size() - 1)));
     }
-    Path metadata = versionDir.resolve("assets.extra").resolve(METADATA);
-    checkArgument(
-        Files.isRegularFile(metadata),
-        "%s has no assets.extra/%s, so it is not a tfdiffusion diffusion export (made by: export"
-            + " --run R)",
-        versionDir,
-        METADATA);
-    JsonNode meta;
-    TrainConfig config;
-    try {
-      meta = RunDirectory.json().readTree(metadata.toFile());
-      config = RunDirectory.json().treeToValue(meta.get("config"), TrainConfig.class);
-    } catch (IOException | RuntimeException e) {
-      throw new IllegalArgumentException("cannot read " + metadata + ": " + e.getMessage(), e);
-    }
-    checkArgument(config != null, "%s has no \"config\"; export the run again", metadata);
+    ExportMetadata meta = ExportMetadata.read(versionDir);
     return new ExportedModel(
-        versionDir,
-        config,
-        TrainedModel.Weights.parse(meta.path("weights").asText("ema"), metadata + "'s weights"),
-        meta.path("training_step").asLong(),
-        meta.path("sampler").asText(""));
+        versionDir, meta.config(), meta.weights(), meta.trainingStep(), meta.sampler());
   }
 
   /**

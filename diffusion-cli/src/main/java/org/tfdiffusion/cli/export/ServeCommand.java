@@ -1,6 +1,5 @@
 package org.tfdiffusion.cli.export;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,12 +12,13 @@ import org.tfdiffusion.export.serving.AccessLog;
 import org.tfdiffusion.export.serving.BatchingOptions;
 import org.tfdiffusion.export.serving.Durations;
 import org.tfdiffusion.export.serving.HttpLimits;
-import org.tfdiffusion.export.serving.ModelListing;
 import org.tfdiffusion.export.serving.ModelRegistry;
 import org.tfdiffusion.export.serving.RestServer;
 import org.tfdiffusion.export.serving.RunCatalog;
 import org.tfdiffusion.export.serving.ServerLog;
 import org.tfdiffusion.export.serving.ServingMetrics;
+import org.tfdiffusion.run.ExportMetadata;
+import org.tfdiffusion.sampling.SamplerKind;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -490,13 +490,12 @@ public final class ServeCommand implements Callable<Integer> {
               name, versions, latest, describe(metadata(registry.base(), name, latest))));
     }
     String model = names.isEmpty() ? "NAME" : names.get(0);
-    Optional<JsonNode> meta =
+    Optional<ExportMetadata> meta =
         names.isEmpty()
             ? Optional.empty()
             : metadata(registry.base(), model, registry.latest(model).orElseThrow());
-    boolean conditional =
-        meta.map(m -> m.path("config").path("model").path("numClasses").asInt(0) > 0).orElse(true);
-    boolean ddim = meta.map(m -> m.path("sampler").asText("").startsWith("ddim")).orElse(false);
+    boolean conditional = meta.map(ExportMetadata::conditional).orElse(true);
+    boolean ddim = meta.flatMap(ExportMetadata::samplerKind).equals(Optional.of(SamplerKind.DDIM));
     String row =
         conditional
             ? "{\"seed\": 1, \"class_label\": 3, \"guidance_scale\": 3.0}"
@@ -533,31 +532,30 @@ public final class ServeCommand implements Callable<Integer> {
     return b.toString();
   }
 
-  private static Optional<JsonNode> metadata(Path base, String name, long version) {
-    return ModelListing.readMetadata(base.resolve(name).resolve(String.valueOf(version)));
+  private static Optional<ExportMetadata> metadata(Path base, String name, long version) {
+    return ExportMetadata.find(base.resolve(name).resolve(String.valueOf(version)));
   }
 
-  private static String describe(Optional<JsonNode> meta) {
+  private static String describe(Optional<ExportMetadata> meta) {
     if (meta.isEmpty()) {
       return "";
     }
-    JsonNode m = meta.get();
+    ExportMetadata m = meta.get();
     StringBuilder s = new StringBuilder(" (");
-    s.append(m.path("sampler").asText("?"));
-    JsonNode shape = m.path("image_shape");
-    if (shape.isArray() && shape.size() == 3) {
+    s.append(m.sampler());
+    List<Integer> shape = m.imageShape();
+    if (shape.size() == 3) {
       s.append(", ")
-          .append(shape.get(0).asInt())
+          .append(shape.get(0))
           .append('x')
-          .append(shape.get(1).asInt())
+          .append(shape.get(1))
           .append('x')
-          .append(shape.get(2).asInt());
+          .append(shape.get(2));
     }
-    JsonNode classes = m.path("class_names");
-    if (classes.isArray() && !classes.isEmpty()) {
-      s.append(", ").append(classes.size()).append(" classes");
+    if (!m.classNames().isEmpty()) {
+      s.append(", ").append(m.classNames().size()).append(" classes");
     }
-    s.append(", training step ").append(m.path("training_step").asLong());
+    s.append(", training step ").append(m.trainingStep());
     return s.append(')').toString();
   }
 }

@@ -16,10 +16,10 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import javax.imageio.ImageIO;
-import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.EditMode;
+import org.tfdiffusion.run.ExportMetadata;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.ImageSampler;
 import org.tfdiffusion.run.SampleGrid;
@@ -50,7 +50,7 @@ final class Interpolations implements AutoCloseable {
   static final int DEFAULT_STEPS = 20;
 
   /** The most steps a request may ask for. */
-  static final int MAX_STEPS = ModelExporter.MAX_DPM_STEPS;
+  static final int MAX_STEPS = ExportMetadata.MAX_FEW_STEPS;
 
   /** Sampling graphs kept for later requests. */
   static final int CACHED = 2;

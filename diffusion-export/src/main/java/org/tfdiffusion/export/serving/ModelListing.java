@@ -1,14 +1,10 @@
 package org.tfdiffusion.export.serving;
 
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
-import org.tfdiffusion.export.ModelExporter;
+import org.tfdiffusion.run.ExportMetadata;
 
 /**
  * {@code GET /v1/models}: a read-only extension to TensorFlow Serving's REST API, which has no
@@ -71,69 +67,32 @@ public final class ModelListing {
     g.writeStringField("state", v.state().name());
     g.writeBooleanField("loaded", v.loaded());
     g.writeStringField("error", v.failure().orElse(""));
-    Optional<JsonNode> meta = readMetadata(v.directory());
+    Optional<ExportMetadata> meta = ExportMetadata.find(v.directory());
     g.writeBooleanField("tfdiffusion", meta.isPresent());
     if (meta.isPresent()) {
-      JsonNode m = meta.get();
-      JsonNode config = m.path("config");
-      String sampler = m.path("sampler").asText("");
-      String kind = m.path("sampler_kind").asText(kindOf(sampler));
-      int timesteps = config.path("schedule").path("timesteps").asInt(ModelExporter.MAX_STEPS);
-      int numClasses = config.path("model").path("numClasses").asInt(0);
-      g.writeStringField("sampler", sampler);
-      g.writeStringField("sampler_kind", kind);
-      g.writeNumberField("steps", m.path("steps").asInt(0));
-      g.writeNumberField("max_steps", m.path("max_steps").asInt(maxSteps(kind, timesteps)));
-      g.writeBooleanField("conditional", numClasses > 0);
-      g.writeNumberField("num_classes", numClasses);
+      ExportMetadata m = meta.get();
+      g.writeStringField("sampler", m.sampler());
+      g.writeStringField("sampler_kind", m.samplerKindName());
+      g.writeNumberField("steps", m.steps());
+      g.writeNumberField("max_steps", m.maxSteps());
+      g.writeBooleanField("conditional", m.conditional());
+      g.writeNumberField("num_classes", m.config().model().numClasses());
       g.writeArrayFieldStart("class_names");
-      for (JsonNode c : m.path("class_names")) {
-        g.writeString(c.asText());
+      for (String c : m.classNames()) {
+        g.writeString(c);
       }
       g.writeEndArray();
-      g.writeNumberField("default_guidance", m.path("default_guidance").asDouble(1.0));
+      g.writeNumberField("default_guidance", m.defaultGuidance());
       g.writeArrayFieldStart("image_shape");
-      for (JsonNode d : m.path("image_shape")) {
-        g.writeNumber(d.asInt());
+      for (int d : m.imageShape()) {
+        g.writeNumber(d);
       }
       g.writeEndArray();
-      g.writeNumberField("training_step", m.path("training_step").asLong(0));
-      g.writeStringField("weights", m.path("weights").asText(""));
-      g.writeStringField("exported_at", m.path("exported_at").asText(""));
-      g.writeStringField("run", m.path("run").asText(""));
+      g.writeNumberField("training_step", m.trainingStep());
+      g.writeStringField("weights", m.weightsName());
+      g.writeStringField("exported_at", m.exportedAt());
+      g.writeStringField("run", m.run());
     }
     g.writeEndObject();
-  }
-
-  /** The export's step limit by its kind (an unknown kind: the timesteps, up to MAX_STEPS). */
-  private static int maxSteps(String kind, int timesteps) {
-    try {
-      return ModelExporter.maxSampleSteps(
-          org.tfdiffusion.sampling.SamplerKind.lookup(kind), timesteps);
-    } catch (IllegalArgumentException unknown) {
-      return Math.min(ModelExporter.MAX_STEPS, timesteps);
-    }
-  }
-
-  /** The sampler kind from an older export's sampler description, e.g. "dpm-solver++(...)". */
-  private static String kindOf(String sampler) {
-    String s = sampler.toLowerCase(Locale.ROOT);
-    if (s.startsWith("dpm")) {
-      return "dpmpp";
-    }
-    return s.startsWith("ddim") ? "ddim" : s.startsWith("ddpm") ? "ddpm" : "";
-  }
-
-  /** The contents of a version's {@code assets.extra/tfdiffusion.json}, when it has a valid one. */
-  public static Optional<JsonNode> readMetadata(Path versionDir) {
-    Path file = versionDir.resolve("assets.extra").resolve(ModelExporter.METADATA);
-    if (!Files.isRegularFile(file)) {
-      return Optional.empty();
-    }
-    try {
-      return Optional.of(PredictRequest.MAPPER.readTree(file.toFile()));
-    } catch (IOException e) {
-      return Optional.empty();
-    }
   }
 }

@@ -1,6 +1,5 @@
 package org.tfdiffusion.export.serving;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -28,6 +27,7 @@ import org.tensorflow.proto.MetaGraphDef;
 import org.tensorflow.proto.NodeDef;
 import org.tensorflow.proto.SavedModel;
 import org.tfdiffusion.export.ModelExporter;
+import org.tfdiffusion.run.ExportMetadata;
 
 /**
  * One loaded version of a model: its SavedModel (tag {@code serve}), its signatures and its
@@ -68,7 +68,7 @@ public final class ServableModel {
   private final Path dir;
   private final SavedModelBundle bundle;
   private final SortedMap<String, SignatureSpec> signatures;
-  private volatile Optional<JsonNode> metadata;
+  private volatile Optional<ExportMetadata> metadata;
   private volatile long metadataCheckedNanos = System.nanoTime();
   private int users;
   private boolean retired;
@@ -80,7 +80,7 @@ public final class ServableModel {
       Path dir,
       SavedModelBundle bundle,
       SortedMap<String, SignatureSpec> signatures,
-      Optional<JsonNode> metadata) {
+      Optional<ExportMetadata> metadata) {
     this.name = name;
     this.version = version;
     this.dir = dir;
@@ -113,7 +113,7 @@ public final class ServableModel {
           dir,
           bundle,
           Collections.unmodifiableSortedMap(signatures),
-          ModelListing.readMetadata(dir));
+          ExportMetadata.find(dir));
     } catch (RuntimeException e) {
       bundle.close();
       throw e;
@@ -141,11 +141,11 @@ public final class ServableModel {
    * The contents of {@code assets.extra/tfdiffusion.json}, when the export wrote one (looked for
    * again every few seconds while it is missing: a copy may write it after the model loaded).
    */
-  public Optional<JsonNode> metadata() {
-    Optional<JsonNode> m = metadata;
+  public Optional<ExportMetadata> metadata() {
+    Optional<ExportMetadata> m = metadata;
     if (m.isEmpty() && System.nanoTime() - metadataCheckedNanos > METADATA_RECHECK_NANOS) {
       metadataCheckedNanos = System.nanoTime();
-      m = ModelListing.readMetadata(dir);
+      m = ExportMetadata.find(dir);
       metadata = m;
     }
     return m;

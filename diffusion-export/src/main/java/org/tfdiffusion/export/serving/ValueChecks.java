@@ -82,7 +82,7 @@ final class ValueChecks {
     }
     HostTensor strength = inputs.get(STRENGTH);
     if (strength != null && strength.values() instanceof double[] values) {
-      int steps = model.metadata().get().path("steps").asInt(0);
+      int steps = model.metadata().get().steps();
       for (double s : values) {
         checkStrength(s, steps);
       }

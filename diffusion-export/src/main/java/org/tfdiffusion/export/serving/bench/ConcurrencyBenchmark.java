@@ -161,7 +161,7 @@ public final class ConcurrencyBenchmark {
     int classes;
     try {
       signature = model.predictSignature(java.util.Optional.empty());
-      classes = model.metadata().map(m -> m.path("class_names").size()).orElse(0);
+      classes = model.metadata().map(m -> m.classNames().size()).orElse(0);
     } finally {
       model.release();
     }

@@ -143,12 +143,8 @@ public final class ServeBenchmark {
               model.version(),
               (System.nanoTime() - start) / 1e9));
       SignatureSpec signature = model.predictSignature(java.util.Optional.empty());
-      int classes =
-          model
-              .metadata()
-              .map(m -> m.path("config").path("model").path("numClasses").asInt(0))
-              .orElse(0);
-      String sampler = model.metadata().map(m -> m.path("sampler").asText("?")).orElse("?");
+      int classes = model.metadata().map(m -> m.config().model().numClasses()).orElse(0);
+      String sampler = model.metadata().map(m -> m.sampler()).orElse("?");
       HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
       URI predict =
           URI.create(
