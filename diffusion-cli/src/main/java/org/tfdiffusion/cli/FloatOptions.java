@@ -20,7 +20,7 @@ import picocli.CommandLine.Model.OptionSpec;
  * floating-point option of every command must have one ({@link #missing} lists those that do not; a
  * test keeps it empty).
  */
-public final class FloatOptions {
+final class FloatOptions {
   /** The largest magnitude of a float32: anything above it becomes infinite in a graph. */
   static final double FLOAT32_MAX = Float.MAX_VALUE;
 

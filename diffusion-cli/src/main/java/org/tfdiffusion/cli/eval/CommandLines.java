@@ -4,7 +4,7 @@ import java.util.List;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** How a command was called, for the records that evaluation and training write. */
-public final class CommandLines {
+final class CommandLines {
   private CommandLines() {}
 
   /**

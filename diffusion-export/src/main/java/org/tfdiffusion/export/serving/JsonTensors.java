@@ -17,7 +17,7 @@ import org.tensorflow.proto.DataType;
  * {"b64": "..."}} (base64 bytes). Outputs whose name ends in {@code _bytes} are written as {@code
  * {"b64": "..."}}.
  */
-public final class JsonTensors {
+final class JsonTensors {
   /** The suffix of output names whose string values are written base64-encoded. */
   public static final String BYTES_SUFFIX = "_bytes";
 

@@ -29,7 +29,7 @@ import org.tfdiffusion.run.ExportMetadata;
  * a version's state is LOADING while it loads or waits to retry a failed load, END once it failed
  * for good, with the error of its last attempt.
  */
-public final class ModelListing {
+final class ModelListing {
   private ModelListing() {}
 
   /** The listing's JSON. */
