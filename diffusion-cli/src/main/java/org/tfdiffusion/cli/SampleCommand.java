@@ -155,8 +155,10 @@ final class SampleCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
+      converter = WeightsOption.Converter.class,
+      completionCandidates = WeightsOption.Candidates.class,
       description = "ema or raw (default: ${DEFAULT-VALUE}).")
-  String weights;
+  TrainedModel.Weights weights;
 
   @Option(
       names = "--loop",
@@ -204,11 +206,10 @@ final class SampleCommand implements Callable<Integer> {
               throw new IllegalArgumentException(
                   "unknown --loop '" + loop + "'; valid: compiled, host");
         };
-    TrainedModel.Weights which = TrainedModel.Weights.parse(weights, "--weights");
     Path path = source.path();
     PrintWriter log = spec.commandLine().getOut();
     ModelSource model =
-        source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
+        source.model != null ? ModelSource.export(path) : ModelSource.run(path, weights);
     TrainConfig trained = model.config();
     sampler = sampler.forModel(trained);
     Requests requests = edit.interpolating() ? strips(trained) : requests(trained);

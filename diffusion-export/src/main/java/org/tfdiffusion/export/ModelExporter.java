@@ -743,7 +743,7 @@ public final class ModelExporter {
     meta.put("exported_at", Instant.now().toString());
     meta.put("run", model.checkpoint().runDir().toAbsolutePath().toString());
     meta.put("training_step", model.checkpoint().state().step());
-    meta.put("weights", model.which().name().toLowerCase(java.util.Locale.ROOT));
+    meta.put("weights", model.which().configName());
     meta.put("sampler", plan.name());
     meta.put("steps", plan.steps());
     meta.put("sampler_kind", kind.configName());

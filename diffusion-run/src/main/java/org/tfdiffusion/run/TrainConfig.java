@@ -216,20 +216,17 @@ public record TrainConfig(
    * @param weights ema or raw: which of the parent's weights
    * @param frozen weight-name prefixes that are not trained (e.g. input_conv, input_block, down_)
    */
-  public record FineTune(String parentRun, long parentStep, String weights, List<String> frozen) {
+  public record FineTune(
+      String parentRun, long parentStep, TrainedModel.Weights weights, List<String> frozen) {
     public FineTune {
       parentRun = parentRun == null ? "" : parentRun;
-      weights = weights == null ? "ema" : weights;
+      weights = weights == null ? TrainedModel.Weights.EMA : weights;
       frozen = frozen == null ? List.of() : List.copyOf(frozen);
-      checkArgument(
-          weights.equals("ema") || weights.equals("raw"),
-          "fine-tuning weights must be ema or raw, got %s",
-          weights);
     }
 
     /** A run from scratch. */
     public static FineTune none() {
-      return new FineTune("", 0, "ema", List.of());
+      return new FineTune("", 0, TrainedModel.Weights.EMA, List.of());
     }
 
     /** Whether this run starts from a parent. */

@@ -13,6 +13,7 @@ import java.util.concurrent.Callable;
 import java.util.function.IntConsumer;
 import org.tfdiffusion.cli.SamplerOptions;
 import org.tfdiffusion.cli.SamplingRuntime;
+import org.tfdiffusion.cli.WeightsOption;
 import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.data.Split;
 import org.tfdiffusion.eval.EvalSettings;
@@ -116,8 +117,10 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
+      converter = WeightsOption.Converter.class,
+      completionCandidates = WeightsOption.Candidates.class,
       description = "Runs: ema or raw (default: ${DEFAULT-VALUE}).")
-  String weights;
+  TrainedModel.Weights weights;
 
   @Option(
       names = "--data",
@@ -210,7 +213,7 @@ public final class EvalCommand implements Callable<Integer> {
     ModelSource model =
         source.model != null
             ? ModelSource.export(source.model)
-            : ModelSource.run(source.run != null ? source.run : source.checkpoint, weights());
+            : ModelSource.run(source.run != null ? source.run : source.checkpoint, weights);
     model.checkFashionMnistShape();
     TrainConfig trained = model.config();
     sampler = sampler.forModel(trained);
@@ -650,9 +653,5 @@ public final class EvalCommand implements Callable<Integer> {
             Reports.accuracy(floor),
             "-"));
     return s.toString();
-  }
-
-  private TrainedModel.Weights weights() {
-    return TrainedModel.Weights.parse(weights, "--weights");
   }
 }
