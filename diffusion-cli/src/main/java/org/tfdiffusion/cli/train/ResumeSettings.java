@@ -275,7 +275,7 @@ final class ResumeSettings {
   private static Path parentRun(Path from) {
     Path absolute = from.toAbsolutePath().normalize();
     if (Files.isRegularFile(absolute.resolve(Checkpoints.STATE))) {
-      return absolute.getParent().getParent();
+      return RunDirectory.holdingCheckpoint(absolute);
     }
     return ExportedModel.isExport(absolute)
         ? ExportedModel.open(absolute).versionDir().toAbsolutePath().normalize()
