@@ -208,8 +208,7 @@ public final class Distiller {
         t.schedule(),
         t.prediction(),
         data,
-        new TrainConfig.Optimizer(
-            lr, o.beta1(), o.beta2(), o.epsilon(), o.weightDecay(), o.clipNorm(), 0, true, 0),
+        o.toBuilder().learningRate(lr).warmupSteps(0).cosineDecay(true).minLearningRate(0).build(),
         t.ema(),
         built,
         new TrainConfig.Conditioning(

@@ -107,16 +107,11 @@ public final class FineTuneCommand extends TrainCommand {
         parent.schedule(),
         parent.prediction(),
         parent.data(),
-        new TrainConfig.Optimizer(
-            lr,
-            o.beta1(),
-            o.beta2(),
-            o.epsilon(),
-            o.weightDecay(),
-            o.clipNorm(),
-            Math.min(o.warmupSteps(), DEFAULT_STEPS / 10),
-            o.cosineDecay(),
-            Math.min(o.minLearningRate(), lr)),
+        o.toBuilder()
+            .learningRate(lr)
+            .warmupSteps(Math.min(o.warmupSteps(), DEFAULT_STEPS / 10))
+            .minLearningRate(Math.min(o.minLearningRate(), lr))
+            .build(),
         parent.ema(),
         parent.training().withSteps(DEFAULT_STEPS),
         parent.conditioning().enabled()
