@@ -120,10 +120,7 @@ final class SampleCommand implements Callable<Integer> {
               + " run's training grids; for an export saved_models/NAME/samples/sample-vN-...).")
   Path out;
 
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "No progress output.")
-  boolean quiet;
+  @Mixin QuietOption quiet;
 
   @Option(
       names = "--out-dir",
@@ -254,7 +251,7 @@ final class SampleCommand implements Callable<Integer> {
       long start = System.nanoTime();
       int calls = edit.interpolating() ? requests.seeds.length : batches(requests.seeds.length);
       Sampled result;
-      if (host && !quiet) {
+      if (host && !quiet.quiet()) {
         try (ProgressMeter bar =
             ProgressMeter.create("sample", (long) images.steps() * calls, "steps", System.err)) {
           result = draw(images, requests, read.inputs(), stripColumns, trained, bar::stepTo);

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.IntConsumer;
+import org.tfdiffusion.cli.QuietOption;
 import org.tfdiffusion.cli.SamplerOptions;
 import org.tfdiffusion.cli.SamplingRuntime;
 import org.tfdiffusion.cli.WeightsOption;
@@ -191,10 +192,7 @@ public final class EvalCommand implements Callable<Integer> {
               + " ${DEFAULT-VALUE}).")
   List<String> sweepGuidance;
 
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "No progress output.")
-  boolean quiet;
+  @Mixin QuietOption quiet;
 
   @Override
   public Integer call() {
@@ -621,7 +619,7 @@ public final class EvalCommand implements Callable<Integer> {
   /** Runs {@code work} with a progress bar over N images (unless --quiet). */
   private <T> T withProgress(
       String task, int total, java.util.function.Function<IntConsumer, T> work) {
-    if (quiet) {
+    if (quiet.quiet()) {
       return work.apply(done -> {});
     }
     try (ProgressMeter bar = ProgressMeter.create(task, total, "img", System.err)) {
