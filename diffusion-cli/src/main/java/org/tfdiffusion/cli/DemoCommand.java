@@ -15,6 +15,7 @@ import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.TrainPreset;
 import org.tfdiffusion.train.Trainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -56,10 +57,7 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--no-export", description = "Train and sample only; do not export.")
   boolean noExport;
 
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "No progress output.")
-  boolean quiet;
+  @Mixin QuietOption quiet;
 
   @Override
   public Integer call() {
@@ -82,7 +80,7 @@ final class DemoCommand implements Callable<Integer> {
                 "demo-"
                     + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
     Trainer.Progress progress =
-        quiet
+        quiet.quiet()
             ? Trainer.Progress.QUIET
             : System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
     PrintWriter out = spec.commandLine().getOut();

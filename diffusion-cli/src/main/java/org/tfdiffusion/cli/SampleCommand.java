@@ -120,10 +120,7 @@ final class SampleCommand implements Callable<Integer> {
               + " run's training grids; for an export saved_models/NAME/samples/sample-vN-...).")
   Path out;
 
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "No progress output.")
-  boolean quiet;
+  @Mixin QuietOption quiet;
 
   @Option(
       names = "--out-dir",
@@ -155,8 +152,10 @@ final class SampleCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
+      converter = WeightsOption.Converter.class,
+      completionCandidates = WeightsOption.Candidates.class,
       description = "ema or raw (default: ${DEFAULT-VALUE}).")
-  String weights;
+  TrainedModel.Weights weights;
 
   @Option(
       names = "--loop",
@@ -204,11 +203,10 @@ final class SampleCommand implements Callable<Integer> {
               throw new IllegalArgumentException(
                   "unknown --loop '" + loop + "'; valid: compiled, host");
         };
-    TrainedModel.Weights which = TrainedModel.Weights.parse(weights, "--weights");
     Path path = source.path();
     PrintWriter log = spec.commandLine().getOut();
     ModelSource model =
-        source.model != null ? ModelSource.export(path) : ModelSource.run(path, which);
+        source.model != null ? ModelSource.export(path) : ModelSource.run(path, weights);
     TrainConfig trained = model.config();
     sampler = sampler.forModel(trained);
     Requests requests = edit.interpolating() ? strips(trained) : requests(trained);
@@ -253,7 +251,7 @@ final class SampleCommand implements Callable<Integer> {
       long start = System.nanoTime();
       int calls = edit.interpolating() ? requests.seeds.length : batches(requests.seeds.length);
       Sampled result;
-      if (host && !quiet) {
+      if (host && !quiet.quiet()) {
         try (ProgressMeter bar =
             ProgressMeter.create("sample", (long) images.steps() * calls, "steps", System.err)) {
           result = draw(images, requests, read.inputs(), stripColumns, trained, bar::stepTo);

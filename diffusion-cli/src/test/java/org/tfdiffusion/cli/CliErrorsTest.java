@@ -56,10 +56,14 @@ class CliErrorsTest {
     oneLine(run("export"), "--run", "export --help");
     oneLine(
         run("sample", "--run", "runs/nowhere", "--weights", "best"),
-        "unknown --weights 'best'; valid: ema, raw");
+        "'--weights'",
+        "unknown weights 'best'; valid: ema, raw",
+        "sample --help");
     oneLine(
         run("finetune", "--from", "runs/nowhere", "--from-weights", "latest"),
-        "unknown --from-weights 'latest'; valid: ema, raw");
+        "'--from-weights'",
+        "unknown weights 'latest'; valid: ema, raw",
+        "finetune --help");
   }
 
   @Test

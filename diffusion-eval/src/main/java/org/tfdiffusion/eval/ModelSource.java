@@ -5,7 +5,6 @@ import static com.google.common.base.Preconditions.checkArgument;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.Locale;
 import java.util.Map;
 import org.tensorflow.Result;
 import org.tensorflow.SavedModelBundle;
@@ -87,7 +86,7 @@ public final class ModelSource {
     String what =
         String.format(
             "run %s, %s weights of step %d",
-            runDir, weights.name().toLowerCase(Locale.ROOT), checkpoint.state().step());
+            runDir, weights.configName(), checkpoint.state().step());
     String tag =
         "step" + checkpoint.state().step() + (weights == TrainedModel.Weights.RAW ? "-raw" : "");
     return new ModelSource(

@@ -68,9 +68,12 @@ public final class Checkpoints {
       return dir.resolve(VARIABLES).toString();
     }
 
-    /** The run folder that holds it: {@code RUN} of {@code RUN/checkpoints/ckpt-N}. */
+    /**
+     * The run folder that holds it: {@code RUN} of {@code RUN/checkpoints/ckpt-N} (see {@link
+     * RunDirectory#holdingCheckpoint}).
+     */
     public Path runDir() {
-      return dir.getParent().getParent();
+      return RunDirectory.holdingCheckpoint(dir);
     }
   }
 

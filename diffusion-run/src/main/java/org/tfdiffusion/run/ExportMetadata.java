@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import org.tfdiffusion.sampling.SamplerKind;
@@ -212,7 +211,7 @@ public record ExportMetadata(
 
   /** {@code ema} or {@code raw}, as the file writes it. */
   public String weightsName() {
-    return weights.name().toLowerCase(Locale.ROOT);
+    return weights.configName();
   }
 
   /** The kind's config name, or "" when an older export's plan name names none. */

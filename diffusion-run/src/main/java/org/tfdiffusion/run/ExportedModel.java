@@ -101,6 +101,6 @@ public record ExportedModel(
   public String description() {
     return String.format(
         "export %s (%s weights of step %d, serving_default %s)",
-        versionDir, weights.name().toLowerCase(java.util.Locale.ROOT), step, sampler);
+        versionDir, weights.configName(), step, sampler);
   }
 }

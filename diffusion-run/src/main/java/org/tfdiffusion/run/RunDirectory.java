@@ -23,6 +23,17 @@ import org.tfdiffusion.diffusion.LossWeighting;
 public final class RunDirectory {
   public static final String CONFIG = "config.json";
 
+  /**
+   * The run folder holding a checkpoint folder: {@code RUN} of {@code RUN/checkpoints/ckpt-N}. A
+   * checkpoint folder is always two levels below its run folder: inside the run's {@code
+   * checkpoints/} (see the layout above and {@link Checkpoints}).
+   *
+   * @param checkpointDir a checkpoint folder, {@code RUN/checkpoints/ckpt-N}
+   */
+  public static Path holdingCheckpoint(Path checkpointDir) {
+    return checkpointDir.getParent().getParent();
+  }
+
   /** The metrics file of a run. */
   static final String METRICS = "metrics.csv";
 

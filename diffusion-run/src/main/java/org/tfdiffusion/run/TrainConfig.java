@@ -147,6 +147,113 @@ public record TrainConfig(
   }
 
   /**
+   * A builder that starts from the tutorial's run: its U-Net, linear noise schedule, ε-prediction,
+   * the embedded data, AdamW ({@link Optimizer#tutorial()}), EMA 0.999 with warm-up, its loop
+   * ({@link Training#tutorial()}), no conditioning, no fine-tuning, the uniform loss, no preset
+   * name.
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Sets a {@link TrainConfig}'s parts by name; {@link #build} validates them together. */
+  public static final class Builder {
+    private UNetConfig model = UNetConfig.tutorial();
+    private Schedule schedule = Schedule.tutorial();
+    private String prediction = "epsilon";
+    private Data data = Data.embedded();
+    private Optimizer optimizer = Optimizer.tutorial();
+    private Ema ema = new Ema(0.999, true);
+    private Training training = Training.tutorial();
+    private Conditioning conditioning = Conditioning.none();
+    private FineTune fineTune = FineTune.none();
+    private String preset = "";
+    private LossWeighting loss = LossWeighting.uniform();
+    private Distillation distillation = Distillation.none();
+
+    private Builder() {}
+
+    public Builder model(UNetConfig value) {
+      model = value;
+      return this;
+    }
+
+    public Builder schedule(Schedule value) {
+      schedule = value;
+      return this;
+    }
+
+    /** What the network predicts: epsilon, sample or v_prediction. */
+    public Builder prediction(String value) {
+      prediction = value;
+      return this;
+    }
+
+    public Builder data(Data value) {
+      data = value;
+      return this;
+    }
+
+    public Builder optimizer(Optimizer value) {
+      optimizer = value;
+      return this;
+    }
+
+    public Builder ema(Ema value) {
+      ema = value;
+      return this;
+    }
+
+    public Builder training(Training value) {
+      training = value;
+      return this;
+    }
+
+    public Builder conditioning(Conditioning value) {
+      conditioning = value;
+      return this;
+    }
+
+    public Builder fineTune(FineTune value) {
+      fineTune = value;
+      return this;
+    }
+
+    /** The name of the preset the config started from. */
+    public Builder preset(String value) {
+      preset = value;
+      return this;
+    }
+
+    public Builder loss(LossWeighting value) {
+      loss = value;
+      return this;
+    }
+
+    public Builder distillation(Distillation value) {
+      distillation = value;
+      return this;
+    }
+
+    public TrainConfig build() {
+      return new TrainConfig(
+          FORMAT,
+          model,
+          schedule,
+          prediction,
+          data,
+          optimizer,
+          ema,
+          training,
+          conditioning,
+          fineTune,
+          preset,
+          loss,
+          distillation);
+    }
+  }
+
+  /**
    * Class conditioning (Ho &amp; Salimans 2022).
    *
    * @param enabled train on the dataset's labels; the number of classes and their names come from
@@ -216,20 +323,17 @@ public record TrainConfig(
    * @param weights ema or raw: which of the parent's weights
    * @param frozen weight-name prefixes that are not trained (e.g. input_conv, input_block, down_)
    */
-  public record FineTune(String parentRun, long parentStep, String weights, List<String> frozen) {
+  public record FineTune(
+      String parentRun, long parentStep, TrainedModel.Weights weights, List<String> frozen) {
     public FineTune {
       parentRun = parentRun == null ? "" : parentRun;
-      weights = weights == null ? "ema" : weights;
+      weights = weights == null ? TrainedModel.Weights.EMA : weights;
       frozen = frozen == null ? List.of() : List.copyOf(frozen);
-      checkArgument(
-          weights.equals("ema") || weights.equals("raw"),
-          "fine-tuning weights must be ema or raw, got %s",
-          weights);
     }
 
     /** A run from scratch. */
     public static FineTune none() {
-      return new FineTune("", 0, "ema", List.of());
+      return new FineTune("", 0, TrainedModel.Weights.EMA, List.of());
     }
 
     /** Whether this run starts from a parent. */
@@ -562,6 +666,103 @@ public record TrainConfig(
     public AdamWConfig adamW() {
       return new AdamWConfig(beta1, beta2, epsilon, weightDecay, clipNorm);
     }
+
+    /** A builder that starts from the tutorial's AdamW ({@link #tutorial()}). */
+    public static Builder builder() {
+      return tutorial().toBuilder();
+    }
+
+    /** A builder that starts from these settings, to change a few of them. */
+    public Builder toBuilder() {
+      return new Builder(this);
+    }
+
+    /** Sets an {@link Optimizer}'s settings by name; {@link #build} validates them together. */
+    public static final class Builder {
+      private double learningRate;
+      private double beta1;
+      private double beta2;
+      private double epsilon;
+      private double weightDecay;
+      private double clipNorm;
+      private int warmupSteps;
+      private boolean cosineDecay;
+      private double minLearningRate;
+
+      private Builder(Optimizer o) {
+        learningRate = o.learningRate;
+        beta1 = o.beta1;
+        beta2 = o.beta2;
+        epsilon = o.epsilon;
+        weightDecay = o.weightDecay;
+        clipNorm = o.clipNorm;
+        warmupSteps = o.warmupSteps;
+        cosineDecay = o.cosineDecay;
+        minLearningRate = o.minLearningRate;
+      }
+
+      /** The peak learning rate. */
+      public Builder learningRate(double value) {
+        learningRate = value;
+        return this;
+      }
+
+      public Builder beta1(double value) {
+        beta1 = value;
+        return this;
+      }
+
+      public Builder beta2(double value) {
+        beta2 = value;
+        return this;
+      }
+
+      public Builder epsilon(double value) {
+        epsilon = value;
+        return this;
+      }
+
+      public Builder weightDecay(double value) {
+        weightDecay = value;
+        return this;
+      }
+
+      /** Gradients are clipped to this global norm. */
+      public Builder clipNorm(double value) {
+        clipNorm = value;
+        return this;
+      }
+
+      /** Linear warm-up from 0 over this many steps. */
+      public Builder warmupSteps(int value) {
+        warmupSteps = value;
+        return this;
+      }
+
+      /** Whether the learning rate decays to the minimum by the last step, along a half cosine. */
+      public Builder cosineDecay(boolean value) {
+        cosineDecay = value;
+        return this;
+      }
+
+      public Builder minLearningRate(double value) {
+        minLearningRate = value;
+        return this;
+      }
+
+      public Optimizer build() {
+        return new Optimizer(
+            learningRate,
+            beta1,
+            beta2,
+            epsilon,
+            weightDecay,
+            clipNorm,
+            warmupSteps,
+            cosineDecay,
+            minLearningRate);
+      }
+    }
   }
 
   /** The EMA of the weights. */
@@ -632,12 +833,26 @@ public record TrainConfig(
       return toBuilder().steps(newSteps).build();
     }
 
+    /**
+     * The tutorial preset's loop: 10000 steps of batch 32 (one micro-batch), seed 0, metrics every
+     * 10 steps, a checkpoint every 500 (the newest 3 kept), a grid of 16 every 1000 steps with 20
+     * DPM-Solver++ steps.
+     */
+    public static Training tutorial() {
+      return new Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, "dpmpp", 20);
+    }
+
+    /** A builder that starts from the tutorial's loop ({@link #tutorial()}). */
+    public static Builder builder() {
+      return tutorial().toBuilder();
+    }
+
     /** A builder that starts from these settings, to change a few of them. */
     public Builder toBuilder() {
       return new Builder(this);
     }
 
-    /** Changes some of a {@link Training}'s settings; {@link #build} validates them together. */
+    /** Sets a {@link Training}'s settings by name; {@link #build} validates them together. */
     public static final class Builder {
       private int steps;
       private int batchSize;
@@ -667,6 +882,23 @@ public record TrainConfig(
 
       public Builder steps(int value) {
         steps = value;
+        return this;
+      }
+
+      /** Images per optimizer step. */
+      public Builder batchSize(int value) {
+        batchSize = value;
+        return this;
+      }
+
+      /** Micro-batches per optimizer step (gradient accumulation). */
+      public Builder accumulation(int value) {
+        accumulation = value;
+        return this;
+      }
+
+      public Builder seed(long value) {
+        seed = value;
         return this;
       }
 

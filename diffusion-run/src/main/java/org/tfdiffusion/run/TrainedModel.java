@@ -2,9 +2,12 @@ package org.tfdiffusion.run;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
@@ -17,6 +20,7 @@ import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.model.UNet;
+import org.tfdiffusion.naming.Named;
 import org.tfdiffusion.nn.ParameterSpec;
 
 /**
@@ -26,17 +30,34 @@ import org.tfdiffusion.nn.ParameterSpec;
  * build on its graph and session.
  */
 public final class TrainedModel implements AutoCloseable {
-  /** Which weights of a checkpoint to use. */
-  public enum Weights {
+  /**
+   * Which weights of a checkpoint to use: {@code ema} or {@code raw} on command lines and in
+   * config.json.
+   */
+  public enum Weights implements Named {
     /** The exponential moving average (the default for samples and exports). */
-    EMA("ema/"),
+    EMA("ema", "ema/"),
     /** The optimizer's current weights. */
-    RAW("");
+    RAW("raw", "");
 
+    private final String configName;
     private final String prefix;
 
-    Weights(String prefix) {
+    Weights(String configName, String prefix) {
+      this.configName = configName;
       this.prefix = prefix;
+    }
+
+    @Override
+    public List<String> names() {
+      return List.of(configName);
+    }
+
+    /** The name config.json and command lines write: {@code ema} or {@code raw}. */
+    @Override
+    @JsonValue
+    public String configName() {
+      return configName;
     }
 
     /**
@@ -46,13 +67,13 @@ public final class TrainedModel implements AutoCloseable {
      * @throws IllegalArgumentException naming the option and the valid names
      */
     public static Weights parse(String value, String option) {
-      return switch (value == null ? "" : value.trim().toLowerCase(java.util.Locale.ROOT)) {
-        case "ema" -> EMA;
-        case "raw" -> RAW;
-        default ->
-            throw new IllegalArgumentException(
-                "unknown " + option + " '" + value + "'; valid: ema, raw");
-      };
+      return Named.lookup(Weights.class, option, value);
+    }
+
+    /** The weights named in config.json. */
+    @JsonCreator
+    static Weights fromConfig(String value) {
+      return parse(value, "fine-tuning weights");
     }
 
     /** The checkpoint variable name of a weight. */

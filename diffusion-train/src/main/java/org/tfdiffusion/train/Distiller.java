@@ -17,6 +17,7 @@ import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 
 /**
  * Progressive distillation as a chain of runs (Salimans &amp; Ho 2022, Algorithm 2): round N is a
@@ -93,7 +94,7 @@ public final class Distiller {
    * @param step the step of the checkpoint (or export) its weights come from
    * @param weights ema or raw
    */
-  public record Teacher(Path path, long step, String weights, TrainConfig config) {
+  public record Teacher(Path path, long step, TrainedModel.Weights weights, TrainConfig config) {
     /**
      * The teacher in a run folder (its latest checkpoint), a checkpoint folder or an export.
      *
@@ -102,15 +103,15 @@ public final class Distiller {
     public static Teacher open(Path path) {
       if (ExportedModel.isExport(path)) {
         ExportedModel e = ExportedModel.open(path);
-        return new Teacher(
-            e.versionDir(),
-            e.step(),
-            e.weights().name().toLowerCase(java.util.Locale.ROOT),
-            e.config());
+        return new Teacher(e.versionDir(), e.step(), e.weights(), e.config());
       }
       Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
       Path run = checkpoint.runDir();
-      return new Teacher(run, checkpoint.state().step(), "ema", RunDirectory.open(run).config());
+      return new Teacher(
+          run,
+          checkpoint.state().step(),
+          TrainedModel.Weights.EMA,
+          RunDirectory.open(run).config());
     }
   }
 
@@ -207,8 +208,7 @@ public final class Distiller {
         t.schedule(),
         t.prediction(),
         data,
-        new TrainConfig.Optimizer(
-            lr, o.beta1(), o.beta2(), o.epsilon(), o.weightDecay(), o.clipNorm(), 0, true, 0),
+        o.toBuilder().learningRate(lr).warmupSteps(0).cosineDecay(true).minLearningRate(0).build(),
         t.ema(),
         built,
         new TrainConfig.Conditioning(

@@ -45,8 +45,7 @@ public final class FineTuning {
 
   /** Reads the parent's weights (its EMA or raw ones, as {@code fineTune} says). */
   public static ParentWeights read(TrainConfig.FineTune fineTune) {
-    TrainedModel.Weights which =
-        TrainedModel.Weights.parse(fineTune.weights(), "fine-tuning weights");
+    TrainedModel.Weights which = fineTune.weights();
     Map<String, float[]> values = new LinkedHashMap<>();
     Map<String, Shape> shapes = new LinkedHashMap<>();
     try (TrainedModel parent = openParent(fineTune, which)) {
@@ -150,7 +149,7 @@ public final class FineTuning {
             + " unused %d; frozen %d%n",
         fineTune.parentRun(),
         fineTune.parentStep(),
-        fineTune.weights(),
+        fineTune.weights().configName(),
         report.loaded().size(),
         report.initialized().size(),
         report.unused().size(),

@@ -19,19 +19,37 @@ public enum TrainPreset implements Named {
   DEMO("demo") {
     @Override
     public TrainConfig config() {
-      return new TrainConfig(
-          TrainConfig.FORMAT,
-          UNetConfig.builder().imageSize(28).channels(1).baseWidth(32).levels(3).build(),
-          TrainConfig.Schedule.cosine(),
-          "v_prediction",
-          TrainConfig.Data.embedded(),
-          new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 50, true, 1e-4),
-          new TrainConfig.Ema(0.995, true),
-          new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, "dpmpp", 20),
-          TrainConfig.Conditioning.labels(3.0),
-          TrainConfig.FineTune.none(),
-          configName(),
-          LossWeighting.minSnr(5));
+      return TrainConfig.builder()
+          .model(UNetConfig.builder().imageSize(28).channels(1).baseWidth(32).levels(3).build())
+          .schedule(TrainConfig.Schedule.cosine())
+          .prediction("v_prediction")
+          .data(TrainConfig.Data.embedded())
+          .optimizer(
+              TrainConfig.Optimizer.builder()
+                  .learningRate(2e-3)
+                  .weightDecay(0.01)
+                  .clipNorm(1.0)
+                  .warmupSteps(50)
+                  .cosineDecay(true)
+                  .minLearningRate(1e-4)
+                  .build())
+          .ema(new TrainConfig.Ema(0.995, true))
+          .training(
+              TrainConfig.Training.builder()
+                  .steps(600)
+                  .batchSize(32)
+                  .logEvery(10)
+                  .checkpointEvery(200)
+                  .keepCheckpoints(3)
+                  .sampleEvery(200)
+                  .sampleCount(60)
+                  .sampler("dpmpp")
+                  .samplerSteps(20)
+                  .build())
+          .conditioning(TrainConfig.Conditioning.labels(3.0))
+          .preset(configName())
+          .loss(LossWeighting.minSnr(5))
+          .build();
     }
   },
   /**
@@ -44,25 +62,44 @@ public enum TrainPreset implements Named {
   FASHION_MNIST("fashion-mnist") {
     @Override
     public TrainConfig config() {
-      return new TrainConfig(
-          TrainConfig.FORMAT,
-          UNetConfig.builder()
-              .imageSize(28)
-              .channels(1)
-              .baseWidth(32)
-              .channelMultipliers(List.of(1, 2, 4))
-              .blocksPerLevel(2)
-              .build(),
-          TrainConfig.Schedule.tutorial(),
-          "epsilon",
-          new TrainConfig.Data("/usr/share/datasets/fashion-mnist", "train", "auto", false),
-          new TrainConfig.Optimizer(1e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 500, true, 1e-5),
-          new TrainConfig.Ema(0.9995, true),
-          new TrainConfig.Training(8000, 64, 1, 0, 50, 250, 3, 1000, 60, "dpmpp", 25),
-          TrainConfig.Conditioning.labels(2.0),
-          TrainConfig.FineTune.none(),
-          configName(),
-          LossWeighting.minSnr(5));
+      return TrainConfig.builder()
+          .model(
+              UNetConfig.builder()
+                  .imageSize(28)
+                  .channels(1)
+                  .baseWidth(32)
+                  .channelMultipliers(List.of(1, 2, 4))
+                  .blocksPerLevel(2)
+                  .build())
+          .schedule(TrainConfig.Schedule.tutorial())
+          .prediction("epsilon")
+          .data(new TrainConfig.Data("/usr/share/datasets/fashion-mnist", "train", "auto", false))
+          .optimizer(
+              TrainConfig.Optimizer.builder()
+                  .learningRate(1e-3)
+                  .weightDecay(0.01)
+                  .clipNorm(1.0)
+                  .warmupSteps(500)
+                  .cosineDecay(true)
+                  .minLearningRate(1e-5)
+                  .build())
+          .ema(new TrainConfig.Ema(0.9995, true))
+          .training(
+              TrainConfig.Training.builder()
+                  .steps(8000)
+                  .batchSize(64)
+                  .logEvery(50)
+                  .checkpointEvery(250)
+                  .keepCheckpoints(3)
+                  .sampleEvery(1000)
+                  .sampleCount(60)
+                  .sampler("dpmpp")
+                  .samplerSteps(25)
+                  .build())
+          .conditioning(TrainConfig.Conditioning.labels(2.0))
+          .preset(configName())
+          .loss(LossWeighting.minSnr(5))
+          .build();
     }
   },
   /**
@@ -72,18 +109,17 @@ public enum TrainPreset implements Named {
   TUTORIAL("tutorial") {
     @Override
     public TrainConfig config() {
-      return new TrainConfig(
-          TrainConfig.FORMAT,
-          UNetConfig.tutorial(),
-          TrainConfig.Schedule.tutorial(),
-          "epsilon",
-          TrainConfig.Data.embedded(),
-          TrainConfig.Optimizer.tutorial(),
-          new TrainConfig.Ema(0.999, true),
-          new TrainConfig.Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, "dpmpp", 20),
-          TrainConfig.Conditioning.none(),
-          TrainConfig.FineTune.none(),
-          configName());
+      return TrainConfig.builder()
+          .model(UNetConfig.tutorial())
+          .schedule(TrainConfig.Schedule.tutorial())
+          .prediction("epsilon")
+          .data(TrainConfig.Data.embedded())
+          .optimizer(TrainConfig.Optimizer.tutorial())
+          .ema(new TrainConfig.Ema(0.999, true))
+          .training(TrainConfig.Training.tutorial())
+          .conditioning(TrainConfig.Conditioning.none())
+          .preset(configName())
+          .build();
     }
   };
 

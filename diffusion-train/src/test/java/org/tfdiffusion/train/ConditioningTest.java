@@ -94,7 +94,8 @@ class ConditioningTest {
     List<String> frozen = FineTuning.PARTS.get("down");
     TrainConfig child =
         conditional(parentConfig, 0.1)
-            .withFineTune(new TrainConfig.FineTune(parent.toString(), 3, "ema", frozen))
+            .withFineTune(
+                new TrainConfig.FineTune(parent.toString(), 3, TrainedModel.Weights.EMA, frozen))
             .withTraining(parentConfig.training().withSteps(3));
     Path childRun = temp.resolve("child");
     trainer().train(childRun, child);
@@ -132,7 +133,8 @@ class ConditioningTest {
     trainer().train(parent, parentConfig);
     Map<String, float[]> parentEma = emaWeights(parent);
     TrainConfig child =
-        parentConfig.withFineTune(new TrainConfig.FineTune(parent.toString(), 2, "ema", List.of()));
+        parentConfig.withFineTune(
+            new TrainConfig.FineTune(parent.toString(), 2, TrainedModel.Weights.EMA, List.of()));
     try (TrainingGraph g = new TrainingGraph(child, Optional.empty());
         Session s = new Session(g.graph)) {
       s.initialize();
@@ -169,7 +171,8 @@ class ConditioningTest {
     assertThat(atStep2.get(someWeight)).isNotEqualTo(atStep4.get(someWeight));
 
     TrainConfig child =
-        parentConfig.withFineTune(new TrainConfig.FineTune(parent.toString(), 2, "ema", List.of()));
+        parentConfig.withFineTune(
+            new TrainConfig.FineTune(parent.toString(), 2, TrainedModel.Weights.EMA, List.of()));
     try (TrainingGraph g = new TrainingGraph(child, Optional.empty());
         Session s = new Session(g.graph)) {
       s.initialize();
@@ -188,7 +191,8 @@ class ConditioningTest {
 
     // a parent step whose checkpoint is gone is refused with the way out
     TrainConfig gone =
-        parentConfig.withFineTune(new TrainConfig.FineTune(parent.toString(), 3, "ema", List.of()));
+        parentConfig.withFineTune(
+            new TrainConfig.FineTune(parent.toString(), 3, TrainedModel.Weights.EMA, List.of()));
     try (TrainingGraph g = new TrainingGraph(gone, Optional.empty());
         Session s = new Session(g.graph)) {
       s.initialize();

@@ -6,10 +6,12 @@ import static org.assertj.core.api.Assertions.within;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 
 class TrainConfigTest {
   @TempDir Path temp;
@@ -83,6 +85,26 @@ class TrainConfigTest {
         .hasMessageContaining("demo, fashion-mnist, tutorial");
     assertThatThrownBy(() -> new TrainConfig.Schedule("quadratic", 1000, 1e-4, 0.02))
         .hasMessageContaining("unknown beta schedule 'quadratic'");
+  }
+
+  @Test
+  void fineTuningWeightsAreWrittenAsTheirLowercaseNames() throws Exception {
+    for (TrainedModel.Weights weights : TrainedModel.Weights.values()) {
+      TrainConfig config =
+          TrainPreset.DEMO
+              .config()
+              .withFineTune(new TrainConfig.FineTune("parent", 4, weights, List.of("down_")));
+      String json = RunDirectory.json().writeValueAsString(config);
+      assertThat(json).contains("\"weights\" : \"" + weights.configName() + "\"");
+      assertThat(RunDirectory.json().readValue(json, TrainConfig.class)).isEqualTo(config);
+    }
+    assertThat(TrainedModel.Weights.EMA.configName()).isEqualTo("ema");
+    assertThat(TrainedModel.Weights.RAW.configName()).isEqualTo("raw");
+    String raw = RunDirectory.json().writeValueAsString(TrainPreset.DEMO.config());
+    String best = raw.replace("\"weights\" : \"ema\"", "\"weights\" : \"best\"");
+    assertThat(best).isNotEqualTo(raw);
+    assertThatThrownBy(() -> RunDirectory.json().readValue(best, TrainConfig.class))
+        .hasMessageContaining("unknown fine-tuning weights 'best'; valid: ema, raw");
   }
 
   @Test

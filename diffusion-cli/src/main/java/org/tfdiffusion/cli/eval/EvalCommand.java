@@ -11,8 +11,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.IntConsumer;
+import org.tfdiffusion.cli.QuietOption;
 import org.tfdiffusion.cli.SamplerOptions;
 import org.tfdiffusion.cli.SamplingRuntime;
+import org.tfdiffusion.cli.WeightsOption;
 import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.data.Split;
 import org.tfdiffusion.eval.EvalSettings;
@@ -116,8 +118,10 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
+      converter = WeightsOption.Converter.class,
+      completionCandidates = WeightsOption.Candidates.class,
       description = "Runs: ema or raw (default: ${DEFAULT-VALUE}).")
-  String weights;
+  TrainedModel.Weights weights;
 
   @Option(
       names = "--data",
@@ -188,10 +192,7 @@ public final class EvalCommand implements Callable<Integer> {
               + " ${DEFAULT-VALUE}).")
   List<String> sweepGuidance;
 
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "No progress output.")
-  boolean quiet;
+  @Mixin QuietOption quiet;
 
   @Override
   public Integer call() {
@@ -210,7 +211,7 @@ public final class EvalCommand implements Callable<Integer> {
     ModelSource model =
         source.model != null
             ? ModelSource.export(source.model)
-            : ModelSource.run(source.run != null ? source.run : source.checkpoint, weights());
+            : ModelSource.run(source.run != null ? source.run : source.checkpoint, weights);
     model.checkFashionMnistShape();
     TrainConfig trained = model.config();
     sampler = sampler.forModel(trained);
@@ -618,7 +619,7 @@ public final class EvalCommand implements Callable<Integer> {
   /** Runs {@code work} with a progress bar over N images (unless --quiet). */
   private <T> T withProgress(
       String task, int total, java.util.function.Function<IntConsumer, T> work) {
-    if (quiet) {
+    if (quiet.quiet()) {
       return work.apply(done -> {});
     }
     try (ProgressMeter bar = ProgressMeter.create(task, total, "img", System.err)) {
@@ -650,9 +651,5 @@ public final class EvalCommand implements Callable<Integer> {
             Reports.accuracy(floor),
             "-"));
     return s.toString();
-  }
-
-  private TrainedModel.Weights weights() {
-    return TrainedModel.Weights.parse(weights, "--weights");
   }
 }

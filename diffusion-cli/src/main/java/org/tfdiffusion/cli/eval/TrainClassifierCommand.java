@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.cli.QuietOption;
 import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.data.Split;
 import org.tfdiffusion.eval.FashionMnistData;
@@ -18,6 +19,7 @@ import org.tfdiffusion.eval.classifier.FashionClassifier;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ModelLedger;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -70,10 +72,7 @@ public final class TrainClassifierCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "Seed of weights, data order and dropout (default: 0).")
   Long seed;
 
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "No progress output.")
-  boolean quiet;
+  @Mixin QuietOption quiet;
 
   @Override
   public Integer call() {
@@ -108,7 +107,8 @@ public final class TrainClassifierCommand implements Callable<Integer> {
         ledger.parameterCount(), ledger.flopsPerImage() / 1e6, train, test);
     out.flush();
     ClassifierTrainer.Outcome outcome =
-        new ClassifierTrainer(out, !quiet).train(train, test, config, SessionOptions.defaults());
+        new ClassifierTrainer(out, !quiet.quiet())
+            .train(train, test, config, SessionOptions.defaults());
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("name", name);
     meta.put("created_at", Instant.now().toString());

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.cli.SamplerOptions;
+import org.tfdiffusion.cli.WeightsOption;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.RunDirectory;
@@ -48,8 +49,10 @@ public final class ExportCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
+      converter = WeightsOption.Converter.class,
+      completionCandidates = WeightsOption.Candidates.class,
       description = "ema or raw (default: ${DEFAULT-VALUE}).")
-  String weights;
+  TrainedModel.Weights weights;
 
   @Option(
       names = "--guidance",
@@ -66,7 +69,6 @@ public final class ExportCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           run + " does not exist; give a run folder or a checkpoint");
     }
-    TrainedModel.Weights which = TrainedModel.Weights.parse(weights, "--weights");
     Path runDir = Checkpoints.resolve(run).runDir();
     TrainConfig config = RunDirectory.open(runDir).config();
     sampler = sampler.forModel(config);
@@ -80,7 +82,7 @@ public final class ExportCommand implements Callable<Integer> {
             run,
             modelName,
             base,
-            which,
+            weights,
             sampler.build(timesteps),
             sampler.kind(),
             n -> sampler.build(timesteps, n),
@@ -91,7 +93,7 @@ public final class ExportCommand implements Callable<Integer> {
         exported.name(),
         exported.version(),
         exported.plan().name(),
-        which.name().toLowerCase(java.util.Locale.ROOT) + " weights",
+        weights.configName() + " weights",
         (System.nanoTime() - start) / 1e9,
         exported.directory(),
         base);

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
+import org.tfdiffusion.cli.XlaOption;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.run.RunDirectory;
@@ -16,6 +17,7 @@ import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.train.Distiller;
 import org.tfdiffusion.train.Trainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -134,13 +136,7 @@ public final class DistillCommand implements Callable<Integer> {
       description = "Same as --progress quiet.")
   boolean quiet;
 
-  @Option(
-      names = "--xla",
-      negatable = true,
-      defaultValue = "true",
-      fallbackValue = "true",
-      description = "Compile with XLA JIT (default: on; --no-xla turns it off).")
-  boolean xla;
+  @Mixin XlaOption xla;
 
   @Override
   public Integer call() {
@@ -222,7 +218,9 @@ public final class DistillCommand implements Callable<Integer> {
             progress(),
             SessionOptions.defaults()
                 .withFlags(
-                    xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), false)
+                    xla.xla(),
+                    spec.commandLine().getParseResult().hasMatchedOption(XlaOption.NAME),
+                    false)
                 // the student's convolutions as train's --conv auto: oneDNN's where built
                 .withNativeConvolutions(ConvKernels.AUTO.resolve(false, false)));
     // a round asked to stop (Ctrl-C) saved its checkpoint and said how to continue

@@ -3,6 +3,7 @@ package org.tfdiffusion.cli.train;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.tfdiffusion.cli.WeightsOption;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.RunDirectory;
@@ -46,8 +47,10 @@ public final class FineTuneCommand extends TrainCommand {
   @Option(
       names = "--from-weights",
       defaultValue = "ema",
+      converter = WeightsOption.Converter.class,
+      completionCandidates = WeightsOption.Candidates.class,
       description = "The parent's ema or raw weights (default: ${DEFAULT-VALUE}).")
-  String fromWeights;
+  TrainedModel.Weights fromWeights;
 
   @Option(
       names = "--freeze",
@@ -71,14 +74,13 @@ public final class FineTuneCommand extends TrainCommand {
           "finetune needs --from PARENT (a run folder, a checkpoint or an export); a fine-tuning"
               + " run that stopped continues with --resume --run-dir RUN");
     }
-    TrainedModel.Weights which = TrainedModel.Weights.parse(fromWeights, "--from-weights");
     String parentPath;
     long parentStep;
     TrainConfig parent;
     if (ExportedModel.isExport(from)) {
       ExportedModel e = ExportedModel.open(from);
-      String held = e.weights().name().toLowerCase(java.util.Locale.ROOT);
-      if (which != e.weights()) {
+      String held = e.weights().configName();
+      if (fromWeights != e.weights()) {
         throw new IllegalArgumentException(
             String.format(
                 "%s holds only its %s weights; give --from-weights %s, or fine-tune from the run"
@@ -105,24 +107,18 @@ public final class FineTuneCommand extends TrainCommand {
         parent.schedule(),
         parent.prediction(),
         parent.data(),
-        new TrainConfig.Optimizer(
-            lr,
-            o.beta1(),
-            o.beta2(),
-            o.epsilon(),
-            o.weightDecay(),
-            o.clipNorm(),
-            Math.min(o.warmupSteps(), DEFAULT_STEPS / 10),
-            o.cosineDecay(),
-            Math.min(o.minLearningRate(), lr)),
+        o.toBuilder()
+            .learningRate(lr)
+            .warmupSteps(Math.min(o.warmupSteps(), DEFAULT_STEPS / 10))
+            .minLearningRate(Math.min(o.minLearningRate(), lr))
+            .build(),
         parent.ema(),
         parent.training().withSteps(DEFAULT_STEPS),
         parent.conditioning().enabled()
             ? new TrainConfig.Conditioning(
                 true, parent.conditioning().pUncond(), parent.conditioning().guidance(), List.of())
             : TrainConfig.Conditioning.none(),
-        new TrainConfig.FineTune(
-            parentPath, parentStep, which.name().toLowerCase(java.util.Locale.ROOT), frozen),
+        new TrainConfig.FineTune(parentPath, parentStep, fromWeights, frozen),
         "finetune",
         parent.loss());
   }

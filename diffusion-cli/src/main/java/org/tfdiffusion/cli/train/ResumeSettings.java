@@ -7,7 +7,6 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -22,6 +21,7 @@ import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.schedule.BetaSchedule;
 import org.tfdiffusion.train.TrainPreset;
@@ -159,7 +159,8 @@ final class ResumeSettings {
           Map.entry(
               "--from-weights",
               new Setting(
-                  c -> c.fineTune().weights(), v -> ((String) v).trim().toLowerCase(Locale.ROOT))),
+                  c -> c.fineTune().weights().configName(),
+                  v -> ((TrainedModel.Weights) v).configName())),
           Map.entry(
               "--freeze",
               new Setting(
@@ -274,7 +275,7 @@ final class ResumeSettings {
   private static Path parentRun(Path from) {
     Path absolute = from.toAbsolutePath().normalize();
     if (Files.isRegularFile(absolute.resolve(Checkpoints.STATE))) {
-      return absolute.getParent().getParent();
+      return RunDirectory.holdingCheckpoint(absolute);
     }
     return ExportedModel.isExport(absolute)
         ? ExportedModel.open(absolute).versionDir().toAbsolutePath().normalize()

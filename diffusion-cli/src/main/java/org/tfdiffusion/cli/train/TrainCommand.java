@@ -9,6 +9,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.cli.CommandLineErrors;
 import org.tfdiffusion.cli.ModelOptions;
+import org.tfdiffusion.cli.XlaOption;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
@@ -202,13 +203,7 @@ public class TrainCommand implements Callable<Integer> {
       description = "Same as --progress quiet.")
   boolean quiet;
 
-  @Option(
-      names = "--xla",
-      negatable = true,
-      defaultValue = "true",
-      fallbackValue = "true",
-      description = "Compile with XLA JIT (default: on; --no-xla turns it off).")
-  boolean xla;
+  @Mixin XlaOption xla;
 
   @Option(
       names = "--conv",
@@ -369,7 +364,10 @@ public class TrainCommand implements Callable<Integer> {
             out,
             progress(),
             SessionOptions.defaults()
-                .withFlags(xla, spec.commandLine().getParseResult().hasMatchedOption("--xla"), bf16)
+                .withFlags(
+                    xla.xla(),
+                    spec.commandLine().getParseResult().hasMatchedOption(XlaOption.NAME),
+                    bf16)
                 .withNativeConvolutions(
                     ConvKernels.parse(conv).resolve(distributed.isPresent(), bf16)),
             distributed);
