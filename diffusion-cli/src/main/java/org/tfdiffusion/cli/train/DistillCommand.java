@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
+import org.tfdiffusion.cli.ProgressOptions;
 import org.tfdiffusion.cli.XlaOption;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
@@ -125,16 +126,7 @@ public final class DistillCommand implements Callable<Integer> {
       description = "Steps between metrics rows and progress lines (default: the teacher's).")
   Integer logEvery;
 
-  @Option(
-      names = "--progress",
-      defaultValue = "auto",
-      description = "bar, lines, quiet or auto (default: ${DEFAULT-VALUE}).")
-  String progress;
-
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "Same as --progress quiet.")
-  boolean quiet;
+  @Mixin ProgressOptions progress;
 
   @Mixin XlaOption xla;
 
@@ -215,7 +207,7 @@ public final class DistillCommand implements Callable<Integer> {
     Trainer trainer =
         new Trainer(
             log,
-            progress(),
+            progress.progress(),
             SessionOptions.defaults()
                 .withFlags(
                     xla.xla(),
@@ -237,20 +229,5 @@ public final class DistillCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot list " + dir, e);
     }
-  }
-
-  private Trainer.Progress progress() {
-    if (quiet) {
-      return Trainer.Progress.QUIET;
-    }
-    return switch (progress.trim().toLowerCase(java.util.Locale.ROOT)) {
-      case "bar" -> Trainer.Progress.BAR;
-      case "lines" -> Trainer.Progress.LINES;
-      case "quiet" -> Trainer.Progress.QUIET;
-      case "auto" -> System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
-      default ->
-          throw new IllegalArgumentException(
-              "unknown --progress '" + progress + "'; valid: bar, lines, quiet, auto");
-    };
   }
 }

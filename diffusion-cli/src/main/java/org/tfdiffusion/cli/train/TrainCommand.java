@@ -9,6 +9,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.cli.CommandLineErrors;
 import org.tfdiffusion.cli.ModelOptions;
+import org.tfdiffusion.cli.ProgressOptions;
 import org.tfdiffusion.cli.XlaOption;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.graph.SessionOptions;
@@ -192,16 +193,7 @@ public class TrainCommand implements Callable<Integer> {
 
   @Mixin ModelOptions model;
 
-  @Option(
-      names = "--progress",
-      defaultValue = "auto",
-      description = "bar, lines, quiet or auto (bar on a terminal, else lines).")
-  String progress;
-
-  @Option(
-      names = {"-q", "--quiet"},
-      description = "Same as --progress quiet.")
-  boolean quiet;
+  @Mixin ProgressOptions progress;
 
   @Mixin XlaOption xla;
 
@@ -362,7 +354,7 @@ public class TrainCommand implements Callable<Integer> {
     Trainer trainer =
         new Trainer(
             out,
-            progress(),
+            progress.progress(),
             SessionOptions.defaults()
                 .withFlags(
                     xla.xla(),
@@ -436,21 +428,6 @@ public class TrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException("timeouts are seconds > 0, got " + given);
     }
     return java.time.Duration.ofSeconds(given);
-  }
-
-  private Trainer.Progress progress() {
-    if (quiet) {
-      return Trainer.Progress.QUIET;
-    }
-    return switch (progress.trim().toLowerCase(java.util.Locale.ROOT)) {
-      case "bar" -> Trainer.Progress.BAR;
-      case "lines" -> Trainer.Progress.LINES;
-      case "quiet" -> Trainer.Progress.QUIET;
-      case "auto" -> System.console() != null ? Trainer.Progress.BAR : Trainer.Progress.LINES;
-      default ->
-          throw new IllegalArgumentException(
-              "unknown --progress '" + progress + "'; valid: bar, lines, quiet, auto");
-    };
   }
 
   /** The config the options start from: the preset's. */
