@@ -372,9 +372,9 @@ public final class Trainer {
     try (TrainingGraph graph =
             new TrainingGraph(
                 config,
-                Optional.of(run.tensorBoardDir()),
-                cluster.map(c -> c.cluster().devices()).orElse(List.of()),
-                sessionOptions.nativeConvolutions());
+                TrainingGraph.Options.withTensorBoard(run.tensorBoardDir())
+                    .replicas(cluster.map(c -> c.cluster().devices()).orElse(List.of()))
+                    .nativeConvolutions(sessionOptions.nativeConvolutions()));
         OpenSession open = openSession(graph)) {
       Session session = open.session();
       during = candidates.isEmpty() ? "initialising the variables" : "restoring the checkpoint";

@@ -102,17 +102,11 @@ public final class TrainingGraph implements AutoCloseable {
 
   private final boolean nativeConvolutions;
 
-  public TrainingGraph(TrainConfig config, Path tensorBoardDir) {
-    this(config, Optional.of(tensorBoardDir));
-  }
-
-  public TrainingGraph(TrainConfig config, Optional<Path> tensorBoardDir) {
-    this(config, tensorBoardDir, List.of(), false);
-  }
-
   /**
+   * What a training graph builds besides the step, and where it runs.
+   *
    * @param tensorBoardDir where event files go; empty builds neither the TensorBoard writer nor the
-   *     sampling loop (for benchmarks of the training step alone)
+   *     sampling loop (for benchmarks and tests of the training step alone)
    * @param replicaDevices empty: the whole graph runs in this process. Otherwise one device per
    *     replica of a data-parallel step, the chief's first: the chief holds the variables, the
    *     placeholders, the averaging, the EMA, the sampling loop and the TensorBoard writer; each
@@ -122,11 +116,37 @@ public final class TrainingGraph implements AutoCloseable {
    *     ({@link org.tfdiffusion.nn.NativeConv}; in this process only: a data-parallel step keeps
    *     TensorFlow's)
    */
-  public TrainingGraph(
-      TrainConfig config,
-      Optional<Path> tensorBoardDir,
-      List<DeviceSpec> replicaDevices,
-      boolean nativeConvolutions) {
+  public record Options(
+      Optional<Path> tensorBoardDir, List<DeviceSpec> replicaDevices, boolean nativeConvolutions) {
+    public Options {
+      replicaDevices = List.copyOf(replicaDevices);
+    }
+
+    /** The step alone, in this process, with TensorFlow's convolutions. */
+    public static Options stepOnly() {
+      return new Options(Optional.empty(), List.of(), false);
+    }
+
+    /** The step, the TensorBoard writer and the sampling loop, in this process. */
+    public static Options withTensorBoard(Path tensorBoardDir) {
+      return new Options(Optional.of(tensorBoardDir), List.of(), false);
+    }
+
+    /** These options with a data-parallel step over these devices (empty: this process). */
+    public Options replicas(List<DeviceSpec> devices) {
+      return new Options(tensorBoardDir, devices, nativeConvolutions);
+    }
+
+    /** These options with oneDNN's convolutions on or off. */
+    public Options nativeConvolutions(boolean on) {
+      return new Options(tensorBoardDir, replicaDevices, on);
+    }
+  }
+
+  public TrainingGraph(TrainConfig config, Options options) {
+    Optional<Path> tensorBoardDir = options.tensorBoardDir();
+    List<DeviceSpec> replicaDevices = options.replicaDevices();
+    boolean nativeConvolutions = options.nativeConvolutions();
     checkArgument(
         !config.distillation().active() || replicaDevices.isEmpty(),
         "a distillation round trains in one process; run it without --cluster");

@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -56,7 +55,7 @@ class ConditioningTest {
     int batch = 64;
     int batches = 100;
     int nulls = 0;
-    try (TrainingGraph g = new TrainingGraph(config, Optional.empty());
+    try (TrainingGraph g = new TrainingGraph(config, TrainingGraph.Options.stepOnly());
         Session s = new Session(g.graph);
         TInt32 labels = TInt32.vectorOf(new int[batch])) {
       for (int i = 0; i < batches; i++) {
@@ -135,7 +134,7 @@ class ConditioningTest {
     TrainConfig child =
         parentConfig.withFineTune(
             new TrainConfig.FineTune(parent.toString(), 2, TrainedModel.Weights.EMA, List.of()));
-    try (TrainingGraph g = new TrainingGraph(child, Optional.empty());
+    try (TrainingGraph g = new TrainingGraph(child, TrainingGraph.Options.stepOnly());
         Session s = new Session(g.graph)) {
       s.initialize();
       FineTuning.Report report = FineTuning.load(g, s, child.fineTune());
@@ -173,7 +172,7 @@ class ConditioningTest {
     TrainConfig child =
         parentConfig.withFineTune(
             new TrainConfig.FineTune(parent.toString(), 2, TrainedModel.Weights.EMA, List.of()));
-    try (TrainingGraph g = new TrainingGraph(child, Optional.empty());
+    try (TrainingGraph g = new TrainingGraph(child, TrainingGraph.Options.stepOnly());
         Session s = new Session(g.graph)) {
       s.initialize();
       FineTuning.load(g, s, child.fineTune());
@@ -193,7 +192,7 @@ class ConditioningTest {
     TrainConfig gone =
         parentConfig.withFineTune(
             new TrainConfig.FineTune(parent.toString(), 3, TrainedModel.Weights.EMA, List.of()));
-    try (TrainingGraph g = new TrainingGraph(gone, Optional.empty());
+    try (TrainingGraph g = new TrainingGraph(gone, TrainingGraph.Options.stepOnly());
         Session s = new Session(g.graph)) {
       s.initialize();
       assertThatThrownBy(() -> FineTuning.load(g, s, gone.fineTune()))

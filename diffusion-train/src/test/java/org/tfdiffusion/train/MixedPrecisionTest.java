@@ -81,7 +81,7 @@ class MixedPrecisionTest {
     float[] images = realBatch();
     double[] losses = new double[STEPS];
     boolean bf16 = false;
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+    try (TrainingGraph graph = new TrainingGraph(config, TrainingGraph.Options.stepOnly());
         Session session = new Session(graph.graph, options.toConfigProto());
         TFloat32 x = TensorIO.floats(Shape.of(BATCH, 28, 28, 1), images);
         TFloat32 lr = TFloat32.scalarOf(2e-3f)) {

@@ -56,7 +56,8 @@ public class TrainerTest {
   static Map<String, float[]> variables(
       TrainConfig config, Checkpoints.Checkpoint checkpoint, Path scratch) {
     Map<String, float[]> out = new LinkedHashMap<>();
-    try (TrainingGraph graph = new TrainingGraph(config, scratch);
+    try (TrainingGraph graph =
+            new TrainingGraph(config, TrainingGraph.Options.withTensorBoard(scratch));
         Session session = new Session(graph.graph)) {
       Checkpoints.restore(session, checkpoint);
       Map<String, Variable<TFloat32>> all = new LinkedHashMap<>(graph.weights.variables());
@@ -168,8 +169,11 @@ public class TrainerTest {
     int weights;
     long variables;
     long variablesWithEma;
-    try (TrainingGraph a = new TrainingGraph(config, temp.resolve("tb0"));
-        TrainingGraph b = new TrainingGraph(withEma, temp.resolve("tb1"))) {
+    try (TrainingGraph a =
+            new TrainingGraph(config, TrainingGraph.Options.withTensorBoard(temp.resolve("tb0")));
+        TrainingGraph b =
+            new TrainingGraph(
+                withEma, TrainingGraph.Options.withTensorBoard(temp.resolve("tb1")))) {
       weights = a.weights.variables().size();
       variables = countVariables(a);
       variablesWithEma = countVariables(b);
@@ -279,7 +283,8 @@ public class TrainerTest {
     String w = "output_conv.weight";
     assertThat(values.get("ema/" + w)).isNotEqualTo(values.get(w));
     // the optimizer slots are in the file too
-    try (TrainingGraph graph = new TrainingGraph(config, temp.resolve("tb3"));
+    try (TrainingGraph graph =
+            new TrainingGraph(config, TrainingGraph.Options.withTensorBoard(temp.resolve("tb3")));
         Session session = new Session(graph.graph)) {
       Checkpoints.restore(session, ckpt);
       assertThat(graph.graph.operation("optimizer/v/" + w)).isNotNull();

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.within;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -81,7 +80,8 @@ class TrainingGraphTest {
   private float[][] lossAndNorm(TrainConfig config, float[] images, boolean nativeConvolutions) {
     float[][] out = new float[2][3];
     try (TrainingGraph g =
-            new TrainingGraph(config, Optional.empty(), List.of(), nativeConvolutions);
+            new TrainingGraph(
+                config, TrainingGraph.Options.stepOnly().nativeConvolutions(nativeConvolutions));
         Session s = new Session(g.graph);
         TFloat32 x = TensorIO.floats(Shape.of(4, 28, 28, 1), images);
         TFloat32 lr = TFloat32.scalarOf(1e-3f)) {
@@ -141,7 +141,8 @@ class TrainingGraphTest {
     Checkpoints checkpoints = new Checkpoints(temp.resolve("ckpt"), RunDirectory.json());
     java.util.Map<String, float[]> before;
     Checkpoints.Checkpoint saved;
-    try (TrainingGraph g = new TrainingGraph(config, temp.resolve("tb1"));
+    try (TrainingGraph g =
+            new TrainingGraph(config, TrainingGraph.Options.withTensorBoard(temp.resolve("tb1")));
         Session s = new Session(g.graph);
         TFloat32 x = TensorIO.floats(Shape.of(4, 28, 28, 1), images);
         TFloat32 lr = TFloat32.scalarOf(1e-3f)) {
@@ -162,7 +163,8 @@ class TrainingGraphTest {
           checkpoints.save(s, new Checkpoints.State(2, 0, 8, 1, 0.5, 2000, "test"), 3, () -> {});
     }
     assertThat(before.get("global_step")).containsExactly(2f);
-    try (TrainingGraph g = new TrainingGraph(config, temp.resolve("tb2"));
+    try (TrainingGraph g =
+            new TrainingGraph(config, TrainingGraph.Options.withTensorBoard(temp.resolve("tb2")));
         Session s = new Session(g.graph)) {
       Checkpoints.restore(s, saved);
       java.util.Map<String, float[]> after = state(g, s);
@@ -174,7 +176,7 @@ class TrainingGraphTest {
 
   /** One optimizer step feeding the same micro-batch {@code micro} times; the output conv after. */
   private static float[] stepOnce(TrainConfig config, float[] images, int micro, Path tb) {
-    try (TrainingGraph g = new TrainingGraph(config, tb);
+    try (TrainingGraph g = new TrainingGraph(config, TrainingGraph.Options.withTensorBoard(tb));
         Session s = new Session(g.graph);
         TFloat32 x = TensorIO.floats(Shape.of(4, 28, 28, 1), images);
         TInt64 seed = TInt64.vectorOf(9, 9);

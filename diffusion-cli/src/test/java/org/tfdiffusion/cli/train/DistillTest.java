@@ -93,7 +93,7 @@ class DistillTest {
     BatchIterator batches = BatchIterator.builder(data).batchSize(16).seed(42).build();
     double sum = 0;
     int count = 4;
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+    try (TrainingGraph graph = new TrainingGraph(config, TrainingGraph.Options.stepOnly());
         Session session = new Session(graph.graph)) {
       if (student.isPresent()) {
         graph.restore(session, student.get().prefix());
@@ -203,7 +203,7 @@ class DistillTest {
     int[] t;
     int[] labels;
     float[] target;
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty());
+    try (TrainingGraph graph = new TrainingGraph(config, TrainingGraph.Options.stepOnly());
         Session session = new Session(graph.graph)) {
       graph.initialize(session);
       try (TFloat32 x = TensorIO.floats(Shape.of(shape), batch.images());

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -249,7 +248,7 @@ class DistributedTrainingTest {
   private List<Map<String, float[]>> variables(
       TrainConfig config, Checkpoints.Checkpoint... checkpoints) {
     List<Map<String, float[]>> out = new ArrayList<>();
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty())) {
+    try (TrainingGraph graph = new TrainingGraph(config, TrainingGraph.Options.stepOnly())) {
       Map<String, Variable<TFloat32>> all = new LinkedHashMap<>();
       graph.weights.variables().forEach(all::put);
       graph.ema.shadows().forEach((k, v) -> all.put("ema/" + k, v));
@@ -390,7 +389,8 @@ class DistributedTrainingTest {
     ClusterSpec cluster = ClusterSpec.parse("worker=a:1,b:2", 0);
     TrainConfig config = TrainerTest.tiny(1, 0, 1e-3);
     List<DeviceSpec> devices = cluster.devices();
-    try (TrainingGraph graph = new TrainingGraph(config, Optional.empty(), devices, false)) {
+    try (TrainingGraph graph =
+        new TrainingGraph(config, TrainingGraph.Options.stepOnly().replicas(devices))) {
       GraphDef def = graph.graph.toGraphDef();
       String task0 = devices.get(0).toString();
       String task1 = devices.get(1).toString();

@@ -82,9 +82,8 @@ public final class ClusterBenchmark {
     try (TrainingGraph graph =
             new TrainingGraph(
                 config,
-                Optional.empty(),
-                cluster.map(c -> c.cluster().devices()).orElse(List.of()),
-                false);
+                TrainingGraph.Options.stepOnly()
+                    .replicas(cluster.map(c -> c.cluster().devices()).orElse(List.of())));
         Session session =
             cluster.isPresent()
                 ? cluster.get().open(graph.graph, options.toConfigProto())

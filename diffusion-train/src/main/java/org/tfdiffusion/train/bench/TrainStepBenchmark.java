@@ -3,7 +3,6 @@ package org.tfdiffusion.train.bench;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.BiConsumer;
@@ -70,7 +69,9 @@ public final class TrainStepBenchmark {
       int steps,
       Optional<BiConsumer<Session, Session.Runner>> profile) {
     try (TrainingGraph graph =
-            new TrainingGraph(config, Optional.empty(), List.of(), options.nativeConvolutions());
+            new TrainingGraph(
+                config,
+                TrainingGraph.Options.stepOnly().nativeConvolutions(options.nativeConvolutions()));
         Session session = new Session(graph.graph, options.toConfigProto())) {
       double setup = residentMib("VmRSS");
       session.initialize();
