@@ -2,10 +2,16 @@ package org.tfdiffusion.cli.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -23,9 +29,12 @@ import org.tfdiffusion.cli.SamplerOptions;
 import org.tfdiffusion.data.Batch;
 import org.tfdiffusion.data.BatchIterator;
 import org.tfdiffusion.data.ImageDataset;
+import org.tfdiffusion.export.serving.RestServer;
+import org.tfdiffusion.export.serving.ServerLog;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.run.Checkpoints;
+import org.tfdiffusion.run.ExportMetadata;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.sampling.SamplerKind;
@@ -404,6 +413,48 @@ class DistillTest {
     assertThat(parse("--sampler", "dpmpp").forModel(two).kind()).isEqualTo(SamplerKind.DPMPP);
     assertThat(none.forModel(RunDirectory.open(teacher).config()).kind())
         .isEqualTo(SamplerKind.DPMPP);
+
+    // the export records the student's plan, and the server draws with it
+    Path base = temp.resolve("models");
+    CommandLine export = org.tfdiffusion.cli.Main.commandLine();
+    export.setOut(new PrintWriter(out, true));
+    export.setErr(new PrintWriter(err, true));
+    assertThat(
+            export.execute(
+                "export",
+                "--run",
+                outDir.resolve("round-2").toString(),
+                "--base",
+                base.toString(),
+                "--name",
+                "student"))
+        .as(out + "\n" + err)
+        .isZero();
+    ExportMetadata meta = ExportMetadata.read(base.resolve("student").resolve("1"));
+    assertThat(meta.samplerKind()).contains(SamplerKind.DDIM);
+    assertThat(meta.steps()).isEqualTo(2);
+    assertThat(meta.config().distillation().steps()).isEqualTo(2);
+    try (RestServer server =
+        RestServer.start(
+            base,
+            RestServer.Options.defaults().withPort(0).withPoll(Duration.ZERO),
+            ServerLog.quiet())) {
+      HttpResponse<String> r =
+          HttpClient.newHttpClient()
+              .send(
+                  HttpRequest.newBuilder(server.url().resolve("/v1/models/student:predict"))
+                      .POST(
+                          HttpRequest.BodyPublishers.ofString(
+                              "{\"instances\": [{\"seed\": 1}, {\"seed\": 2}]}"))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString());
+      assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+      JsonNode predictions = new ObjectMapper().readTree(r.body()).path("predictions");
+      assertThat(predictions).hasSize(2);
+      assertThat(predictions.get(0).path("images_png_bytes").path("b64").asText()).isNotEmpty();
+      assertThat(predictions.get(0).path("images").toString())
+          .isNotEqualTo(predictions.get(1).path("images").toString());
+    }
 
     // a finished distillation resumes to nothing new
     assertThat(distill("--resume", "--out", outDir.toString())).as(out + "\n" + err).isZero();
