@@ -24,10 +24,15 @@ import org.tfdiffusion.graph.BigStack;
  * the outputs back by rows.
  *
  * <p>A queue is ready when it holds {@code max_batch_size} rows or its oldest request has waited
- * {@code batch_timeout_micros}; with a timeout of 0 a free thread runs whatever is queued, so
- * batches grow exactly while every thread is busy. The samplers draw each row's noise from that
- * row's seed and every row's computation is independent of the others, so a row gives the same
- * image alone or in any batch.
+ * {@code batch_timeout_micros} counted from when a batch thread was free to run it: from its
+ * arrival, or, when it came while every thread was busy, from the moment a thread finished its run.
+ * So a request that had to wait for a busy thread is not run alone the moment the thread frees
+ * while the clients just answered send their next requests: they get the same window to join it
+ * (under load, batches of all the concurrent clients instead of alternating runs of one request and
+ * of the rest). With a timeout of 0 a free thread runs whatever is queued, so batches grow exactly
+ * while every thread is busy. The samplers draw each row's noise from that row's seed and every
+ * row's computation is independent of the others, so a row gives the same image alone or in any
+ * batch.
  *
  * <p>A merged run that fails on its inputs (a graph assertion: a label out of range) is run again
  * request by request, so only the request at fault fails. A request waits at most the queue timeout
@@ -74,6 +79,9 @@ final class BatchScheduler implements AutoCloseable {
   private int pending;
   private int running;
   private boolean closed;
+
+  /** When a batch thread last finished a run ({@link System#nanoTime}). */
+  private long freedNanos = System.nanoTime();
 
   BatchScheduler(
       BatchingOptions options, Duration queueTimeout, ServingMetrics metrics, ServerLog log) {
@@ -214,6 +222,7 @@ final class BatchScheduler implements AutoCloseable {
       } finally {
         synchronized (this) {
           running--;
+          freedNanos = System.nanoTime();
         }
       }
     }
@@ -234,7 +243,7 @@ final class BatchScheduler implements AutoCloseable {
       }
       long head = q.peek().enqueuedNanos;
       boolean full = q.stream().mapToInt(t -> t.rows).sum() >= options.maxBatchSize();
-      boolean due = now - head >= options.batchTimeout().toNanos();
+      boolean due = now - Math.max(head, freedNanos) >= options.batchTimeout().toNanos();
       if ((full || due) && head < oldest) {
         oldest = head;
         best = e.getKey();
@@ -276,7 +285,8 @@ final class BatchScheduler implements AutoCloseable {
     long next = Long.MAX_VALUE;
     for (ArrayDeque<Task> q : queues.values()) {
       if (!q.isEmpty()) {
-        next = Math.min(next, q.peek().enqueuedNanos + options.batchTimeout().toNanos() - now);
+        long start = Math.max(q.peek().enqueuedNanos, freedNanos);
+        next = Math.min(next, start + options.batchTimeout().toNanos() - now);
       }
     }
     return next == Long.MAX_VALUE ? next : Math.max(1, next);

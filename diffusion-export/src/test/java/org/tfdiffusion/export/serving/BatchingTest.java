@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,6 +131,54 @@ class BatchingTest {
     assertThat(
             JSON.readTree(answers.get(2).body()).at("/predictions/0/images_png_bytes/b64").asText())
         .isEqualTo(JSON.readTree(alone.body()).at("/predictions/0/images_png_bytes/b64").asText());
+  }
+
+  /**
+   * A request that came while the batch thread was busy gets {@code batch_timeout_micros} from the
+   * moment the thread is free, so a request sent once the busy run has answered joins it: two runs
+   * (the busy one, then both requests merged), not three.
+   */
+  @Test
+  void aRequestThatWaitedForABusyThreadGetsTheTimeoutFromWhenTheThreadIsFree() throws Exception {
+    int big = 48;
+    String slow = MonitoringTest.predictRows(IntStream.range(100, 100 + big).toArray());
+    HttpResponse<String> warm =
+        MonitoringTest.send(plain, "POST", "/v1/models/fashion:predict", slow);
+    assertThat(warm.statusCode()).as(warm.body()).isEqualTo(200);
+    long t0 = System.nanoTime();
+    MonitoringTest.send(plain, "POST", "/v1/models/fashion:predict", slow);
+    Duration runTime = Duration.ofNanos(System.nanoTime() - t0);
+    // the window is a third of the slow run: the waiting request's own timeout would end inside it
+    Duration window = runTime.dividedBy(3);
+    assertThat(window)
+        .as("a run of %d rows (%s) leaves room for the window", big, runTime)
+        .isGreaterThan(Duration.ofMillis(60));
+    try (RestServer s =
+        RestServer.start(
+            base,
+            RestServer.Options.defaults()
+                .withPort(0)
+                .withBatching(new BatchingOptions(true, big, window, 10, 1, List.of())),
+            ServerLog.quiet())) {
+      assertThat(concurrently(s, List.of(row(1, 1))).get(0).statusCode()).isEqualTo(200); // loads
+      CompletableFuture<List<HttpResponse<String>>> busy =
+          CompletableFuture.supplyAsync(() -> concurrently(s, List.of(slow))); // full: runs at once
+      Thread.sleep(window.toMillis() / 4);
+      CompletableFuture<List<HttpResponse<String>>> waiting =
+          CompletableFuture.supplyAsync(() -> concurrently(s, List.of(row(7, 1))));
+      assertThat(busy.join().get(0).statusCode()).isEqualTo(200);
+      HttpResponse<String> after = concurrently(s, List.of(row(8, 2))).get(0);
+      assertThat(after.statusCode()).as(after.body()).isEqualTo(200);
+      assertThat(waiting.join().get(0).statusCode()).isEqualTo(200);
+      String labels = "{model=\"fashion\",signature=\"serving_default\"}";
+      Map<String, Double> metrics =
+          MonitoringTest.samples(MonitoringTest.send(s, "GET", ServingMetrics.PATH, null).body());
+      assertThat(metrics.get("tfdiffusion_serving_batch_size_count" + labels))
+          .as("runs: the first request, the slow one, then the two merged")
+          .isEqualTo(3.0);
+      assertThat(metrics.get("tfdiffusion_serving_batch_size_sum" + labels))
+          .isEqualTo(1.0 + big + 2);
+    }
   }
 
   @Test
