@@ -75,11 +75,13 @@ final class EditOptions {
   @Option(
       names = "--fit",
       paramLabel = "MODE",
+      converter = NamedOption.Fit.class,
+      completionCandidates = NamedOption.Fit.class,
       description =
           "Brings an --init (and its --mask) of another size to the model's, as train --fit does:"
               + " center-crop (the centred square, resized), resize (stretched), pad (a border"
               + " around a smaller image) or auto (center-crop) (default: refuse another size).")
-  String fit;
+  FitMode fit;
 
   @Option(
       names = "--interpolate",
@@ -163,9 +165,6 @@ final class EditOptions {
         resampleCount == null || resampleCount >= 1,
         "--resample-count must be >= 1 (1 = no resampling), got %s",
         resampleCount);
-    if (fit != null) {
-      FitMode.lookup(fit);
-    }
   }
 
   /** The edit the options ask for. */
@@ -227,7 +226,7 @@ final class EditOptions {
     }
     int size = model.imageSize();
     PixelImage image = PixelImage.read(init, "init image");
-    Optional<FitMode> mode = Optional.ofNullable(fit).map(FitMode::lookup);
+    Optional<FitMode> mode = Optional.ofNullable(fit);
     if (!image.hasSize(size) && mode.isEmpty()) {
       throw new IllegalArgumentException(
           String.format(

@@ -152,8 +152,8 @@ final class SampleCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
-      converter = WeightsOption.Converter.class,
-      completionCandidates = WeightsOption.Candidates.class,
+      converter = NamedOption.Weights.class,
+      completionCandidates = NamedOption.Weights.class,
       description = "ema or raw (default: ${DEFAULT-VALUE}).")
   TrainedModel.Weights weights;
 

@@ -29,16 +29,18 @@ import picocli.CommandLine.Option;
  */
 public final class SamplerOptions {
   /** The sampler when {@code --sampler} is not given (a distilled student's is ddim). */
-  static final String DEFAULT_SAMPLER = "dpmpp";
+  static final SamplerKind DEFAULT_SAMPLER = SamplerKind.DPMPP;
 
   @Option(
       names = "--sampler",
+      converter = NamedOption.Sampler.class,
+      completionCandidates = NamedOption.Sampler.class,
       description =
           "ddpm, ddim, dpmpp (DPM-Solver++), dpmpp-sde, dpm-solver (DPM-Solver, noise"
               + " prediction), unipc, euler, euler-ancestral, heun, lms (linear multistep),"
               + " pndm (PLMS) or deis"
               + " (default: dpmpp; a distilled model's: ddim at the steps it was distilled to).")
-  String sampler;
+  SamplerKind sampler;
 
   @Option(
       names = "--steps",
@@ -181,7 +183,7 @@ public final class SamplerOptions {
   /** These options with another sampler kind (the other settings kept). */
   public SamplerOptions withKind(SamplerKind kind) {
     SamplerOptions copy = new SamplerOptions();
-    copy.sampler = kind.configName();
+    copy.sampler = kind;
     copy.steps = steps;
     copy.eta = eta;
     copy.spacing = spacing;
@@ -201,7 +203,7 @@ public final class SamplerOptions {
 
   /** The sampler kind. */
   public SamplerKind kind() {
-    return SamplerKind.lookup(sampler == null ? DEFAULT_SAMPLER : sampler);
+    return sampler == null ? DEFAULT_SAMPLER : sampler;
   }
 
   /** The number of steps: given, or the kind's default. */

@@ -11,10 +11,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.IntConsumer;
+import org.tfdiffusion.cli.NamedOption;
 import org.tfdiffusion.cli.QuietOption;
 import org.tfdiffusion.cli.SamplerOptions;
 import org.tfdiffusion.cli.SamplingRuntime;
-import org.tfdiffusion.cli.WeightsOption;
 import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.data.Split;
 import org.tfdiffusion.eval.EvalSettings;
@@ -118,8 +118,8 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
-      converter = WeightsOption.Converter.class,
-      completionCandidates = WeightsOption.Candidates.class,
+      converter = NamedOption.Weights.class,
+      completionCandidates = NamedOption.Weights.class,
       description = "Runs: ema or raw (default: ${DEFAULT-VALUE}).")
   TrainedModel.Weights weights;
 

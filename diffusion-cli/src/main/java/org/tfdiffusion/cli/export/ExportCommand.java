@@ -4,8 +4,8 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.tfdiffusion.cli.NamedOption;
 import org.tfdiffusion.cli.SamplerOptions;
-import org.tfdiffusion.cli.WeightsOption;
 import org.tfdiffusion.export.ModelExporter;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.RunDirectory;
@@ -49,8 +49,8 @@ public final class ExportCommand implements Callable<Integer> {
   @Option(
       names = "--weights",
       defaultValue = "ema",
-      converter = WeightsOption.Converter.class,
-      completionCandidates = WeightsOption.Candidates.class,
+      converter = NamedOption.Weights.class,
+      completionCandidates = NamedOption.Weights.class,
       description = "ema or raw (default: ${DEFAULT-VALUE}).")
   TrainedModel.Weights weights;
 

@@ -3,7 +3,7 @@ package org.tfdiffusion.cli.train;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.tfdiffusion.cli.WeightsOption;
+import org.tfdiffusion.cli.NamedOption;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.RunDirectory;
@@ -47,8 +47,8 @@ public final class FineTuneCommand extends TrainCommand {
   @Option(
       names = "--from-weights",
       defaultValue = "ema",
-      converter = WeightsOption.Converter.class,
-      completionCandidates = WeightsOption.Candidates.class,
+      converter = NamedOption.Weights.class,
+      completionCandidates = NamedOption.Weights.class,
       description = "The parent's ema or raw weights (default: ${DEFAULT-VALUE}).")
   TrainedModel.Weights fromWeights;
 

@@ -88,15 +88,12 @@ final class ResumeSettings {
 
   private static final Map<String, Setting> SETTINGS =
       Map.ofEntries(
-          Map.entry("--preset", new Setting(TrainConfig::preset, v -> preset((String) v))),
+          Map.entry(
+              "--preset", new Setting(TrainConfig::preset, v -> ((TrainPreset) v).configName())),
           Map.entry(
               "--data", new Setting(c -> dataKey(c.data().source()), v -> dataKey((String) v))),
-          Map.entry(
-              "--split",
-              new Setting(c -> Split.lookup(c.data().split()), v -> Split.lookup((String) v))),
-          Map.entry(
-              "--fit",
-              new Setting(c -> FitMode.lookup(c.data().fit()), v -> FitMode.lookup((String) v))),
+          Map.entry("--split", new Setting(c -> Split.lookup(c.data().split()), v -> v)),
+          Map.entry("--fit", new Setting(c -> FitMode.lookup(c.data().fit()), v -> v)),
           Map.entry("--flip", Setting.plain(c -> c.data().flip())),
           Map.entry("--steps", Setting.plain(c -> c.training().steps())),
           Map.entry("--batch-size", Setting.plain(c -> c.training().batchSize())),
@@ -109,28 +106,19 @@ final class ResumeSettings {
           Map.entry("--cosine", Setting.plain(c -> c.optimizer().cosineDecay())),
           Map.entry("--min-lr", Setting.plain(c -> c.optimizer().minLearningRate())),
           Map.entry("--ema-decay", Setting.plain(c -> c.ema().decay())),
-          Map.entry(
-              "--prediction",
-              new Setting(
-                  c -> Prediction.lookup(c.prediction()), v -> Prediction.lookup((String) v))),
+          Map.entry("--prediction", new Setting(c -> Prediction.lookup(c.prediction()), v -> v)),
           Map.entry(
               "--loss-weighting",
               new Setting(TrainConfig::loss, v -> LossWeighting.parse((String) v))),
           Map.entry(
-              "--schedule",
-              new Setting(
-                  c -> BetaSchedule.lookup(c.schedule().kind()),
-                  v -> BetaSchedule.lookup((String) v))),
+              "--schedule", new Setting(c -> BetaSchedule.lookup(c.schedule().kind()), v -> v)),
           Map.entry("--log-every", Setting.plain(c -> c.training().logEvery())),
           Map.entry("--checkpoint-every", Setting.plain(c -> c.training().checkpointEvery())),
           Map.entry("--keep-checkpoints", Setting.plain(c -> c.training().keepCheckpoints())),
           Map.entry("--sample-every", Setting.plain(c -> c.training().sampleEvery())),
           Map.entry("--sample-count", Setting.plain(c -> c.training().sampleCount())),
           Map.entry(
-              "--sampler",
-              new Setting(
-                  c -> SamplerKind.lookup(c.training().sampler()),
-                  v -> SamplerKind.lookup((String) v))),
+              "--sampler", new Setting(c -> SamplerKind.lookup(c.training().sampler()), v -> v)),
           Map.entry("--sampler-steps", Setting.plain(c -> c.training().samplerSteps())),
           Map.entry("--conditional", Setting.plain(c -> c.conditioning().enabled())),
           Map.entry("--p-uncond", Setting.plain(c -> c.conditioning().pUncond())),
@@ -252,10 +240,6 @@ final class ResumeSettings {
   private static String text(OptionSpec option) {
     List<String> typed = option.originalStringValues();
     return typed.isEmpty() ? String.valueOf(option.getValue()) : String.join(",", typed);
-  }
-
-  private static String preset(String name) {
-    return TrainPreset.lookup(name).configName();
   }
 
   /** A data source as compared: "embedded", or the absolute normalised path. */

@@ -9,13 +9,19 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.cli.CommandLineErrors;
 import org.tfdiffusion.cli.ModelOptions;
+import org.tfdiffusion.cli.NamedOption;
 import org.tfdiffusion.cli.ProgressOptions;
 import org.tfdiffusion.cli.XlaOption;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.diffusion.LossWeighting;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.nn.ConvKernels;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.schedule.BetaSchedule;
 import org.tfdiffusion.train.DistributedTraining;
 import org.tfdiffusion.train.TrainPreset;
 import org.tfdiffusion.train.Trainer;
@@ -48,8 +54,10 @@ public class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--preset",
       defaultValue = "demo",
+      converter = NamedOption.Preset.class,
+      completionCandidates = NamedOption.Preset.class,
       description = "demo, fashion-mnist or tutorial (default: ${DEFAULT-VALUE}).")
-  String preset;
+  TrainPreset preset;
 
   @Option(
       names = "--data",
@@ -58,13 +66,19 @@ public class TrainCommand implements Callable<Integer> {
               + " sub-folders) (default: the preset's; finetune: the parent's).")
   String data;
 
-  @Option(names = "--split", description = "IDX split: train or test.")
-  String split;
+  @Option(
+      names = "--split",
+      converter = NamedOption.SplitName.class,
+      completionCandidates = NamedOption.SplitName.class,
+      description = "IDX split: train or test.")
+  Split split;
 
   @Option(
       names = "--fit",
+      converter = NamedOption.Fit.class,
+      completionCandidates = NamedOption.Fit.class,
       description = "How images reach the model size: auto, pad, center-crop, resize.")
-  String fit;
+  FitMode fit;
 
   @Option(names = "--flip", negatable = true, description = "Random horizontal flips.")
   Boolean flip;
@@ -135,8 +149,10 @@ public class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--prediction",
+      converter = NamedOption.PredictionType.class,
+      completionCandidates = NamedOption.PredictionType.class,
       description = "What the model predicts: epsilon, sample, v_prediction.")
-  String prediction;
+  Prediction prediction;
 
   @Option(
       names = "--loss-weighting",
@@ -147,10 +163,12 @@ public class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--schedule",
+      converter = NamedOption.Schedule.class,
+      completionCandidates = NamedOption.Schedule.class,
       description =
           "Noise schedule: linear (the tutorial's, beta 1e-4..0.02), cosine (Nichol & Dhariwal"
               + " 2021), scaled_linear or sigmoid (default: the preset's; finetune: the parent's).")
-  String schedule;
+  BetaSchedule schedule;
 
   @Option(names = "--log-every", description = "Steps between metrics rows.")
   Integer logEvery;
@@ -169,9 +187,11 @@ public class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--sampler",
+      converter = NamedOption.Sampler.class,
+      completionCandidates = NamedOption.Sampler.class,
       description =
           "Sampler of the grids: ddpm, ddim, dpmpp, dpmpp-sde, dpm-solver, unipc, euler, euler-ancestral, heun, lms, pndm, deis.")
-  String sampler;
+  SamplerKind sampler;
 
   @Option(names = "--sampler-steps", description = "Steps of that sampler.")
   Integer samplerSteps;
@@ -432,7 +452,7 @@ public class TrainCommand implements Callable<Integer> {
 
   /** The config the options start from: the preset's. */
   TrainConfig baseConfig() {
-    return TrainPreset.lookup(preset).config();
+    return preset.config();
   }
 
   /** The base config with every given option applied. */
@@ -447,13 +467,16 @@ public class TrainCommand implements Callable<Integer> {
         schedule == null
             ? base.schedule()
             : new TrainConfig.Schedule(
-                schedule,
+                schedule.configName(),
                 base.schedule().timesteps(),
                 base.schedule().betaStart(),
                 base.schedule().betaEnd()),
-        or(prediction, base.prediction()),
+        prediction == null ? base.prediction() : prediction.configName(),
         new TrainConfig.Data(
-            or(data, d.source()), or(split, d.split()), or(fit, d.fit()), or(flip, d.flip())),
+            or(data, d.source()),
+            split == null ? d.split() : split.configName(),
+            fit == null ? d.fit() : fit.configName(),
+            or(flip, d.flip())),
         new TrainConfig.Optimizer(
             or(learningRate, o.learningRate()),
             o.beta1(),
@@ -475,7 +498,7 @@ public class TrainCommand implements Callable<Integer> {
             or(keepCheckpoints, t.keepCheckpoints()),
             or(sampleEvery, t.sampleEvery()),
             or(sampleCount, t.sampleCount()),
-            or(sampler, t.sampler()),
+            sampler == null ? t.sampler() : sampler.configName(),
             or(samplerSteps, t.samplerSteps())),
         conditioning(base.conditioning()),
         base.fineTune(),
