@@ -29,7 +29,7 @@ public enum TrainPreset implements Named {
                   .learningRate(2e-3)
                   .weightDecay(0.01)
                   .clipNorm(1.0)
-                  .warmupSteps(50)
+                  .warmupSteps(150)
                   .cosineDecay(true)
                   .minLearningRate(1e-4)
                   .build())

@@ -22,7 +22,7 @@ class TrainPresetTest {
             TrainConfig.Schedule.cosine(),
             "v_prediction",
             TrainConfig.Data.embedded(),
-            new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 50, true, 1e-4),
+            new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 150, true, 1e-4),
             new TrainConfig.Ema(0.995, true),
             new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, "dpmpp", 20),
             TrainConfig.Conditioning.labels(3.0),
