@@ -90,6 +90,9 @@ final class FloatOptions {
   /** The longest connection timeout of {@code serve}: a day. */
   static final double MAX_TIMEOUT_SECONDS = 86_400;
 
+  /** The largest power-function EMA exponent: σ_rel about 0.003, a few steps at any length. */
+  static final double MAX_EMA_POWER = 1e5;
+
   /** Each floating-point option's allowed values, by its longest name. */
   static final Map<String, Range> RANGES =
       Map.ofEntries(
@@ -98,6 +101,7 @@ final class FloatOptions {
           Map.entry("--weight-decay", Range.closed(0, 1)),
           Map.entry("--clip-norm", Range.closed(0, MAX_CLIP_NORM)),
           Map.entry("--ema-decay", Range.fromBelow(0, 1)),
+          Map.entry("--ema-power", Range.aboveUpTo(0, MAX_EMA_POWER)),
           Map.entry("--p-uncond", Range.fromBelow(0, 1)),
           Map.entry("--dropout", Range.fromBelow(0, 1)),
           Map.entry("--guidance", Range.closed(0, MAX_GUIDANCE)),

@@ -21,8 +21,15 @@ import org.tensorflow.types.TInt64;
  * <pre>
  *   d_n  = min(decay, (1 + n) / (10 + n))      with warm-up (TensorFlow's num_updates form)
  *   d_n  = decay                               without
+ *   d_n  = (1 - 1/n)^(γ + 1)                   the power function of exponent γ
  *   ema ← d_n · ema + (1 - d_n) · θ            after each optimizer step n = 1, 2, ...
  * </pre>
+ *
+ * The power function (Karras et al. 2024, "Analyzing and Improving the Training Dynamics of
+ * Diffusion Models", section 3.1) has no fixed length: at step n the average weighs the weights of
+ * step k in proportion to k^γ, so it forgets the random start at any run length and its width
+ * relative to the run, σ_rel = √(γ + 1) / ((γ + 2) √(γ + 3)), stays the same (γ = 6.94 gives σ_rel
+ * 0.10, γ = 16.97 gives 0.05). d_1 = 0: the average starts at the weights of the first step.
  *
  * Shadow variables are named {@code ema/<weight>} and start equal to the weights' initial values.
  * With decay 0 the average is the weights themselves (d_n = 0 at every step, warm-up or not): no
@@ -36,6 +43,7 @@ public final class ExponentialMovingAverage {
   private final Ops shadowScope;
   private final double decay;
   private final boolean warmup;
+  private final double power;
   private final Map<String, Variable<TFloat32>> shadows = new LinkedHashMap<>();
 
   /**
@@ -43,11 +51,31 @@ public final class ExponentialMovingAverage {
    * @param warmup whether early steps use the smaller (1 + n) / (10 + n)
    */
   public ExponentialMovingAverage(Ops tf, double decay, boolean warmup) {
+    this(tf, decay, warmup, 0);
+  }
+
+  private ExponentialMovingAverage(Ops tf, double decay, boolean warmup, double power) {
     checkArgument(decay >= 0 && decay < 1, "EMA decay must be in [0, 1), got %s", decay);
+    checkArgument(
+        power == 0 || (power > 0 && Double.isFinite(power)),
+        "EMA power must be > 0 (0 = a fixed decay), got %s",
+        power);
     this.tf = tf;
     this.shadowScope = tf.withSubScope("ema");
     this.decay = decay;
     this.warmup = warmup;
+    this.power = power;
+  }
+
+  /**
+   * The power-function average of exponent γ: d_n = (1 - 1/n)^(γ + 1).
+   *
+   * @param gamma γ &gt; 0; larger is a narrower average (γ = 6.94 averages over the last tenth or so
+   *     of the run, σ_rel = 0.10)
+   */
+  public static ExponentialMovingAverage power(Ops tf, double gamma) {
+    checkArgument(gamma > 0 && Double.isFinite(gamma), "EMA power must be > 0, got %s", gamma);
+    return new ExponentialMovingAverage(tf, 0, false, gamma);
   }
 
   /** The decay at update n (1-based) in double precision, the formula above. */
@@ -55,9 +83,25 @@ public final class ExponentialMovingAverage {
     return warmup ? Math.min(decay, (1.0 + n) / (WARMUP_OFFSET + n)) : decay;
   }
 
-  /** False for decay 0, whose average is the weights themselves: {@link #track} keeps nothing. */
+  /** The power function's decay at update n (1-based) in double precision: (1 - 1/n)^(γ + 1). */
+  public static double powerDecayAt(double gamma, long n) {
+    return Math.pow(1.0 - 1.0 / n, gamma + 1.0);
+  }
+
+  /**
+   * The relative width σ_rel of the power function's average of exponent γ (Karras et al. 2024, eq.
+   * 3): the standard deviation of its profile divided by the step it is taken at.
+   */
+  public static double sigmaRel(double gamma) {
+    return Math.sqrt(gamma + 1) / ((gamma + 2) * Math.sqrt(gamma + 3));
+  }
+
+  /**
+   * False for a fixed decay of 0, whose average is the weights themselves: {@link #track} keeps
+   * nothing.
+   */
   public boolean keepsShadows() {
-    return decay > 0;
+    return decay > 0 || power > 0;
   }
 
   /**
@@ -85,7 +129,13 @@ public final class ExponentialMovingAverage {
       Map<String, ? extends Operand<TFloat32>> weights, Operand<TInt64> n, List<Op> after) {
     Ops ops = tf.withSubScope("ema_update").withControlDependencies(after);
     Operand<TFloat32> d = ops.constant((float) decay);
-    if (warmup) {
+    if (power > 0) {
+      Operand<TFloat32> nf = ops.dtypes.cast(n, TFloat32.class);
+      d =
+          ops.math.pow(
+              ops.math.sub(ops.constant(1f), ops.math.reciprocal(nf)),
+              ops.constant((float) (power + 1)));
+    } else if (warmup) {
       Operand<TFloat32> nf = ops.dtypes.cast(n, TFloat32.class);
       d =
           ops.math.minimum(
@@ -127,5 +177,10 @@ public final class ExponentialMovingAverage {
 
   public boolean warmup() {
     return warmup;
+  }
+
+  /** The power function's exponent γ, or 0 for a fixed decay. */
+  public double power() {
+    return power;
   }
 }

@@ -61,6 +61,82 @@ class ExponentialMovingAverageTest {
   }
 
   @Test
+  void powerFunctionTracksTheWeightsLikePlainJava() {
+    double gamma = 6.94;
+    float[] start = {1f, -2f, 0.5f};
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(start));
+      Placeholder<TFloat32> newValue = tf.placeholder(TFloat32.class);
+      Op set = tf.assign(w, newValue);
+      ExponentialMovingAverage ema = ExponentialMovingAverage.power(tf, gamma);
+      assertThat(ema.keepsShadows()).isTrue();
+      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(start));
+      Placeholder<TInt64> n = tf.placeholder(TInt64.class);
+      Op update = ema.update(Map.of("w", w), n, java.util.List.of());
+      double[] expected = {start[0], start[1], start[2]};
+      try (Session s = new Session(g)) {
+        for (int step = 1; step <= 40; step++) {
+          float[] value = {step, -step * 0.5f, 2f / step};
+          try (TFloat32 v = TFloat32.vectorOf(value)) {
+            s.runner().feed(newValue, v).addTarget(set).run().close();
+          }
+          try (TInt64 count = TInt64.scalarOf(step)) {
+            s.runner().feed(n, count).addTarget(update).run().close();
+          }
+          double d = Math.pow(1.0 - 1.0 / step, gamma + 1);
+          for (int i = 0; i < 3; i++) {
+            expected[i] = d * expected[i] + (1 - d) * value[i];
+          }
+          if (step == 1) {
+            // d_1 = 0: the average forgets the initial weights at once
+            assertThat(expected[0]).isEqualTo(value[0]);
+          }
+        }
+        try (Result r = s.runner().fetch(shadow).run()) {
+          float[] actual = TensorIO.toFloats(r.get(0));
+          for (int i = 0; i < 3; i++) {
+            assertThat((double) actual[i]).isCloseTo(expected[i], within(1e-4));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void powerFunctionAveragesInProportionToStepToTheGamma() {
+    // Karras et al. 2024: the power-function EMA of a sequence of weights θ_k is close to the
+    // average weighted by k^γ; for θ_k = k that is Σ k^(γ+1) / Σ k^γ.
+    double gamma = 3;
+    long steps = 2000;
+    double ema = 0;
+    double num = 0;
+    double den = 0;
+    for (long k = 1; k <= steps; k++) {
+      double d = ExponentialMovingAverage.powerDecayAt(gamma, k);
+      ema = d * ema + (1 - d) * k;
+      num += Math.pow(k, gamma + 1);
+      den += Math.pow(k, gamma);
+    }
+    assertThat(ema / (num / den)).isCloseTo(1.0, within(2e-3));
+  }
+
+  @Test
+  void sigmaRelMatchesThePublishedPairs() {
+    // Karras et al. 2024, section 3.1: γ = 16.97 for σ_rel = 0.05 and γ = 6.94 for σ_rel = 0.10
+    assertThat(ExponentialMovingAverage.sigmaRel(16.97)).isCloseTo(0.05, within(5e-5));
+    assertThat(ExponentialMovingAverage.sigmaRel(6.94)).isCloseTo(0.10, within(5e-5));
+  }
+
+  @Test
+  void refusesBadPower() {
+    try (Graph g = new Graph()) {
+      assertThatThrownBy(() -> ExponentialMovingAverage.power(Ops.create(g), 0))
+          .hasMessageContaining("EMA power must be > 0, got 0.0");
+    }
+  }
+
+  @Test
   void decayFormula() {
     assertThat(ExponentialMovingAverage.decayAt(0.999, true, 1)).isCloseTo(2.0 / 11, within(1e-15));
     assertThat(ExponentialMovingAverage.decayAt(0.999, true, 100_000)).isEqualTo(0.999);

@@ -2,6 +2,10 @@ package org.tfdiffusion.run;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.util.List;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.diffusion.Prediction;
@@ -765,15 +769,66 @@ public record TrainConfig(
     }
   }
 
-  /** The EMA of the weights. */
-  public record Ema(double decay, boolean warmup) {
+  /**
+   * The moving average of the weights.
+   *
+   * @param decay the fixed decay in [0, 1) (unused with a power function)
+   * @param warmup whether the fixed decay starts lower, min(decay, (1 + n) / (10 + n))
+   * @param power the exponent γ &gt; 0 of a power-function average, d_n = (1 - 1/n)^(γ + 1)
+   *     (Karras et al. 2024), which replaces the fixed decay and its warm-up; 0 for a fixed decay
+   *     (config.json files without the field)
+   */
+  public record Ema(
+      double decay,
+      boolean warmup,
+      @JsonInclude(JsonInclude.Include.NON_DEFAULT) double power) {
     public Ema {
       checkArgument(decay >= 0 && decay < 1, "EMA decay must be in [0, 1), got %s", decay);
+      checkArgument(
+          power == 0 || (power > 0 && Double.isFinite(power)),
+          "--ema-power must be > 0 (0 = the fixed --ema-decay), got %s",
+          power);
     }
 
-    /** False for decay 0: the average is the weights, and the run keeps no {@code ema/} copy. */
+    /** A fixed decay, with or without warm-up. */
+    public Ema(double decay, boolean warmup) {
+      this(decay, warmup, 0);
+    }
+
+    /** Reads config.json's {@code ema}: files without {@code power} have a fixed decay. */
+    @JsonCreator
+    static Ema fromJson(
+        @JsonProperty("decay") double decay,
+        @JsonProperty("warmup") boolean warmup,
+        @JsonProperty("power") Double power) {
+      return new Ema(decay, warmup, power == null ? 0 : power);
+    }
+
+    /** The power-function average of exponent γ. */
+    public static Ema powerFunction(double gamma) {
+      return new Ema(0, false, gamma);
+    }
+
+    /** Whether this is a power-function average. */
+    @JsonIgnore
+    public boolean isPowerFunction() {
+      return power > 0;
+    }
+
+    /**
+     * False for a fixed decay of 0: the average is the weights, and the run keeps no {@code ema/}
+     * copy.
+     */
     public boolean keepsShadows() {
-      return decay > 0;
+      return decay > 0 || power > 0;
+    }
+
+    /** A short description for logs and help: "0.995 with warm-up", "power 6.94". */
+    public String describe() {
+      if (isPowerFunction()) {
+        return "power " + power;
+      }
+      return decay + (warmup && decay > 0 ? " with warm-up" : "");
     }
   }
 

@@ -216,7 +216,10 @@ public final class TrainingGraph implements AutoCloseable {
     this.adamw = new AdamW(tf, config.optimizer().adamW(), nativeConvolutions);
     AdamW.Update adam = adamw.update(vars, applied, learningRate, nextStep);
     this.gradientNorm = adam.gradientNorm();
-    this.ema = new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
+    this.ema =
+        config.ema().isPowerFunction()
+            ? ExponentialMovingAverage.power(tf, config.ema().power())
+            : new ExponentialMovingAverage(tf, config.ema().decay(), config.ema().warmup());
     if (ema.keepsShadows()) {
       weights.initialValues().forEach(ema::track);
     }

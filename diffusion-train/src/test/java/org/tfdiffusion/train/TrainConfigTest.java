@@ -25,6 +25,26 @@ class TrainConfigTest {
     }
   }
 
+  @Test
+  void aFixedDecayIsWrittenAsBeforeAndAPowerFunctionRoundTrips() throws Exception {
+    TrainConfig fixed = TrainPreset.DEMO.config();
+    String json = RunDirectory.json().writeValueAsString(fixed.ema());
+    assertThat(json.replaceAll("\\s", "")).isEqualTo("{\"decay\":0.995,\"warmup\":true}");
+    TrainConfig.Ema written =
+        RunDirectory.json().readValue("{\"decay\":0.995,\"warmup\":false}", TrainConfig.Ema.class);
+    assertThat(written).isEqualTo(new TrainConfig.Ema(0.995, false, 0));
+    assertThat(written.isPowerFunction()).isFalse();
+
+    TrainConfig power = fixed.withEma(TrainConfig.Ema.powerFunction(6.94));
+    String powerJson = RunDirectory.json().writeValueAsString(power);
+    assertThat(RunDirectory.json().readValue(powerJson, TrainConfig.class)).isEqualTo(power);
+    assertThat(RunDirectory.json().readTree(powerJson).get("ema").get("power").asDouble())
+        .isEqualTo(6.94);
+    assertThat(power.ema().keepsShadows()).isTrue();
+    assertThatThrownBy(() -> TrainConfig.Ema.powerFunction(-1))
+        .hasMessageContaining("--ema-power must be > 0");
+  }
+
   /**
    * The preset is the recipe of the shipped export, as its metadata records it: the shipped model
    * is the preset's 8000 steps continued by a fine-tuning run (its own optimizer and EMA, see the

@@ -106,6 +106,8 @@ final class ResumeSettings {
           Map.entry("--cosine", Setting.plain(c -> c.optimizer().cosineDecay())),
           Map.entry("--min-lr", Setting.plain(c -> c.optimizer().minLearningRate())),
           Map.entry("--ema-decay", Setting.plain(c -> c.ema().decay())),
+          Map.entry("--ema-warmup", Setting.plain(c -> c.ema().warmup())),
+          Map.entry("--ema-power", Setting.plain(c -> c.ema().power())),
           Map.entry("--prediction", new Setting(c -> Prediction.lookup(c.prediction()), v -> v)),
           Map.entry(
               "--loss-weighting",

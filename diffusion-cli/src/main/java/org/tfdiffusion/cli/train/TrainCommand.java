@@ -148,6 +148,23 @@ public class TrainCommand implements Callable<Integer> {
   Double emaDecay;
 
   @Option(
+      names = "--ema-warmup",
+      negatable = true,
+      description =
+          "Start the EMA with a smaller decay, min(decay, (1 + n)/(10 + n)), so the average forgets"
+              + " the random start (on in every preset).")
+  Boolean emaWarmup;
+
+  @Option(
+      names = "--ema-power",
+      paramLabel = "GAMMA",
+      description =
+          "A power-function EMA (Karras et al. 2024) instead of a fixed decay: step n decays by"
+              + " (1 - 1/n)^(GAMMA + 1), an average whose width is the same share of any run"
+              + " length (6.94: about the last tenth; 16.97: the last twentieth).")
+  Double emaPower;
+
+  @Option(
       names = "--prediction",
       converter = NamedOption.PredictionType.class,
       completionCandidates = NamedOption.PredictionType.class,
@@ -487,7 +504,7 @@ public class TrainCommand implements Callable<Integer> {
             or(warmup, o.warmupSteps()),
             or(cosine, o.cosineDecay()),
             Math.min(or(minLearningRate, o.minLearningRate()), or(learningRate, o.learningRate()))),
-        new TrainConfig.Ema(or(emaDecay, base.ema().decay()), base.ema().warmup()),
+        ema(base.ema()),
         new TrainConfig.Training(
             or(steps, t.steps()),
             or(batchSize, t.batchSize()),
@@ -519,6 +536,25 @@ public class TrainCommand implements Callable<Integer> {
         or(pUncond, base.enabled() ? base.pUncond() : TrainConfig.Conditioning.DEFAULT_P_UNCOND),
         or(guidance, base.enabled() ? base.guidance() : 3.0),
         java.util.List.of());
+  }
+
+  /** The EMA the options ask for, starting from {@code base}. */
+  private TrainConfig.Ema ema(TrainConfig.Ema base) {
+    if (emaPower != null) {
+      if (emaDecay != null || emaWarmup != null) {
+        throw new IllegalArgumentException(
+            "--ema-power replaces the fixed decay: give it without --ema-decay and --ema-warmup");
+      }
+      return TrainConfig.Ema.powerFunction(emaPower);
+    }
+    if (base.isPowerFunction() && emaDecay == null) {
+      if (emaWarmup != null) {
+        throw new IllegalArgumentException(
+            "this run's EMA is a power function (--ema-power); --ema-warmup needs --ema-decay");
+      }
+      return base;
+    }
+    return new TrainConfig.Ema(or(emaDecay, base.decay()), or(emaWarmup, base.warmup()));
   }
 
   private static <T> T or(T given, T fallback) {
