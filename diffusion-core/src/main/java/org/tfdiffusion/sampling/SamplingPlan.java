@@ -289,6 +289,56 @@ public record SamplingPlan(
     return b.build(name, x0Guard, prediction, history);
   }
 
+  /**
+   * Whether this plan's last {@code tail.steps()} steps are exactly {@code tail}'s steps: every
+   * timestep, coefficient, history flag and η term the same, and the same x̂_0 guard, prediction
+   * and history. A loop over those steps of this plan is then {@code tail}'s loop.
+   */
+  public boolean endsWith(SamplingPlan tail) {
+    int m = tail.steps();
+    int from = steps() - m;
+    if (from < 0
+        || !x0Guard.equals(tail.x0Guard)
+        || prediction != tail.prediction
+        || history != tail.history
+        || etaTerms.isPresent() != tail.etaTerms.isPresent()) {
+      return false;
+    }
+    // from the last step back: plans of other strides differ early
+    for (int i = m - 1; i >= 0; i--) {
+      int j = from + i;
+      if (timesteps.get(j) != tail.timesteps.get(i)
+          || keepsHistory.get(j) != tail.keepsHistory.get(i)
+          || !same(alphasCumprod, j, tail.alphasCumprod, i)
+          || !same(xCoef, j, tail.xCoef, i)
+          || !same(x0Coef, j, tail.x0Coef, i)
+          || !same(epsCoef, j, tail.epsCoef, i)
+          || !same(x0DeltaCoef, j, tail.x0DeltaCoef, i)
+          || !same(noiseCoef, j, tail.noiseCoef, i)
+          || !same(x0Delta2Coef, j, tail.x0Delta2Coef, i)
+          || !same(x0DeltaRestartCoef, j, tail.x0DeltaRestartCoef, i)
+          || !same(x0Delta3Coef, j, tail.x0Delta3Coef, i)
+          || !same(x0DeltaRestart2Coef, j, tail.x0DeltaRestart2Coef, i)
+          || !same(x0Delta2Restart2Coef, j, tail.x0Delta2Restart2Coef, i)) {
+        return false;
+      }
+      if (etaTerms.isPresent()
+          && (!same(etaTerms.get().sigmaUnit(), j, tail.etaTerms.get().sigmaUnit(), i)
+              || !same(
+                  etaTerms.get().oneMinusAlphaBarPrev(),
+                  j,
+                  tail.etaTerms.get().oneMinusAlphaBarPrev(),
+                  i))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static boolean same(ImmutableDoubleArray a, int i, ImmutableDoubleArray b, int j) {
+    return Double.compare(a.get(i), b.get(j)) == 0;
+  }
+
   /** N, the number of model evaluations. */
   public int steps() {
     return timesteps.length();

@@ -41,6 +41,7 @@ import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.sampling.SamplingLoop;
+import org.tfdiffusion.sampling.PlanTable;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.editing.ImageToImage;
 import org.tfdiffusion.sampling.editing.Inpainting;
@@ -441,11 +442,11 @@ public final class ModelExporter {
   private static Signature sampleSignature(Common c, SamplerKind kind, IntFunction<Sampler> plans) {
     Ops tf = c.tf();
     int max = ExportMetadata.maxSampleSteps(kind, c.schedule().timesteps());
-    List<SamplingPlan> all = new ArrayList<>();
-    for (int n = 1; n <= max; n++) {
-      all.add(plans.apply(n).plan(c.schedule(), c.prediction()));
-    }
-    SamplingPlan table = SamplingPlan.concat(kind.configName() + " 1.." + max, all);
+    PlanTable table =
+        PlanTable.of(
+            kind.configName() + " 1.." + max,
+            n -> plans.apply(n).plan(c.schedule(), c.prediction()),
+            max);
     Placeholder<TInt32> numSteps =
         c.in().withName("num_steps").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
     Operand<TInt32> checkedSteps =
@@ -456,16 +457,11 @@ public final class ModelExporter {
                 tf.math.greaterEqual(numSteps, tf.constant(1)),
                 tf.math.lessEqual(numSteps, tf.constant(max))),
             "num_steps must be in [1, " + max + "]");
-    // plan N starts after the plans 1..N-1 and runs its own number of model evaluations (N for
-    // most samplers, 2N - 1 for Heun)
-    int[] offsets = new int[max + 1];
-    int[] lengths = new int[max + 1];
-    for (int n = 1; n <= max; n++) {
-      lengths[n] = all.get(n - 1).steps();
-      offsets[n] = n == 1 ? 0 : offsets[n - 1] + lengths[n - 1];
-    }
-    Operand<TInt32> offset = tf.gather(tf.constant(offsets), checkedSteps, tf.constant(0));
-    Operand<TInt32> evaluations = tf.gather(tf.constant(lengths), checkedSteps, tf.constant(0));
+    // plan N runs its own number of model evaluations (N for most samplers, 2N - 1 for Heun)
+    Operand<TInt32> offset =
+        tf.gather(tf.constant(table.offsets().toArray()), checkedSteps, tf.constant(0));
+    Operand<TInt32> evaluations =
+        tf.gather(tf.constant(table.lengths().toArray()), checkedSteps, tf.constant(0));
     Optional<Placeholder<TFloat32>> eta = Optional.empty();
     Optional<Operand<TFloat32>> checkedEta = Optional.empty();
     if (kind == SamplerKind.DDIM) {
@@ -485,7 +481,7 @@ public final class ModelExporter {
     Operand<TFloat32> sampled =
         SamplingLoop.compiled(
                 tf,
-                table,
+                table.plan(),
                 new SamplingLoop.RuntimeSteps(offset, evaluations, checkedEta),
                 c.image(),
                 c.net(),
