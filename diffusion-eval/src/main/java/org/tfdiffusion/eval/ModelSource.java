@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.tensorflow.Result;
 import org.tensorflow.SavedModelBundle;
 import org.tensorflow.SessionFunction;
@@ -45,9 +46,7 @@ public final class ModelSource {
   private final String tag;
   private final Path path;
   private final TrainedModel.Weights weights;
-  private final boolean export;
-  private final String exportSampler;
-  private final long step;
+  private final Optional<ExportedModel> export;
 
   private ModelSource(
       TrainConfig config,
@@ -56,9 +55,7 @@ public final class ModelSource {
       String tag,
       Path path,
       TrainedModel.Weights weights,
-      boolean export,
-      String exportSampler,
-      long step) {
+      Optional<ExportedModel> export) {
     this.config = config;
     this.description = description;
     this.evalDir = evalDir;
@@ -66,8 +63,6 @@ public final class ModelSource {
     this.path = path;
     this.weights = weights;
     this.export = export;
-    this.exportSampler = exportSampler;
-    this.step = step;
   }
 
   /**
@@ -90,15 +85,7 @@ public final class ModelSource {
     String tag =
         "step" + checkpoint.state().step() + (weights == TrainedModel.Weights.RAW ? "-raw" : "");
     return new ModelSource(
-        config,
-        what,
-        runDir.resolve("eval"),
-        tag,
-        checkpoint.dir(),
-        weights,
-        false,
-        null,
-        checkpoint.state().step());
+        config, what, runDir.resolve("eval"), tag, checkpoint.dir(), weights, Optional.empty());
   }
 
   /**
@@ -116,10 +103,8 @@ public final class ModelSource {
         e.versionDir().getParent().resolve("eval"),
         "v" + e.versionDir().getFileName(),
         e.versionDir(),
-        e.weights(),
-        true,
-        e.sampler(),
-        e.step());
+        e.metadata().weights(),
+        Optional.of(e));
   }
 
   /** The model's training config (from config.json, or from the export's metadata). */
@@ -144,19 +129,31 @@ public final class ModelSource {
 
   /** Whether this is an export. */
   public boolean isExport() {
-    return export;
+    return export.isPresent();
+  }
+
+  /** An export's metadata, empty for a run. */
+  public Optional<ExportMetadata> exportMetadata() {
+    return export.map(ExportedModel::metadata);
   }
 
   /**
-   * The sampler kind an export's signatures sample with.
+   * The sampler kind an export's signatures sample with, as its metadata records it.
    *
    * @throws IllegalStateException for a run (any kind samples a run)
+   * @throws IllegalArgumentException for an export whose metadata names no sampler kind
    */
   public SamplerKind exportSamplerKind() {
-    if (!export) {
-      throw new IllegalStateException("a run samples with any sampler kind");
-    }
-    return kindOfPlanName(exportSampler);
+    ExportMetadata meta =
+        exportMetadata()
+            .orElseThrow(() -> new IllegalStateException("a run samples with any sampler kind"));
+    return meta.samplerKind()
+        .orElseThrow(
+            () ->
+                new IllegalArgumentException(
+                    "the export's sampler '"
+                        + meta.sampler()
+                        + "' names no sampler; export it again"));
   }
 
   /**
@@ -185,10 +182,12 @@ public final class ModelSource {
   }
 
   /**
-   * Opens a generator for {@code sampler}.
+   * Opens a generator for {@code sampler}: an export's own signatures when they can draw its plan
+   * ({@link #signaturesCanSample}), otherwise the export's weights in this process's sampling
+   * graph.
    *
-   * @throws IllegalArgumentException for an export asked for another kind of sampler than it has,
-   *     or more steps than its sample signature offers
+   * @throws IllegalArgumentException when the sampler does not fit the model's schedule, or for an
+   *     export whose metadata names no sampler kind
    */
   public ImageGenerator open(Sampler sampler) {
     return open(sampler, SessionOptions.sampling());
@@ -210,9 +209,8 @@ public final class ModelSource {
    */
   public ImageSampler sampler(
       Sampler sampler, EditMode edit, boolean host, int snapshots, SessionOptions options) {
-    return export
-        ? ImageSampler.openExport(
-            path, config, weights, step, sampler, edit, host, snapshots, options)
+    return export.isPresent()
+        ? ImageSampler.openExport(export.get(), sampler, edit, host, snapshots, options)
         : ImageSampler.open(path, weights, sampler, edit, host, snapshots, options);
   }
 
@@ -223,29 +221,34 @@ public final class ModelSource {
    */
   public ImageGenerator open(Sampler sampler, SessionOptions options) {
     SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
-    if (export && (options.bfloat16() || !signaturesCanSample(sampler, plan))) {
-      return new RunGenerator(
-          ImageSampler.openExport(path, config, weights, step, sampler, false, 0, options),
-          " (the export's weights in this process's sampling graph)");
-    }
-    if (!export) {
+    if (export.isEmpty()) {
       ImageSampler images = ImageSampler.open(path, weights, sampler, false, 0, options);
       return new RunGenerator(images);
     }
-    return new ExportGenerator(path, sampler, plan, exportSampler);
+    if (options.bfloat16() || !signaturesCanSample(sampler)) {
+      return new RunGenerator(
+          ImageSampler.openExport(export.get(), sampler, false, 0, options),
+          " (the export's weights in this process's sampling graph)");
+    }
+    return new ExportGenerator(path, sampler, plan, export.get().metadata().sampler());
   }
 
   /**
-   * Whether the export's own signatures can draw {@code plan}: its sampler kind, at most as many
-   * steps as its sample signature offers, its x̂₀ guard. Otherwise the export's weights are loaded
-   * into this process's sampling graph, which samples with any sampler.
+   * Whether the export's own signatures can draw {@code sampler}'s plan: its sampler kind, at most
+   * as many steps as its sample signature offers, its x̂₀ guard, as its metadata records them.
+   * Otherwise the export's weights are loaded into this process's sampling graph, which samples
+   * with any sampler.
+   *
+   * @throws IllegalStateException for a run
+   * @throws IllegalArgumentException for an export whose metadata names no sampler kind
    */
-  private boolean signaturesCanSample(Sampler sampler, SamplingPlan plan) {
-    SamplerKind exportKind = kindOfPlanName(exportSampler);
-    int max = ExportMetadata.maxSampleSteps(exportKind, config.noiseSchedule().timesteps());
+  boolean signaturesCanSample(Sampler sampler) {
+    SamplerKind exportKind = exportSamplerKind();
+    ExportMetadata meta = export.orElseThrow().metadata();
+    SamplingPlan plan = sampler.plan(config.noiseSchedule(), config.predictionType());
     return kindOf(sampler) == exportKind
-        && plan.steps() <= max
-        && exportGuard(exportSampler).equals(plan.x0Guard().toString());
+        && plan.steps() <= meta.maxSteps()
+        && exportGuard(meta.sampler()).equals(plan.x0Guard().toString());
   }
 
   /** The x̂₀ guard written in an export's plan name, {@code none} when it names none. */
@@ -291,15 +294,6 @@ public final class ModelSource {
       return SamplerKind.DEIS;
     }
     throw new IllegalArgumentException("unknown sampler " + sampler);
-  }
-
-  /** The kind named by the start of a plan name such as {@code dpm-solver++(steps=20, ...)}. */
-  static SamplerKind kindOfPlanName(String planName) {
-    return ExportMetadata.kindOfPlanName(planName)
-        .orElseThrow(
-            () ->
-                new IllegalArgumentException(
-                    "the export's sampler '" + planName + "' names no sampler; export it again"));
   }
 
   private static final class RunGenerator implements ImageGenerator {

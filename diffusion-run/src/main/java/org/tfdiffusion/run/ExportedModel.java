@@ -13,19 +13,15 @@ import java.util.stream.Stream;
 
 /**
  * A diffusion model exported as a SavedModel in TensorFlow Serving's layout ({@code
- * BASE/NAME/VERSION/}), read back: its version folder, the training config and weights its metadata
- * ({@code assets.extra/tfdiffusion.json}) records, and the sampler of its default signature. What
- * sampling, evaluation and fine-tuning need to start from an export instead of a run folder.
+ * BASE/NAME/VERSION/}), read back: its version folder and what its metadata ({@code
+ * assets.extra/tfdiffusion.json}) records (the training config, the weights and their step, the
+ * sampler of its signatures). What sampling, evaluation and fine-tuning need to start from an
+ * export instead of a run folder.
  *
  * @param versionDir {@code BASE/NAME/VERSION}
- * @param config the training config of the run it was exported from
- * @param weights the weights it holds (EMA unless exported with raw weights)
- * @param step the training step of those weights
- * @param sampler the plan name of its {@code serving_default} signature, e.g. {@code
- *     dpm-solver++(steps=20, ...)}
+ * @param metadata its {@code assets.extra/tfdiffusion.json}
  */
-public record ExportedModel(
-    Path versionDir, TrainConfig config, TrainedModel.Weights weights, long step, String sampler) {
+public record ExportedModel(Path versionDir, ExportMetadata metadata) {
 
   private static final Pattern VERSION = Pattern.compile("[0-9]{1,19}");
 
@@ -51,9 +47,12 @@ public record ExportedModel(
           path);
       versionDir = path.resolve(String.valueOf(versions.get(versions.size() - 1)));
     }
-    ExportMetadata meta = ExportMetadata.read(versionDir);
-    return new ExportedModel(
-        versionDir, meta.config(), meta.weights(), meta.trainingStep(), meta.sampler());
+    return new ExportedModel(versionDir, ExportMetadata.read(versionDir));
+  }
+
+  /** The training config of the run it was exported from, as its metadata records it. */
+  public TrainConfig config() {
+    return metadata.config();
   }
 
   /**
@@ -101,6 +100,6 @@ public record ExportedModel(
   public String description() {
     return String.format(
         "export %s (%s weights of step %d, serving_default %s)",
-        versionDir, weights.configName(), step, sampler);
+        versionDir, metadata.weightsName(), metadata.trainingStep(), metadata.sampler());
   }
 }

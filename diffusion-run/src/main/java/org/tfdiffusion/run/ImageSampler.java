@@ -131,34 +131,20 @@ public final class ImageSampler implements AutoCloseable {
    * machine's kernels), as {@link TrainedModel#loadExport}.
    */
   public static ImageSampler openExport(
-      java.nio.file.Path versionDir,
-      TrainConfig config,
-      TrainedModel.Weights which,
-      long step,
-      Sampler sampler,
-      boolean host,
-      int snapshots,
-      SessionOptions options) {
-    return openExport(
-        versionDir, config, which, step, sampler, EditMode.plain(), host, snapshots, options);
+      ExportedModel export, Sampler sampler, boolean host, int snapshots, SessionOptions options) {
+    return openExport(export, sampler, EditMode.plain(), host, snapshots, options);
   }
 
-  /**
-   * {@link #openExport(java.nio.file.Path, TrainConfig, TrainedModel.Weights, long, Sampler,
-   * boolean, int, SessionOptions)} for an edit.
-   */
+  /** {@link #openExport(ExportedModel, Sampler, boolean, int, SessionOptions)} for an edit. */
   public static ImageSampler openExport(
-      java.nio.file.Path versionDir,
-      TrainConfig config,
-      TrainedModel.Weights which,
-      long step,
+      ExportedModel export,
       Sampler sampler,
       EditMode edit,
       boolean host,
       int snapshots,
       SessionOptions options) {
     return new ImageSampler(
-        build -> TrainedModel.loadExport(versionDir, config, which, step, options, build),
+        build -> TrainedModel.loadExport(export, options, build),
         sampler,
         edit,
         host,

@@ -186,31 +186,28 @@ public final class TrainedModel implements AutoCloseable {
    * Loads the weights of an export (a SavedModel version folder written by the exporter) into a
    * graph of this process's own, so that it samples with any sampler and this machine's kernels.
    *
-   * @param versionDir {@code BASE/NAME/VERSION}
-   * @param config the export's training config (from its metadata)
-   * @param which the weights the export holds (its metadata's "weights")
-   * @param step the training step the weights are from
+   * @param export the export: its version folder, and its metadata's training config, weights and
+   *     step
    * @throws IllegalArgumentException when the export's variables do not match the config
    */
   public static TrainedModel loadExport(
-      Path versionDir,
-      TrainConfig config,
-      Weights which,
-      long step,
+      ExportedModel export,
       SessionOptions options,
       java.util.function.Consumer<TrainedModel> build) {
+    Path versionDir = export.versionDir();
+    ExportMetadata meta = export.metadata();
     Path variables = versionDir.resolve("variables");
     checkArgument(
         Files.isRegularFile(variables.resolve("variables.index")),
         "%s has no variables/variables.index: not a complete SavedModel (still being copied?)",
         versionDir);
     return new TrainedModel(
-        config,
+        meta.config(),
         Optional.empty(),
         variables.resolve("variables").toString(),
-        step,
+        meta.trainingStep(),
         "export " + versionDir,
-        which,
+        meta.weights(),
         options,
         build);
   }

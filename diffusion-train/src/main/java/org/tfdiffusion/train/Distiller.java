@@ -103,7 +103,8 @@ public final class Distiller {
     public static Teacher open(Path path) {
       if (ExportedModel.isExport(path)) {
         ExportedModel e = ExportedModel.open(path);
-        return new Teacher(e.versionDir(), e.step(), e.weights(), e.config());
+        return new Teacher(
+            e.versionDir(), e.metadata().trainingStep(), e.metadata().weights(), e.config());
       }
       Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(path);
       Path run = checkpoint.runDir();

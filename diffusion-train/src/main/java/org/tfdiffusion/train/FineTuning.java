@@ -124,9 +124,8 @@ public final class FineTuning {
       TrainConfig.FineTune fineTune, TrainedModel.Weights which) {
     Path parent = Path.of(fineTune.parentRun());
     if (ExportedModel.isExport(parent)) {
-      ExportedModel e = ExportedModel.open(parent);
       return TrainedModel.loadExport(
-          e.versionDir(), e.config(), e.weights(), e.step(), SessionOptions.defaults(), m -> {});
+          ExportedModel.open(parent), SessionOptions.defaults(), m -> {});
     }
     Path checkpoint =
         Checkpoints.of(parent).list().stream()

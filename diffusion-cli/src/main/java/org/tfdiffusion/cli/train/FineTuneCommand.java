@@ -79,8 +79,8 @@ public final class FineTuneCommand extends TrainCommand {
     TrainConfig parent;
     if (ExportedModel.isExport(from)) {
       ExportedModel e = ExportedModel.open(from);
-      String held = e.weights().configName();
-      if (fromWeights != e.weights()) {
+      String held = e.metadata().weightsName();
+      if (fromWeights != e.metadata().weights()) {
         throw new IllegalArgumentException(
             String.format(
                 "%s holds only its %s weights; give --from-weights %s, or fine-tune from the run"
@@ -88,7 +88,7 @@ public final class FineTuneCommand extends TrainCommand {
                 e.versionDir(), held, held));
       }
       parentPath = e.versionDir().toString();
-      parentStep = e.step();
+      parentStep = e.metadata().trainingStep();
       parent = e.config();
     } else {
       Checkpoints.Checkpoint checkpoint = Checkpoints.resolve(from);

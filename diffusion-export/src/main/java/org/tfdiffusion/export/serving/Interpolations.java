@@ -239,10 +239,7 @@ final class Interpolations implements AutoCloseable {
       }
       s =
           ImageSampler.openExport(
-              export.versionDir(),
-              export.config(),
-              export.weights(),
-              export.step(),
+              export,
               DpmSolverPlusPlusSampler.of(steps),
               EditMode.interpolate(frames),
               false,

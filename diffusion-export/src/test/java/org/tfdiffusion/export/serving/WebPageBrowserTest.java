@@ -653,10 +653,7 @@ class WebPageBrowserTest {
     float[] expected;
     try (org.tfdiffusion.run.ImageSampler strip =
         org.tfdiffusion.run.ImageSampler.openExport(
-            version,
-            export.config(),
-            export.weights(),
-            export.step(),
+            export,
             sampler,
             org.tfdiffusion.run.EditMode.interpolate(4),
             false,
