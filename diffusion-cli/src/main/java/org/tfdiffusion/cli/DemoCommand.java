@@ -89,7 +89,7 @@ final class DemoCommand implements Callable<Integer> {
         SessionOptions.training().withNativeConvolutions(ConvKernels.AUTO.resolve(false, false));
     new Trainer(out, progress, options).train(dir, config);
     if (!noExport) {
-      SamplerKind kind = SamplerKind.lookup(config.training().sampler());
+      SamplerKind kind = config.training().sampler();
       int samplerSteps = config.training().samplerSteps();
       ModelExporter.Exported exported =
           ModelExporter.export(

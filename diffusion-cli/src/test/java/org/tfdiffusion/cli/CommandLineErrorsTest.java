@@ -181,6 +181,11 @@ class CommandLineErrorsTest {
         train("--progress", "fancy", "--run-dir", run), "unknown --progress 'fancy'");
     assertOneLineError(train("--fit", "stretch", "--run-dir", run), "unknown fit mode 'stretch'");
     assertOneLineError(
+        train("--loss-weighting", "min-snr-x", "--run-dir", run),
+        "--loss-weighting",
+        "unknown loss weighting 'min-snr-x'; valid: uniform, min-snr (gamma 5), min-snr-GAMMA",
+        "train --help");
+    assertOneLineError(
         train("--cluster", "worker=localhost:1", "--run-dir", run), "--cluster needs --task");
     assertThat(out.toString()).doesNotContain("Usage:");
     assertThat(temp.resolve("run")).doesNotExist();

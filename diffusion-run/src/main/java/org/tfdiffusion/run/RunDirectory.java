@@ -52,9 +52,13 @@ public final class RunDirectory {
   @com.fasterxml.jackson.annotation.JsonIgnoreProperties({"uniform"})
   private abstract static class LossWeightingJson {}
 
-  /** The JSON mapper for config.json and state.json (records, pretty-printed, strict). */
+  /**
+   * The JSON mapper for config.json and state.json (records, pretty-printed, strict; the named
+   * choices as their names, see {@link NamedJson}).
+   */
   public static ObjectMapper json() {
     return new ObjectMapper()
+        .registerModule(NamedJson.module())
         .addMixIn(LossWeighting.class, LossWeightingJson.class)
         .enable(SerializationFeature.INDENT_OUTPUT)
         .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)

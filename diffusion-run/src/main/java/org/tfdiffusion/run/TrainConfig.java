@@ -7,9 +7,12 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import java.util.List;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.diffusion.LossWeighting;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.model.UNetConfig;
+import org.tfdiffusion.naming.Named;
 import org.tfdiffusion.optim.AdamWConfig;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplerKind;
@@ -40,7 +43,7 @@ public record TrainConfig(
     int format,
     UNetConfig model,
     Schedule schedule,
-    String prediction,
+    Prediction prediction,
     Data data,
     Optimizer optimizer,
     Ema ema,
@@ -59,7 +62,7 @@ public record TrainConfig(
       int format,
       UNetConfig model,
       Schedule schedule,
-      String prediction,
+      Prediction prediction,
       Data data,
       Optimizer optimizer,
       Ema ema,
@@ -87,7 +90,7 @@ public record TrainConfig(
       int format,
       UNetConfig model,
       Schedule schedule,
-      String prediction,
+      Prediction prediction,
       Data data,
       Optimizer optimizer,
       Ema ema,
@@ -122,7 +125,8 @@ public record TrainConfig(
     checkArgument(
         schedule != null && data != null && optimizer != null && ema != null && training != null,
         "config.json is missing a section (schedule, data, optimizer, ema or training)");
-    Prediction.lookup(prediction);
+    checkArgument(
+        prediction != null, "prediction type is null; valid: %s", Prediction.validNames());
     if (conditioning == null) {
       conditioning = Conditioning.none();
     }
@@ -164,7 +168,7 @@ public record TrainConfig(
   public static final class Builder {
     private UNetConfig model = UNetConfig.tutorial();
     private Schedule schedule = Schedule.tutorial();
-    private String prediction = "epsilon";
+    private Prediction prediction = Prediction.EPSILON;
     private Data data = Data.embedded();
     private Optimizer optimizer = Optimizer.tutorial();
     private Ema ema = new Ema(0.999, true);
@@ -188,7 +192,7 @@ public record TrainConfig(
     }
 
     /** What the network predicts: epsilon, sample or v_prediction. */
-    public Builder prediction(String value) {
+    public Builder prediction(Prediction value) {
       prediction = value;
       return this;
     }
@@ -578,14 +582,14 @@ public record TrainConfig(
   }
 
   /** The noise schedule, as in the tutorial by default. */
-  public record Schedule(String kind, int timesteps, double betaStart, double betaEnd) {
+  public record Schedule(BetaSchedule kind, int timesteps, double betaStart, double betaEnd) {
     public Schedule {
-      BetaSchedule.lookup(kind);
+      checkArgument(kind != null, "beta schedule is null; valid: %s", BetaSchedule.validNames());
     }
 
     public static Schedule tutorial() {
       return new Schedule(
-          "linear",
+          BetaSchedule.LINEAR,
           NoiseSchedule.DEFAULT_TIMESTEPS,
           NoiseSchedule.DEFAULT_BETA_START,
           NoiseSchedule.DEFAULT_BETA_END);
@@ -597,14 +601,14 @@ public record TrainConfig(
      */
     public static Schedule cosine() {
       return new Schedule(
-          "cosine",
+          BetaSchedule.COSINE,
           NoiseSchedule.DEFAULT_TIMESTEPS,
           NoiseSchedule.DEFAULT_BETA_START,
           NoiseSchedule.DEFAULT_BETA_END);
     }
 
     public NoiseSchedule build() {
-      return NoiseSchedule.create(BetaSchedule.lookup(kind), timesteps, betaStart, betaEnd);
+      return NoiseSchedule.create(kind, timesteps, betaStart, betaEnd);
     }
   }
 
@@ -616,9 +620,14 @@ public record TrainConfig(
    * @param fit how images reach the model's size: auto, pad, center-crop or resize
    * @param flip random horizontal flips
    */
-  public record Data(String source, String split, String fit, boolean flip) {
+  public record Data(String source, Split split, FitMode fit, boolean flip) {
+    public Data {
+      checkArgument(split != null, "split is null; valid: %s", Named.validNames(Split.class));
+      checkArgument(fit != null, "fit mode is null; valid: %s", Named.validNames(FitMode.class));
+    }
+
     public static Data embedded() {
-      return new Data("embedded", "train", "auto", false);
+      return new Data("embedded", Split.TRAIN, FitMode.AUTO, false);
     }
   }
 
@@ -857,7 +866,7 @@ public record TrainConfig(
       int keepCheckpoints,
       int sampleEvery,
       int sampleCount,
-      String sampler,
+      SamplerKind sampler,
       int samplerSteps) {
     public Training {
       checkArgument(steps >= 1, "--steps must be >= 1, got %s", steps);
@@ -874,7 +883,7 @@ public record TrainConfig(
           keepCheckpoints >= 1, "--keep-checkpoints must be >= 1, got %s", keepCheckpoints);
       checkArgument(sampleEvery >= 0, "--sample-every must be >= 0 (0 = at the end only)");
       checkArgument(sampleCount >= 1, "--sample-count must be >= 1, got %s", sampleCount);
-      SamplerKind.lookup(sampler);
+      checkArgument(sampler != null, "sampler is null; valid: %s", SamplerKind.validNames());
       checkArgument(samplerSteps >= 1, "--sampler-steps must be >= 1, got %s", samplerSteps);
     }
 
@@ -894,7 +903,7 @@ public record TrainConfig(
      * DPM-Solver++ steps.
      */
     public static Training tutorial() {
-      return new Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, "dpmpp", 20);
+      return new Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, SamplerKind.DPMPP, 20);
     }
 
     /** A builder that starts from the tutorial's loop ({@link #tutorial()}). */
@@ -918,7 +927,7 @@ public record TrainConfig(
       private int keepCheckpoints;
       private int sampleEvery;
       private int sampleCount;
-      private String sampler;
+      private SamplerKind sampler;
       private int samplerSteps;
 
       private Builder(Training t) {
@@ -992,7 +1001,7 @@ public record TrainConfig(
       }
 
       /** The sampler of the grids: ddpm, ddim or dpmpp. */
-      public Builder sampler(String value) {
+      public Builder sampler(SamplerKind value) {
         sampler = value;
         return this;
       }
@@ -1024,13 +1033,13 @@ public record TrainConfig(
     return schedule.build();
   }
 
-  /** What the network outputs. */
+  /** What the network outputs (the same as {@link #prediction()}). */
   public Prediction predictionType() {
-    return Prediction.lookup(prediction);
+    return prediction;
   }
 
   /** The sampler of the grids. */
   public Sampler gridSampler() {
-    return SamplerKind.lookup(training.sampler()).create(training.samplerSteps(), 0.0);
+    return training.sampler().create(training.samplerSteps(), 0.0);
   }
 }

@@ -18,6 +18,7 @@ import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
+import org.tfdiffusion.sampling.SamplerKind;
 
 /**
  * Progressive distillation as a chain of runs (Salimans &amp; Ho 2022, Algorithm 2): round N is a
@@ -177,7 +178,7 @@ public final class Distiller {
         tt.toBuilder()
             .steps(s.iterations())
             .sampleEvery(0)
-            .sampler("ddim")
+            .sampler(SamplerKind.DDIM)
             .samplerSteps(steps)
             .checkpointEvery(Math.min(tt.checkpointEvery(), s.iterations()));
     s.batchSize().ifPresent(b -> training.batch(b, 1));

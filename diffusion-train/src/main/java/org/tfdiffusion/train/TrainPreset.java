@@ -1,10 +1,14 @@
 package org.tfdiffusion.train;
 
 import java.util.List;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.diffusion.LossWeighting;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.naming.Named;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.sampling.SamplerKind;
 
 /** Named starting points for {@code train}; every value can be overridden by an option. */
 public enum TrainPreset implements Named {
@@ -22,7 +26,7 @@ public enum TrainPreset implements Named {
       return TrainConfig.builder()
           .model(UNetConfig.builder().imageSize(28).channels(1).baseWidth(32).levels(3).build())
           .schedule(TrainConfig.Schedule.cosine())
-          .prediction("v_prediction")
+          .prediction(Prediction.V_PREDICTION)
           .data(TrainConfig.Data.embedded())
           .optimizer(
               TrainConfig.Optimizer.builder()
@@ -43,7 +47,7 @@ public enum TrainPreset implements Named {
                   .keepCheckpoints(3)
                   .sampleEvery(200)
                   .sampleCount(60)
-                  .sampler("dpmpp")
+                  .sampler(SamplerKind.DPMPP)
                   .samplerSteps(20)
                   .build())
           .conditioning(TrainConfig.Conditioning.labels(3.0))
@@ -72,8 +76,10 @@ public enum TrainPreset implements Named {
                   .blocksPerLevel(2)
                   .build())
           .schedule(TrainConfig.Schedule.tutorial())
-          .prediction("epsilon")
-          .data(new TrainConfig.Data("/usr/share/datasets/fashion-mnist", "train", "auto", false))
+          .prediction(Prediction.EPSILON)
+          .data(
+              new TrainConfig.Data(
+                  "/usr/share/datasets/fashion-mnist", Split.TRAIN, FitMode.AUTO, false))
           .optimizer(
               TrainConfig.Optimizer.builder()
                   .learningRate(1e-3)
@@ -93,7 +99,7 @@ public enum TrainPreset implements Named {
                   .keepCheckpoints(3)
                   .sampleEvery(1000)
                   .sampleCount(60)
-                  .sampler("dpmpp")
+                  .sampler(SamplerKind.DPMPP)
                   .samplerSteps(25)
                   .build())
           .conditioning(TrainConfig.Conditioning.labels(2.0))
@@ -112,7 +118,7 @@ public enum TrainPreset implements Named {
       return TrainConfig.builder()
           .model(UNetConfig.tutorial())
           .schedule(TrainConfig.Schedule.tutorial())
-          .prediction("epsilon")
+          .prediction(Prediction.EPSILON)
           .data(TrainConfig.Data.embedded())
           .optimizer(TrainConfig.Optimizer.tutorial())
           .ema(new TrainConfig.Ema(0.999, true))

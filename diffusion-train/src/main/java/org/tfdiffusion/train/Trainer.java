@@ -21,10 +21,8 @@ import org.tfdiffusion.data.BatchIterator;
 import org.tfdiffusion.data.BatchPosition;
 import org.tfdiffusion.data.DataOptions;
 import org.tfdiffusion.data.DataSources;
-import org.tfdiffusion.data.FitMode;
 import org.tfdiffusion.data.ImageDataset;
 import org.tfdiffusion.data.ImageFit;
-import org.tfdiffusion.data.Split;
 import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
@@ -145,9 +143,8 @@ public final class Trainer {
   public static ImageDataset loadData(TrainConfig config) {
     UNetConfig model = config.model();
     TrainConfig.Data data = config.data();
-    ImageFit fit =
-        ImageFit.to(model.imageSize(), model.channels()).withMode(FitMode.lookup(data.fit()));
-    DataOptions options = DataOptions.defaults().withSplit(Split.lookup(data.split())).withFit(fit);
+    ImageFit fit = ImageFit.to(model.imageSize(), model.channels()).withMode(data.fit());
+    DataOptions options = DataOptions.defaults().withSplit(data.split()).withFit(fit);
     return DataSources.open(data.source(), options);
   }
 

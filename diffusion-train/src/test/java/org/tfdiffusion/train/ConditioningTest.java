@@ -20,7 +20,10 @@ import org.tensorflow.Session;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.data.DataSources;
+import org.tfdiffusion.data.FitMode;
 import org.tfdiffusion.data.ImageDataset;
+import org.tfdiffusion.data.Split;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
@@ -31,6 +34,7 @@ import org.tfdiffusion.run.SampleGrid;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.DpmSolverPlusPlusSampler;
+import org.tfdiffusion.sampling.SamplerKind;
 
 class ConditioningTest {
   @TempDir Path temp;
@@ -228,7 +232,7 @@ class ConditioningTest {
     }
     TrainConfig config =
         conditional(TrainerTest.tiny(1, 0, 1e-3), 0.1)
-            .withData(new TrainConfig.Data(folder.toString(), "train", "auto", false));
+            .withData(new TrainConfig.Data(folder.toString(), Split.TRAIN, FitMode.AUTO, false));
     assertThatThrownBy(() -> trainer().train(temp.resolve("r"), config))
         .hasMessageContaining("has no labels, so it cannot train a class-conditional model");
   }
@@ -278,11 +282,11 @@ class ConditioningTest {
                 .normGroups(4)
                 .build(),
             TrainConfig.Schedule.tutorial(),
-            "epsilon",
-            new TrainConfig.Data(folder.toString(), "train", "auto", true),
+            Prediction.EPSILON,
+            new TrainConfig.Data(folder.toString(), Split.TRAIN, FitMode.AUTO, true),
             new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 20, true, 1e-4),
             new TrainConfig.Ema(0.99, true),
-            new TrainConfig.Training(300, 32, 1, 1, 50, 0, 1, 0, 2, "dpmpp", 10),
+            new TrainConfig.Training(300, 32, 1, 1, 50, 0, 1, 0, 2, SamplerKind.DPMPP, 10),
             new TrainConfig.Conditioning(true, 0.1, 3.0, List.of()),
             TrainConfig.FineTune.none(),
             "two-classes");

@@ -4,14 +4,22 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.Split;
+import org.tfdiffusion.diffusion.LossWeighting;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
+import org.tfdiffusion.sampling.SamplerKind;
+import org.tfdiffusion.schedule.BetaSchedule;
 
 class TrainConfigTest {
   @TempDir Path temp;
@@ -95,16 +103,16 @@ class TrainConfigTest {
 
   @Test
   void badValuesAreRefusedWithTheOption() {
-    assertThatThrownBy(() -> new TrainConfig.Training(10, 30, 4, 0, 1, 0, 1, 0, 4, "ddim", 5))
+    assertThatThrownBy(
+            () -> new TrainConfig.Training(10, 30, 4, 0, 1, 0, 1, 0, 4, SamplerKind.DDIM, 5))
         .hasMessageContaining("--batch-size 30 is not divisible by --accumulation 4");
-    assertThatThrownBy(() -> new TrainConfig.Training(0, 8, 1, 0, 1, 0, 1, 0, 4, "ddim", 5))
+    assertThatThrownBy(
+            () -> new TrainConfig.Training(0, 8, 1, 0, 1, 0, 1, 0, 4, SamplerKind.DDIM, 5))
         .hasMessageContaining("--steps must be >= 1");
-    assertThatThrownBy(() -> new TrainConfig.Training(1, 8, 1, 0, 1, 0, 1, 0, 4, "lcm", 5))
-        .hasMessageContaining("unknown sampler 'lcm'");
     assertThatThrownBy(() -> TrainPreset.lookup("huge"))
         .hasMessageContaining("demo, fashion-mnist, tutorial");
-    assertThatThrownBy(() -> new TrainConfig.Schedule("quadratic", 1000, 1e-4, 0.02))
-        .hasMessageContaining("unknown beta schedule 'quadratic'");
+    assertThatThrownBy(() -> new TrainConfig.Schedule(null, 1000, 1e-4, 0.02))
+        .hasMessage("beta schedule is null; valid: linear, scaled_linear, cosine, sigmoid");
   }
 
   @Test
@@ -125,6 +133,161 @@ class TrainConfigTest {
     assertThat(best).isNotEqualTo(raw);
     assertThatThrownBy(() -> RunDirectory.json().readValue(best, TrainConfig.class))
         .hasMessageContaining("unknown fine-tuning weights 'best'; valid: ema, raw");
+  }
+
+  /** A config.json as every run writes it: its choices are the names the options take. */
+  private static final String WRITTEN =
+      """
+      {
+        "format" : 1,
+        "model" : {
+          "imageSize" : 28,
+          "channels" : 1,
+          "baseWidth" : 32,
+          "channelMultipliers" : [ 1, 2, 4 ],
+          "blocksPerLevel" : 1,
+          "attentionResolutions" : [ ],
+          "attentionHeads" : 1,
+          "dropout" : 0.0,
+          "numClasses" : 0,
+          "normGroups" : 8
+        },
+        "schedule" : {
+          "kind" : "scaled_linear",
+          "timesteps" : 1000,
+          "betaStart" : 1.0E-4,
+          "betaEnd" : 0.02
+        },
+        "prediction" : "v_prediction",
+        "data" : {
+          "source" : "idx",
+          "split" : "test",
+          "fit" : "center-crop",
+          "flip" : true
+        },
+        "optimizer" : {
+          "learningRate" : 0.002,
+          "beta1" : 0.9,
+          "beta2" : 0.999,
+          "epsilon" : 1.0E-8,
+          "weightDecay" : 0.01,
+          "clipNorm" : 1.0,
+          "warmupSteps" : 150,
+          "cosineDecay" : true,
+          "minLearningRate" : 1.0E-4
+        },
+        "ema" : {
+          "decay" : 0.995,
+          "warmup" : true
+        },
+        "training" : {
+          "steps" : 600,
+          "batchSize" : 32,
+          "accumulation" : 1,
+          "seed" : 0,
+          "logEvery" : 10,
+          "checkpointEvery" : 200,
+          "keepCheckpoints" : 3,
+          "sampleEvery" : 200,
+          "sampleCount" : 60,
+          "sampler" : "euler-ancestral",
+          "samplerSteps" : 20
+        },
+        "conditioning" : {
+          "enabled" : true,
+          "pUncond" : 0.1,
+          "guidance" : 3.0,
+          "classNames" : [ ]
+        },
+        "fineTune" : {
+          "parentRun" : "",
+          "parentStep" : 0,
+          "weights" : "ema",
+          "frozen" : [ ]
+        },
+        "preset" : "demo",
+        "loss" : {
+          "kind" : "MIN_SNR",
+          "gamma" : 5.0
+        },
+        "distillation" : {
+          "steps" : 0,
+          "finalSteps" : 0,
+          "teacherGuidance" : 1.0,
+          "guidanceDistilled" : false
+        }
+      }""";
+
+  @Test
+  void aWrittenConfigJsonLoadsAsItsChoicesAndIsWrittenBackTheSame() throws Exception {
+    TrainConfig config = RunDirectory.json().readValue(WRITTEN, TrainConfig.class);
+    assertThat(config.prediction()).isEqualTo(Prediction.V_PREDICTION);
+    assertThat(config.schedule().kind()).isEqualTo(BetaSchedule.SCALED_LINEAR);
+    assertThat(config.data().split()).isEqualTo(Split.TEST);
+    assertThat(config.data().fit()).isEqualTo(FitMode.CENTER_CROP);
+    assertThat(config.training().sampler()).isEqualTo(SamplerKind.EULER_ANCESTRAL);
+    assertThat(config.loss()).isEqualTo(LossWeighting.minSnr(5));
+    assertThat(RunDirectory.json().writeValueAsString(config)).isEqualTo(WRITTEN);
+  }
+
+  @Test
+  void configJsonTakesTheAliasesTheOptionsTake() throws Exception {
+    String aliases =
+        WRITTEN
+            .replace("\"v_prediction\"", "\"V\"")
+            .replace("\"scaled_linear\"", "\"scaled-linear\"")
+            .replace("\"test\"", "\"t10k\"")
+            .replace("\"center-crop\"", "\"CENTER_CROP\"")
+            .replace("\"euler-ancestral\"", "\" euler-a \"");
+    assertThat(RunDirectory.json().readValue(aliases, TrainConfig.class))
+        .isEqualTo(RunDirectory.json().readValue(WRITTEN, TrainConfig.class));
+  }
+
+  @Test
+  void anUnknownNameInConfigJsonIsRefusedWithTheValidNames() throws Exception {
+    String[][] cases = {
+      {"\"v_prediction\"", "unknown prediction type 'foo'; valid: epsilon, sample, v_prediction"},
+      {
+        "\"scaled_linear\"",
+        "unknown beta schedule 'foo'; valid: linear, scaled_linear, cosine, sigmoid"
+      },
+      {"\"test\"", "unknown split 'foo'; valid: train, test"},
+      {"\"center-crop\"", "unknown fit mode 'foo'; valid: auto, pad, center-crop, resize"},
+      {"\"euler-ancestral\"", "unknown sampler 'foo'; valid: ddpm, ddim, dpmpp,"},
+    };
+    for (int i = 0; i < cases.length; i++) {
+      String[] c = cases[i];
+      String damaged = WRITTEN.replace(c[0], "\"foo\"");
+      assertThat(damaged).isNotEqualTo(WRITTEN);
+      assertThatThrownBy(() -> RunDirectory.json().readValue(damaged, TrainConfig.class))
+          .message()
+          .startsWith(c[1]);
+      Path run = Files.createDirectories(temp.resolve("damaged-" + i));
+      Files.writeString(run.resolve(RunDirectory.CONFIG), damaged);
+      assertThatThrownBy(() -> RunDirectory.open(run))
+          .isInstanceOf(IllegalArgumentException.class)
+          .message()
+          .startsWith("cannot read " + run.resolve(RunDirectory.CONFIG) + ": " + c[1]);
+    }
+    String missing = WRITTEN.replace("  \"prediction\" : \"v_prediction\",\n", "");
+    assertThatThrownBy(() -> RunDirectory.json().readValue(missing, TrainConfig.class))
+        .hasMessageContaining("prediction type is null; valid: epsilon, sample, v_prediction");
+  }
+
+  /** The shipped export's config reads, and is written back with the same names. */
+  @Test
+  void theShippedConfigIsWrittenBackAsItWasWritten() throws Exception {
+    Path metadata = Path.of("../saved_models/fashion-mnist/1/assets.extra/tfdiffusion.json");
+    JsonNode written = RunDirectory.json().readTree(metadata.toFile()).get("config");
+    TrainConfig config = RunDirectory.json().treeToValue(written, TrainConfig.class);
+    assertThat(config.prediction()).isEqualTo(Prediction.EPSILON);
+    assertThat(config.training().sampler()).isEqualTo(SamplerKind.DPMPP);
+    ObjectNode back = RunDirectory.json().valueToTree(config);
+    // the export's config has no distillation section: a run that is not a distillation round
+    assertThat(back.remove("distillation"))
+        .isEqualTo(RunDirectory.json().valueToTree(TrainConfig.Distillation.none()));
+    assertThat(RunDirectory.json().writeValueAsString(back))
+        .isEqualTo(RunDirectory.json().writeValueAsString(written));
   }
 
   @Test

@@ -4,9 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.tfdiffusion.data.FitMode;
+import org.tfdiffusion.data.Split;
 import org.tfdiffusion.diffusion.LossWeighting;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.sampling.SamplerKind;
 
 /**
  * Each preset's config, written out with the records' positional constructors: an independent check
@@ -20,11 +24,11 @@ class TrainPresetTest {
             TrainConfig.FORMAT,
             UNetConfig.builder().imageSize(28).channels(1).baseWidth(32).levels(3).build(),
             TrainConfig.Schedule.cosine(),
-            "v_prediction",
+            Prediction.V_PREDICTION,
             TrainConfig.Data.embedded(),
             new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 150, true, 1e-4),
             new TrainConfig.Ema(0.995, true),
-            new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, "dpmpp", 20),
+            new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, SamplerKind.DPMPP, 20),
             TrainConfig.Conditioning.labels(3.0),
             TrainConfig.FineTune.none(),
             "demo",
@@ -45,11 +49,12 @@ class TrainPresetTest {
                 .blocksPerLevel(2)
                 .build(),
             TrainConfig.Schedule.tutorial(),
-            "epsilon",
-            new TrainConfig.Data("/usr/share/datasets/fashion-mnist", "train", "auto", false),
+            Prediction.EPSILON,
+            new TrainConfig.Data(
+                "/usr/share/datasets/fashion-mnist", Split.TRAIN, FitMode.AUTO, false),
             new TrainConfig.Optimizer(1e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 500, true, 1e-5),
             new TrainConfig.Ema(0.9995, true),
-            new TrainConfig.Training(8000, 64, 1, 0, 50, 250, 3, 1000, 60, "dpmpp", 25),
+            new TrainConfig.Training(8000, 64, 1, 0, 50, 250, 3, 1000, 60, SamplerKind.DPMPP, 25),
             TrainConfig.Conditioning.labels(2.0),
             TrainConfig.FineTune.none(),
             "fashion-mnist",
@@ -64,11 +69,11 @@ class TrainPresetTest {
             TrainConfig.FORMAT,
             UNetConfig.tutorial(),
             TrainConfig.Schedule.tutorial(),
-            "epsilon",
+            Prediction.EPSILON,
             TrainConfig.Data.embedded(),
             new TrainConfig.Optimizer(1e-4, 0.9, 0.999, 1e-8, 0.01, 1.0, 0, false, 0),
             new TrainConfig.Ema(0.999, true),
-            new TrainConfig.Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, "dpmpp", 20),
+            new TrainConfig.Training(10000, 32, 1, 0, 10, 500, 3, 1000, 16, SamplerKind.DPMPP, 20),
             TrainConfig.Conditioning.none(),
             TrainConfig.FineTune.none(),
             "tutorial");

@@ -18,6 +18,7 @@ import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
@@ -25,6 +26,7 @@ import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
+import org.tfdiffusion.sampling.SamplerKind;
 
 public class TrainerTest {
   @TempDir Path temp;
@@ -37,11 +39,11 @@ public class TrainerTest {
         TrainConfig.FORMAT,
         UNetConfig.builder().imageSize(28).channels(1).baseWidth(8).levels(2).normGroups(4).build(),
         TrainConfig.Schedule.tutorial(),
-        "epsilon",
+        Prediction.EPSILON,
         TrainConfig.Data.embedded(),
         new TrainConfig.Optimizer(lr, 0.9, 0.999, 1e-8, 0.01, 1.0, 2, false, 0),
         new TrainConfig.Ema(0.9, true),
-        new TrainConfig.Training(steps, 8, 1, 5, 1, checkpointEvery, 5, 0, 4, "ddim", 2),
+        new TrainConfig.Training(steps, 8, 1, 5, 1, checkpointEvery, 5, 0, 4, SamplerKind.DDIM, 2),
         TrainConfig.Conditioning.none(),
         TrainConfig.FineTune.none(),
         "test");

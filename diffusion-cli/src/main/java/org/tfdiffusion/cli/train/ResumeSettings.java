@@ -13,17 +13,12 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
 import org.tfdiffusion.data.DataSources;
-import org.tfdiffusion.data.FitMode;
-import org.tfdiffusion.data.Split;
-import org.tfdiffusion.diffusion.LossWeighting;
-import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.ExportedModel;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
 import org.tfdiffusion.run.TrainedModel;
 import org.tfdiffusion.sampling.SamplerKind;
-import org.tfdiffusion.schedule.BetaSchedule;
 import org.tfdiffusion.train.TrainPreset;
 import picocli.CommandLine.Model.OptionSpec;
 
@@ -92,8 +87,8 @@ final class ResumeSettings {
               "--preset", new Setting(TrainConfig::preset, v -> ((TrainPreset) v).configName())),
           Map.entry(
               "--data", new Setting(c -> dataKey(c.data().source()), v -> dataKey((String) v))),
-          Map.entry("--split", new Setting(c -> Split.lookup(c.data().split()), v -> v)),
-          Map.entry("--fit", new Setting(c -> FitMode.lookup(c.data().fit()), v -> v)),
+          Map.entry("--split", Setting.plain(c -> c.data().split())),
+          Map.entry("--fit", Setting.plain(c -> c.data().fit())),
           Map.entry("--flip", Setting.plain(c -> c.data().flip())),
           Map.entry("--steps", Setting.plain(c -> c.training().steps())),
           Map.entry("--batch-size", Setting.plain(c -> c.training().batchSize())),
@@ -108,19 +103,15 @@ final class ResumeSettings {
           Map.entry("--ema-decay", Setting.plain(c -> c.ema().decay())),
           Map.entry("--ema-warmup", Setting.plain(c -> c.ema().warmup())),
           Map.entry("--ema-power", Setting.plain(c -> c.ema().power())),
-          Map.entry("--prediction", new Setting(c -> Prediction.lookup(c.prediction()), v -> v)),
-          Map.entry(
-              "--loss-weighting",
-              new Setting(TrainConfig::loss, v -> LossWeighting.parse((String) v))),
-          Map.entry(
-              "--schedule", new Setting(c -> BetaSchedule.lookup(c.schedule().kind()), v -> v)),
+          Map.entry("--prediction", Setting.plain(TrainConfig::prediction)),
+          Map.entry("--loss-weighting", Setting.plain(TrainConfig::loss)),
+          Map.entry("--schedule", Setting.plain(c -> c.schedule().kind())),
           Map.entry("--log-every", Setting.plain(c -> c.training().logEvery())),
           Map.entry("--checkpoint-every", Setting.plain(c -> c.training().checkpointEvery())),
           Map.entry("--keep-checkpoints", Setting.plain(c -> c.training().keepCheckpoints())),
           Map.entry("--sample-every", Setting.plain(c -> c.training().sampleEvery())),
           Map.entry("--sample-count", Setting.plain(c -> c.training().sampleCount())),
-          Map.entry(
-              "--sampler", new Setting(c -> SamplerKind.lookup(c.training().sampler()), v -> v)),
+          Map.entry("--sampler", Setting.plain(c -> c.training().sampler())),
           Map.entry("--sampler-steps", Setting.plain(c -> c.training().samplerSteps())),
           Map.entry("--conditional", Setting.plain(c -> c.conditioning().enabled())),
           Map.entry("--p-uncond", Setting.plain(c -> c.conditioning().pUncond())),
@@ -217,7 +208,7 @@ final class ResumeSettings {
         case "--keep-checkpoints" -> training.keepCheckpoints(value);
         case "--sample-every" -> training.sampleEvery(value);
         case "--sample-count" -> training.sampleCount(value);
-        case "--sampler" -> training.sampler(((SamplerKind) asked).configName());
+        case "--sampler" -> training.sampler((SamplerKind) asked);
         case "--sampler-steps" -> training.samplerSteps(value);
         default -> throw new IllegalStateException("no schedule setting " + name.get());
       }

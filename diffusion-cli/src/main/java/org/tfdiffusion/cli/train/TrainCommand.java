@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.tfdiffusion.cli.CommandLineErrors;
+import org.tfdiffusion.cli.LossWeightingOption;
 import org.tfdiffusion.cli.ModelOptions;
 import org.tfdiffusion.cli.NamedOption;
 import org.tfdiffusion.cli.ProgressOptions;
@@ -173,10 +174,11 @@ public class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--loss-weighting",
+      converter = LossWeightingOption.class,
       description =
           "How the loss weights its timesteps: uniform (the tutorial's) or min-snr-GAMMA"
               + " (Min-SNR-γ, Hang et al. 2023; min-snr = min-snr-5) (default: the preset's; finetune: the parent's).")
-  String lossWeighting;
+  LossWeighting lossWeighting;
 
   @Option(
       names = "--schedule",
@@ -338,12 +340,15 @@ public class TrainCommand implements Callable<Integer> {
               case "--clip-norm" -> c.optimizer().clipNorm();
               case "--ema-decay" -> c.ema().decay();
               case "--loss-weighting" -> c.loss();
-              case "--schedule" -> c.schedule().kind();
+              case "--schedule" -> c.schedule().kind().configName();
               case "--flip" -> c.data().flip();
               case "--checkpoint-every" -> c.training().checkpointEvery();
               case "--sample-every" -> c.training().sampleEvery();
               case "--sampler" ->
-                  c.training().sampler() + " " + c.training().samplerSteps() + " steps";
+                  c.training().sampler().configName()
+                      + " "
+                      + c.training().samplerSteps()
+                      + " steps";
               default -> "";
             };
       }
@@ -484,16 +489,13 @@ public class TrainCommand implements Callable<Integer> {
         schedule == null
             ? base.schedule()
             : new TrainConfig.Schedule(
-                schedule.configName(),
+                schedule,
                 base.schedule().timesteps(),
                 base.schedule().betaStart(),
                 base.schedule().betaEnd()),
-        prediction == null ? base.prediction() : prediction.configName(),
+        or(prediction, base.prediction()),
         new TrainConfig.Data(
-            or(data, d.source()),
-            split == null ? d.split() : split.configName(),
-            fit == null ? d.fit() : fit.configName(),
-            or(flip, d.flip())),
+            or(data, d.source()), or(split, d.split()), or(fit, d.fit()), or(flip, d.flip())),
         new TrainConfig.Optimizer(
             or(learningRate, o.learningRate()),
             o.beta1(),
@@ -515,12 +517,12 @@ public class TrainCommand implements Callable<Integer> {
             or(keepCheckpoints, t.keepCheckpoints()),
             or(sampleEvery, t.sampleEvery()),
             or(sampleCount, t.sampleCount()),
-            sampler == null ? t.sampler() : sampler.configName(),
+            or(sampler, t.sampler()),
             or(samplerSteps, t.samplerSteps())),
         conditioning(base.conditioning()),
         base.fineTune(),
         base.preset(),
-        lossWeighting == null ? base.loss() : LossWeighting.parse(lossWeighting));
+        or(lossWeighting, base.loss()));
   }
 
   private TrainConfig.Conditioning conditioning(TrainConfig.Conditioning base) {

@@ -401,7 +401,7 @@ class DistillTest {
     assertThat(two.fineTune().parentRun()).isEqualTo(outDir.resolve("round-4").toString());
     assertThat(two.fineTune().parentStep()).isEqualTo(2);
     assertThat(two.distillation()).isEqualTo(new TrainConfig.Distillation(2, 2, 1, false));
-    assertThat(two.training().sampler()).isEqualTo("ddim");
+    assertThat(two.training().sampler()).isEqualTo(SamplerKind.DDIM);
     assertThat(two.training().samplerSteps()).isEqualTo(2);
     assertThat(Files.list(outDir.resolve("round-2").resolve("samples")).count()).isEqualTo(1);
 

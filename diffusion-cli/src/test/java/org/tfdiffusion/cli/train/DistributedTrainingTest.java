@@ -26,12 +26,14 @@ import org.tensorflow.op.core.Variable;
 import org.tensorflow.proto.GraphDef;
 import org.tensorflow.proto.NodeDef;
 import org.tensorflow.types.TFloat32;
+import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.SessionOptions;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.run.Checkpoints;
 import org.tfdiffusion.run.RunDirectory;
 import org.tfdiffusion.run.TrainConfig;
+import org.tfdiffusion.sampling.SamplerKind;
 import org.tfdiffusion.train.DistributedTraining;
 import org.tfdiffusion.train.Trainer;
 import org.tfdiffusion.train.TrainerTest;
@@ -101,11 +103,11 @@ class DistributedTrainingTest {
         TrainConfig.FORMAT,
         UNetConfig.builder().imageSize(28).channels(1).baseWidth(8).levels(2).normGroups(4).build(),
         TrainConfig.Schedule.tutorial(),
-        "epsilon",
+        Prediction.EPSILON,
         TrainConfig.Data.embedded(),
         new TrainConfig.Optimizer(1e-2, 0.9, 0.999, 1e-8, 0.01, 1.0, 0, false, 0),
         new TrainConfig.Ema(0.9, true),
-        new TrainConfig.Training(steps, 8, 1, 3, 1, 2, 3, 0, 1, "ddim", 2),
+        new TrainConfig.Training(steps, 8, 1, 3, 1, 2, 3, 0, 1, SamplerKind.DDIM, 2),
         TrainConfig.Conditioning.none(),
         TrainConfig.FineTune.none(),
         "test");

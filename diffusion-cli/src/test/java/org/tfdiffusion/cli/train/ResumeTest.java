@@ -172,7 +172,28 @@ class ResumeTest {
     assertThat(error(resume(run, "--lr", "0.5", "--data", temp.toString(), "--image-size", "32")))
         .contains(
             "--lr 0.5 (the run's: " + lr + ")", "--data " + temp, "--image-size 32", "them out");
+    assertThat(error(resume(run, "--loss-weighting", "min-snr-3", "--prediction", "eps")))
+        .contains(
+            "--loss-weighting min-snr-3 (the run's: min-snr-5)",
+            "--prediction eps (the run's: V_PREDICTION)");
     assertThat(Files.readAllBytes(run.resolve(RunDirectory.CONFIG))).isEqualTo(config);
+    // the run's choices under another of their names are the same values
+    assertThat(
+            error(
+                resume(
+                    run,
+                    "--loss-weighting",
+                    "min-snr",
+                    "--prediction",
+                    "v",
+                    "--schedule",
+                    "squaredcos_cap_v2",
+                    "--split",
+                    "TRAIN",
+                    "--fit",
+                    "auto")))
+        .doesNotContain("differ")
+        .contains("can be restored");
 
     // the same values are no conflict: the command that started a run resumes it
     assertThat(error(train(run, "--resume", "--steps", "30", "--cosine")))
