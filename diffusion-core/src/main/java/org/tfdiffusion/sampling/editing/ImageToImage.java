@@ -2,7 +2,6 @@ package org.tfdiffusion.sampling.editing;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.tensorflow.Operand;
@@ -15,6 +14,7 @@ import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
 import org.tfdiffusion.sampling.RowNoise;
 import org.tfdiffusion.sampling.SamplingLoop;
+import org.tfdiffusion.sampling.PlanTable;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.Trajectory;
 
@@ -104,16 +104,18 @@ public record ImageToImage(Strength strength) {
         "the strength must be a float64 scalar, got shape %s",
         strength.shape());
     int n = plan.steps();
-    List<SamplingPlan> cuts = new ArrayList<>();
     float[] sqrtAlphaBar = new float[n];
     float[] sqrtOneMinusAlphaBar = new float[n];
     for (int k = 0; k < n; k++) {
-      cuts.add(plan.startingAt(k));
       double alphaBar = k == 0 ? 0 : plan.alphasCumprod().get(k); // s = 1: x = ε
       sqrtAlphaBar[k] = (float) Math.sqrt(alphaBar);
       sqrtOneMinusAlphaBar[k] = (float) Math.sqrt(1 - alphaBar);
     }
-    SamplingPlan table = SamplingPlan.concat(plan.name() + ", from step 0.." + (n - 1), cuts);
+    // the cut that starts at step k runs N - k steps: entry N - k of the table (a sampler without
+    // history stores only the whole plan, whose tails the cuts are)
+    PlanTable table =
+        PlanTable.of(
+            plan.name() + ", from step 0.." + (n - 1), count -> plan.startingAt(n - count), n);
     Ops ops = tf.withSubScope("image_to_image");
     // init = min(⌊N s⌋, N), k = N - init, in float64
     Operand<TFloat64> steps = ops.constant((double) n);
@@ -132,12 +134,9 @@ public record ImageToImage(Strength strength) {
         ops.withControlDependencies(List.of(ops.assertThat(valid, List.of(ops.constant(message)))))
             .dtypes
             .cast(ops.math.sub(steps, init), TInt32.class);
-    // plan k's first step sits after the cuts 0..k-1: Σ_{j<k} (N - j) = k N - k (k - 1) / 2
-    Operand<TInt32> offset =
-        ops.math.sub(
-            ops.math.mul(k, ops.constant(n)),
-            ops.math.div(ops.math.mul(k, ops.math.sub(k, ops.constant(1))), ops.constant(2)));
     Operand<TInt32> count = ops.math.sub(ops.constant(n), k);
+    Operand<TInt32> offset =
+        ops.gather(ops.constant(table.offsets().toArray()), count, ops.constant(0));
     Operand<TFloat32> noise =
         RowNoise.normal(ops, seeds, ops.constant(RowNoise.START_COUNTER), imageShape);
     Operand<TFloat32> xt =
@@ -146,7 +145,7 @@ public record ImageToImage(Strength strength) {
             ops.math.mul(
                 ops.gather(ops.constant(sqrtOneMinusAlphaBar), k, ops.constant(0)), noise));
     return new AtRuntime(
-        new Trajectory(table, seeds, Optional.of(xt), Optional.empty()),
+        new Trajectory(table.plan(), seeds, Optional.of(xt), Optional.empty()),
         new SamplingLoop.RuntimeSteps(offset, count, Optional.empty()),
         k);
   }
