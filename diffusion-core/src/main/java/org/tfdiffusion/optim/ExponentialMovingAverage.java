@@ -31,9 +31,9 @@ import org.tensorflow.types.TInt64;
  * relative to the run, σ_rel = √(γ + 1) / ((γ + 2) √(γ + 3)), stays the same (γ = 6.94 gives σ_rel
  * 0.10, γ = 16.97 gives 0.05). d_1 = 0: the average starts at the weights of the first step.
  *
- * Shadow variables are named {@code ema/<weight>} and start equal to the weights' initial values.
- * With decay 0 the average is the weights themselves (d_n = 0 at every step, warm-up or not): no
- * shadows are kept, which saves a copy of the weights, and the weights stand in for them.
+ * <p>Shadow variables are named {@code ema/<weight>} and start equal to the weights' initial
+ * values. With decay 0 the average is the weights themselves (d_n = 0 at every step, warm-up or
+ * not): no shadows are kept, which saves a copy of the weights, and the weights stand in for them.
  */
 public final class ExponentialMovingAverage {
   /** The warm-up's constants: d_n = (1 + n) / (WARMUP_OFFSET + n). */
@@ -70,8 +70,8 @@ public final class ExponentialMovingAverage {
   /**
    * The power-function average of exponent γ: d_n = (1 - 1/n)^(γ + 1).
    *
-   * @param gamma γ &gt; 0; larger is a narrower average (γ = 6.94 averages over the last tenth or so
-   *     of the run, σ_rel = 0.10)
+   * @param gamma γ &gt; 0; larger is a narrower average (γ = 6.94 averages over the last tenth or
+   *     so of the run, σ_rel = 0.10)
    */
   public static ExponentialMovingAverage power(Ops tf, double gamma) {
     checkArgument(gamma > 0 && Double.isFinite(gamma), "EMA power must be > 0, got %s", gamma);

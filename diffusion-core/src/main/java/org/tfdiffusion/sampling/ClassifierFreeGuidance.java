@@ -75,7 +75,8 @@ public final class ClassifierFreeGuidance {
           tf.concat(
               List.of(
                   tf.gatherNd(labels, condRows),
-                  tf.fill(tf.reshape(rowCount(tf, uncondRows), tf.constant(new int[] {1})),
+                  tf.fill(
+                      tf.reshape(rowCount(tf, uncondRows), tf.constant(new int[] {1})),
                       tf.constant(nullLabel))),
               zero);
       Operand<TFloat32> out = network.apply(tf, weights, rows, times, classes);
@@ -83,8 +84,9 @@ public final class ClassifierFreeGuidance {
           tf.splitV(
                   out,
                   tf.concat(
-                      List.of(tf.reshape(condCount, tf.constant(new int[] {1})), tf.constant(
-                          new int[] {-1})),
+                      List.of(
+                          tf.reshape(condCount, tf.constant(new int[] {1})),
+                          tf.constant(new int[] {-1})),
                       zero),
                   zero,
                   2L)

@@ -11,10 +11,10 @@ import java.util.function.IntFunction;
  * The plans of one sampler for N = 1..max in one {@link SamplingPlan}, so that a graph chooses N at
  * run time ({@link SamplingLoop.RuntimeSteps}): plan N is the {@link #length} steps from {@link
  * #offset}. A plan whose steps are exactly the last steps of a longer plan already in the table is
- * not stored again but run from inside that one. With leading spacing every DDIM or DDPM plan of the
- * same stride T / N is a tail of the longest one, so N = 1..1000 on a 1000-step schedule take 4,510
- * steps instead of the 500,500 of all plans laid end to end; plans that share nothing (multistep
- * solvers, whose first steps have no history) are laid end to end.
+ * not stored again but run from inside that one. With leading spacing every DDIM or DDPM plan of
+ * the same stride T / N is a tail of the longest one, so N = 1..1000 on a 1000-step schedule take
+ * 4,510 steps instead of the 500,500 of all plans laid end to end; plans that share nothing
+ * (multistep solvers, whose first steps have no history) are laid end to end.
  *
  * @param plan the stored steps
  * @param offsets index N: where plan N starts in {@code plan} (entry 0 unused)

@@ -119,7 +119,11 @@ class ClassifierFreeGuidanceTest {
                   tf.constant(new int[] {1, 2, 3}),
                   List.of(tf.constant(new int[] {0, 1, 2}), tf.constant(scale)));
       try (Session s = new Session(g);
-          Result r = s.runner().fetch(tf.shape(seen[0], org.tensorflow.types.TInt64.class)).fetch(out).run()) {
+          Result r =
+              s.runner()
+                  .fetch(tf.shape(seen[0], org.tensorflow.types.TInt64.class))
+                  .fetch(out)
+                  .run()) {
         return ((org.tensorflow.types.TInt64) r.get(0)).getLong(0);
       }
     }

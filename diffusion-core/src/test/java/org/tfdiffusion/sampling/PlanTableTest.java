@@ -19,14 +19,17 @@ class PlanTableTest {
   }
 
   /** Every plan N, read from the table at its offset, is the plan itself, column by column. */
-  private static void assertEveryPlanIsInTheTable(PlanTable table, IntFunction<SamplingPlan> plans) {
+  private static void assertEveryPlanIsInTheTable(
+      PlanTable table, IntFunction<SamplingPlan> plans) {
     SamplingPlan t = table.plan();
     for (int n = 1; n <= table.max(); n++) {
       SamplingPlan p = plans.apply(n);
       int at = table.offset(n);
       assertThat(table.length(n)).isEqualTo(p.steps());
       for (int i = 0; i < p.steps(); i++) {
-        assertThat(t.timesteps().get(at + i)).as("N %s step %s", n, i).isEqualTo(p.timesteps().get(i));
+        assertThat(t.timesteps().get(at + i))
+            .as("N %s step %s", n, i)
+            .isEqualTo(p.timesteps().get(i));
         assertThat(t.keepsHistory().get(at + i)).isEqualTo(p.keepsHistory().get(i));
       }
       for (Function<SamplingPlan, ImmutableDoubleArray> column :
@@ -49,8 +52,7 @@ class PlanTableTest {
       if (p.etaTerms().isPresent()) {
         assertThat(t.etaTerms().get().sigmaUnit().subArray(at, at + p.steps()).toArray())
             .containsExactly(p.etaTerms().get().sigmaUnit().toArray());
-        assertThat(
-                t.etaTerms().get().oneMinusAlphaBarPrev().subArray(at, at + p.steps()).toArray())
+        assertThat(t.etaTerms().get().oneMinusAlphaBarPrev().subArray(at, at + p.steps()).toArray())
             .containsExactly(p.etaTerms().get().oneMinusAlphaBarPrev().toArray());
       }
     }

@@ -783,14 +783,12 @@ public record TrainConfig(
    *
    * @param decay the fixed decay in [0, 1) (unused with a power function)
    * @param warmup whether the fixed decay starts lower, min(decay, (1 + n) / (10 + n))
-   * @param power the exponent γ &gt; 0 of a power-function average, d_n = (1 - 1/n)^(γ + 1)
-   *     (Karras et al. 2024), which replaces the fixed decay and its warm-up; 0 for a fixed decay
+   * @param power the exponent γ &gt; 0 of a power-function average, d_n = (1 - 1/n)^(γ + 1) (Karras
+   *     et al. 2024), which replaces the fixed decay and its warm-up; 0 for a fixed decay
    *     (config.json files without the field)
    */
   public record Ema(
-      double decay,
-      boolean warmup,
-      @JsonInclude(JsonInclude.Include.NON_DEFAULT) double power) {
+      double decay, boolean warmup, @JsonInclude(JsonInclude.Include.NON_DEFAULT) double power) {
     public Ema {
       checkArgument(decay >= 0 && decay < 1, "EMA decay must be in [0, 1), got %s", decay);
       checkArgument(

@@ -12,9 +12,9 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tfdiffusion.sampling.PlanTable;
 import org.tfdiffusion.sampling.RowNoise;
 import org.tfdiffusion.sampling.SamplingLoop;
-import org.tfdiffusion.sampling.PlanTable;
 import org.tfdiffusion.sampling.SamplingPlan;
 import org.tfdiffusion.sampling.Trajectory;
 
