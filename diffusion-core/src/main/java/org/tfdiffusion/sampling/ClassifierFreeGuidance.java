@@ -5,7 +5,6 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
-import org.tensorflow.types.TInt64;
 import org.tfdiffusion.nn.Parameters;
 
 /**
@@ -16,8 +15,8 @@ import org.tfdiffusion.nn.Parameters;
  *   ε̂ = ε_θ(x, t, ∅) + w · (ε_θ(x, t, y) - ε_θ(x, t, ∅))
  * </pre>
  *
- * so w = 0 is unconditional and w = 1 plain conditional. The predictions come from one batched
- * forward pass over the rows with labels y and ∅, inside the compiled loop, for every sampler (the
+ * so w = 0 is unconditional and w = 1 plain conditional. Both predictions come from one batched
+ * forward pass over [x; x] with labels [y; ∅], inside the compiled loop, for every sampler (the
  * combination applies to the model output, whatever it predicts).
  */
 public final class ClassifierFreeGuidance {
@@ -48,12 +47,6 @@ public final class ClassifierFreeGuidance {
    * A loop model with guidance. Its conditioning inputs are, in order, the labels (int32 [B]) and
    * the guidance scales (float32 [B]).
    *
-   * <p>One forward pass evaluates only the predictions each row needs: the conditional one for rows
-   * with w ≠ 0 and the unconditional one for rows with w ≠ 1, batched together. A row at w = 1 (a
-   * distilled student, plain conditional sampling) or w = 0 (unconditional sampling) costs one
-   * network evaluation instead of two, and its output is exactly that one prediction; rows of other
-   * scales get both, combined as above.
-   *
    * @param nullLabel the label index meaning "no class" (the number of classes)
    */
   public static SamplingLoop.Model guided(ConditionalNetwork network, int nullLabel) {
@@ -63,45 +56,13 @@ public final class ClassifierFreeGuidance {
       @SuppressWarnings("unchecked")
       Operand<TFloat32> scale = (Operand<TFloat32>) conditioning.get(1);
       Operand<TInt32> zero = tf.constant(0);
-      // [K, 1] row indices of the rows that need each prediction
-      Operand<TInt64> condRows = tf.where(tf.math.notEqual(scale, tf.constant(0f)));
-      Operand<TInt64> uncondRows = tf.where(tf.math.notEqual(scale, tf.constant(1f)));
-      Operand<TInt32> condCount = rowCount(tf, condRows);
-      Operand<TFloat32> rows =
-          tf.concat(List.of(tf.gatherNd(x, condRows), tf.gatherNd(x, uncondRows)), zero);
-      Operand<TInt32> times =
-          tf.concat(List.of(tf.gatherNd(t, condRows), tf.gatherNd(t, uncondRows)), zero);
+      Operand<TFloat32> both = tf.concat(List.of(x, x), zero);
+      Operand<TInt32> times = tf.concat(List.of(t, t), zero);
       Operand<TInt32> classes =
-          tf.concat(
-              List.of(
-                  tf.gatherNd(labels, condRows),
-                  tf.fill(
-                      tf.reshape(rowCount(tf, uncondRows), tf.constant(new int[] {1})),
-                      tf.constant(nullLabel))),
-              zero);
-      Operand<TFloat32> out = network.apply(tf, weights, rows, times, classes);
-      List<org.tensorflow.Output<TFloat32>> parts =
-          tf.splitV(
-                  out,
-                  tf.concat(
-                      List.of(
-                          tf.reshape(condCount, tf.constant(new int[] {1})),
-                          tf.constant(new int[] {-1})),
-                      zero),
-                  zero,
-                  2L)
-              .output();
-      // rows that skip a prediction hold 0 there, which the combination multiplies away exactly:
-      // w = 1 gives 0 + 1 · (cond - 0) = cond, w = 0 gives uncond + 0 · (0 - uncond) = uncond
-      Operand<TInt64> shape = tf.shape(x, TInt64.class);
-      Operand<TFloat32> cond = tf.scatterNd(condRows, parts.get(0), shape);
-      Operand<TFloat32> uncond = tf.scatterNd(uncondRows, parts.get(1), shape);
-      return combine(tf, uncond, cond, scale);
+          tf.concat(List.of(labels, tf.fill(tf.shape(labels), tf.constant(nullLabel))), zero);
+      Operand<TFloat32> out = network.apply(tf, weights, both, times, classes);
+      List<org.tensorflow.Output<TFloat32>> halves = tf.split(zero, out, 2L).output();
+      return combine(tf, halves.get(1), halves.get(0), scale);
     };
-  }
-
-  /** The number of rows of a [K, 1] index list, as an int32 scalar. */
-  private static Operand<TInt32> rowCount(Ops tf, Operand<TInt64> rows) {
-    return tf.gather(tf.shape(rows), tf.constant(0), tf.constant(0));
   }
 }

@@ -100,43 +100,6 @@ class ClassifierFreeGuidanceTest {
     }
   }
 
-  /** How many rows the network is evaluated on for one guided call with these scales. */
-  private static long networkRows(float[] scale) {
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      Operand<?>[] seen = new Operand<?>[1];
-      ClassifierFreeGuidance.ConditionalNetwork counting =
-          (f, w, x, t, labels) -> {
-            seen[0] = x;
-            return NET.apply(f, w, x, t, labels);
-          };
-      Operand<TFloat32> out =
-          ClassifierFreeGuidance.guided(counting, 9)
-              .apply(
-                  tf,
-                  new BoundParameters(Map.of()),
-                  tf.constant(TensorIO.floats(Shape.of(B, 2, 2, 1), new float[B * N])),
-                  tf.constant(new int[] {1, 2, 3}),
-                  List.of(tf.constant(new int[] {0, 1, 2}), tf.constant(scale)));
-      try (Session s = new Session(g);
-          Result r =
-              s.runner()
-                  .fetch(tf.shape(seen[0], org.tensorflow.types.TInt64.class))
-                  .fetch(out)
-                  .run()) {
-        return ((org.tensorflow.types.TInt64) r.get(0)).getLong(0);
-      }
-    }
-  }
-
-  @Test
-  void eachRowIsEvaluatedOnlyForThePredictionsItsScaleNeeds() {
-    assertThat(networkRows(new float[] {1, 1, 1})).as("w = 1: conditional only").isEqualTo(3);
-    assertThat(networkRows(new float[] {0, 0, 0})).as("w = 0: unconditional only").isEqualTo(3);
-    assertThat(networkRows(new float[] {2, 3, 7.5f})).as("guided: both").isEqualTo(6);
-    assertThat(networkRows(new float[] {0, 1, 4.5f})).as("mixed").isEqualTo(4);
-  }
-
   @Test
   void combineBroadcastsOneScalePerRow() {
     try (Graph g = new Graph()) {
