@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.LongToDoubleFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -21,85 +23,85 @@ import org.tfdiffusion.graph.TensorIO;
 
 class ExponentialMovingAverageTest {
 
-  @ParameterizedTest(name = "warmup {0}")
-  @ValueSource(booleans = {false, true})
-  void tracksTheWeightsLikePlainJava(boolean warmup) {
-    double decay = 0.9;
-    float[] start = {1f, -2f, 0.5f};
+  private static final float[] START = {1f, -2f, 0.5f};
+
+  /** The weights at step n = 1, 2, ...: they move every step. */
+  private static float[] weightsAt(int step) {
+    return new float[] {step, -step * 0.5f, 2f / step};
+  }
+
+  /** The shadow of weights that take {@link #weightsAt} values, after {@code steps} updates. */
+  private static float[] shadowInGraph(Function<Ops, ExponentialMovingAverage> make, int steps) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(start));
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(START));
       Placeholder<TFloat32> newValue = tf.placeholder(TFloat32.class);
       Op set = tf.assign(w, newValue);
-      ExponentialMovingAverage ema = new ExponentialMovingAverage(tf, decay, warmup);
-      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(start));
+      ExponentialMovingAverage ema = make.apply(tf);
+      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(START));
       Placeholder<TInt64> n = tf.placeholder(TInt64.class);
       Op update = ema.update(Map.of("w", w), n, java.util.List.of());
-      double[] expected = {start[0], start[1], start[2]};
       try (Session s = new Session(g)) {
-        for (int step = 1; step <= 5; step++) {
-          float[] value = {step, -step * 0.5f, 2f / step};
-          try (TFloat32 v = TFloat32.vectorOf(value)) {
+        for (int step = 1; step <= steps; step++) {
+          try (TFloat32 v = TFloat32.vectorOf(weightsAt(step))) {
             s.runner().feed(newValue, v).addTarget(set).run().close();
           }
           try (TInt64 count = TInt64.scalarOf(step)) {
             s.runner().feed(n, count).addTarget(update).run().close();
           }
-          double d = warmup ? Math.min(decay, (1.0 + step) / (10.0 + step)) : decay;
-          for (int i = 0; i < 3; i++) {
-            expected[i] = d * expected[i] + (1 - d) * value[i];
-          }
         }
         try (Result r = s.runner().fetch(shadow).run()) {
-          float[] actual = TensorIO.toFloats(r.get(0));
-          for (int i = 0; i < 3; i++) {
-            assertThat((double) actual[i]).isCloseTo(expected[i], within(1e-5));
-          }
+          return TensorIO.toFloats(r.get(0));
         }
       }
     }
   }
 
+  /** The same average in plain Java double precision, with the decay d_n given per step. */
+  private static double[] shadowInJava(LongToDoubleFunction decay, int steps) {
+    double[] expected = {START[0], START[1], START[2]};
+    for (int step = 1; step <= steps; step++) {
+      double d = decay.applyAsDouble(step);
+      float[] value = weightsAt(step);
+      for (int i = 0; i < 3; i++) {
+        expected[i] = d * expected[i] + (1 - d) * value[i];
+      }
+    }
+    return expected;
+  }
+
+  private static void assertClose(float[] actual, double[] expected, double tolerance) {
+    for (int i = 0; i < 3; i++) {
+      assertThat((double) actual[i]).isCloseTo(expected[i], within(tolerance));
+    }
+  }
+
+  @ParameterizedTest(name = "warmup {0}")
+  @ValueSource(booleans = {false, true})
+  void tracksTheWeightsLikePlainJava(boolean warmup) {
+    double decay = 0.9;
+    assertClose(
+        shadowInGraph(tf -> new ExponentialMovingAverage(tf, decay, warmup), 5),
+        shadowInJava(n -> warmup ? Math.min(decay, (1.0 + n) / (10.0 + n)) : decay, 5),
+        1e-5);
+  }
+
   @Test
   void powerFunctionTracksTheWeightsLikePlainJava() {
     double gamma = 6.94;
-    float[] start = {1f, -2f, 0.5f};
+    assertClose(
+        shadowInGraph(tf -> ExponentialMovingAverage.power(tf, gamma), 40),
+        shadowInJava(n -> Math.pow(1.0 - 1.0 / n, gamma + 1), 40),
+        1e-4);
+  }
+
+  @Test
+  void powerFunctionForgetsTheInitialWeightsAtTheFirstStep() {
+    // d_1 = (1 - 1/1)^(γ + 1) = 0: after one update the average is that step's weights
+    assertThat(shadowInGraph(tf -> ExponentialMovingAverage.power(tf, 6.94), 1))
+        .containsExactly(weightsAt(1));
     try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(start));
-      Placeholder<TFloat32> newValue = tf.placeholder(TFloat32.class);
-      Op set = tf.assign(w, newValue);
-      ExponentialMovingAverage ema = ExponentialMovingAverage.power(tf, gamma);
-      assertThat(ema.keepsShadows()).isTrue();
-      Variable<TFloat32> shadow = ema.track("w", tf.withInitScope().constant(start));
-      Placeholder<TInt64> n = tf.placeholder(TInt64.class);
-      Op update = ema.update(Map.of("w", w), n, java.util.List.of());
-      double[] expected = {start[0], start[1], start[2]};
-      try (Session s = new Session(g)) {
-        for (int step = 1; step <= 40; step++) {
-          float[] value = {step, -step * 0.5f, 2f / step};
-          try (TFloat32 v = TFloat32.vectorOf(value)) {
-            s.runner().feed(newValue, v).addTarget(set).run().close();
-          }
-          try (TInt64 count = TInt64.scalarOf(step)) {
-            s.runner().feed(n, count).addTarget(update).run().close();
-          }
-          double d = Math.pow(1.0 - 1.0 / step, gamma + 1);
-          for (int i = 0; i < 3; i++) {
-            expected[i] = d * expected[i] + (1 - d) * value[i];
-          }
-          if (step == 1) {
-            // d_1 = 0: the average forgets the initial weights at once
-            assertThat(expected[0]).isEqualTo(value[0]);
-          }
-        }
-        try (Result r = s.runner().fetch(shadow).run()) {
-          float[] actual = TensorIO.toFloats(r.get(0));
-          for (int i = 0; i < 3; i++) {
-            assertThat((double) actual[i]).isCloseTo(expected[i], within(1e-4));
-          }
-        }
-      }
+      assertThat(ExponentialMovingAverage.power(Ops.create(g), 6.94).keepsShadows()).isTrue();
     }
   }
 

@@ -829,14 +829,6 @@ public record TrainConfig(
     public boolean keepsShadows() {
       return decay > 0 || power > 0;
     }
-
-    /** A short description for logs and help: "0.995 with warm-up", "power 6.94". */
-    public String describe() {
-      if (isPowerFunction()) {
-        return "power " + power;
-      }
-      return decay + (warmup && decay > 0 ? " with warm-up" : "");
-    }
   }
 
   /**
