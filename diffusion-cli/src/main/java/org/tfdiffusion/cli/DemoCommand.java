@@ -36,7 +36,7 @@ import picocli.CommandLine.Spec;
 final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--steps", description = "Optimizer steps (default: the demo preset's 600).")
+  @Option(names = "--steps", description = "Optimizer steps (default: the demo preset's 770).")
   Integer steps;
 
   @Option(names = "--run-dir", description = "The run folder (default: runs/demo-<time>).")

@@ -14,7 +14,7 @@ import picocli.CommandLine.TypeConversionException;
 public final class ModelPreset {
   /** Named model shapes. */
   public enum Name {
-    /** train's demo preset: 28x28x1, width 32, 3 levels, 10 classes. */
+    /** train's demo preset: 28x28x1, width 24, 3 levels, 10 classes. */
     DEMO,
     /** train's fashion-mnist preset: 28x28x1, width 64, 3 levels, 10 classes. */
     FASHION_MNIST,
@@ -36,7 +36,7 @@ public final class ModelPreset {
   @Option(
       names = "--preset",
       description =
-          "Model: train's presets demo (28x28x1, width 32, 3 levels), fashion-mnist (28x28x1, 64,"
+          "Model: train's presets demo (28x28x1, width 24, 3 levels), fashion-mnist (28x28x1, 64,"
               + " 3) and tutorial (32x32x3, 128, 4), or bench's small (32x32x1, 64, 3) (default:"
               + " ${DEFAULT-VALUE}).",
       defaultValue = "tutorial",

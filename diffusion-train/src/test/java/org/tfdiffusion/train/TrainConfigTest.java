@@ -88,7 +88,7 @@ class TrainConfigTest {
         .as("cosine ᾱ at t = 500 (about cos²(π/4) = 0.5), not the linear schedule's 0.08")
         .isCloseTo(0.49, org.assertj.core.data.Offset.offset(0.02));
     assertThat(demo.predictionType()).isEqualTo(org.tfdiffusion.diffusion.Prediction.V_PREDICTION);
-    assertThat(demo.training().steps()).isEqualTo(600);
+    assertThat(demo.training().steps()).isEqualTo(770);
     assertThat(demo.training().batchSize()).isEqualTo(32);
   }
 
@@ -97,7 +97,7 @@ class TrainConfigTest {
     TrainConfig config = TrainPreset.DEMO.config();
     RunDirectory created = RunDirectory.create(temp.resolve("r"), config);
     assertThat(Files.readString(created.root().resolve("config.json")))
-        .contains("\"baseWidth\" : 32");
+        .contains("\"baseWidth\" : 24");
     assertThat(RunDirectory.open(temp.resolve("r")).config()).isEqualTo(config);
   }
 

@@ -22,13 +22,13 @@ class TrainPresetTest {
     TrainConfig expected =
         new TrainConfig(
             TrainConfig.FORMAT,
-            UNetConfig.builder().imageSize(28).channels(1).baseWidth(32).levels(3).build(),
+            UNetConfig.builder().imageSize(28).channels(1).baseWidth(24).levels(3).build(),
             TrainConfig.Schedule.cosine(),
             Prediction.V_PREDICTION,
             TrainConfig.Data.embedded(),
-            new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 150, true, 1e-4),
+            new TrainConfig.Optimizer(2e-3, 0.9, 0.999, 1e-8, 0.01, 1.0, 192, true, 1e-4),
             new TrainConfig.Ema(0.995, true),
-            new TrainConfig.Training(600, 32, 1, 0, 10, 200, 3, 200, 60, SamplerKind.DPMPP, 20),
+            new TrainConfig.Training(770, 32, 1, 0, 10, 200, 3, 200, 60, SamplerKind.DPMPP, 20),
             TrainConfig.Conditioning.labels(3.0),
             TrainConfig.FineTune.none(),
             "demo",
