@@ -396,9 +396,9 @@ public final class BenchCommand implements Callable<Integer> {
                 3,
                 profile
                     ? Optional.of(
-                        (session, runner) -> {
-                          out().printf("%none forward pass, batch %d:%n", sampleBatch);
-                          out().printf("%s", StepProfile.trace(session, runner).format(25));
+                        (what, trace) -> {
+                          out().printf("%nsampling, %s, batch %d:%n", what, sampleBatch);
+                          out().printf("%s", trace.format(25));
                         })
                     : Optional.empty());
     return new Result(

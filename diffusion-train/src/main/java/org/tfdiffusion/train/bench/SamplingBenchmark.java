@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.BiConsumer;
+import org.tfdiffusion.graph.StepProfile;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -60,8 +61,8 @@ public final class SamplingBenchmark {
   }
 
   /**
-   * Measures one sampler, then hands the session and a runner of one more forward pass to {@code
-   * profile} (for {@link org.tfdiffusion.graph.StepProfile#trace}).
+   * Measures one sampler, then traces one more forward pass ("forward pass") and one more run of
+   * the compiled loop ("compiled loop, N steps") and hands each to {@code profile} with its label.
    */
   public static Result run(
       UNetConfig config,
@@ -69,7 +70,7 @@ public final class SamplingBenchmark {
       int batch,
       SessionOptions options,
       int repeats,
-      Optional<BiConsumer<Session, Session.Runner>> profile) {
+      Optional<BiConsumer<String, StepProfile>> profile) {
     NoiseSchedule schedule = NoiseSchedule.linear();
     SamplingPlan plan = sampler.plan(schedule, Prediction.EPSILON);
     UNet unet = new UNet(config);
@@ -113,7 +114,10 @@ public final class SamplingBenchmark {
             median(
                 repeats, () -> session.runner().feed(x, xs).feed(t, ts).fetch(eps).run().close());
         profile.ifPresent(
-            p -> p.accept(session, session.runner().feed(x, xs).feed(t, ts).fetch(eps)));
+            p ->
+                p.accept(
+                    "forward pass",
+                    StepProfile.trace(session, session.runner().feed(x, xs).feed(t, ts).fetch(eps))));
         double compiled =
             median(
                     repeats,
@@ -122,6 +126,14 @@ public final class SamplingBenchmark {
                                 () -> session.runner().feed(seeds, seedTensor).fetch(samples).run())
                             .close())
                 / plan.steps();
+        profile.ifPresent(
+            p ->
+                p.accept(
+                    "compiled loop, " + plan.steps() + " steps",
+                    BigStack.call(
+                        () ->
+                            StepProfile.trace(
+                                session, session.runner().feed(seeds, seedTensor).fetch(samples)))));
         double hostStep =
             median(repeats, () -> host.run(session, seedTensor, Map.of(), i -> {}).close())
                 / plan.steps();
