@@ -8,9 +8,11 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiFunction;
 import org.tensorflow.ConcreteFunction;
 import org.tensorflow.Operand;
+import org.tensorflow.OperationBuilder;
 import org.tensorflow.Output;
 import org.tensorflow.Signature;
 import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Operands;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.StatelessWhile;
@@ -78,8 +80,21 @@ public final class Loops {
                   }
                   return s.build();
                 })) {
-      StatelessWhile loop = tf.statelessWhile(initial, condFn, bodyFn);
-      return loop.output();
+      // _lower_using_switch_merge (what TensorFlow's Python sets on graph-mode loops): the session
+      // rewrites the loop into the graph's own frames (Enter, Merge, Switch, NextIteration), so the
+      // body's ops join the graph's XLA clusters and its executor, rather than run as a function
+      // called once per iteration with its own executor: the small model's compiled-loop step
+      // 0.220 → 0.164 s (bench --configs small --no-peer --sample-steps 10)
+      OperationBuilder b =
+          tf.scope()
+              .env()
+              .opBuilder("StatelessWhile", tf.scope().makeOpName("StatelessWhile"), tf.scope());
+      b.addInputList(Operands.asOutputs(initial));
+      b = tf.scope().apply(b);
+      b.setAttr("cond", condFn);
+      b.setAttr("body", bodyFn);
+      b.setAttr("_lower_using_switch_merge", true);
+      return new StatelessWhile(b.build()).output();
     }
   }
 

@@ -64,6 +64,19 @@ public final class ArrayAsserts {
     assertWithin(what, widen(actual), expected, tolerance);
   }
 
+  /**
+   * One computation in two graphs, equal up to float32 rounding: {@code |actual[i] - expected[i]|
+   * <= 64 u (|expected[i]| + 1)}, u = 2^-24. A sampling loop is lowered into its graph's own
+   * frames, where TensorFlow's optimiser rewrites the arithmetic around what that graph holds as
+   * constants (a seed, a batch size) and XLA compiles each shape on its own, so the same images
+   * from two graphs agree to a few units in the last place, not bit for bit. A different seed, step
+   * or coefficient moves values by orders of magnitude more.
+   */
+  public static void assertSameUpToRounding(String what, float[] actual, float[] expected) {
+    double unit = 64 * 0x1p-24;
+    assertClose(what, actual, widen(expected), unit, unit);
+  }
+
   /** The values as doubles (exact). */
   public static double[] widen(float[] values) {
     double[] out = new double[values.length];
