@@ -6,7 +6,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.BiConsumer;
-import org.tfdiffusion.graph.StepProfile;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -19,6 +18,7 @@ import org.tensorflow.types.TInt64;
 import org.tfdiffusion.diffusion.Prediction;
 import org.tfdiffusion.graph.BigStack;
 import org.tfdiffusion.graph.SessionOptions;
+import org.tfdiffusion.graph.StepProfile;
 import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
@@ -117,7 +117,8 @@ public final class SamplingBenchmark {
             p ->
                 p.accept(
                     "forward pass",
-                    StepProfile.trace(session, session.runner().feed(x, xs).feed(t, ts).fetch(eps))));
+                    StepProfile.trace(
+                        session, session.runner().feed(x, xs).feed(t, ts).fetch(eps))));
         double compiled =
             median(
                     repeats,
@@ -133,7 +134,8 @@ public final class SamplingBenchmark {
                     BigStack.call(
                         () ->
                             StepProfile.trace(
-                                session, session.runner().feed(seeds, seedTensor).fetch(samples)))));
+                                session,
+                                session.runner().feed(seeds, seedTensor).fetch(samples)))));
         double hostStep =
             median(repeats, () -> host.run(session, seedTensor, Map.of(), i -> {}).close())
                 / plan.steps();
