@@ -23,11 +23,25 @@ import org.tfdiffusion.schedule.NoiseSchedule;
 class BigStackTest {
 
   /**
-   * A 1000-step compiled loop needs about 9 MB of stack: run from a thread with only 256 KB, it
-   * would kill the JVM; through BigStack it finishes.
+   * A 1000-step compiled loop run from a thread with only 256 KB of stack, through BigStack: a loop
+   * that TensorFlow runs as nested calls (about 9 KB of stack each, an unlowered loop's) would kill
+   * the JVM there without it.
    */
   @Test
   void aThousandStepLoopRunsFromASmallStackThread() throws Exception {
+    assertFinite(onSmallStack(true));
+  }
+
+  /**
+   * The sampling loop is lowered into the graph's own frames, whose executor runs iterations one
+   * after the other rather than nested: 1000 steps run on the 256 KB thread itself.
+   */
+  @Test
+  void aLoweredLoopDoesNotNestOnTheCallersStack() throws Exception {
+    assertFinite(onSmallStack(false));
+  }
+
+  private static float[] onSmallStack(boolean viaBigStack) throws InterruptedException {
     SamplingPlan plan = DdimSampler.of(1000, 0).plan(NoiseSchedule.linear(), Prediction.EPSILON);
     AtomicReference<float[]> out = new AtomicReference<>();
     AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -49,7 +63,10 @@ class BigStackTest {
                             0)
                         .samples();
                 try (Session s = new Session(g);
-                    Result r = BigStack.call(() -> s.runner().fetch(samples).run())) {
+                    Result r =
+                        viaBigStack
+                            ? BigStack.call(() -> s.runner().fetch(samples).run())
+                            : s.runner().fetch(samples).run()) {
                   out.set(TensorIO.toFloats(r.get(0)));
                 }
               } catch (Throwable t) {
@@ -61,8 +78,12 @@ class BigStackTest {
     small.start();
     small.join();
     assertThat(failure.get()).isNull();
-    assertThat(out.get()).hasSize(8);
-    for (float v : out.get()) {
+    return out.get();
+  }
+
+  private static void assertFinite(float[] samples) {
+    assertThat(samples).hasSize(8);
+    for (float v : samples) {
       assertThat(v).isFinite();
     }
   }
