@@ -8,6 +8,11 @@
 //     Attribute bf16 (default false): input and filter rounded to bfloat16 for oneDNN's bfloat16
 //     kernels (AMX / AVX512_BF16 where the CPU has them), float32 accumulation and output; for
 //     inference (the gradient op is float32).
+//     Attribute keep_filter (default false): the filter is a model's weight, the same tensor every
+//     time the op runs within one Session.run (a sampling loop's steps): the kernel keeps the
+//     filter reordered for oneDNN and reorders it again only in a new run, at a new address, or
+//     where a probe of its values changed. Kept copies are freed by the next op call without it
+//     (a training step), so that only sampling sessions hold them.
 //   TfdConv2DStride2(input, filter, bias) -> output [B,ceil(H/2),ceil(W/2),CO]
 //     stride 2 with PyTorch's padding (K - 1) / 2 on every side.
 //   TfdConv2DBackprop / TfdConv2DStride2Backprop(input, filter, out_backprop)
@@ -22,6 +27,7 @@
 // Built by diffusion-core/src/main/native/build.sh; loaded by org.tfdiffusion.nn.NativeConv.
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -81,6 +87,7 @@ TF_Tensor* TF_AllocateOutput(
 void* TF_TensorData(const TF_Tensor*);
 int TF_NumDims(const TF_Tensor*);
 int64_t TF_Dim(const TF_Tensor*, int);
+int64_t TF_StepId(TF_OpKernelContext*);
 void TF_DeleteTensor(TF_Tensor*);
 void TF_OpKernelContext_Failure(TF_OpKernelContext*, TF_Status*);
 }
@@ -272,14 +279,83 @@ void finish(TF_OpKernelContext* ctx, TF_Status* st, std::vector<TF_Tensor*>& ten
   TF_DeleteStatus(st);
 }
 
-void run_forward(const Geometry& g, void* x, void* f, void* b, void* y) {
+// A kernel's state: its stride and attributes, and the filter it keeps reordered (keep_filter).
+struct Kernel {
+  int64_t stride = 1;
+  bool bf16 = false, keep = false;
+  // the kept filter: the run and address it came from, its geometry and a probe of its values
+  int64_t step = 0;
+  const void* filter = nullptr;
+  Key key{};
+  float probe[8] = {};
+  void* data = nullptr;
+  size_t size = 0;
+  void release() {
+    std::free(data);
+    data = nullptr;
+    size = 0;
+    filter = nullptr;
+  }
+};
+
+std::vector<Kernel*>& keepers() {
+  static std::vector<Kernel*> kernels;
+  return kernels;
+}
+
+// Frees every kept filter: called by the ops that do not keep theirs (training's forward and
+// backward passes), so that a training session's sample grids leave no copies behind.
+void release_kept() {
+  for (Kernel* k : keepers()) k->release();
+  keepers().clear();
+}
+
+// Eight of the filter's values, first to last.
+void probe_of(const float* f, int64_t n, float* out) {
+  for (int i = 0; i < 8; i++) out[i] = f[(n - 1) * i / 7];
+}
+
+void run_forward(
+    const Geometry& g, void* x, void* f, void* b, void* y, Kernel* k, int64_t step) {
   auto& p = forward_cache()[g.key()];
   if (!p) p.reset(new Forward(g));
   stream s(eng());
   memory ux, uf, uy;
-  memory src = p->src.bind(x, 0, ux), wei = p->wei.bind(f, 1, uf), dst = p->dst.bind(y, 2, uy);
+  memory src = p->src.bind(x, 0, ux), dst = p->dst.bind(y, 2, uy);
+  memory wei;
+  if (!k->keep) release_kept();
+  if (p->wei.reordered && k->keep) {
+    size_t size = p->wei.inner.get_size();
+    int64_t n = g.KH * g.KW * g.CI * g.CO;
+    float probe[8];
+    probe_of(static_cast<const float*>(f), n, probe);
+    bool hit = k->data && k->step == step && k->filter == f && k->key == g.key() &&
+               std::memcmp(probe, k->probe, sizeof probe) == 0;
+    if (!hit) {
+      if (k->size < size) {
+        k->release();
+        k->data = std::aligned_alloc(64, (size + 63) / 64 * 64);
+        if (!k->data) throw std::bad_alloc();
+        k->size = size;
+      }
+      if (std::find(keepers().begin(), keepers().end(), k) == keepers().end()) {
+        keepers().push_back(k);
+      }
+    }
+    wei = memory(p->wei.inner, eng(), k->data);
+    if (!hit) {
+      uf = memory(p->wei.user, eng(), f);
+      p->wei.to_inner.execute(s, uf, wei);
+      k->step = step;
+      k->filter = f;
+      k->key = g.key();
+      std::memcpy(k->probe, probe, sizeof probe);
+    }
+  } else {
+    wei = p->wei.bind(f, 1, uf);
+    if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
+  }
   if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
-  if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
   memory bias(g.bias(), eng(), b);
   p->conv.execute(
       s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
@@ -288,6 +364,7 @@ void run_forward(const Geometry& g, void* x, void* f, void* b, void* y) {
 }
 
 void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void* df, void* db) {
+  release_kept();
   auto& p = backward_cache()[g.key()];
   if (!p) p.reset(new Backward(g));
   stream s(eng());
@@ -305,10 +382,8 @@ void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void*
   s.wait();
 }
 
-// A kernel's state: its stride, plus kBf16Flag for a bfloat16 forward op.
-constexpr intptr_t kBf16Flag = 0x100;
-int64_t stride_of(void* kernel) { return reinterpret_cast<intptr_t>(kernel) & 0xff; }
-bool bf16_of(void* kernel) { return (reinterpret_cast<intptr_t>(kernel) & kBf16Flag) != 0; }
+int64_t stride_of(void* kernel) { return static_cast<Kernel*>(kernel)->stride; }
+bool bf16_of(void* kernel) { return static_cast<Kernel*>(kernel)->bf16; }
 
 void compute_forward(void* kernel, TF_OpKernelContext* ctx) {
   TF_Status* st = TF_NewStatus();
@@ -321,7 +396,7 @@ void compute_forward(void* kernel, TF_OpKernelContext* ctx) {
       try {
         std::lock_guard<std::mutex> lock(global_mutex());
         run_forward(g, TF_TensorData(in[0]), TF_TensorData(in[1]), TF_TensorData(in[2]),
-            TF_TensorData(y));
+            TF_TensorData(y), static_cast<Kernel*>(kernel), TF_StepId(ctx));
       } catch (const std::exception& e) {
         TF_SetStatus(st, kInternal, (std::string("oneDNN convolution failed: ") + e.what()).c_str());
       }
@@ -360,25 +435,39 @@ void compute_backward(void* kernel, TF_OpKernelContext* ctx) {
   finish(ctx, st, in);
 }
 
-// The kernel's state is its stride (the op types fix it: the shape functions cannot read attrs)
-// and, for the forward ops, their bf16 attribute.
-intptr_t bf16_attr(TF_OpKernelConstruction* ctx) {
+// The kernel's stride comes from its op type (the shape functions cannot read attrs); the forward
+// ops' bf16 and keep_filter from their attributes.
+bool bool_attr(TF_OpKernelConstruction* ctx, const char* name) {
   TF_Status* st = TF_NewStatus();
   unsigned char value = 0;
-  TF_OpKernelConstruction_GetAttrBool(ctx, "bf16", &value, st);
+  TF_OpKernelConstruction_GetAttrBool(ctx, name, &value, st);
   bool ok = TF_GetCode(st) == 0;
   TF_DeleteStatus(st);
-  return ok && value ? kBf16Flag : 0;
+  return ok && value;
 }
-void* create_stride1(TF_OpKernelConstruction*) { return reinterpret_cast<void*>(intptr_t{1}); }
-void* create_stride2(TF_OpKernelConstruction*) { return reinterpret_cast<void*>(intptr_t{2}); }
-void* create_forward1(TF_OpKernelConstruction* c) {
-  return reinterpret_cast<void*>(intptr_t{1} | bf16_attr(c));
+Kernel* kernel_of(int64_t stride) {
+  Kernel* k = new Kernel();
+  k->stride = stride;
+  return k;
 }
-void* create_forward2(TF_OpKernelConstruction* c) {
-  return reinterpret_cast<void*>(intptr_t{2} | bf16_attr(c));
+Kernel* forward_kernel(TF_OpKernelConstruction* c, int64_t stride) {
+  Kernel* k = kernel_of(stride);
+  k->bf16 = bool_attr(c, "bf16");
+  k->keep = bool_attr(c, "keep_filter");
+  return k;
 }
-void destroy(void*) {}
+void* create_stride1(TF_OpKernelConstruction*) { return kernel_of(1); }
+void* create_stride2(TF_OpKernelConstruction*) { return kernel_of(2); }
+void* create_forward1(TF_OpKernelConstruction* c) { return forward_kernel(c, 1); }
+void* create_forward2(TF_OpKernelConstruction* c) { return forward_kernel(c, 2); }
+void destroy(void* kernel) {
+  Kernel* k = static_cast<Kernel*>(kernel);
+  std::lock_guard<std::mutex> lock(global_mutex());
+  auto& all = keepers();
+  all.erase(std::remove(all.begin(), all.end(), k), all.end());
+  k->release();
+  delete k;
+}
 
 // output = [input's batch, ceil(height / S), ceil(width / S), filter's out channels]
 void forward_shape(TF_ShapeInferenceContext* ctx, TF_Status* st, int64_t stride) {
@@ -440,6 +529,8 @@ void register_pair(const char* name, const char* gradient_name,
   TF_OpDefinitionBuilderAddOutput(b, "output: float");
   // inference only: bfloat16 input and filter, float32 accumulation, bias and output
   TF_OpDefinitionBuilderAddAttr(b, "bf16: bool = false");
+  // inference: the filter is the same weight every time the op runs within one Session.run
+  TF_OpDefinitionBuilderAddAttr(b, "keep_filter: bool = false");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, shape);
   TF_RegisterOpDefinition(b, st);
   TF_RegisterKernelBuilder((std::string(name) + "Op").c_str(),

@@ -82,6 +82,25 @@ public final class NativeConv {
       Operand<TFloat32> bias,
       int stride,
       boolean bfloat16) {
+    return conv2d(tf, x, filter, bias, stride, bfloat16, false);
+  }
+
+  /**
+   * {@link #conv2d(Ops, Operand, Operand, Operand, int, boolean)}, with {@code keepFilter} for a
+   * model's weight in an inference graph: the kernel keeps the filter in oneDNN's layout and
+   * reorders it once per {@code Session.run} rather than once per call (a sampling loop calls it
+   * every step). The filter must be the same tensor every time the op runs within one run. The kept
+   * copies cost the filters' size in memory while the session samples; the first call of an op
+   * without it (a training step) frees them.
+   */
+  public static Operand<TFloat32> conv2d(
+      Ops tf,
+      Operand<TFloat32> x,
+      Operand<TFloat32> filter,
+      Operand<TFloat32> bias,
+      int stride,
+      boolean bfloat16,
+      boolean keepFilter) {
     if (!available()) {
       throw new IllegalStateException(
           "the oneDNN convolution ops are not available: " + failure.orElse(""));
@@ -94,6 +113,7 @@ public final class NativeConv {
                 .addInput(filter.asOutput())
                 .addInput(bias.asOutput())
                 .setAttr("bf16", bfloat16)
+                .setAttr("keep_filter", keepFilter)
                 .build();
     return op.output(0);
   }

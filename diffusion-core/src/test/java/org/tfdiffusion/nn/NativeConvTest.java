@@ -59,6 +59,57 @@ class NativeConvTest {
     Conv2dTest.checkForward(kernel, stride, height, width, in, out, true);
   }
 
+  /**
+   * keep_filter (inference graphs): the kernel reorders its filter once per {@code Session.run}. A
+   * weight changed between runs, in place and away from the eight values the kernel probes, is
+   * still the one the next run convolves with: each run has its own step id.
+   */
+  @Test
+  void aKeptFilterFollowsItsWeightFromRunToRun() {
+    int k = 3;
+    int channels = 64;
+    Nhwc x = Nhwc.gaussian(31, 2, 6, 6, channels);
+    SeededWeights weights = new SeededWeights(32);
+    double[] first = weights.uniform("f", 0.5, k, k, channels, channels);
+    double[] bias = weights.uniform("b", 0.5, channels);
+    double[] second = first.clone();
+    second[1] += 3.0; // index 1 is none of the probed values (0, (n - 1) / 7, ..., n - 1)
+    Shape filterShape = Shape.of(k, k, channels, channels);
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      org.tensorflow.op.core.Variable<TFloat32> filter = tf.variable(filterShape, TFloat32.class);
+      Placeholder<TFloat32> value = tf.placeholder(TFloat32.class, Placeholder.shape(filterShape));
+      Operand<TFloat32> assign = tf.assign(filter, value);
+      Operand<TFloat32> y =
+          NativeConv.conv2d(tf, x.constant(tf), filter, tf.constant(floats(bias)), 1, false, true);
+      try (Session s = new Session(g)) {
+        int run = 0;
+        for (double[] f : List.of(first, second, first)) {
+          run++;
+          try (TFloat32 fed = org.tfdiffusion.graph.TensorIO.floats(filterShape, floats(f))) {
+            s.runner().feed(value, fed).addTarget(assign).run().close();
+          }
+          try (org.tensorflow.Result r = s.runner().fetch(y).run()) {
+            org.tfdiffusion.testing.ArrayAsserts.assertClose(
+                "run " + run,
+                org.tfdiffusion.graph.TensorIO.toFloats(r.get(0)),
+                ReferenceNn.conv2d(x, f, bias, k, channels, 1).data(),
+                REL,
+                ABS);
+          }
+        }
+      }
+    }
+  }
+
+  private static float[] floats(double[] values) {
+    float[] out = new float[values.length];
+    for (int i = 0; i < values.length; i++) {
+      out[i] = (float) values[i];
+    }
+    return out;
+  }
+
   /** Round to nearest even bfloat16 (8 bits of mantissa), as oneDNN's conversion does. */
   static double bfloat16(double value) {
     int bits = Float.floatToRawIntBits((float) value);
