@@ -115,13 +115,14 @@ public record SessionOptions(
 
   /**
    * The root scope of an inference graph built under these options: oneDNN's convolutions where
-   * {@link #nativeConvolutions} asks for them, and their bfloat16 kernels too with {@link
-   * #bfloat16}.
+   * {@link #nativeConvolutions} asks for them, keeping their filters reordered within a run, and
+   * their bfloat16 kernels too with {@link #bfloat16}.
    */
   public org.tfdiffusion.nn.NetScope inferenceScope(
       org.tensorflow.op.Ops tf, org.tfdiffusion.nn.Parameters weights) {
     return org.tfdiffusion.nn.NetScope.inference(tf, weights)
         .withNativeConvolutions(nativeConvolutions)
+        .withKeptFilters(nativeConvolutions)
         .withBfloat16Convolutions(nativeConvolutions && bfloat16);
   }
 

@@ -49,8 +49,7 @@ public final class Conv2d {
           scope.bfloat16Convolutions()
               && in >= MIN_BFLOAT16_CHANNELS
               && out >= MIN_BFLOAT16_CHANNELS;
-      // an inference graph's weights stay put within a run: each filter is reordered once a run
-      y = NativeConv.conv2d(tf, x, w, b, stride, bfloat16, !scope.training());
+      y = NativeConv.conv2d(tf, x, w, b, stride, bfloat16, scope.keptFilters());
     } else if (kernel == 1 && stride == 1 && scope.nativeConvolutions()) {
       y = pointwise(tf, x, w, in, out);
     } else if (stride == 1) {

@@ -27,6 +27,7 @@ public final class NetScope {
   private final Optional<Operand<TInt64>> dropoutSeed;
   private final boolean nativeConvolutions;
   private final boolean bfloat16Convolutions;
+  private final boolean keptFilters;
 
   private NetScope(
       Ops tf,
@@ -35,7 +36,8 @@ public final class NetScope {
       ModelLedger ledger,
       Optional<Operand<TInt64>> dropoutSeed,
       boolean nativeConvolutions,
-      boolean bfloat16Convolutions) {
+      boolean bfloat16Convolutions,
+      boolean keptFilters) {
     this.tf = tf;
     this.parameters = parameters;
     this.path = path;
@@ -43,11 +45,13 @@ public final class NetScope {
     this.dropoutSeed = dropoutSeed;
     this.nativeConvolutions = nativeConvolutions;
     this.bfloat16Convolutions = bfloat16Convolutions;
+    this.keptFilters = keptFilters;
   }
 
   /** A root scope for inference: dropout off. */
   public static NetScope inference(Ops tf, Parameters parameters) {
-    return new NetScope(tf, parameters, "", new ModelLedger(), Optional.empty(), false, false);
+    return new NetScope(
+        tf, parameters, "", new ModelLedger(), Optional.empty(), false, false, false);
   }
 
   /**
@@ -56,7 +60,7 @@ public final class NetScope {
    */
   public static NetScope training(Ops tf, Parameters parameters, Operand<TInt64> dropoutSeed) {
     return new NetScope(
-        tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed), false, false);
+        tf, parameters, "", new ModelLedger(), Optional.of(dropoutSeed), false, false, false);
   }
 
   /** The scope of a sub-layer called {@code name}. */
@@ -73,7 +77,8 @@ public final class NetScope {
         ledger,
         dropoutSeed,
         nativeConvolutions,
-        bfloat16Convolutions);
+        bfloat16Convolutions,
+        keptFilters);
   }
 
   /**
@@ -91,7 +96,8 @@ public final class NetScope {
           "the oneDNN convolution ops are not available: "
               + NativeConv.unavailableReason().orElse(""));
     }
-    return new NetScope(tf, parameters, path, ledger, dropoutSeed, on, on && bfloat16Convolutions);
+    return new NetScope(
+        tf, parameters, path, ledger, dropoutSeed, on, on && bfloat16Convolutions, keptFilters);
   }
 
   /**
@@ -105,7 +111,28 @@ public final class NetScope {
   public NetScope withBfloat16Convolutions(boolean on) {
     checkState(!on || nativeConvolutions, "bfloat16 convolutions need the native convolutions");
     checkState(!on || !training(), "bfloat16 convolutions are for inference only");
-    return new NetScope(tf, parameters, path, ledger, dropoutSeed, nativeConvolutions, on);
+    return new NetScope(
+        tf, parameters, path, ledger, dropoutSeed, nativeConvolutions, on, keptFilters);
+  }
+
+  /**
+   * This scope with its native convolutions keeping their filters reordered within a {@code
+   * Session.run} ({@link NativeConv#conv2d(Ops, Operand, Operand, Operand, int, boolean,
+   * boolean)}): for sampling graphs, whose weights stay put while a loop calls each convolution
+   * every step. Training graphs leave it off: their filters change every step, and kept copies
+   * would only cost memory.
+   *
+   * @throws IllegalStateException in a training scope
+   */
+  public NetScope withKeptFilters(boolean on) {
+    checkState(!on || !training(), "kept filters are for inference only");
+    return new NetScope(
+        tf, parameters, path, ledger, dropoutSeed, nativeConvolutions, bfloat16Convolutions, on);
+  }
+
+  /** Whether this scope's native convolutions keep their filters reordered within a run. */
+  public boolean keptFilters() {
+    return keptFilters;
   }
 
   /** Whether this scope's native convolutions between feature maps run in bfloat16. */

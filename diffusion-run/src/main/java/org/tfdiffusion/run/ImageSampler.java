@@ -219,6 +219,7 @@ public final class ImageSampler implements AutoCloseable {
   static NetScope scope(Ops f, Parameters w, SessionOptions options) {
     return NetScope.inference(f, w)
         .withNativeConvolutions(options.nativeConvolutions())
+        .withKeptFilters(options.nativeConvolutions())
         .withBfloat16Convolutions(options.nativeConvolutions() && options.bfloat16());
   }
 
