@@ -315,42 +315,43 @@ void probe_of(const float* f, int64_t n, float* out) {
   for (int i = 0; i < 8; i++) out[i] = f[(n - 1) * i / 7];
 }
 
+// The filter in the kernel's kept copy, reordered again unless it came from this run, this
+// address, this geometry and the same probed values.
+memory kept_filter(Kernel* k, const Forward& p, const Geometry& g, void* f, int64_t step,
+    stream& s) {
+  float probe[8];
+  probe_of(static_cast<const float*>(f), g.KH * g.KW * g.CI * g.CO, probe);
+  bool hit = k->data && k->step == step && k->filter == f && k->key == g.key() &&
+             std::memcmp(probe, k->probe, sizeof probe) == 0;
+  if (hit) return memory(p.wei.inner, eng(), k->data);
+  size_t size = p.wei.inner.get_size();
+  if (k->size < size) {
+    k->release();
+    k->data = std::aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!k->data) throw std::bad_alloc();
+    k->size = size;
+  }
+  if (std::find(keepers().begin(), keepers().end(), k) == keepers().end()) keepers().push_back(k);
+  memory wei(p.wei.inner, eng(), k->data), uf(p.wei.user, eng(), f);
+  p.wei.to_inner.execute(s, uf, wei);
+  k->step = step;
+  k->filter = f;
+  k->key = g.key();
+  std::memcpy(k->probe, probe, sizeof probe);
+  return wei;
+}
+
 void run_forward(
     const Geometry& g, void* x, void* f, void* b, void* y, Kernel* k, int64_t step) {
   auto& p = forward_cache()[g.key()];
   if (!p) p.reset(new Forward(g));
   stream s(eng());
+  if (!k->keep) release_kept();
   memory ux, uf, uy;
   memory src = p->src.bind(x, 0, ux), dst = p->dst.bind(y, 2, uy);
   memory wei;
-  if (!k->keep) release_kept();
   if (p->wei.reordered && k->keep) {
-    size_t size = p->wei.inner.get_size();
-    int64_t n = g.KH * g.KW * g.CI * g.CO;
-    float probe[8];
-    probe_of(static_cast<const float*>(f), n, probe);
-    bool hit = k->data && k->step == step && k->filter == f && k->key == g.key() &&
-               std::memcmp(probe, k->probe, sizeof probe) == 0;
-    if (!hit) {
-      if (k->size < size) {
-        k->release();
-        k->data = std::aligned_alloc(64, (size + 63) / 64 * 64);
-        if (!k->data) throw std::bad_alloc();
-        k->size = size;
-      }
-      if (std::find(keepers().begin(), keepers().end(), k) == keepers().end()) {
-        keepers().push_back(k);
-      }
-    }
-    wei = memory(p->wei.inner, eng(), k->data);
-    if (!hit) {
-      uf = memory(p->wei.user, eng(), f);
-      p->wei.to_inner.execute(s, uf, wei);
-      k->step = step;
-      k->filter = f;
-      k->key = g.key();
-      std::memcpy(k->probe, probe, sizeof probe);
-    }
+    wei = kept_filter(k, *p, g, f, step, s);
   } else {
     wei = p->wei.bind(f, 1, uf);
     if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);

@@ -66,32 +66,21 @@ public final class NativeConv {
    */
   public static Operand<TFloat32> conv2d(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> filter, Operand<TFloat32> bias, int stride) {
-    return conv2d(tf, x, filter, bias, stride, false);
+    return conv2d(tf, x, filter, bias, stride, false, false);
   }
 
   /**
-   * {@link #conv2d(Ops, Operand, Operand, Operand, int)}, with {@code bfloat16} rounding the input
-   * and the filter to bfloat16 for oneDNN's bfloat16 kernels (AMX or AVX512_BF16 where the CPU has
-   * them; accumulation, bias and output stay float32). For inference: its gradient is the float32
-   * one.
-   */
-  public static Operand<TFloat32> conv2d(
-      Ops tf,
-      Operand<TFloat32> x,
-      Operand<TFloat32> filter,
-      Operand<TFloat32> bias,
-      int stride,
-      boolean bfloat16) {
-    return conv2d(tf, x, filter, bias, stride, bfloat16, false);
-  }
-
-  /**
-   * {@link #conv2d(Ops, Operand, Operand, Operand, int, boolean)}, with {@code keepFilter} for a
-   * model's weight in an inference graph: the kernel keeps the filter in oneDNN's layout and
+   * {@link #conv2d(Ops, Operand, Operand, Operand, int)}, for inference:
+   *
+   * <p>{@code bfloat16} rounds the input and the filter to bfloat16 for oneDNN's bfloat16 kernels
+   * (AMX or AVX512_BF16 where the CPU has them; accumulation, bias and output stay float32). Its
+   * gradient is the float32 one.
+   *
+   * <p>{@code keepFilter}, for a model's weight: the kernel keeps the filter in oneDNN's layout and
    * reorders it once per {@code Session.run} rather than once per call (a sampling loop calls it
    * every step). The filter must be the same tensor every time the op runs within one run. The kept
-   * copies cost the filters' size in memory while the session samples; the first call of an op
-   * without it (a training step) frees them.
+   * copies cost about the filters' size in memory while the session samples; the first call of an
+   * op without it (a training step) frees them.
    */
   public static Operand<TFloat32> conv2d(
       Ops tf,

@@ -103,8 +103,8 @@ public final class NetScope {
   /**
    * This scope with its native convolutions between feature maps (16 channels or more on both
    * sides) run in bfloat16: input and filter rounded to bfloat16, float32 accumulation and output
-   * ({@link NativeConv#conv2d(Ops, Operand, Operand, Operand, int, boolean)}). The convolutions
-   * that read the image or write the model output stay float32. Inference only.
+   * ({@link NativeConv#conv2d(Ops, Operand, Operand, Operand, int, boolean, boolean)}). The
+   * convolutions that read the image or write the model output stay float32. Inference only.
    *
    * @throws IllegalStateException without native convolutions, or in a training scope
    */
