@@ -24,8 +24,6 @@ import org.tfdiffusion.graph.TensorIO;
 import org.tfdiffusion.model.UNet;
 import org.tfdiffusion.model.UNetConfig;
 import org.tfdiffusion.nn.BoundParameters;
-import org.tfdiffusion.nn.NetScope;
-import org.tfdiffusion.nn.Parameters;
 import org.tfdiffusion.sampling.HostLoop;
 import org.tfdiffusion.sampling.Sampler;
 import org.tfdiffusion.sampling.SamplingLoop;
@@ -211,16 +209,6 @@ public final class ImageSampler implements AutoCloseable {
       return strip.mode().trajectory(tf, p, imageShape, seedA, seedB);
     }
     return Trajectory.sampling(p, seeds);
-  }
-
-  /**
-   * The network's scope: oneDNN's convolutions, in bfloat16 too, where the options ask for them.
-   */
-  static NetScope scope(Ops f, Parameters w, SessionOptions options) {
-    return NetScope.inference(f, w)
-        .withNativeConvolutions(options.nativeConvolutions())
-        .withKeptFilters(options.nativeConvolutions())
-        .withBfloat16Convolutions(options.nativeConvolutions() && options.bfloat16());
   }
 
   public TrainedModel model() {
