@@ -55,6 +55,7 @@ public final class Main implements Runnable {
   /** Runs the launcher and exits with its status. */
   public static void main(String[] args) {
     int status = commandLine().execute(args);
+    XlaCache.keep(System.getenv(), System.err);
     LauncherLogFilter.finish(System.getenv(), System.err);
     System.exit(status);
   }

@@ -10,6 +10,7 @@ import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import javax.tools.JavaCompiler;
@@ -43,6 +44,18 @@ class LauncherTest {
             System.out.print(System.getenv("TFDIFFUSION_NATIVE_CONV"));
             return;
           }
+          if (args[0].equals("--print-xla")) {
+            System.out.println(System.getenv("TF_XLA_FLAGS"));
+            System.out.println(System.getenv("TFDIFFUSION_XLA_CACHE_KEPT"));
+            String run = System.getenv("TFDIFFUSION_XLA_CACHE_RUN");
+            System.out.println(run);
+            if (run != null) {
+              try (var files = Files.list(Path.of(run))) {
+                files.map(p -> p.getFileName().toString()).sorted().forEach(System.out::println);
+              }
+            }
+            return;
+          }
           if (args[0].equals("--print-logs")) {
             System.out.println("the program's own output");
             System.err.print("WARNING: All log messages before absl::InitializeLog() is called"
@@ -54,6 +67,10 @@ class LauncherTest {
                 + "I0000 00:00:1796409954.033217   12252 device_compiler.h:188] Compiled cluster"
                 + " using XLA!\\n"
                 + "E0000 00:00:1796409954.033217   12252 some_op.cc:34] a native error\\n"
+                + "[libprotobuf ERROR external/com_google_protobuf/src/google/protobuf/"
+                + "text_format.cc:337] Error parsing text-format tensorflow.XlaSerializedCacheEntry:"
+                + " 2:1: Expected identifier, got: 6\\n"
+                + "[libprotobuf ERROR text_format.cc:337] Error parsing text-format other.Proto\\n"
                 + "Image 1 of 2\\rImage 2 of 2\\n"
                 + "\\0tfdiffusion: end of output\\0"
                 + "written after the end mark\\n");
@@ -162,10 +179,12 @@ class LauncherTest {
             "a line of the program\n"
                 + "W0000 00:00:1796409953.997356   12252 some_op.cc:12] a native warning\n"
                 + "E0000 00:00:1796409954.033217   12252 some_op.cc:34] a native error\n"
+                + "[libprotobuf ERROR text_format.cc:337] Error parsing text-format other.Proto\n"
                 + "Image 1 of 2\rImage 2 of 2\n");
     assertThat(stderrOf("--print-logs", "--verbose"))
         .startsWith("WARNING: All log messages before absl::InitializeLog()")
         .contains("MLIR V1 optimization pass", "Compiled cluster using XLA!", "a native error")
+        .contains("tensorflow.XlaSerializedCacheEntry")
         .contains("written after the end mark");
   }
 
@@ -211,6 +230,67 @@ class LauncherTest {
     } finally {
       launcher.destroyForcibly();
     }
+  }
+
+  /** The stand-in's --print-xla report, run with {@code environment} added. */
+  private List<String> xlaReport(Map<String, String> environment) throws Exception {
+    ProcessBuilder builder =
+        new ProcessBuilder("bash", root.resolve("tfdiffusion").toString(), "--print-xla")
+            .redirectError(ProcessBuilder.Redirect.DISCARD);
+    builder.environment().put("TMPDIR", tmp.toString());
+    builder.environment().put("TFDIFFUSION_JAVA_OPTS", "-Xmx32m -XX:+UseSerialGC");
+    builder.environment().remove("TF_XLA_FLAGS");
+    builder.environment().putAll(environment);
+    Process launcher = builder.start();
+    try {
+      String stdout = new String(launcher.getInputStream().readAllBytes(), UTF_8);
+      assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+      return stdout.lines().toList();
+    } finally {
+      launcher.destroyForcibly();
+    }
+  }
+
+  @Test
+  void xlaReadsAndWritesItsClustersInTheRunsCopyOfTheKeptOnes() throws Exception {
+    Path cache = temp.resolve("xla-cache");
+    Map<String, String> cached = Map.of("TFDIFFUSION_XLA_CACHE", cache.toString());
+    List<String> first = xlaReport(cached);
+    Path kept = Path.of(first.get(1));
+    Path run = Path.of(first.get(2));
+    assertThat(kept.getParent()).isEqualTo(cache);
+    assertThat(run).startsWith(tmp);
+    assertThat(first.get(0))
+        .isEqualTo("--tf_xla_cpu_global_jit --tf_xla_persistent_cache_directory=" + run);
+    assertThat(first).hasSize(3); // nothing kept yet
+
+    Files.createDirectories(kept);
+    Files.writeString(kept.resolve("a__1__XLA_CPU_JIT.pb"), "an entry");
+    Files.writeString(kept.resolve(".partial-12-b__2__XLA_CPU_JIT.pb"), "being kept");
+    List<String> second = xlaReport(cached);
+    assertThat(second.get(1))
+        .as("the same key for the same CPU and flags")
+        .isEqualTo(kept.toString());
+    assertThat(second.subList(3, second.size())).containsExactly("a__1__XLA_CPU_JIT.pb");
+
+    List<String> otherFlags =
+        xlaReport(
+            Map.of(
+                "TFDIFFUSION_XLA_CACHE",
+                cache.toString(),
+                "XLA_FLAGS",
+                "--xla_cpu_enable_fast_math=false"));
+    assertThat(otherFlags.get(1))
+        .as("other XLA options, another folder")
+        .isNotEqualTo(kept.toString());
+
+    assertThat(xlaReport(Map.of("TFDIFFUSION_XLA_CACHE", "")))
+        .as("an empty TFDIFFUSION_XLA_CACHE turns the cache off")
+        .containsExactly("--tf_xla_cpu_global_jit", "null", "null");
+    String own = "--tf_xla_persistent_cache_directory=/somewhere/else";
+    assertThat(xlaReport(Map.of("TF_XLA_FLAGS", own, "TFDIFFUSION_XLA_CACHE", cache.toString())))
+        .as("the user's own persistent cache stays theirs")
+        .containsExactly(own, "null", "null");
   }
 
   @Test
