@@ -29,6 +29,43 @@ class HelpTest {
     return out.toString();
   }
 
+  /** Runs {@code args} on the command line {@code main} starts with them; its stdout and status. */
+  private static String run(CommandLine cli, String... args) {
+    StringWriter out = new StringWriter();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(out, true));
+    int status = cli.execute(args);
+    return status + "\n" + out;
+  }
+
+  @Test
+  void aCommandBuiltAloneHasTheHelpAndErrorsItHasInTheWholeTree() {
+    for (Map.Entry<String, CommandLine> command : commands().entrySet()) {
+      String name = command.getKey();
+      if (name.equals("help")) {
+        continue;
+      }
+      CommandLine alone = Main.commandLineFor(new String[] {name});
+      assertThat(alone.getSubcommands().keySet()).as(name).containsExactly(name);
+      CommandLine sub = alone.getSubcommands().get(name);
+      assertThat(sub.getUsageMessage()).as(name).isEqualTo(command.getValue().getUsageMessage());
+      assertThat(sub.getCommandSpec().options().stream().map(OptionSpec::longestName).sorted())
+          .as(name)
+          .containsExactlyElementsOf(
+              command.getValue().getCommandSpec().options().stream()
+                  .map(OptionSpec::longestName)
+                  .sorted()
+                  .toList());
+      assertThat(run(Main.commandLineFor(new String[] {name}), name, "--no-such-option"))
+          .as(name)
+          .isEqualTo(run(Main.commandLine(), name, "--no-such-option"));
+    }
+    assertThat(Main.commandLineFor(new String[] {"samle"}).getSubcommands())
+        .as("a mistyped command gets the whole tree, for its suggestions")
+        .containsKeys("sample", "train");
+    assertThat(Main.commandLineFor(new String[] {"--help"}).getSubcommands()).containsKey("sample");
+  }
+
   @Test
   void theCommandListGivesEachCommandAWholeSentence() {
     String help = help("--help");

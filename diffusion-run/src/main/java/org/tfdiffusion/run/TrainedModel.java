@@ -22,6 +22,7 @@ import org.tensorflow.exceptions.TensorFlowException;
 import org.tensorflow.ndarray.NdArrays;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.op.train.Restore;
 import org.tensorflow.types.TFloat32;
@@ -134,12 +135,14 @@ public final class TrainedModel implements AutoCloseable {
     // for the tutorial's model (81 M weights) each takes about a second on one core. The session
     // extends its graph by the ops added since its last run, so the restore runs on the variables
     // and their restore ops alone.
-    Op restore = restoreOp(variablesPrefix);
+    Placeholder<TString> prefix = tf.withName("restore_weights_prefix").placeholder(TString.class);
+    Op restore = restoreOp(prefix);
     this.session = new Session(graph, false, options.toConfigProto());
     FutureTask<Void> restoring =
         new FutureTask<>(
             () -> {
-              try (Result none = session.runner().addTarget(restore).run()) {
+              try (TString path = TString.scalarOf(variablesPrefix);
+                  Result none = session.runner().feed(prefix, path).addTarget(restore).run()) {
                 // no fetches: the assignments are the result
               }
             },
@@ -181,9 +184,10 @@ public final class TrainedModel implements AutoCloseable {
   /**
    * Every weight read from the checkpoint or export and assigned to its variable: two RestoreV2 ops
    * of about equal bytes, which the session runs side by side (reading is CRC checks and copies,
-   * one core per op).
+   * one core per op). The checkpoint's path is fed, not a constant, so that an export of this graph
+   * does not carry it.
    */
-  private Op restoreOp(String variablesPrefix) {
+  private Op restoreOp(Operand<TString> prefix) {
     Ops restoring = tf.withSubScope("restore_weights");
     List<List<Variable<TFloat32>>> parts = List.of(new ArrayList<>(), new ArrayList<>());
     long[] bytes = new long[parts.size()];
@@ -195,7 +199,6 @@ public final class TrainedModel implements AutoCloseable {
       parts.get(lighter).add(variable);
       bytes[lighter] += variable.shape().size();
     }
-    Operand<TString> prefix = restoring.constant(variablesPrefix);
     List<Op> assigns = new ArrayList<>();
     for (List<Variable<TFloat32>> part : parts) {
       if (part.isEmpty()) {

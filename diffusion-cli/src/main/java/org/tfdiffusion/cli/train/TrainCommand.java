@@ -568,8 +568,15 @@ public class TrainCommand implements Callable<Integer> {
    * CommandLineErrors}).
    */
   public static CommandLine commandLine(Object command) {
-    CommandLine cli = new CommandLine(command);
-    CommandLine train = command instanceof TrainCommand ? cli : cli.getSubcommands().get("train");
+    return configure(new CommandLine(command));
+  }
+
+  /** {@link #commandLine(Object)} for a command line built by the caller. */
+  public static CommandLine configure(CommandLine cli) {
+    CommandLine train =
+        cli.getCommandSpec().userObject() instanceof TrainCommand
+            ? cli
+            : cli.getSubcommands().get("train");
     if (train != null) {
       train.getCommandSpec().usageMessage().footer(presetDefaults());
     }
