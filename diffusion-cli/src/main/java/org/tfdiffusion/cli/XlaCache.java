@@ -3,7 +3,6 @@ package org.tfdiffusion.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -75,12 +74,17 @@ final class XlaCache {
       Files.createDirectories(kept);
       Path partial =
           kept.resolve(".partial-" + ProcessHandle.current().pid() + "-" + target.getFileName());
-      Files.copy(entry, partial, StandardCopyOption.REPLACE_EXISTING);
       try {
+        Files.copy(entry, partial, StandardCopyOption.REPLACE_EXISTING);
+        // a rename: a reader sees the whole file or none (another run keeping the same cluster at
+        // the same time writes the same bytes)
         Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
         added++;
-      } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
-        Files.deleteIfExists(partial); // another run kept the same cluster first
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.deleteIfExists(partial);
+      } catch (IOException e) {
+        Files.deleteIfExists(partial); // e.g. a full disk: no cut copy stays behind
+        throw e;
       }
     }
     trim(kept, MAX_BYTES, TRIMMED_BYTES);
