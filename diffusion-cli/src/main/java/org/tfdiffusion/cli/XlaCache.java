@@ -51,7 +51,13 @@ final class XlaCache {
     try {
       return keep(Path.of(run), Path.of(kept));
     } catch (IOException | RuntimeException e) {
-      err.println("tfdiffusion: XLA's compiled clusters were not kept in " + kept + ": " + e);
+      err.println(
+          "tfdiffusion: XLA's compiled clusters were not kept in "
+              + kept
+              + " ("
+              + e
+              + "); set TFDIFFUSION_XLA_CACHE to a folder this user can write, or to nothing to"
+              + " turn the cache off");
       return 0;
     }
   }

@@ -141,6 +141,7 @@ class XlaCacheTest {
     assertThat(kept).isZero();
     assertThat(err.toString(UTF_8))
         .startsWith("tfdiffusion: XLA's compiled clusters were not kept in ")
+        .contains("set TFDIFFUSION_XLA_CACHE to a folder this user can write")
         .hasLineCount(1);
     assertThat(XlaCache.keep(Map.of(), new PrintStream(err, true, UTF_8)))
         .as("without the launcher's variables")
