@@ -44,6 +44,10 @@ class LauncherTest {
             System.out.print(System.getenv("TFDIFFUSION_NATIVE_CONV"));
             return;
           }
+          if (args[args.length - 1].equals("--print-malloc")) {
+            System.out.print(System.getenv("GLIBC_TUNABLES"));
+            return;
+          }
           if (args[0].equals("--print-xla")) {
             System.out.println(System.getenv("TF_XLA_FLAGS"));
             System.out.println(System.getenv("TFDIFFUSION_XLA_CACHE_KEPT"));
@@ -291,6 +295,49 @@ class LauncherTest {
     assertThat(xlaReport(Map.of("TF_XLA_FLAGS", own, "TFDIFFUSION_XLA_CACHE", cache.toString())))
         .as("the user's own persistent cache stays theirs")
         .containsExactly(own, "null", "null");
+  }
+
+  /** The GLIBC_TUNABLES the stand-in gets for {@code args}, with {@code environment} added. */
+  private String mallocOf(Map<String, String> environment, String... args) throws Exception {
+    List<String> command =
+        new java.util.ArrayList<>(List.of("bash", root.resolve("tfdiffusion").toString()));
+    command.addAll(List.of(args));
+    command.add("--print-malloc");
+    ProcessBuilder builder =
+        new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD);
+    builder.environment().put("TMPDIR", tmp.toString());
+    builder.environment().put("TFDIFFUSION_JAVA_OPTS", "-Xmx32m -XX:+UseSerialGC");
+    builder.environment().remove("GLIBC_TUNABLES");
+    builder.environment().putAll(environment);
+    Process launcher = builder.start();
+    try {
+      String stdout = new String(launcher.getInputStream().readAllBytes(), UTF_8);
+      assertThat(launcher.waitFor(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+      return stdout;
+    } finally {
+      launcher.destroyForcibly();
+    }
+  }
+
+  @Test
+  void theSamplingCommandsGetHugePagesAndTrainingDoesNot() throws Exception {
+    String base =
+        "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
+            + ":glibc.malloc.arena_max=1";
+    for (String sampling : List.of("sample", "eval", "export", "serve", "forward")) {
+      assertThat(mallocOf(Map.of(), sampling))
+          .as(sampling)
+          .isEqualTo(base + ":glibc.malloc.hugetlb=1");
+    }
+    assertThat(mallocOf(Map.of(), "--verbose", "sample"))
+        .isEqualTo(base + ":glibc.malloc.hugetlb=1");
+    for (String training : List.of("train", "demo", "finetune", "distill", "bench")) {
+      assertThat(mallocOf(Map.of(), training)).as(training).isEqualTo(base);
+    }
+    assertThat(mallocOf(Map.of(), "train", "sample")).as("only the command counts").isEqualTo(base);
+    assertThat(mallocOf(Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=2"), "sample"))
+        .as("the user's own settings")
+        .isEqualTo("glibc.malloc.arena_max=2");
   }
 
   @Test
