@@ -13,15 +13,21 @@
 //     filter reordered for oneDNN and reorders it again only in a new run, at a new address, or
 //     where a probe of its values changed. Kept copies are freed by the next op call without it
 //     (a training step), so that only sampling sessions hold them.
+//     Attribute winograd (default true; on the gradient op too): float32 3x3 convolutions at
+//     stride 1 run oneDNN's Winograd F(4x4, 3x3) kernels where it has them for the shape (AVX-512)
+//     and their memory stays within a budget (below; TFDIFFUSION_WINOGRAD=auto|all|off). Their
+//     rounding differs from a direct dot product's by about 1e-5 of the output's scale. A kept
+//     filter goes to them from its second call in a run: a lone call (a forward pass) would pay
+//     the filter's transform for one use.
 //   TfdConv2DStride2(input, filter, bias) -> output [B,ceil(H/2),ceil(W/2),CO]
 //     stride 2 with PyTorch's padding (K - 1) / 2 on every side.
 //   TfdConv2DBackprop / TfdConv2DStride2Backprop(input, filter, out_backprop)
 //     -> (input_backprop, filter_backprop, bias_backprop): all three gradients of the forward op.
 //
 // The forward op lets oneDNN pick its layouts (on this CPU its brgemm kernel takes NHWC as it is)
-// and reorders to and from them where they differ; the backward op runs on NHWC activations (as
-// fast as on oneDNN's blocked layouts, measured), so there only the filter and its gradient are
-// reordered. Reorders go through scratch buffers that every kernel shares; calls are serialised
+// and reorders to and from them where they differ; the direct backward kernels run on NHWC
+// activations (as fast as on oneDNN's blocked layouts, measured), so there only the filter and its
+// gradient are reordered; Winograd's take the blocked layout, reordered to and from. Reorders go through scratch buffers that every kernel shares; calls are serialised
 // (one oneDNN convolution uses every core); primitives are cached per shape.
 //
 // Built by diffusion-core/src/main/native/build.sh; loaded by org.tfdiffusion.nn.NativeConv.
@@ -110,9 +116,11 @@ std::mutex& global_mutex() {
   return mu;
 }
 
-// Scratch buffers shared by every kernel; slot i grows to the largest size asked of it.
+// Scratch buffers shared by every kernel; slot i grows to the largest size asked of it. The last
+// is oneDNN's own scratchpad (user mode: one buffer for every primitive, not one per primitive).
+constexpr int kScratchpad = 6;
 void* scratch(int slot, size_t bytes) {
-  static std::vector<std::pair<void*, size_t>> slots(3, {nullptr, 0});
+  static std::vector<std::pair<void*, size_t>> slots(kScratchpad + 1, {nullptr, 0});
   auto& s = slots[slot];
   if (s.second < bytes) {
     std::free(s.first);
@@ -125,6 +133,16 @@ void* scratch(int slot, size_t bytes) {
 
 // One operand: the caller's NHWC/HWIO buffer and, where the kernel wants another layout, a
 // reorder into (or out of) a scratch slot.
+primitive_attr user_scratchpad() {
+  primitive_attr attr;
+  attr.set_scratchpad_mode(scratchpad_mode::user);
+  return attr;
+}
+
+memory scratchpad(const memory::desc& d) {
+  return memory(d, eng(), scratch(kScratchpad, d.get_size()));
+}
+
 struct Operand {
   memory::desc user, inner;
   bool reordered = false;
@@ -148,8 +166,33 @@ struct Operand {
   }
 };
 
-using Key =
-    std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+    bool, int>;
+
+// Where Winograd's kernels run (TFDIFFUSION_WINOGRAD): "auto" (the default) within the memory
+// budgets below, "all" wherever oneDNN has them, "off" nowhere.
+enum class WinogradMode { kAuto, kAll, kOff };
+WinogradMode winograd_mode() {
+  static WinogradMode mode = [] {
+    const char* v = std::getenv("TFDIFFUSION_WINOGRAD");
+    std::string s = v ? v : "auto";
+    return s == "all" ? WinogradMode::kAll
+                      : s == "off" || s == "0" ? WinogradMode::kOff : WinogradMode::kAuto;
+  }();
+  return mode;
+}
+
+// A 3x3 filter transformed for Winograd's F(4x4, 3x3) takes 36 / 9 = 4 times its size, and its
+// kernels a scratchpad for the transformed tiles; both grow with the channels, not the batch, so
+// the deepest layers (4x4 pixels, 1024 channels: 151 MB a filter) pay most for their speed.
+// Budgets, as multiples of the layer's input and output activations (16 MiB at least: oneDNN's
+// one shared scratchpad, user mode below):
+//   kTraining: the scratchpads and the transformed filter, reordered at every step: 1x, which
+//     kept the tutorial model's training peak where the direct kernels have it;
+//   kKept: a kept filter (a sampling loop's), held as long as the session samples: 10x, every
+//     level of the tutorial's model but the 4x4 one at batch 16 (its 16 images 22-24 s -> 17-19 s
+//     for 0.45 GB; all levels: 16-18 s for 1.7 GB).
+constexpr int kDirect = 0, kTraining = 1, kKept = 2;
 
 // Output size of a stride-S convolution with PyTorch's padding (K - 1) / 2 and odd K.
 int64_t out_size(int64_t in, int64_t stride) { return in == 0 ? 0 : (in - 1) / stride + 1; }
@@ -157,9 +200,19 @@ int64_t out_size(int64_t in, int64_t stride) { return in == 0 ? 0 : (in - 1) / s
 struct Geometry {
   int64_t B, H, W, CI, CO, KH, KW, S;
   bool bf16;  // forward inference with bfloat16 input and filter (float32 accumulation and output)
+  int wino;  // Winograd's kernels asked for (kTraining or kKept budget: float32, 3x3, stride 1)
   int64_t OH() const { return out_size(H, S); }
   int64_t OW() const { return out_size(W, S); }
-  Key key() const { return {B, H, W, CI, CO, KH, KW, S, bf16}; }
+  Key key() const { return {B, H, W, CI, CO, KH, KW, S, bf16, wino}; }
+  // Winograd's memory (its scratchpads, its transformed filter) within the budget
+  bool affordable(std::initializer_list<memory::desc> extra) const {
+    if (winograd_mode() == WinogradMode::kAll) return true;
+    double ratio = wino == kKept ? 10 : 1;
+    size_t most = 0;
+    for (auto& d : extra) most = std::max(most, d.get_size());
+    double activations = 4.0 * B * (H * W * CI + OH() * OW() * CO);
+    return most <= std::max(16.0 * (1 << 20), ratio * activations);
+  }
   memory::dims src() const { return {B, CI, H, W}; }
   memory::dims wei() const { return {CO, CI, KH, KW}; }
   memory::dims dst() const { return {B, CO, OH(), OW()}; }
@@ -180,45 +233,95 @@ struct Geometry {
       return convolution_forward::primitive_desc(
           {kind, algorithm::convolution_direct, any(src(), dt::bf16), any(wei(), dt::bf16), bias(),
               any(dst()), strides(), pad_l(), pad_r()},
-          eng());
+          user_scratchpad(), eng());
+    }
+    if (wino) {
+      try {
+        auto pd = convolution_forward::primitive_desc(
+            {kind, algorithm::convolution_winograd, any(src()), any(wei()), bias(), any(dst()),
+                strides(), pad_l(), pad_r()},
+            user_scratchpad(), eng());
+        if (affordable({pd.scratchpad_desc(), pd.weights_desc()})) return pd;
+      } catch (const dnnl::error&) {
+        // no Winograd kernel for this shape or CPU (channels not a multiple of 16, no AVX-512)
+      }
     }
     return convolution_forward::primitive_desc(
         {kind, algorithm::convolution_direct, any(src()), any(wei()), bias(), any(dst()),
             strides(), pad_l(), pad_r()},
-        eng());
+        user_scratchpad(), eng());
   }
 };
 
 struct Forward {
   convolution_forward conv;
   Operand src, wei, dst;
+  memory::desc pad;
   explicit Forward(const Geometry& g) {
     auto pd = g.forward(prop_kind::forward_inference);
     conv = convolution_forward(pd);
+    pad = pd.scratchpad_desc();
     src.init(g.user_src(), pd.src_desc(), true);
     wei.init(g.user_wei(), pd.weights_desc(), true);
     dst.init(g.user_dst(), pd.dst_desc(), false);
   }
 };
 
-// The backward kernels take the activations in the caller's NHWC layout (oneDNN's run on it as
-// fast as on its blocked layouts, measured), so only the filter and its gradient are reordered.
+// The direct backward kernels take the activations in the caller's NHWC layout (oneDNN's run on
+// it as fast as on its blocked layouts, measured), so only the filter and its gradient are
+// reordered. Winograd's take them in its blocked layout: the input, the output gradient and the
+// input gradient are reordered too.
 struct Backward {
   convolution_backward_data data;
   convolution_backward_weights weights;
   Operand wei, d_wei;
+  memory::desc data_pad, weights_pad;
+  bool wino = false;  // Winograd's kernels (else the direct ones)
+  Operand src, d_dst_data, d_dst_weights, d_src;
   explicit Backward(const Geometry& g) {
+    if (g.wino) {
+      try {
+        auto hint = g.forward(prop_kind::forward_training);
+        auto data_pd = convolution_backward_data::primitive_desc(
+            {algorithm::convolution_winograd, g.any(g.src()), g.any(g.wei()), g.any(g.dst()),
+                g.strides(), g.pad_l(), g.pad_r()},
+            user_scratchpad(), eng(), hint);
+        auto weights_pd = convolution_backward_weights::primitive_desc(
+            {algorithm::convolution_winograd, g.any(g.src()), g.any(g.wei()), g.bias(),
+                g.any(g.dst()), g.strides(), g.pad_l(), g.pad_r()},
+            user_scratchpad(), eng(), hint);
+        if (!g.affordable({data_pd.scratchpad_desc(), weights_pd.scratchpad_desc()})) {
+          throw dnnl::error(dnnl_unimplemented, "Winograd's scratchpad over budget");
+        }
+        data = convolution_backward_data(data_pd);
+        weights = convolution_backward_weights(weights_pd);
+        data_pad = data_pd.scratchpad_desc();
+        weights_pad = weights_pd.scratchpad_desc();
+        wei.init(g.user_wei(), data_pd.weights_desc(), true);
+        d_wei.init(g.user_wei(), weights_pd.diff_weights_desc(), false);
+        src.init(g.user_src(), weights_pd.src_desc(), true);
+        d_dst_data.init(g.user_dst(), data_pd.diff_dst_desc(), true);
+        d_dst_weights.init(g.user_dst(), weights_pd.diff_dst_desc(), true);
+        d_src.init(g.user_src(), data_pd.diff_src_desc(), false);
+        wino = true;
+        return;
+      } catch (const dnnl::error&) {
+        // no Winograd kernel for this shape: the direct ones below
+      }
+    }
     auto hint = g.forward(prop_kind::forward_training);
     auto data_pd = convolution_backward_data::primitive_desc(
         {algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.user_dst(), g.strides(),
             g.pad_l(), g.pad_r()},
-        eng(), hint);
+        user_scratchpad(), eng(), hint);
     auto weights_pd = convolution_backward_weights::primitive_desc(
         {algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.bias(), g.user_dst(),
             g.strides(), g.pad_l(), g.pad_r()},
-        eng(), hint);
+        user_scratchpad(), eng(), hint);
     data = convolution_backward_data(data_pd);
     weights = convolution_backward_weights(weights_pd);
+    data_pad = data_pd.scratchpad_desc();
+    weights_pad = weights_pd.scratchpad_desc();
     wei.init(g.user_wei(), data_pd.weights_desc(), true);
     d_wei.init(g.user_wei(), weights_pd.diff_weights_desc(), false);
   }
@@ -234,8 +337,8 @@ std::map<Key, std::unique_ptr<Backward>>& backward_cache() {
 }
 
 // Reads the inputs, checks them, and fills in the geometry; false (with ctx failed) on bad input.
-bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool bf16, bool backward, TF_Status* st,
-    std::vector<TF_Tensor*>& in, Geometry& g) {
+bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool bf16, bool wino, bool backward,
+    TF_Status* st, std::vector<TF_Tensor*>& in, Geometry& g) {
   for (int i = 0; i < TF_NumInputs(ctx); i++) {
     TF_Tensor* t = nullptr;
     TF_GetInput(ctx, i, &t, st);
@@ -247,7 +350,9 @@ bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool bf16, bool backwa
   if (err.empty() && TF_NumDims(in[1]) != 4) err = "filter must be [height, width, in, out]";
   if (err.empty()) {
     g = {TF_Dim(in[0], 0), TF_Dim(in[0], 1), TF_Dim(in[0], 2), TF_Dim(in[0], 3), TF_Dim(in[1], 3),
-        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride, bf16};
+        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride, bf16, false};
+    bool possible = !bf16 && stride == 1 && g.KH == 3 && g.KW == 3;
+    g.wino = wino && possible && winograd_mode() != WinogradMode::kOff ? kTraining : kDirect;
     if (TF_Dim(in[1], 2) != g.CI) err = "the filter's input channels differ from the input's";
     else if (g.KH % 2 == 0 || g.KW % 2 == 0) err = "the filter's height and width must be odd";
   }
@@ -282,10 +387,13 @@ void finish(TF_OpKernelContext* ctx, TF_Status* st, std::vector<TF_Tensor*>& ten
 // A kernel's state: its stride and attributes, and the filter it keeps reordered (keep_filter).
 struct Kernel {
   int64_t stride = 1;
-  bool bf16 = false, keep = false;
+  bool bf16 = false, keep = false, wino = true;
   // the kept filter: the run and address it came from, its geometry and a probe of its values
   int64_t step = 0;
   const void* filter = nullptr;
+  // the run and filter of the last call (a kept filter goes to Winograd's kernel on its second)
+  int64_t seen_step = -1;
+  const void* seen_filter = nullptr;
   Key key{};
   float probe[8] = {};
   void* data = nullptr;
@@ -341,8 +449,16 @@ memory kept_filter(Kernel* k, const Forward& p, const Geometry& g, void* f, int6
   return wei;
 }
 
-void run_forward(
-    const Geometry& g, void* x, void* f, void* b, void* y, Kernel* k, int64_t step) {
+void run_forward(Geometry g, void* x, void* f, void* b, void* y, Kernel* k, int64_t step) {
+  if (g.wino && k->keep) {
+    // Winograd's filter transform costs more than the direct kernel's reorder: a kept filter
+    // takes it from its second call in a run (a sampling loop's steps) on; a lone call (a
+    // forward pass) runs the direct kernel.
+    bool again = k->seen_step == step && k->seen_filter == f;
+    k->seen_step = step;
+    k->seen_filter = f;
+    g.wino = again ? kKept : kDirect;
+  }
   auto& p = forward_cache()[g.key()];
   if (!p) p.reset(new Forward(g));
   stream s(eng());
@@ -358,8 +474,8 @@ void run_forward(
   }
   if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
   memory bias(g.bias(), eng(), b);
-  p->conv.execute(
-      s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+  p->conv.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias},
+                         {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratchpad(p->pad)}});
   if (p->dst.reordered) p->dst.to_user.execute(s, dst, uy);
   s.wait();
 }
@@ -369,28 +485,49 @@ void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void*
   auto& p = backward_cache()[g.key()];
   if (!p) p.reset(new Backward(g));
   stream s(eng());
-  memory src(g.user_src(), eng(), x), d_dst(g.user_dst(), eng(), dy), d_src(g.user_src(), eng(), dx);
   memory d_bias(g.bias(), eng(), db);
   memory uf, u_df;
   memory wei = p->wei.bind(f, 0, uf), d_wei = p->d_wei.bind(df, 1, u_df);
   if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
+  memory src, d_dst, d_dst_w, d_src, ux, udy, udy_w, udx;
+  if (p->wino) {
+    src = p->src.bind(x, 2, ux);
+    d_dst = p->d_dst_data.bind(dy, 3, udy);
+    d_src = p->d_src.bind(dx, 4, udx);
+    if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
+    if (p->d_dst_data.reordered) p->d_dst_data.to_inner.execute(s, udy, d_dst);
+    if (p->d_dst_weights.inner == p->d_dst_data.inner) {
+      d_dst_w = d_dst;
+    } else {
+      d_dst_w = p->d_dst_weights.bind(dy, 5, udy_w);
+      if (p->d_dst_weights.reordered) p->d_dst_weights.to_inner.execute(s, udy_w, d_dst_w);
+    }
+  } else {
+    src = memory(g.user_src(), eng(), x);
+    d_dst = d_dst_w = memory(g.user_dst(), eng(), dy);
+    d_src = memory(g.user_src(), eng(), dx);
+  }
   // input gradient: dx = conv_bwd_data(dy, f)
-  p->data.execute(s, {{DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, d_src}});
+  p->data.execute(s, {{DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, d_src},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(p->data_pad)}});
+  if (p->wino && p->d_src.reordered) p->d_src.to_user.execute(s, d_src, udx);
   // filter and bias gradients: df = conv_bwd_weights(x, dy), db = sum of dy
-  p->weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_DIFF_WEIGHTS, d_wei},
-      {DNNL_ARG_DIFF_BIAS, d_bias}});
+  p->weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, d_dst_w},
+      {DNNL_ARG_DIFF_WEIGHTS, d_wei}, {DNNL_ARG_DIFF_BIAS, d_bias},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(p->weights_pad)}});
   if (p->d_wei.reordered) p->d_wei.to_user.execute(s, d_wei, u_df);
   s.wait();
 }
 
 int64_t stride_of(void* kernel) { return static_cast<Kernel*>(kernel)->stride; }
 bool bf16_of(void* kernel) { return static_cast<Kernel*>(kernel)->bf16; }
+bool wino_of(void* kernel) { return static_cast<Kernel*>(kernel)->wino; }
 
 void compute_forward(void* kernel, TF_OpKernelContext* ctx) {
   TF_Status* st = TF_NewStatus();
   std::vector<TF_Tensor*> in;
   Geometry g{};
-  if (read_inputs(ctx, stride_of(kernel), bf16_of(kernel), false, st, in, g)) {
+  if (read_inputs(ctx, stride_of(kernel), bf16_of(kernel), wino_of(kernel), false, st, in, g)) {
     TF_Tensor* y = output(ctx, 0, {g.B, g.OH(), g.OW(), g.CO}, st);
     if (y) in.push_back(y);
     if (TF_GetCode(st) == 0 && g.B * g.OH() * g.OW() * g.CO > 0) {
@@ -410,7 +547,7 @@ void compute_backward(void* kernel, TF_OpKernelContext* ctx) {
   TF_Status* st = TF_NewStatus();
   std::vector<TF_Tensor*> in;
   Geometry g{};
-  if (read_inputs(ctx, stride_of(kernel), false, true, st, in, g)) {
+  if (read_inputs(ctx, stride_of(kernel), false, wino_of(kernel), true, st, in, g)) {
     TF_Tensor* dx = output(ctx, 0, {g.B, g.H, g.W, g.CI}, st);
     if (dx) in.push_back(dx);
     TF_Tensor* df = TF_GetCode(st) == 0 ? output(ctx, 1, {g.KH, g.KW, g.CI, g.CO}, st) : nullptr;
@@ -437,28 +574,29 @@ void compute_backward(void* kernel, TF_OpKernelContext* ctx) {
 }
 
 // The kernel's stride comes from its op type (the shape functions cannot read attrs); the forward
-// ops' bf16 and keep_filter from their attributes.
-bool bool_attr(TF_OpKernelConstruction* ctx, const char* name) {
+// ops' bf16 and keep_filter and every op's winograd from their attributes.
+bool bool_attr(TF_OpKernelConstruction* ctx, const char* name, bool otherwise = false) {
   TF_Status* st = TF_NewStatus();
   unsigned char value = 0;
   TF_OpKernelConstruction_GetAttrBool(ctx, name, &value, st);
   bool ok = TF_GetCode(st) == 0;
   TF_DeleteStatus(st);
-  return ok && value;
+  return ok ? value != 0 : otherwise;
 }
-Kernel* kernel_of(int64_t stride) {
+Kernel* kernel_of(TF_OpKernelConstruction* c, int64_t stride) {
   Kernel* k = new Kernel();
   k->stride = stride;
+  k->wino = bool_attr(c, "winograd", true);
   return k;
 }
 Kernel* forward_kernel(TF_OpKernelConstruction* c, int64_t stride) {
-  Kernel* k = kernel_of(stride);
+  Kernel* k = kernel_of(c, stride);
   k->bf16 = bool_attr(c, "bf16");
   k->keep = bool_attr(c, "keep_filter");
   return k;
 }
-void* create_stride1(TF_OpKernelConstruction*) { return kernel_of(1); }
-void* create_stride2(TF_OpKernelConstruction*) { return kernel_of(2); }
+void* create_stride1(TF_OpKernelConstruction* c) { return kernel_of(c, 1); }
+void* create_stride2(TF_OpKernelConstruction* c) { return kernel_of(c, 2); }
 void* create_forward1(TF_OpKernelConstruction* c) { return forward_kernel(c, 1); }
 void* create_forward2(TF_OpKernelConstruction* c) { return forward_kernel(c, 2); }
 void destroy(void* kernel) {
@@ -532,6 +670,8 @@ void register_pair(const char* name, const char* gradient_name,
   TF_OpDefinitionBuilderAddAttr(b, "bf16: bool = false");
   // inference: the filter is the same weight every time the op runs within one Session.run
   TF_OpDefinitionBuilderAddAttr(b, "keep_filter: bool = false");
+  // float32 3x3 stride 1: Winograd's F(4x4, 3x3) where oneDNN has it for the shape (see above)
+  TF_OpDefinitionBuilderAddAttr(b, "winograd: bool = true");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, shape);
   TF_RegisterOpDefinition(b, st);
   TF_RegisterKernelBuilder((std::string(name) + "Op").c_str(),
@@ -544,6 +684,7 @@ void register_pair(const char* name, const char* gradient_name,
   TF_OpDefinitionBuilderAddOutput(b, "input_backprop: float");
   TF_OpDefinitionBuilderAddOutput(b, "filter_backprop: float");
   TF_OpDefinitionBuilderAddOutput(b, "bias_backprop: float");
+  TF_OpDefinitionBuilderAddAttr(b, "winograd: bool = true");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &backward_shape);
   TF_RegisterOpDefinition(b, st);
   TF_RegisterKernelBuilder((std::string(gradient_name) + "Op").c_str(),

@@ -90,6 +90,23 @@ public final class NativeConv {
       int stride,
       boolean bfloat16,
       boolean keepFilter) {
+    return conv2d(tf, x, filter, bias, stride, bfloat16, keepFilter, true);
+  }
+
+  /**
+   * {@link #conv2d(Ops, Operand, Operand, Operand, int, boolean, boolean)}; {@code winograd} false
+   * keeps oneDNN's direct kernels where its Winograd kernels would run (float32 3×3 at stride 1,
+   * within their memory budget: see {@code docs/performance.md}), for this op and its gradient.
+   */
+  public static Operand<TFloat32> conv2d(
+      Ops tf,
+      Operand<TFloat32> x,
+      Operand<TFloat32> filter,
+      Operand<TFloat32> bias,
+      int stride,
+      boolean bfloat16,
+      boolean keepFilter,
+      boolean winograd) {
     if (!available()) {
       throw new IllegalStateException(
           "the oneDNN convolution ops are not available: " + failure.orElse(""));
@@ -103,6 +120,7 @@ public final class NativeConv {
                 .addInput(bias.asOutput())
                 .setAttr("bf16", bfloat16)
                 .setAttr("keep_filter", keepFilter)
+                .setAttr("winograd", winograd)
                 .build();
     return op.output(0);
   }
@@ -137,6 +155,7 @@ public final class NativeConv {
                         .addInput(op.input(0))
                         .addInput(op.input(1))
                         .addInput(gradients.get(0))
+                        .setAttr("winograd", op.attributes().getAttrBool("winograd"))
                         .build();
             return List.of(backprop.output(0), backprop.output(1), backprop.output(2));
           });
