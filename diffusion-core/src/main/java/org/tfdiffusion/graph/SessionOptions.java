@@ -178,7 +178,9 @@ public record SessionOptions(
       s.append(", NCHW rewrite");
     }
     if (nativeConvolutions) {
-      s.append(", oneDNN convolutions");
+      s.append(", oneDNN convolutions (Winograd ")
+          .append(org.tfdiffusion.nn.NativeConv.winograd())
+          .append(')');
     }
     if (intraOpThreads > 0 || interOpThreads > 0) {
       s.append(", threads ").append(intraOpThreads).append('/').append(interOpThreads);

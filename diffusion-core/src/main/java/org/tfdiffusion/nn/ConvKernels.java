@@ -74,7 +74,11 @@ public enum ConvKernels {
   /** As {@link #summary(boolean)}, given why the library is unavailable (empty: it is loaded). */
   static String summary(boolean used, Optional<String> unavailable) {
     if (used) {
-      return "oneDNN's convolutions";
+      return switch (NativeConv.winograd()) {
+        case "all" -> "oneDNN's convolutions, Winograd's kernels wherever they run";
+        case "off" -> "oneDNN's convolutions, direct kernels only";
+        default -> "oneDNN's convolutions";
+      };
     }
     return unavailable.isPresent()
         ? "TensorFlow's Conv2D (oneDNN's are faster: " + HOW_TO_GET_ONEDNN + ")"

@@ -31,6 +31,12 @@ public final class NativeConv {
   /** Environment variable naming the library file. */
   public static final String PATH_ENV = "TFDIFFUSION_NATIVE_CONV";
 
+  /**
+   * Where the ops run oneDNN's Winograd kernels: {@code auto} (the default: float32 3×3 stride-1
+   * convolutions whose memory fits a budget), {@code all}, {@code off}. The library reads it.
+   */
+  public static final String WINOGRAD_ENV = "TFDIFFUSION_WINOGRAD";
+
   /** The forward op's type at stride 1; {@code TfdConv2DStride2} at stride 2. */
   public static final String OP = "TfdConv2D";
 
@@ -111,6 +117,7 @@ public final class NativeConv {
       throw new IllegalStateException(
           "the oneDNN convolution ops are not available: " + failure.orElse(""));
     }
+    winograd(); // a mistyped setting fails here, before the library would read it as auto
     Scope scope = tf.scope();
     GraphOperation op =
         (GraphOperation)
@@ -123,6 +130,29 @@ public final class NativeConv {
                 .setAttr("winograd", winograd)
                 .build();
     return op.output(0);
+  }
+
+  /**
+   * {@link #WINOGRAD_ENV}'s setting: {@code auto}, {@code all} or {@code off}.
+   *
+   * @throws IllegalArgumentException for any other value, naming the ones it takes
+   */
+  public static String winograd() {
+    return winograd(System.getenv(WINOGRAD_ENV));
+  }
+
+  static String winograd(String value) {
+    if (value == null || value.isEmpty() || value.equals("auto")) {
+      return "auto";
+    }
+    if (value.equals("all") || value.equals("off")) {
+      return value;
+    }
+    if (value.equals("0")) {
+      return "off";
+    }
+    throw new IllegalArgumentException(
+        WINOGRAD_ENV + "=" + value + " is not a setting: use auto, all or off (or unset it)");
   }
 
   private static Optional<String> load() {

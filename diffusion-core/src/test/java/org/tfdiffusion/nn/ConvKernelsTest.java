@@ -55,4 +55,17 @@ class ConvKernelsTest {
             "TensorFlow's Conv2D (oneDNN's are faster: apt-get install g++ libdnnl-dev, then run"
                 + " ./tfdiffusion again to build them)");
   }
+
+  @Test
+  void theWinogradSettingIsAutoAllOrOffAndAnyOtherValueNamesThem() {
+    assertThat(NativeConv.winograd(null)).isEqualTo("auto");
+    assertThat(NativeConv.winograd("")).isEqualTo("auto");
+    assertThat(NativeConv.winograd("auto")).isEqualTo("auto");
+    assertThat(NativeConv.winograd("all")).isEqualTo("all");
+    assertThat(NativeConv.winograd("off")).isEqualTo("off");
+    assertThat(NativeConv.winograd("0")).isEqualTo("off");
+    assertThatThrownBy(() -> NativeConv.winograd("al"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("TFDIFFUSION_WINOGRAD=al is not a setting: use auto, all or off (or unset it)");
+  }
 }
