@@ -27,8 +27,9 @@
 // The forward op lets oneDNN pick its layouts (on this CPU its brgemm kernel takes NHWC as it is)
 // and reorders to and from them where they differ; the direct backward kernels run on NHWC
 // activations (as fast as on oneDNN's blocked layouts, measured), so there only the filter and its
-// gradient are reordered; Winograd's take the blocked layout, reordered to and from. Reorders go through scratch buffers that every kernel shares; calls are serialised
-// (one oneDNN convolution uses every core); primitives are cached per shape.
+// gradient are reordered; Winograd's take the blocked layout, reordered to and from. Reorders go
+// through scratch buffers that every kernel shares; calls are serialised (one oneDNN convolution
+// uses every core); primitives are cached per shape.
 //
 // Built by diffusion-core/src/main/native/build.sh; loaded by org.tfdiffusion.nn.NativeConv.
 #include <dnnl.hpp>
@@ -131,8 +132,7 @@ void* scratch(int slot, size_t bytes) {
   return s.first;
 }
 
-// One operand: the caller's NHWC/HWIO buffer and, where the kernel wants another layout, a
-// reorder into (or out of) a scratch slot.
+// Primitives take oneDNN's scratchpad from the caller: one scratch slot for all of them.
 primitive_attr user_scratchpad() {
   primitive_attr attr;
   attr.set_scratchpad_mode(scratchpad_mode::user);
@@ -143,6 +143,8 @@ memory scratchpad(const memory::desc& d) {
   return memory(d, eng(), scratch(kScratchpad, d.get_size()));
 }
 
+// One operand: the caller's NHWC/HWIO buffer and, where the kernel wants another layout, a
+// reorder into (or out of) a scratch slot.
 struct Operand {
   memory::desc user, inner;
   bool reordered = false;
@@ -189,9 +191,9 @@ WinogradMode winograd_mode() {
 // one shared scratchpad, user mode below):
 //   kTraining: the scratchpads and the transformed filter, reordered at every step: 1x, which
 //     kept the tutorial model's training peak where the direct kernels have it;
-//   kKept: a kept filter (a sampling loop's), held as long as the session samples: 10x, every
-//     level of the tutorial's model but the 4x4 one at batch 16 (its 16 images 22-24 s -> 17-19 s
-//     for 0.45 GB; all levels: 16-18 s for 1.7 GB).
+//   kKept: a kept filter (a sampling loop's), held as long as the session samples: 10x, the
+//     tutorial model's 32x32 and 16x16 levels at batch 16 (its 16 images 22-24 s -> 17-19 s for
+//     0.45 GiB more; every level: 16-18 s for 1.6 GiB more).
 constexpr int kDirect = 0, kTraining = 1, kKept = 2;
 
 // Output size of a stride-S convolution with PyTorch's padding (K - 1) / 2 and odd K.
@@ -243,7 +245,7 @@ struct Geometry {
             user_scratchpad(), eng());
         if (affordable({pd.scratchpad_desc(), pd.weights_desc()})) return pd;
       } catch (const dnnl::error&) {
-        // no Winograd kernel for this shape or CPU (channels not a multiple of 16, no AVX-512)
+        // no Winograd kernel for this shape or CPU (oneDNN has them on AVX-512)
       }
     }
     return convolution_forward::primitive_desc(
@@ -270,60 +272,52 @@ struct Forward {
 // The direct backward kernels take the activations in the caller's NHWC layout (oneDNN's run on
 // it as fast as on its blocked layouts, measured), so only the filter and its gradient are
 // reordered. Winograd's take them in its blocked layout: the input, the output gradient and the
-// input gradient are reordered too.
+// input gradient are reordered too (for the direct kernels these operands are not reordered).
 struct Backward {
   convolution_backward_data data;
   convolution_backward_weights weights;
-  Operand wei, d_wei;
   memory::desc data_pad, weights_pad;
-  bool wino = false;  // Winograd's kernels (else the direct ones)
-  Operand src, d_dst_data, d_dst_weights, d_src;
+  Operand wei, d_wei, src, d_dst_data, d_dst_weights, d_src;
   explicit Backward(const Geometry& g) {
+    auto hint = g.forward(prop_kind::forward_training);
     if (g.wino) {
       try {
-        auto hint = g.forward(prop_kind::forward_training);
-        auto data_pd = convolution_backward_data::primitive_desc(
+        convolution_backward_data::primitive_desc data_pd(
             {algorithm::convolution_winograd, g.any(g.src()), g.any(g.wei()), g.any(g.dst()),
                 g.strides(), g.pad_l(), g.pad_r()},
             user_scratchpad(), eng(), hint);
-        auto weights_pd = convolution_backward_weights::primitive_desc(
+        convolution_backward_weights::primitive_desc weights_pd(
             {algorithm::convolution_winograd, g.any(g.src()), g.any(g.wei()), g.bias(),
                 g.any(g.dst()), g.strides(), g.pad_l(), g.pad_r()},
             user_scratchpad(), eng(), hint);
-        if (!g.affordable({data_pd.scratchpad_desc(), weights_pd.scratchpad_desc()})) {
-          throw dnnl::error(dnnl_unimplemented, "Winograd's scratchpad over budget");
+        if (g.affordable({data_pd.scratchpad_desc(), weights_pd.scratchpad_desc()})) {
+          init(g, data_pd, weights_pd);
+          return;
         }
-        data = convolution_backward_data(data_pd);
-        weights = convolution_backward_weights(weights_pd);
-        data_pad = data_pd.scratchpad_desc();
-        weights_pad = weights_pd.scratchpad_desc();
-        wei.init(g.user_wei(), data_pd.weights_desc(), true);
-        d_wei.init(g.user_wei(), weights_pd.diff_weights_desc(), false);
-        src.init(g.user_src(), weights_pd.src_desc(), true);
-        d_dst_data.init(g.user_dst(), data_pd.diff_dst_desc(), true);
-        d_dst_weights.init(g.user_dst(), weights_pd.diff_dst_desc(), true);
-        d_src.init(g.user_src(), data_pd.diff_src_desc(), false);
-        wino = true;
-        return;
       } catch (const dnnl::error&) {
         // no Winograd kernel for this shape: the direct ones below
       }
     }
-    auto hint = g.forward(prop_kind::forward_training);
-    auto data_pd = convolution_backward_data::primitive_desc(
-        {algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.user_dst(), g.strides(),
-            g.pad_l(), g.pad_r()},
-        user_scratchpad(), eng(), hint);
-    auto weights_pd = convolution_backward_weights::primitive_desc(
-        {algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.bias(), g.user_dst(),
-            g.strides(), g.pad_l(), g.pad_r()},
-        user_scratchpad(), eng(), hint);
+    init(g,
+        {{algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.user_dst(), g.strides(),
+             g.pad_l(), g.pad_r()},
+            user_scratchpad(), eng(), hint},
+        {{algorithm::convolution_direct, g.user_src(), g.any(g.wei()), g.bias(), g.user_dst(),
+             g.strides(), g.pad_l(), g.pad_r()},
+            user_scratchpad(), eng(), hint});
+  }
+  void init(const Geometry& g, const convolution_backward_data::primitive_desc& data_pd,
+      const convolution_backward_weights::primitive_desc& weights_pd) {
     data = convolution_backward_data(data_pd);
     weights = convolution_backward_weights(weights_pd);
     data_pad = data_pd.scratchpad_desc();
     weights_pad = weights_pd.scratchpad_desc();
     wei.init(g.user_wei(), data_pd.weights_desc(), true);
     d_wei.init(g.user_wei(), weights_pd.diff_weights_desc(), false);
+    src.init(g.user_src(), weights_pd.src_desc(), true);
+    d_dst_data.init(g.user_dst(), data_pd.diff_dst_desc(), true);
+    d_dst_weights.init(g.user_dst(), weights_pd.diff_dst_desc(), true);
+    d_src.init(g.user_src(), data_pd.diff_src_desc(), false);
   }
 };
 
@@ -350,7 +344,7 @@ bool read_inputs(TF_OpKernelContext* ctx, int64_t stride, bool bf16, bool wino, 
   if (err.empty() && TF_NumDims(in[1]) != 4) err = "filter must be [height, width, in, out]";
   if (err.empty()) {
     g = {TF_Dim(in[0], 0), TF_Dim(in[0], 1), TF_Dim(in[0], 2), TF_Dim(in[0], 3), TF_Dim(in[1], 3),
-        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride, bf16, false};
+        TF_Dim(in[1], 0), TF_Dim(in[1], 1), stride, bf16, kDirect};
     bool possible = !bf16 && stride == 1 && g.KH == 3 && g.KW == 3;
     g.wino = wino && possible && winograd_mode() != WinogradMode::kOff ? kTraining : kDirect;
     if (TF_Dim(in[1], 2) != g.CI) err = "the filter's input channels differ from the input's";
@@ -489,28 +483,19 @@ void run_backward(const Geometry& g, void* x, void* f, void* dy, void* dx, void*
   memory uf, u_df;
   memory wei = p->wei.bind(f, 0, uf), d_wei = p->d_wei.bind(df, 1, u_df);
   if (p->wei.reordered) p->wei.to_inner.execute(s, uf, wei);
-  memory src, d_dst, d_dst_w, d_src, ux, udy, udy_w, udx;
-  if (p->wino) {
-    src = p->src.bind(x, 2, ux);
-    d_dst = p->d_dst_data.bind(dy, 3, udy);
-    d_src = p->d_src.bind(dx, 4, udx);
-    if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
-    if (p->d_dst_data.reordered) p->d_dst_data.to_inner.execute(s, udy, d_dst);
-    if (p->d_dst_weights.inner == p->d_dst_data.inner) {
-      d_dst_w = d_dst;
-    } else {
-      d_dst_w = p->d_dst_weights.bind(dy, 5, udy_w);
-      if (p->d_dst_weights.reordered) p->d_dst_weights.to_inner.execute(s, udy_w, d_dst_w);
-    }
-  } else {
-    src = memory(g.user_src(), eng(), x);
-    d_dst = d_dst_w = memory(g.user_dst(), eng(), dy);
-    d_src = memory(g.user_src(), eng(), dx);
+  memory ux, udy, udy_w, udx;
+  memory src = p->src.bind(x, 2, ux), d_dst = p->d_dst_data.bind(dy, 3, udy);
+  memory d_src = p->d_src.bind(dx, 4, udx), d_dst_w = d_dst;
+  if (p->src.reordered) p->src.to_inner.execute(s, ux, src);
+  if (p->d_dst_data.reordered) p->d_dst_data.to_inner.execute(s, udy, d_dst);
+  if (p->d_dst_weights.inner != p->d_dst_data.inner) {
+    d_dst_w = p->d_dst_weights.bind(dy, 5, udy_w);
+    if (p->d_dst_weights.reordered) p->d_dst_weights.to_inner.execute(s, udy_w, d_dst_w);
   }
   // input gradient: dx = conv_bwd_data(dy, f)
   p->data.execute(s, {{DNNL_ARG_DIFF_DST, d_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, d_src},
       {DNNL_ARG_SCRATCHPAD, scratchpad(p->data_pad)}});
-  if (p->wino && p->d_src.reordered) p->d_src.to_user.execute(s, d_src, udx);
+  if (p->d_src.reordered) p->d_src.to_user.execute(s, d_src, udx);
   // filter and bias gradients: df = conv_bwd_weights(x, dy), db = sum of dy
   p->weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, d_dst_w},
       {DNNL_ARG_DIFF_WEIGHTS, d_wei}, {DNNL_ARG_DIFF_BIAS, d_bias},

@@ -68,34 +68,8 @@ class WinogradConvTest {
     List<float[]> direct = forwardAndGradients(x, upstream, w, b, false);
 
     double[] y = ReferenceNn.conv2d(x, w, b, 3, CHANNELS, 1).data();
-    double[] dx = new double[x.data().length];
-    double[] dw = new double[w.length];
-    double[] db = new double[CHANNELS];
-    for (int n = 0; n < BATCH; n++) {
-      for (int oy = 0; oy < SIZE; oy++) {
-        for (int ox = 0; ox < SIZE; ox++) {
-          for (int o = 0; o < CHANNELS; o++) {
-            double r = upstream.get(n, oy, ox, o);
-            db[o] += r;
-            for (int ky = 0; ky < 3; ky++) {
-              for (int kx = 0; kx < 3; kx++) {
-                int iy = oy + ky - 1;
-                int ix = ox + kx - 1;
-                if (iy < 0 || iy >= SIZE || ix < 0 || ix >= SIZE) {
-                  continue;
-                }
-                for (int c = 0; c < CHANNELS; c++) {
-                  int wi = ((ky * 3 + kx) * CHANNELS + c) * CHANNELS + o;
-                  dx[x.index(n, iy, ix, c)] += r * w[wi];
-                  dw[wi] += r * x.get(n, iy, ix, c);
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    List<double[]> expected = List.of(y, dx, dw, db);
+    ReferenceNn.ConvGradients d = ReferenceNn.conv2dGradients(x, w, upstream, 3, 1);
+    List<double[]> expected = List.of(y, d.dx(), d.dw(), d.db());
     String[] names = {"output", "input gradient", "filter gradient", "bias gradient"};
     for (int i = 0; i < 4; i++) {
       assertWithinScale("Winograd " + names[i], winograd.get(i), expected.get(i));

@@ -61,6 +61,49 @@ public final class ReferenceNn {
     return y;
   }
 
+  /** The exact gradients of a loss L with respect to a convolution's input, filter and bias. */
+  public record ConvGradients(double[] dx, double[] dw, double[] db) {}
+
+  /**
+   * The gradients of {@code L = Σ conv2d(x, w, bias, k, out, stride) · upstream} (any bias: it
+   * drops out), {@code upstream} of the convolution's output shape.
+   */
+  public static ConvGradients conv2dGradients(
+      Nhwc x, double[] w, Nhwc upstream, int k, int stride) {
+    int in = x.channels();
+    int out = upstream.channels();
+    checkArgument(w.length == k * k * in * out, "conv weight size %s", w.length);
+    int pad = (k - 1) / 2;
+    double[] dx = new double[x.data().length];
+    double[] dw = new double[w.length];
+    double[] db = new double[out];
+    for (int b = 0; b < x.batch(); b++) {
+      for (int oy = 0; oy < upstream.height(); oy++) {
+        for (int ox = 0; ox < upstream.width(); ox++) {
+          for (int o = 0; o < out; o++) {
+            double r = upstream.get(b, oy, ox, o);
+            db[o] += r;
+            for (int ky = 0; ky < k; ky++) {
+              for (int kx = 0; kx < k; kx++) {
+                int iy = oy * stride + ky - pad;
+                int ix = ox * stride + kx - pad;
+                if (iy < 0 || iy >= x.height() || ix < 0 || ix >= x.width()) {
+                  continue;
+                }
+                for (int c = 0; c < in; c++) {
+                  int wi = ((ky * k + kx) * in + c) * out + o;
+                  dx[x.index(b, iy, ix, c)] += r * w[wi];
+                  dw[wi] += r * x.get(b, iy, ix, c);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return new ConvGradients(dx, dw, db);
+  }
+
   /** {@code nn.Linear}: x [rows, in] · w [in, out] + bias [out] → [rows, out]. */
   public static double[] dense(double[] x, int rows, int in, double[] w, double[] bias, int out) {
     checkArgument(x.length == rows * in && w.length == in * out && bias.length == out, "sizes");
